@@ -1,0 +1,59 @@
+/* snug.h - the public API of the snug allocator.
+ * Every function here is also reachable as the standard name (malloc, free, ...)
+ * when the full library is used; the snug_ names always reach snug itself. */
+#ifndef SNUG_H
+#define SNUG_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The explicit allocator: same contracts as the glibc functions of the same name. */
+void  *snug_malloc(size_t size);
+void   snug_free(void *p);
+void  *snug_calloc(size_t n, size_t size);
+void  *snug_realloc(void *p, size_t size);
+void  *snug_reallocarray(void *p, size_t n, size_t size);
+void  *snug_aligned_alloc(size_t alignment, size_t size);
+int    snug_posix_memalign(void **memptr, size_t alignment, size_t size);
+void  *snug_memalign(size_t alignment, size_t size);
+void  *snug_valloc(size_t size);
+void  *snug_pvalloc(size_t size);
+size_t snug_usable_size(const void *p);
+void   snug_free_sized(void *p, size_t size);
+void   snug_free_aligned_sized(void *p, size_t alignment, size_t size);
+/* Give free memory back to the kernel; keeps `pad` bytes at the heap top.
+ * Returns 1 when memory was released, 0 otherwise (like malloc_trim). */
+int    snug_trim(size_t pad);
+
+/* What the heap holds.  Byte counts are exact at the moment of the call. */
+struct snug_stats {
+    size_t heap_bytes;      /* bytes held from the kernel now (sbrk + mmap, metadata included) */
+    size_t heap_peak;       /* high-water mark of heap_bytes */
+    size_t live_bytes;      /* bytes in allocated blocks (usable sizes) now */
+    size_t live_peak;       /* high-water mark of live_bytes (sampled, see README) */
+    size_t live_blocks;     /* allocated blocks now */
+    size_t small_pages;     /* small-object pages in use */
+    size_t medium_blocks;   /* allocated medium blocks */
+    size_t free_blocks;     /* blocks on the medium free lists */
+    size_t free_bytes;      /* bytes in those free blocks */
+    size_t large_blocks;    /* blocks served by their own mapping */
+    size_t large_bytes;     /* bytes in those mappings */
+    size_t regions;         /* contiguous heap regions (the sbrk heap is region 0) */
+};
+int    snug_stats(struct snug_stats *out);   /* 0 on success */
+/* Start a new high-water period: heap_peak and live_peak become the current values. */
+void   snug_stats_reset_peak(void);
+
+/* Walk every block, page and free list and check every invariant.
+ * Returns 0 when the heap is consistent; otherwise prints one line naming the
+ * first broken invariant to stderr and returns -1.  Pages owned by other threads
+ * are checked only when those threads are not allocating at the same time. */
+int    snug_heap_check(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
