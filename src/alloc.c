@@ -1,0 +1,187 @@
+/* alloc.c - dispatch: small requests to the thread's heap (lock-free fast path),
+ * medium ones to the fit allocator, large ones to their own mapping.  Any
+ * pointer is classified by the region it lies in and that region's page map,
+ * never by bytes the program could have overwritten. */
+#include "alloc.h"
+#include "error.h"
+#include "fit.h"
+#include "heap.h"
+#include "init.h"
+#include "large.h"
+#include "stats.h"
+#include "snug.h"
+#include <errno.h>
+#include <string.h>
+
+#define ALIGN_TO_LARGE (64u * 1024u)     /* alignments above this get a mapping */
+
+static inline struct spage *page_from(uintptr_t p, unsigned k)
+{
+    return (struct spage *)((p & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE);
+}
+
+static void *alloc_generic(size_t n, size_t align)
+{
+    if (SNUG_UNLIKELY(snug_ensure_init() != 0)) { errno = ENOMEM; return NULL; }
+    if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+    if (n <= SNUG_SMALL_MAX && align <= SNUG_ALIGN) {
+        struct heap *h = heap_get();
+        return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
+    }
+    void *p = (n >= SNUG_LARGE_MIN || align > ALIGN_TO_LARGE) ? large_alloc(n, align)
+                                                            : snug_fit_malloc(n, align);
+    if (p) snug_stats_sample();
+    return p;
+}
+
+void *sn_malloc(size_t n)
+{
+    struct heap *h = snug_tl_heap;
+    if (SNUG_LIKELY(h != NULL && n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
+    return alloc_generic(n, SNUG_ALIGN);
+}
+
+void sn_free(void *p)
+{
+    if (!p) return;
+    struct region *r = region_of((uintptr_t)p);
+    if (SNUG_LIKELY(r != NULL)) {
+        unsigned k = region_kind(r, (uintptr_t)p);
+        if (SNUG_LIKELY(k != 0)) {
+            struct spage *pg = page_from((uintptr_t)p, k);
+            struct heap *h = snug_tl_heap;
+            if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
+            else heap_free_remote(pg, p);
+            return;
+        }
+        snug_fit_free(p);
+        return;
+    }
+    if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
+}
+
+void *sn_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    struct heap *h = snug_tl_heap;
+    void *p;
+    if (SNUG_LIKELY(h != NULL && total <= SNUG_SMALL_MAX)) p = heap_alloc_small(h, total);
+    else if (total >= SNUG_LARGE_MIN && total <= (size_t)PTRDIFF_MAX) return alloc_generic(total, SNUG_ALIGN);  /* fresh zero pages */
+    else p = alloc_generic(total, SNUG_ALIGN);
+    if (p) memset(p, 0, total);
+    return p;
+}
+
+/* Usable size of p, fatal when p is not a live block snug handed out. */
+static size_t usable_checked(const void *p, const char *op)
+{
+    struct region *r = region_of((uintptr_t)p);
+    if (r) {
+        unsigned k = region_kind(r, (uintptr_t)p);
+        if (k) {
+            struct spage *pg = page_from((uintptr_t)p, k);
+            long i = page_slot(pg, (uintptr_t)p);
+            if (i < 0) snug_fatal(op, p, 0);
+            uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+            if (!((word >> (i & 63)) & 1)) snug_fatal(op, p, pg->bsize);
+            return pg->bsize;
+        }
+        snug_fit_validate(p, op);
+        return snug_fit_usable(p);
+    }
+    size_t u = large_usable(p);
+    if (!u) snug_fatal(op, p, 0);
+    return u;
+}
+
+void *sn_realloc(void *p, size_t n)
+{
+    if (!p) return sn_malloc(n);
+    if (n == 0) { sn_free(p); return NULL; }
+    if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+    size_t old = usable_checked(p, "realloc(): invalid pointer");
+    struct region *r = region_of((uintptr_t)p);
+    if (r && region_kind(r, (uintptr_t)p)) {
+        if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
+    } else if (r) {
+        if (n < SNUG_LARGE_MIN && snug_fit_resize(p, n)) return p;
+    } else if (n >= SNUG_LARGE_MIN / 2) {
+        void *q = large_realloc(p, n);
+        if (q || n > old) return q;                      /* NULL: old block intact */
+    }
+    void *q = sn_malloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    sn_free(p);
+    return q;
+}
+
+void *sn_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    return sn_realloc(p, total);
+}
+
+void *sn_memalign(size_t align, size_t n)
+{
+    if (align <= SNUG_ALIGN) return sn_malloc(n);
+    if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
+    if (align & (align - 1)) align = (size_t)1 << (8 * sizeof(size_t) - (size_t)__builtin_clzl((unsigned long)align));
+    return alloc_generic(n, align);
+}
+
+void *sn_aligned_alloc(size_t align, size_t n) { return sn_memalign(align, n); }
+
+int sn_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (align < sizeof(void *) || (align & (align - 1)) || align % sizeof(void *)) return EINVAL;
+    int saved = errno;
+    void *p = sn_memalign(align, n);
+    if (!p) { int e = errno; errno = saved; return e ? e : ENOMEM; }
+    *out = p;
+    return 0;
+}
+
+void *sn_valloc(size_t n) { return sn_memalign(SNUG_OSPAGE, n); }
+
+void *sn_pvalloc(size_t n)
+{
+    if (n > SIZE_MAX - SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
+    return sn_memalign(SNUG_OSPAGE, n ? snug_align_up(n, SNUG_OSPAGE) : SNUG_OSPAGE);
+}
+
+size_t sn_usable_size(const void *p)
+{
+    return p ? usable_checked(p, "malloc_usable_size(): invalid pointer") : 0;
+}
+
+void sn_free_sized(void *p, size_t n) { (void)n; sn_free(p); }
+void sn_free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void)n; sn_free(p); }
+
+int sn_trim(size_t pad)
+{
+    if (snug_ensure_init() != 0) return 0;
+    struct heap *h = snug_tl_heap;
+    if (h) heap_release_empty(h);
+    heap_collect_parked();
+    return snug_fit_trim(pad);
+}
+
+/* The prefixed API: the same functions under their snug_ names. */
+#define SNUG_ALIAS(name, target) extern __typeof(target) name __attribute__((alias(#target), visibility("default")))
+SNUG_ALIAS(snug_malloc, sn_malloc);
+SNUG_ALIAS(snug_free, sn_free);
+SNUG_ALIAS(snug_calloc, sn_calloc);
+SNUG_ALIAS(snug_realloc, sn_realloc);
+SNUG_ALIAS(snug_reallocarray, sn_reallocarray);
+SNUG_ALIAS(snug_aligned_alloc, sn_aligned_alloc);
+SNUG_ALIAS(snug_posix_memalign, sn_posix_memalign);
+SNUG_ALIAS(snug_memalign, sn_memalign);
+SNUG_ALIAS(snug_valloc, sn_valloc);
+SNUG_ALIAS(snug_pvalloc, sn_pvalloc);
+SNUG_ALIAS(snug_usable_size, sn_usable_size);
+SNUG_ALIAS(snug_free_sized, sn_free_sized);
+SNUG_ALIAS(snug_free_aligned_sized, sn_free_aligned_sized);
+SNUG_ALIAS(snug_trim, sn_trim);

@@ -1,0 +1,25 @@
+/* check.c - snug_heap_check(): walks every region block by block (fit.c's I1-I5),
+ * every small page (page.h's P1-P3, free lists of pages this thread may read),
+ * this thread's page lists, and the large-block registry. */
+#include "fit.h"
+#include "heap.h"
+#include "init.h"
+#include "large.h"
+#include "snug.h"
+
+static int check_page(uintptr_t payload, size_t bytes)
+{
+    const struct spage *pg = (const struct spage *)payload;
+    if ((size_t)pg->npages * SNUG_OSPAGE > bytes) return snug_check_fail("page larger than its block", payload);
+    struct heap *o = pg->owner;
+    int mine = o == snug_tl_heap || (o && __atomic_load_n(&o->parked, __ATOMIC_RELAXED));
+    return page_check(pg, mine);
+}
+
+SNUG_API int snug_heap_check(void)
+{
+    if (snug_ensure_init() != 0) return -1;
+    if (snug_fit_check(check_page) != 0) return -1;
+    if (heap_check_own() != 0) return -1;
+    return large_check();
+}

@@ -1,0 +1,27 @@
+/* config.h - compile-time constants shared by every layer of snug.
+ * Everything here is a number; no layer's behaviour lives in this file. */
+#ifndef SNUG_CONFIG_H
+#define SNUG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNUG_WORD       sizeof(size_t)            /* header size: 8 (64-bit), 4 (32-bit) */
+#define SNUG_ALIGN      (2 * SNUG_WORD)           /* every payload: 16 (64-bit), 8 (32-bit) */
+#define SNUG_OSPAGE     4096u                     /* granularity of the page map */
+#define SNUG_OSPAGE_SHIFT 12
+
+#define SNUG_SMALL_MAX  1024u                     /* largest request served from small pages */
+#define SNUG_NCLASSES   32                        /* small size classes */
+#define SNUG_LARGE_MIN  (256u * 1024u)            /* requests this big get their own mapping */
+#define SNUG_TRIM_KEEP  (128u * 1024u)            /* free bytes kept at a region top */
+#define SNUG_MMAP_REGION (64u * 1024u * 1024u)    /* size of a fallback region when brk is stuck */
+
+#define SNUG_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define SNUG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SNUG_INTERNAL    __attribute__((visibility("hidden")))
+#define SNUG_API         __attribute__((visibility("default")))
+
+static inline size_t snug_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+#endif

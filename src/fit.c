@@ -1,0 +1,613 @@
+/* fit.c - the fit allocator over heap regions (see block.h for the layout).
+ * Free blocks sit on segregated bins: 16 exact bins below 256 bytes, then 8 bins
+ * per power of two; two bitmaps find the first non-empty bin in constant time.
+ * A request takes the best fit among the first few blocks of its own bin, else
+ * the first block of the next non-empty bin.  Frees coalesce at once; a free
+ * region top beyond the trim threshold goes back to the kernel. */
+#include "fit.h"
+#include "error.h"
+#include "lock.h"
+#include "os.h"
+#include <errno.h>
+#include <string.h>
+
+#define NSMALLBINS 16
+#define FL_MIN     8            /* first log2 class above the exact bins */
+#define FL_MAX     40
+#define SL_BITS    3
+#define NBINS      (NSMALLBINS + (FL_MAX - FL_MIN + 1) * (1 << SL_BITS))
+#define NWORDS     ((NBINS + 63) / 64)
+#define BEST_SCAN  16
+
+typedef struct fblock { size_t head; struct fblock *next, *prev; } fblock;
+
+/* Fit state: lives at the start of region 0, like everything else snug keeps. */
+struct fit_state {
+    uint64_t summary;
+    uint64_t bits[NWORDS];
+    fblock *bins[NBINS];
+    size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;
+    size_t map_held;            /* bytes of region 0's map counted as held */
+    struct region *last;        /* region that grows */
+};
+
+struct region *_Atomic snug_regions;
+static struct fit_state *F;
+static snug_lock_t fit_lock = SNUG_LOCK_INIT;
+
+static unsigned bin_index(size_t sz)
+{
+    if (sz < 256) return (unsigned)(sz >> 4);
+    unsigned fl = (unsigned)(8 * sizeof(size_t) - 1) - (unsigned)__builtin_clzl((unsigned long)sz);
+    if (fl > FL_MAX) return NBINS - 1;
+    unsigned sl = (unsigned)(sz >> (fl - SL_BITS)) & ((1u << SL_BITS) - 1);
+    return NSMALLBINS + (fl - FL_MIN) * (1u << SL_BITS) + sl;
+}
+
+static void bin_insert(uintptr_t b, size_t sz)
+{
+    unsigned i = bin_index(sz);
+    fblock *f = (fblock *)b;
+    f->prev = NULL;
+    f->next = F->bins[i];
+    if (f->next) f->next->prev = f;
+    F->bins[i] = f;
+    F->bits[i / 64] |= (uint64_t)1 << (i % 64);
+    F->summary |= (uint64_t)1 << (i / 64);
+    F->free_bytes += sz;
+    F->free_blocks++;
+}
+
+static void bin_remove(uintptr_t b, size_t sz)
+{
+    unsigned i = bin_index(sz);
+    fblock *f = (fblock *)b;
+    if (f->prev) f->prev->next = f->next; else F->bins[i] = f->next;
+    if (f->next) f->next->prev = f->prev;
+    if (!F->bins[i]) {
+        F->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+        if (!F->bits[i / 64]) F->summary &= ~((uint64_t)1 << (i / 64));
+    }
+    F->free_bytes -= sz;
+    F->free_blocks--;
+}
+
+/* First non-empty bin with index >= i, or -1. */
+static int bin_next(unsigned i)
+{
+    unsigned w = i / 64;
+    uint64_t m = F->bits[w] & (~(uint64_t)0 << (i % 64));
+    if (m) return (int)(w * 64 + (unsigned)__builtin_ctzll(m));
+    uint64_t s = w + 1 < 64 ? F->summary & (~(uint64_t)0 << (w + 1)) : 0;
+    if (!s) return -1;
+    w = (unsigned)__builtin_ctzll(s);
+    return (int)(w * 64 + (unsigned)__builtin_ctzll(F->bits[w]));
+}
+
+static uintptr_t find_fit(size_t need)
+{
+    unsigned i = bin_index(need);
+    fblock *best = NULL;
+    int n = 0;
+    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = f->next, n++) {
+        size_t s = f->head & ~BLK_FLAGS;
+        if (s >= need && (!best || s < (best->head & ~BLK_FLAGS))) {
+            best = f;
+            if (s == need) break;
+        }
+    }
+    if (best) return (uintptr_t)best;
+    int j = bin_next(i + 1);
+    if (j < 0) return 0;
+    if ((unsigned)j == NBINS - 1) {     /* the open-ended last bin: sizes vary */
+        for (fblock *f = F->bins[j]; f; f = f->next)
+            if ((f->head & ~BLK_FLAGS) >= need) return (uintptr_t)f;
+        return 0;
+    }
+    return (uintptr_t)F->bins[j];
+}
+
+/* Free the allocated block b (not on a bin), coalescing; returns the result. */
+static uintptr_t release(uintptr_t b)
+{
+    size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+    if (!(h & BLK_PREV_INUSE)) {
+        size_t psz = blk_prev_foot(b);
+        b -= psz;
+        bin_remove(b, psz);
+        sz += psz;
+        h = blk_head(b);
+    }
+    uintptr_t n = b + sz;
+    if (!(blk_head(n) & BLK_INUSE)) {
+        size_t nsz = blk_size(n);
+        bin_remove(n, nsz);
+        sz += nsz;
+    }
+    blk_set_head(b, sz | (h & BLK_PREV_INUSE));
+    blk_set_foot(b, sz);
+    n = b + sz;
+    blk_set_head(n, blk_head(n) & ~BLK_PREV_INUSE);
+    bin_insert(b, sz);
+    return b;
+}
+
+/* b is free and off the bins: make it allocated with size need, freeing the rest. */
+static void take(uintptr_t b, size_t need)
+{
+    size_t sz = blk_size(b), pflag = blk_head(b) & BLK_PREV_INUSE;
+    if (sz - need >= MIN_BLOCK) {
+        blk_set_head(b, need | BLK_INUSE | pflag);
+        uintptr_t r = b + need;
+        blk_set_head(r, (sz - need) | BLK_PREV_INUSE);
+        blk_set_foot(r, sz - need);
+        bin_insert(r, sz - need);
+    } else {
+        blk_set_head(b, sz | BLK_INUSE | pflag);
+        uintptr_t n = b + sz;
+        blk_set_head(n, blk_head(n) | BLK_PREV_INUSE);
+    }
+}
+
+/* Shrink allocated block b to need bytes, returning the tail to the bins. */
+static void shrink_to(uintptr_t b, size_t need)
+{
+    size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+    if (sz - need < MIN_BLOCK) return;
+    blk_set_head(b, need | (h & BLK_FLAGS));
+    uintptr_t t = b + need;
+    blk_set_head(t, (sz - need) | BLK_INUSE | BLK_PREV_INUSE);
+    release(t);
+}
+
+/* ---- regions ---------------------------------------------------------- */
+
+static size_t map_bytes(size_t pages) { return sizeof(struct pmap) + snug_align_up(pages, SNUG_ALIGN); }
+
+static void region_link(struct region *r)
+{
+    r->next = NULL;
+    struct region *_Atomic *at = &snug_regions;
+    while (atomic_load(at)) at = &atomic_load(at)->next;
+    atomic_store_explicit(at, r, memory_order_release);
+    if (F) { F->last = r; F->nregions++; }
+}
+
+/* Lay out blocks in [first, end): one free block (or none) and the sentinel. */
+static void region_format(struct region *r)
+{
+    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    size_t sz = end - W - r->first;
+    blk_set_head(end - W, BLK_INUSE);       /* sentinel, previous block free */
+    blk_set_head(r->first, sz | BLK_PREV_INUSE);
+    blk_set_foot(r->first, sz);
+}
+
+/* Region 0's page map lives in its own reserved mapping (so it never pins the
+ * heap top); the bytes of it that the heap's extent can reach count as held. */
+#define BRK_MAP_RESERVE ((size_t)16 << 20)      /* one byte per 4 KiB: 64 GiB of heap */
+static void account_map(struct region *r, uintptr_t end)
+{
+    if (!r->is_brk) return;                     /* mmap regions carry their map inline */
+    size_t need = snug_align_up(sizeof(struct pmap) + ((end - r->mapbase) >> SNUG_OSPAGE_SHIFT), SNUG_OSPAGE);
+    if (need > F->map_held) {
+        snug_os_account((intptr_t)(need - F->map_held));
+        F->map_held = need;
+    }
+}
+
+/* Grow region r by at least `more` bytes at its top; the new space joins the
+ * block before the sentinel.  Returns 0 on success. */
+static int region_extend(struct region *r, size_t more)
+{
+    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    size_t held = end - r->start;
+    size_t slack = held / 16;                 /* amortise syscalls, bounded waste */
+    if (slack > (size_t)4 << 20) slack = (size_t)4 << 20;
+    if (more > (size_t)PTRDIFF_MAX / 2) { errno = ENOMEM; return -1; }
+    size_t inc = snug_align_up(more + slack, SNUG_OSPAGE);
+    struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
+    if ((end + inc - r->mapbase) >> SNUG_OSPAGE_SHIFT > m->cap) { errno = ENOMEM; return -1; }
+    if (r->is_brk) {
+        if (snug_os_brk_now() != end) { errno = ENOMEM; return -1; }   /* foreign sbrk */
+        if (!snug_os_brk_grow(inc)) return -1;
+    } else {
+        if (inc > r->limit - end) { errno = ENOMEM; return -1; }
+        snug_os_account((intptr_t)inc);
+    }
+    account_map(r, end + inc);
+    /* The old sentinel becomes the head of the new space. */
+    uintptr_t nb = end - W;
+    blk_set_head(nb, inc | (blk_head(nb) & BLK_PREV_INUSE) | BLK_INUSE);
+    blk_set_head(nb + inc, BLK_INUSE | BLK_PREV_INUSE);
+    atomic_store_explicit(&r->end, end + inc, memory_order_release);
+    release(nb);
+    return 0;
+}
+
+/* A fresh mmap'd region able to hold a block of `need` bytes. */
+static struct region *region_new_mmap(size_t need)
+{
+    size_t len = SNUG_MMAP_REGION;
+    if (need > len / 2) len = snug_align_up(need * 2, SNUG_OSPAGE);
+    size_t pages = len >> SNUG_OSPAGE_SHIFT;
+    size_t hdr = snug_align_up(sizeof(struct region), SNUG_ALIGN) + map_bytes(pages);
+    void *mem = snug_os_reserve(len);
+    if (!mem) return NULL;
+    struct region *r = mem;
+    r->start = r->mapbase = (uintptr_t)mem;
+    r->limit = (uintptr_t)mem + len;
+    r->is_brk = 0;
+    struct pmap *m = (struct pmap *)(r->start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
+    m->cap = pages;
+    atomic_store_explicit(&r->map, m, memory_order_relaxed);
+    r->first = snug_align_up(r->start + hdr + W, SNUG_ALIGN) - W;
+    size_t used = snug_align_up(r->first + need + MIN_BLOCK + W - r->start, SNUG_OSPAGE);
+    if (used > len) used = len;
+    atomic_store_explicit(&r->end, r->start + used, memory_order_relaxed);
+    snug_os_account((intptr_t)used);
+    region_format(r);
+    bin_insert(r->first, blk_size(r->first));
+    region_link(r);
+    return r;
+}
+
+/* Make room for a block of `need` bytes: grow the last region or start one. */
+static int grow(size_t need)
+{
+    struct region *r = F->last;
+    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    size_t have = 0;
+    if (!(blk_head(end - W) & BLK_PREV_INUSE)) have = blk_prev_foot(end - W);
+    size_t more = need > have ? need - have : 0;
+    if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
+    return region_new_mmap(need + MIN_BLOCK) ? 0 : -1;
+}
+
+int snug_fit_init(void)
+{
+    uintptr_t brk0 = snug_os_brk_now();
+    size_t hdr = snug_align_up(sizeof(struct region), SNUG_ALIGN) + snug_align_up(sizeof(struct fit_state), SNUG_ALIGN);
+    uintptr_t start = snug_align_up(brk0, SNUG_ALIGN);
+    uintptr_t first = snug_align_up(start + hdr + W, SNUG_ALIGN) - W;
+    uintptr_t end = snug_align_up(first + 4 * SNUG_OSPAGE, SNUG_OSPAGE);
+    uintptr_t limit = 0;
+    struct pmap *m = snug_os_reserve(BRK_MAP_RESERVE);
+    if (!m) return -1;
+    m->cap = BRK_MAP_RESERVE - sizeof(struct pmap);
+#ifdef SNUG_PREFIX_ONLY
+    /* Beside another malloc, brk belongs to that allocator: use mappings only. */
+    brk0 = (uintptr_t)-1;
+#endif
+    if (brk0 == (uintptr_t)-1 || !snug_os_brk_grow(end - brk0)) {
+        /* No usable brk: region 0 is a mapping, with its map inline like the others. */
+        snug_os_unmap(m, BRK_MAP_RESERVE, 0);
+        size_t len = SNUG_MMAP_REGION, pages = len >> SNUG_OSPAGE_SHIFT;
+        hdr += map_bytes(pages);
+        void *mem = snug_os_reserve(len);
+        if (!mem) return -1;
+        start = (uintptr_t)mem;
+        first = snug_align_up(start + hdr + W, SNUG_ALIGN) - W;
+        end = snug_align_up(first + 4 * SNUG_OSPAGE, SNUG_OSPAGE);
+        snug_os_account((intptr_t)(end - start));
+        limit = start + len;
+        m = (struct pmap *)(start + hdr - map_bytes(pages));
+        m->cap = pages;
+    }
+    struct region *r = (struct region *)start;
+    memset(r, 0, snug_align_up(sizeof(struct region), SNUG_ALIGN) + sizeof(struct fit_state));
+    r->is_brk = limit == 0;
+    r->limit = limit;
+    r->start = start;
+    r->mapbase = start & ~(uintptr_t)(SNUG_OSPAGE - 1);
+    F = (struct fit_state *)(start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
+    atomic_store_explicit(&r->map, m, memory_order_relaxed);
+    r->first = first;
+    atomic_store_explicit(&r->end, end, memory_order_relaxed);
+    account_map(r, end);
+    region_format(r);
+    bin_insert(r->first, blk_size(r->first));
+    region_link(r);
+    F->last = r;
+    F->nregions = 1;
+    return 0;
+}
+
+/* ---- allocation ------------------------------------------------------- */
+
+static uintptr_t alloc_locked(size_t need)
+{
+    uintptr_t b = find_fit(need);
+    if (!b) {
+        if (grow(need) != 0) return 0;
+        b = find_fit(need);
+        if (!b) { errno = ENOMEM; return 0; }
+    }
+    bin_remove(b, blk_size(b));
+    take(b, need);
+    return b;
+}
+
+static uintptr_t alloc_aligned_locked(size_t need, size_t align)
+{
+    if (align <= SNUG_ALIGN) return alloc_locked(need);
+    if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
+    uintptr_t b = alloc_locked(need + align + MIN_BLOCK);
+    if (!b) return 0;
+    uintptr_t p = b + W, ap = snug_align_up(p, align);
+    if (ap != p) {
+        while (ap - p < MIN_BLOCK) ap += align;
+        uintptr_t nb = ap - W;
+        size_t lead = nb - b, total = blk_size(b);
+        blk_set_head(b, lead | BLK_INUSE | (blk_head(b) & BLK_PREV_INUSE));
+        blk_set_head(nb, (total - lead) | BLK_INUSE | BLK_PREV_INUSE);
+        release(b);
+        b = nb;
+    }
+    shrink_to(b, need);
+    return b;
+}
+
+void *snug_fit_malloc(size_t n, size_t align)
+{
+    if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
+    size_t need = blk_need(n);
+    snug_lock(&fit_lock);
+    uintptr_t b = alloc_aligned_locked(need, align);
+    if (b) { F->user_blocks++; F->user_bytes += blk_size(b) - W; }
+    snug_unlock(&fit_lock);
+    return b ? (void *)(b + W) : NULL;
+}
+
+void *snug_fit_meta_alloc(size_t n)
+{
+    snug_lock(&fit_lock);
+    uintptr_t b = alloc_locked(blk_need(n));
+    snug_unlock(&fit_lock);
+    return b ? (void *)(b + W) : NULL;
+}
+
+/* Fatal unless p is the payload of an allocated medium block.  Lock held. */
+static uintptr_t checked_block(const void *p, const char *op)
+{
+    uintptr_t b = blk_of_payload(p);
+    struct region *r = region_of((uintptr_t)p);
+    if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !r || b < r->first)
+        snug_fatal(op, p, 0);
+    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+    if (!(h & BLK_INUSE)) {
+        if (sz >= MIN_BLOCK && b + sz <= end - W && blk_prev_foot(b + sz) == sz)
+            snug_fatal("double free or invalid pointer in free():", p, sz - W);
+        snug_fatal(op, p, 0);
+    }
+    if ((h & BLK_PAGE) || sz < MIN_BLOCK || (sz & BLK_FLAGS) || sz > end - W - b ||
+        !(blk_head(b + sz) & BLK_PREV_INUSE))
+        snug_fatal(op, p, 0);
+    return b;
+}
+
+void snug_fit_validate(const void *p, const char *op)
+{
+    snug_lock(&fit_lock);
+    checked_block(p, op);
+    snug_unlock(&fit_lock);
+}
+
+static void trim_region_top(struct region *r, size_t keep);
+
+void snug_fit_free(void *p)
+{
+    snug_lock(&fit_lock);
+    uintptr_t b = checked_block(p, "free(): invalid pointer");
+    F->user_blocks--;
+    F->user_bytes -= blk_size(b) - W;
+    b = release(b);
+    struct region *r = region_of(b);
+    if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
+        blk_size(b) > SNUG_TRIM_KEEP * 2)
+        trim_region_top(r, SNUG_TRIM_KEEP);
+    snug_unlock(&fit_lock);
+}
+
+int snug_fit_resize(void *p, size_t n)
+{
+    if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return 0;
+    size_t need = blk_need(n);
+    int ok = 0;
+    snug_lock(&fit_lock);
+    uintptr_t b = checked_block(p, "realloc(): invalid pointer");
+    size_t sz = blk_size(b);
+    F->user_bytes -= sz - W;
+    if (need <= sz) {
+        shrink_to(b, need);
+        ok = 1;
+    } else {
+        struct region *r = region_of(b);
+        for (int tries = 0; tries < 2 && !ok; tries++) {
+            uintptr_t n2 = b + sz;
+            size_t nh = blk_head(n2);
+            if (!(nh & BLK_INUSE) && sz + (nh & ~BLK_FLAGS) >= need) {
+                bin_remove(n2, nh & ~BLK_FLAGS);
+                size_t total = sz + (nh & ~BLK_FLAGS);
+                blk_set_head(b, total | (blk_head(b) & BLK_FLAGS));
+                blk_set_head(b + total, blk_head(b + total) | BLK_PREV_INUSE);
+                shrink_to(b, need);
+                ok = 1;
+            } else if (tries == 0 && r == F->last) {
+                /* The block ends at (or next to a free block at) the region top: grow it. */
+                uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+                uintptr_t after = (nh & BLK_INUSE) ? n2 : n2 + (nh & ~BLK_FLAGS);
+                if (after != end - W || region_extend(r, need - sz + MIN_BLOCK) != 0) break;
+            } else {
+                break;
+            }
+        }
+    }
+    F->user_bytes += blk_size(b) - W;
+    snug_unlock(&fit_lock);
+    return ok;
+}
+
+size_t snug_fit_usable(const void *p) { return blk_size(blk_of_payload(p)) - W; }
+
+/* ---- small pages ------------------------------------------------------ */
+
+static void mark_pages(uintptr_t page, size_t bytes, int on)
+{
+    struct region *r = region_of(page);
+    if (!r) snug_fatal("page outside every region", (void *)page, bytes);
+    struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
+    size_t i = (page - r->mapbase) >> SNUG_OSPAGE_SHIFT, k = bytes >> SNUG_OSPAGE_SHIFT;
+    for (size_t j = 0; j < k; j++) m->kind[i + j] = on ? (uint8_t)(j + 1) : 0;
+}
+
+void *snug_fit_page_alloc(size_t bytes)
+{
+    snug_lock(&fit_lock);
+    uintptr_t b = alloc_aligned_locked(bytes, SNUG_OSPAGE);
+    if (b) {
+        blk_set_head(b, blk_head(b) | BLK_PAGE);
+        mark_pages(b + W, bytes, 1);
+    }
+    snug_unlock(&fit_lock);
+    return b ? (void *)(b + W) : NULL;
+}
+
+void snug_fit_page_free(void *page, size_t bytes)
+{
+    snug_lock(&fit_lock);
+    uintptr_t b = blk_of_payload(page);
+    mark_pages((uintptr_t)page, bytes, 0);
+    blk_set_head(b, blk_head(b) & ~BLK_PAGE);
+    b = release(b);
+    struct region *r = region_of(b);
+    if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
+        blk_size(b) > SNUG_TRIM_KEEP * 2)
+        trim_region_top(r, SNUG_TRIM_KEEP);
+    snug_unlock(&fit_lock);
+}
+
+/* ---- giving memory back ---------------------------------------------- */
+
+/* The last block of r is free: shrink the region so about `keep` bytes remain. */
+static void trim_region_top(struct region *r, size_t keep)
+{
+    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    uintptr_t sent = end - W;
+    if (blk_head(sent) & BLK_PREV_INUSE) return;
+    size_t sz = blk_prev_foot(sent);
+    uintptr_t b = sent - sz;
+    if (sz < keep + MIN_BLOCK + SNUG_OSPAGE) return;
+    size_t dec = (sz - keep - MIN_BLOCK) & ~(size_t)(SNUG_OSPAGE - 1);
+    if (!dec) return;
+    if (r->is_brk) {
+        if (snug_os_brk_now() != end) return;               /* someone else moved brk */
+        bin_remove(b, sz);
+        if (snug_os_brk_shrink(dec) != 0) { bin_insert(b, sz); return; }
+    } else {
+        bin_remove(b, sz);
+        snug_os_discard((void *)(end - dec), dec);
+        snug_os_account(-(intptr_t)dec);
+    }
+    sz -= dec;
+    end -= dec;
+    atomic_store_explicit(&r->end, end, memory_order_release);
+    blk_set_head(b, sz | (blk_head(b) & BLK_PREV_INUSE));
+    blk_set_foot(b, sz);
+    blk_set_head(end - W, BLK_INUSE);
+    bin_insert(b, sz);
+}
+
+int snug_fit_trim(size_t pad)
+{
+    snug_lock(&fit_lock);
+    size_t before = snug_os_held();
+    for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
+        trim_region_top(r, pad < SNUG_OSPAGE ? 0 : pad);
+    int released = snug_os_held() < before;
+    /* Free pages inside large free blocks go back too (the range stays mapped). */
+    for (unsigned i = bin_index(4 * SNUG_OSPAGE); i < NBINS; i++)
+        for (fblock *f = F->bins[i]; f; f = f->next) {
+            uintptr_t lo = snug_align_up((uintptr_t)f + sizeof(fblock), SNUG_OSPAGE);
+            uintptr_t hi = ((uintptr_t)f + (f->head & ~BLK_FLAGS) - W) & ~(uintptr_t)(SNUG_OSPAGE - 1);
+            if (hi > lo) { snug_os_discard((void *)lo, hi - lo); released = 1; }
+        }
+    snug_unlock(&fit_lock);
+    return released;
+}
+
+/* ---- fork, statistics, checking -------------------------------------- */
+
+void snug_fit_lock_all(void) { snug_lock(&fit_lock); }
+void snug_fit_unlock_all(void) { snug_unlock(&fit_lock); }
+void snug_fit_reset_locks(void) { snug_lock_reset(&fit_lock); }
+
+void snug_fit_totals(struct fit_totals *t)
+{
+    snug_lock(&fit_lock);
+    t->free_blocks = F->free_blocks;
+    t->free_bytes = F->free_bytes;
+    t->user_blocks = F->user_blocks;
+    t->user_bytes = F->user_bytes;
+    t->regions = F->nregions;
+    snug_unlock(&fit_lock);
+}
+
+int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
+{
+    int rc = 0;
+    size_t nfree = 0, freebytes = 0;
+    snug_lock(&fit_lock);
+    for (struct region *r = atomic_load(&snug_regions); r && !rc; r = atomic_load(&r->next)) {
+        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed), b = r->first;
+        struct pmap *m = atomic_load(&r->map);
+        int prev_inuse = 1;
+        if ((end - r->mapbase) >> SNUG_OSPAGE_SHIFT > m->cap) { rc = snug_check_fail("page map too small", end); break; }
+        while (b < end - W) {
+            size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+            if (sz < MIN_BLOCK || (sz & BLK_FLAGS) || sz > end - W - b) { rc = snug_check_fail("bad block size (I1)", b); break; }
+            if (!!(h & BLK_PREV_INUSE) != prev_inuse) { rc = snug_check_fail("PREV_INUSE disagrees (I2)", b); break; }
+            if (!(h & BLK_INUSE)) {
+                if (!prev_inuse) { rc = snug_check_fail("adjacent free blocks (I3)", b); break; }
+                if (blk_prev_foot(b + sz) != sz) { rc = snug_check_fail("foot differs from head (I3)", b); break; }
+                int found = 0;
+                for (fblock *f = F->bins[bin_index(sz)]; f; f = f->next) if ((uintptr_t)f == b) { found = 1; break; }
+                if (!found) { rc = snug_check_fail("free block missing from its bin (I4)", b); break; }
+                nfree++; freebytes += sz;
+            }
+            /* I5: map bytes of the OS pages whose start lies inside this payload. */
+            uintptr_t pg = snug_align_up(b + W, SNUG_OSPAGE);
+            size_t k = 0;
+            for (; pg + SNUG_OSPAGE <= b + sz + W && pg < end; pg += SNUG_OSPAGE, k++) {
+                unsigned v = m->kind[(pg - r->mapbase) >> SNUG_OSPAGE_SHIFT];
+                unsigned want = (h & BLK_PAGE) ? (unsigned)k + 1 : 0;
+                if ((h & BLK_PAGE) && ((b + W) & (SNUG_OSPAGE - 1))) { rc = snug_check_fail("unaligned small page (I5)", b); break; }
+                if (v != want) { rc = snug_check_fail("page map byte wrong (I5)", pg); break; }
+            }
+            if (rc) break;
+            if ((h & BLK_PAGE) && page_check && page_check(b + W, sz) != 0) { rc = -1; break; }
+            prev_inuse = !!(h & BLK_INUSE);
+            b += sz;
+        }
+        if (!rc && b != end - W) rc = snug_check_fail("blocks overrun the region end (I1)", b);
+        if (!rc && !!(blk_head(end - W) & BLK_PREV_INUSE) != prev_inuse) rc = snug_check_fail("sentinel PREV_INUSE (I2)", end - W);
+    }
+    if (!rc) {
+        size_t listed = 0;
+        for (unsigned i = 0; i < NBINS && !rc; i++) {
+            int bit = !!(F->bits[i / 64] & ((uint64_t)1 << (i % 64)));
+            if (bit != !!F->bins[i]) rc = snug_check_fail("bin bitmap disagrees (I4)", i);
+            fblock *prev = NULL;
+            for (fblock *f = F->bins[i]; f && !rc; prev = f, f = f->next) {
+                if (f->prev != prev) rc = snug_check_fail("bin list links broken (I4)", (uintptr_t)f);
+                else if (bin_index(f->head & ~BLK_FLAGS) != i || (f->head & BLK_INUSE)) rc = snug_check_fail("block on wrong bin (I4)", (uintptr_t)f);
+                if (++listed > nfree) rc = snug_check_fail("bins hold blocks the heap walk did not see (I4)", (uintptr_t)f);
+            }
+        }
+        if (!rc && (listed != nfree || F->free_blocks != nfree || F->free_bytes != freebytes))
+            rc = snug_check_fail("free counts disagree (I4)", nfree);
+    }
+    snug_unlock(&fit_lock);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/* fit.h - the fit allocator: boundary-tag blocks in the heap regions, found with
+ * two-level segregated bins (TLSF-style) and coalesced at once.  It serves
+ * medium requests, small-object pages and snug's own metadata.  One lock. */
+#ifndef SNUG_FIT_H
+#define SNUG_FIT_H
+#include "block.h"
+
+int    snug_fit_init(void);                 /* 0 on success; creates region 0 */
+void  *snug_fit_malloc(size_t n, size_t align);   /* user block; NULL + ENOMEM */
+void   snug_fit_free(void *p);              /* validates; fatal on misuse */
+/* Resize in place to hold n bytes: 1 on success, 0 when it cannot (nothing changed). */
+int    snug_fit_resize(void *p, size_t n);
+size_t snug_fit_usable(const void *p);      /* payload bytes of a block */
+/* Validate a pointer as a live medium block; fatal otherwise. */
+void   snug_fit_validate(const void *p, const char *op);
+
+/* Small pages: a 4 KiB-aligned run of `bytes` (multiple of 4 KiB) marked in the map. */
+void  *snug_fit_page_alloc(size_t bytes);
+void   snug_fit_page_free(void *page, size_t bytes);
+/* Internal metadata blocks (heaps, tables): plain blocks, not counted as user data. */
+void  *snug_fit_meta_alloc(size_t n);
+
+int    snug_fit_trim(size_t pad);           /* 1 if memory went back to the kernel */
+void   snug_fit_lock_all(void);             /* fork: take / release / reset */
+void   snug_fit_unlock_all(void);
+void   snug_fit_reset_locks(void);
+
+struct fit_totals { size_t free_blocks, free_bytes, user_blocks, user_bytes, regions; };
+void   snug_fit_totals(struct fit_totals *t);
+/* Checker: walk everything under the lock; returns 0 or prints and returns -1.
+ * page_check is called for every small page block. */
+int    snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes));
+#endif

@@ -1,0 +1,250 @@
+/* heap.c - per-thread heaps: page lists per size class, the slow paths of small
+ * allocation and free, remote frees, and the thread life cycle (adopt at first
+ * use, park at exit, re-home after fork).  Lock order: heaps_lock, then
+ * fallback_lock, then the fit lock. */
+#include "heap.h"
+#include "block.h"
+#include "fit.h"
+#include "lock.h"
+#include "stats.h"
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+__thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));
+static __thread int tl_exited __attribute__((tls_model("initial-exec")));
+
+static snug_lock_t heaps_lock = SNUG_LOCK_INIT;
+static struct heap *_Atomic all_heaps;
+static struct heap *parked;
+static snug_lock_t fallback_lock = SNUG_LOCK_INIT;
+static struct heap *fallback;          /* serves threads whose heap is gone (exited) */
+static pthread_key_t heap_key;
+
+static void list_push(struct spage **head, struct spage *pg)
+{
+    pg->prev = NULL;
+    pg->next = *head;
+    if (*head) (*head)->prev = pg;
+    *head = pg;
+}
+
+static void list_remove(struct spage **head, struct spage *pg)
+{
+    if (pg->prev) pg->prev->next = pg->next; else *head = pg->next;
+    if (pg->next) pg->next->prev = pg->prev;
+    pg->next = pg->prev = NULL;
+}
+
+static struct spage *page_of(uintptr_t p)
+{
+    struct region *r = region_of(p);
+    unsigned k = r ? region_kind(r, p) : 0;
+    if (!k) return NULL;
+    return (struct spage *)((p & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE);
+}
+
+static void page_release(struct heap *h, struct spage *pg)
+{
+    list_remove(&h->avail[pg->cls], pg);
+    h->pages--;
+    snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
+}
+
+void heap_free_slow(struct heap *h, struct spage *pg)
+{
+    unsigned c = pg->cls;
+    if (pg->in_full) {
+        list_remove(&h->full[c], pg);
+        pg->in_full = 0;
+        list_push(&h->avail[c], pg);
+    }
+    if (pg->used == 0 && !(h->avail[c] == pg && pg->next == NULL))
+        page_release(h, pg);        /* keep one empty page per class to avoid thrashing */
+}
+
+/* Apply the frees other threads queued on h. */
+static void drain_remote(struct heap *h)
+{
+    uintptr_t b = atomic_exchange_explicit(&h->remote, 0, memory_order_acquire);
+    while (b) {
+        uintptr_t next = *(uintptr_t *)b ^ snug_secret;
+        struct spage *pg = page_of(b);
+        long i = pg && pg->owner == h ? page_slot(pg, b) : -1;
+        if (i < 0 || !bit_get(pg, (unsigned)i)) snug_fatal("double free of", (void *)b, pg ? pg->bsize : 0);
+        bit_clear(pg, (unsigned)i);
+        *(uintptr_t *)b = enc_link((uintptr_t)pg->free, b);
+        pg->free = (void *)b;
+        if (--pg->used == 0 || pg->in_full) heap_free_slow(h, pg);
+        b = next;
+    }
+}
+
+void *heap_alloc_slow(struct heap *h, unsigned c)
+{
+    if (atomic_load_explicit(&h->remote, memory_order_relaxed)) drain_remote(h);
+    for (;;) {
+        struct spage *pg = h->avail[c];
+        while (pg) {
+            void *b = page_pop(pg);
+            if (!b && page_extend(pg)) b = page_pop(pg);
+            if (b) {
+                h->alloc_bytes += pg->bsize;
+                h->alloc_count++;
+                return b;
+            }
+            list_remove(&h->avail[c], pg);
+            pg->in_full = 1;
+            list_push(&h->full[c], pg);
+            pg = h->avail[c];
+        }
+        unsigned k = page_pages_for(class_size(c));
+        struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
+        if (!np) return NULL;
+        page_init(np, h, c, k);
+        list_push(&h->avail[c], np);
+        h->pages++;
+        snug_stats_sample();
+    }
+}
+
+void heap_free_remote(struct spage *pg, void *p)
+{
+    long i = page_slot(pg, (uintptr_t)p);
+    if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
+    uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+    if (!((word >> (i & 63)) & 1)) snug_fatal("double free of", p, pg->bsize);
+    struct heap *o = pg->owner;
+    uintptr_t old = atomic_load_explicit(&o->remote, memory_order_relaxed);
+    do {
+        *(uintptr_t *)p = old ^ snug_secret;
+    } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, (uintptr_t)p,
+                                                    memory_order_release, memory_order_relaxed));
+    struct heap *me = snug_tl_heap;
+    if (me) { me->freed_bytes += pg->bsize; me->freed_count++; }
+    else snug_stats_note_free(pg->bsize);
+}
+
+void heap_release_empty(struct heap *h)
+{
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
+        for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
+            nx = pg->next;
+            if (pg->used == 0) page_release(h, pg);
+        }
+}
+
+static void thread_exit(void *arg)
+{
+    struct heap *h = arg;
+    drain_remote(h);
+    heap_release_empty(h);
+    snug_tl_heap = NULL;
+    tl_exited = 1;
+    snug_lock(&heaps_lock);
+    h->parked = 1;
+    h->next_parked = parked;
+    parked = h;
+    snug_unlock(&heaps_lock);
+}
+
+static struct heap *heap_new(void)
+{
+    struct heap *h = snug_fit_meta_alloc(sizeof *h);
+    if (!h) return NULL;
+    memset(h, 0, sizeof *h);
+    snug_lock(&heaps_lock);
+    h->next_all = atomic_load_explicit(&all_heaps, memory_order_relaxed);
+    atomic_store_explicit(&all_heaps, h, memory_order_release);
+    snug_unlock(&heaps_lock);
+    return h;
+}
+
+struct heap *heap_get(void)
+{
+    struct heap *h = snug_tl_heap;
+    if (h || tl_exited) return h;
+    snug_lock(&heaps_lock);
+    h = parked;
+    if (h) { parked = h->next_parked; h->parked = 0; }
+    snug_unlock(&heaps_lock);
+    if (!h && !(h = heap_new())) return NULL;
+    snug_tl_heap = h;
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+void *heap_fallback_alloc(size_t n)
+{
+    snug_lock(&fallback_lock);
+    void *p = heap_alloc_small(fallback, n);
+    snug_unlock(&fallback_lock);
+    return p;
+}
+
+int heap_init(void)
+{
+    if (pthread_key_create(&heap_key, thread_exit) != 0) return -1;
+    fallback = heap_new();
+    return fallback ? 0 : -1;
+}
+
+void heap_collect_parked(void)
+{
+    snug_lock(&heaps_lock);
+    for (struct heap *h = parked; h; h = h->next_parked) {
+        drain_remote(h);
+        heap_release_empty(h);
+    }
+    snug_lock(&fallback_lock);
+    drain_remote(fallback);
+    heap_release_empty(fallback);
+    snug_unlock(&fallback_lock);
+    snug_unlock(&heaps_lock);
+}
+
+void heap_fork_prepare(void) { snug_lock(&heaps_lock); snug_lock(&fallback_lock); }
+void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lock); }
+
+void heap_fork_child(void)
+{
+    snug_lock_reset(&fallback_lock);
+    snug_lock_reset(&heaps_lock);
+    /* Only the forking thread survives: park every other live heap. */
+    for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
+        if (h != snug_tl_heap && h != fallback && !h->parked) {
+            h->parked = 1;
+            h->next_parked = parked;
+            parked = h;
+        }
+}
+
+struct heap *heap_list(void) { return atomic_load_explicit(&all_heaps, memory_order_acquire); }
+
+size_t heap_small_pages(void)
+{
+    size_t n = 0;
+    for (struct heap *h = heap_list(); h; h = h->next_all) n += __atomic_load_n(&h->pages, __ATOMIC_RELAXED);
+    return n;
+}
+
+/* Lists of the calling thread's heap: every page on the list its state says. */
+int heap_check_own(void)
+{
+    struct heap *h = snug_tl_heap;
+    if (!h) return 0;
+    size_t n = 0;
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
+        for (int full = 0; full < 2; full++) {
+            struct spage *prev = NULL;
+            for (struct spage *pg = full ? h->full[c] : h->avail[c]; pg; prev = pg, pg = pg->next) {
+                if (pg->owner != h || pg->cls != c || pg->in_full != full || pg->prev != prev ||
+                    page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
+                    return snug_check_fail("page list broken", (uintptr_t)pg);
+                }
+                if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
+            }
+        }
+    if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
+    return 0;
+}

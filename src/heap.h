@@ -1,0 +1,73 @@
+/* heap.h - per-thread heaps: each thread allocates small objects from pages it
+ * owns without any lock; other threads' frees to those pages go on the owner's
+ * lock-free remote list and are applied by the owner.  Heaps are never freed:
+ * a thread's heap is parked at exit and adopted whole by the next new thread. */
+#ifndef SNUG_HEAP_H
+#define SNUG_HEAP_H
+#include "config.h"
+#include "page.h"
+#include "sizeclass.h"
+
+struct heap {
+    struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
+    struct spage *full[SNUG_NCLASSES];      /* pages with none */
+    _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
+    size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
+    size_t alloc_count, freed_count;
+    size_t pages;                           /* small pages owned */
+    struct heap *next_all;                  /* every heap ever made */
+    struct heap *next_parked;               /* parked (its thread exited) */
+    int parked;
+};
+
+extern __thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));
+
+void *heap_alloc_slow(struct heap *h, unsigned cls);      /* NULL + ENOMEM */
+void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
+void  heap_free_remote(struct spage *pg, void *p);
+/* The calling thread's heap, creating or adopting one; NULL when the thread has
+ * exited (then callers use heap_fallback_* under its lock). */
+struct heap *heap_get(void);
+void *heap_fallback_alloc(size_t n);
+void  heap_fallback_free(struct spage *pg, void *p);
+
+int   heap_init(void);
+void  heap_collect_parked(void);        /* malloc_trim: drain parked heaps */
+void  heap_release_empty(struct heap *h);
+void  heap_fork_prepare(void);
+void  heap_fork_parent(void);
+void  heap_fork_child(void);
+/* Walk heaps for statistics and checks. */
+struct heap *heap_list(void);
+size_t heap_small_pages(void);
+int   heap_check_own(void);
+
+/* Fast paths: a handful of instructions each; the slow paths are out of line. */
+static inline void *heap_alloc_small(struct heap *h, size_t n)
+{
+    unsigned c = size_class(n);
+    struct spage *pg = h->avail[c];
+    if (SNUG_LIKELY(pg != NULL)) {
+        void *b = page_pop(pg);
+        if (SNUG_LIKELY(b != NULL)) {
+            h->alloc_bytes += pg->bsize;
+            h->alloc_count++;
+            return b;
+        }
+    }
+    return heap_alloc_slow(h, c);
+}
+
+static inline void heap_free_local(struct heap *h, struct spage *pg, void *p)
+{
+    long i = page_slot(pg, (uintptr_t)p);
+    if (SNUG_UNLIKELY(i < 0 || (uintptr_t)p >= pg->bump)) snug_fatal("free(): invalid pointer", p, 0);
+    if (SNUG_UNLIKELY(!bit_get(pg, (unsigned)i))) snug_fatal("double free of", p, pg->bsize);
+    bit_clear(pg, (unsigned)i);
+    *(uintptr_t *)p = enc_link((uintptr_t)pg->free, (uintptr_t)p);
+    pg->free = p;
+    h->freed_bytes += pg->bsize;
+    h->freed_count++;
+    if (SNUG_UNLIKELY(--pg->used == 0 || pg->in_full)) heap_free_slow(h, pg);
+}
+#endif

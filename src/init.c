@@ -1,0 +1,59 @@
+/* init.c - start-up and fork handling.  Start-up takes one lock and touches
+ * only sbrk/mmap, getauxval and pthread key/atfork registration (none of which
+ * allocate).  Fork takes every snug lock in the global order, so the child
+ * inherits a consistent heap and can allocate at once. */
+#include "init.h"
+#include "fit.h"
+#include "heap.h"
+#include "large.h"
+#include "lock.h"
+#include <pthread.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+
+atomic_int snug_ready;
+static snug_lock_t init_lock = SNUG_LOCK_INIT;
+
+static void fork_prepare(void)
+{
+    heap_fork_prepare();          /* heaps_lock, fallback_lock */
+    snug_fit_lock_all();          /* fit lock */
+    large_fork_prepare();         /* large lock */
+}
+static void fork_parent(void)
+{
+    large_fork_parent();
+    snug_fit_unlock_all();
+    heap_fork_parent();
+}
+static void fork_child(void)
+{
+    large_fork_child();
+    snug_fit_reset_locks();
+    heap_fork_child();
+}
+
+static uintptr_t make_secret(void)
+{
+    uintptr_t s = 0;
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    if (r) memcpy(&s, r + 8 - sizeof s / 2, sizeof s);   /* the kernel's 16 random bytes */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s ^= (uintptr_t)ts.tv_nsec * (uintptr_t)0x9E3779B97F4A7C15ull;
+    s ^= (uintptr_t)&s;                                    /* stack address: ASLR entropy */
+    return s | 1;
+}
+
+int snug_init_slow(void)
+{
+    snug_lock(&init_lock);
+    if (atomic_load(&snug_ready)) { snug_unlock(&init_lock); return 0; }
+    snug_secret = make_secret();
+    if (snug_fit_init() != 0 || heap_init() != 0) { snug_unlock(&init_lock); return -1; }
+    atomic_store_explicit(&snug_ready, 1, memory_order_release);
+    snug_unlock(&init_lock);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    return 0;
+}

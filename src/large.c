@@ -1,0 +1,179 @@
+/* large.c - one mapping per large block.  Layout of a mapping:
+ *     [ ... padding ... | struct lhead | payload ............ ]
+ * The payload is at least 64 bytes in and aligned as asked.  The registry maps
+ * payload address -> nothing (a set); it is what makes free() of a pointer snug
+ * never returned, or a second free of a large block, a clean fatal error. */
+#include "large.h"
+#include "config.h"
+#include "error.h"
+#include "lock.h"
+#include "os.h"
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+struct lhead {
+    uintptr_t map;          /* start of the mapping */
+    size_t maplen;          /* its length */
+    size_t usable;          /* payload bytes */
+    uintptr_t check;        /* payload ^ secret: catches an underflow into this header */
+};
+#define LARGE_OFF 64
+
+extern uintptr_t snug_secret;
+static snug_lock_t large_lock = SNUG_LOCK_INIT;
+static uintptr_t *table;            /* open addressing; 0 empty, 1 deleted */
+static size_t tcap, tcount, tdeleted;
+static size_t nblocks, nbytes;
+
+static size_t slot_of(uintptr_t p) { return (size_t)((p >> 12) * 0x9E3779B97F4A7C15ull) & (tcap - 1); }
+
+static int table_find(uintptr_t p, size_t *at)
+{
+    if (!tcap) return 0;
+    for (size_t i = slot_of(p), n = 0; n < tcap; i = (i + 1) & (tcap - 1), n++) {
+        if (table[i] == p) { *at = i; return 1; }
+        if (table[i] == 0) return 0;
+    }
+    return 0;
+}
+
+static int table_insert(uintptr_t p)
+{
+    if ((tcount + tdeleted + 1) * 4 > tcap * 3) {
+        size_t ncap = tcap ? (tcount * 4 > tcap ? tcap * 2 : tcap) : 512;
+        uintptr_t *nt = snug_os_map(ncap * sizeof *nt);
+        if (!nt) return -1;
+        uintptr_t *old = table;
+        size_t ocap = tcap;
+        table = nt; tcap = ncap; tdeleted = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i] > 1) {
+                size_t j = slot_of(old[i]);
+                while (table[j]) j = (j + 1) & (tcap - 1);
+                table[j] = old[i];
+            }
+        if (old) snug_os_unmap(old, ocap * sizeof *old, ocap * sizeof *old);
+    }
+    size_t j = slot_of(p);
+    while (table[j] > 1) j = (j + 1) & (tcap - 1);
+    if (table[j] == 1) tdeleted--;
+    table[j] = p;
+    tcount++;
+    return 0;
+}
+
+static struct lhead *head_of(uintptr_t p) { return (struct lhead *)(p - sizeof(struct lhead)); }
+
+void *large_alloc(size_t n, size_t align)
+{
+    if (align < SNUG_ALIGN) align = SNUG_ALIGN;
+    size_t off = align > LARGE_OFF ? align : LARGE_OFF;
+    if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE || align > (size_t)PTRDIFF_MAX / 2) { errno = ENOMEM; return NULL; }
+    size_t extra = align > SNUG_OSPAGE ? align : 0;      /* mmap gives only page alignment */
+    size_t len = snug_align_up(n + off + extra, SNUG_OSPAGE);
+    char *m = snug_os_map(len);
+    if (!m) return NULL;
+    uintptr_t p = snug_align_up((uintptr_t)m + off, align);
+    struct lhead *h = head_of(p);
+    h->map = (uintptr_t)m;
+    h->maplen = len;
+    h->usable = (uintptr_t)m + len - p;
+    h->check = p ^ snug_secret;
+    snug_lock(&large_lock);
+    if (table_insert(p) != 0) {
+        snug_unlock(&large_lock);
+        snug_os_unmap(m, len, len);
+        errno = ENOMEM;
+        return NULL;
+    }
+    nblocks++;
+    nbytes += h->usable;
+    snug_unlock(&large_lock);
+    return (void *)p;
+}
+
+static void table_delete(size_t at) { table[at] = 1; tcount--; tdeleted++; }
+
+int large_free(void *p)
+{
+    size_t at;
+    snug_lock(&large_lock);
+    if (!table_find((uintptr_t)p, &at)) { snug_unlock(&large_lock); return 0; }
+    struct lhead *h = head_of((uintptr_t)p);
+    if (h->check != ((uintptr_t)p ^ snug_secret)) snug_fatal("free(): large block header overwritten at", p, 0);
+    table_delete(at);
+    nblocks--;
+    nbytes -= h->usable;
+    uintptr_t m = h->map;
+    size_t len = h->maplen;
+    snug_unlock(&large_lock);
+    snug_os_unmap((void *)m, len, len);
+    return 1;
+}
+
+size_t large_usable(const void *p)
+{
+    size_t at, u = 0;
+    snug_lock(&large_lock);
+    if (table_find((uintptr_t)p, &at)) u = head_of((uintptr_t)p)->usable;
+    snug_unlock(&large_lock);
+    return u;
+}
+
+void *large_realloc(void *p, size_t n)
+{
+    size_t at;
+    snug_lock(&large_lock);
+    if (!table_find((uintptr_t)p, &at)) snug_fatal("realloc(): invalid pointer", p, 0);
+    struct lhead *h = head_of((uintptr_t)p);
+    size_t off = (uintptr_t)p - h->map;
+    if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
+    size_t len = snug_align_up(n + off, SNUG_OSPAGE);
+    if (len == h->maplen) { snug_unlock(&large_lock); return p; }
+    /* Only blocks whose payload offset keeps its alignment under any address move. */
+    if (off > SNUG_OSPAGE && ((uintptr_t)p & (SNUG_OSPAGE - 1)) != 0) { snug_unlock(&large_lock); return NULL; }
+    char *m = snug_os_remap((void *)h->map, h->maplen, len);
+    if (!m) { snug_unlock(&large_lock); return NULL; }
+    table_delete(at);
+    uintptr_t q = (uintptr_t)m + off;
+    struct lhead *nh = head_of(q);
+    nbytes -= nh->usable;
+    nh->map = (uintptr_t)m;
+    nh->maplen = len;
+    nh->usable = len - off;
+    nh->check = q ^ snug_secret;
+    nbytes += nh->usable;
+    table_insert(q);            /* cannot fail: a slot was just freed */
+    snug_unlock(&large_lock);
+    return (void *)q;
+}
+
+void large_totals(size_t *blocks, size_t *bytes)
+{
+    snug_lock(&large_lock);
+    *blocks = nblocks;
+    *bytes = nbytes;
+    snug_unlock(&large_lock);
+}
+
+void large_fork_prepare(void) { snug_lock(&large_lock); }
+void large_fork_parent(void) { snug_unlock(&large_lock); }
+void large_fork_child(void) { snug_lock_reset(&large_lock); }
+
+int large_check(void)
+{
+    int rc = 0;
+    size_t n = 0;
+    snug_lock(&large_lock);
+    for (size_t i = 0; i < tcap && !rc; i++) {
+        if (table[i] <= 1) continue;
+        struct lhead *h = head_of(table[i]);
+        n++;
+        if (h->check != (table[i] ^ snug_secret) || table[i] + h->usable != h->map + h->maplen)
+            rc = snug_check_fail("large block header damaged", table[i]);
+    }
+    if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);
+    snug_unlock(&large_lock);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* os.c - sbrk and mmap behind one small interface, with exact accounting of the
+ * bytes held from the kernel (the H of peak utilization). Errno is left as the
+ * kernel set it on failure; success paths never change errno. */
+#include "config.h"
+#include "os.h"
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static atomic_size_t held_bytes;
+static atomic_size_t peak_bytes;
+static atomic_long fail_countdown = -1;
+
+static int injected_failure(void)
+{
+    long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (n < 0) return 0;
+    if (n == 0) { errno = ENOMEM; return 1; }
+    atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed);
+    return 0;
+}
+
+void snug_os_fail_after(long after) { atomic_store(&fail_countdown, after); }
+
+void snug_os_account(intptr_t delta)
+{
+    size_t now = atomic_fetch_add_explicit(&held_bytes, (size_t)delta, memory_order_relaxed) + (size_t)delta;
+    size_t peak = atomic_load_explicit(&peak_bytes, memory_order_relaxed);
+    while (delta > 0 && now > peak &&
+           !atomic_compare_exchange_weak_explicit(&peak_bytes, &peak, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {}
+}
+
+size_t snug_os_held(void) { return atomic_load_explicit(&held_bytes, memory_order_relaxed); }
+size_t snug_os_peak(void) { return atomic_load_explicit(&peak_bytes, memory_order_relaxed); }
+void snug_os_reset_peak(void) { atomic_store(&peak_bytes, atomic_load(&held_bytes)); }
+
+static void *map_raw(size_t len, int flags)
+{
+    if (injected_failure()) return NULL;
+    int saved = errno;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+    if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
+    errno = saved;
+    return p;
+}
+
+void *snug_os_map(size_t len)
+{
+    void *p = map_raw(len, 0);
+    if (p) snug_os_account((intptr_t)len);
+    return p;
+}
+
+void *snug_os_reserve(size_t len) { return map_raw(len, MAP_NORESERVE); }
+
+void snug_os_unmap(void *p, size_t len, size_t held)
+{
+    int saved = errno;
+    munmap(p, len);
+    snug_os_account(-(intptr_t)held);
+    errno = saved;
+}
+
+void *snug_os_remap(void *p, size_t old_len, size_t new_len)
+{
+    if (new_len > old_len && injected_failure()) return NULL;
+    int saved = errno;
+    void *q = mremap(p, old_len, new_len, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) { errno = ENOMEM; return NULL; }
+    errno = saved;
+    snug_os_account((intptr_t)new_len - (intptr_t)old_len);
+    return q;
+}
+
+void snug_os_discard(void *p, size_t len)
+{
+    int saved = errno;
+    madvise(p, len, MADV_DONTNEED);
+    errno = saved;
+}
+
+uintptr_t snug_os_brk_now(void) { return (uintptr_t)sbrk(0); }
+
+void *snug_os_brk_grow(size_t inc)
+{
+    if (injected_failure()) return NULL;
+    if (inc > (size_t)INTPTR_MAX) { errno = ENOMEM; return NULL; }
+    int saved = errno;
+    void *old = sbrk((intptr_t)inc);
+    if (old == (void *)-1) { errno = ENOMEM; return NULL; }
+    errno = saved;
+    snug_os_account((intptr_t)inc);
+    return old;
+}
+
+int snug_os_brk_shrink(size_t dec)
+{
+    int saved = errno;
+    /* sbrk returns the old break; success is anything but (void *)-1. */
+    if (sbrk(-(intptr_t)dec) == (void *)-1) { errno = saved; return -1; }
+    errno = saved;
+    snug_os_account(-(intptr_t)dec);
+    return 0;
+}

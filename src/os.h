@@ -1,0 +1,32 @@
+/* os.h - the bottom layer: memory from the kernel (sbrk, mmap) and the count of
+ * bytes snug holds from it. Every byte snug uses passes through here. */
+#ifndef SNUG_OS_H
+#define SNUG_OS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Anonymous read-write mapping, or NULL (errno set).  Counted as held. */
+void *snug_os_map(size_t len);
+/* Same, with the address space reserved but only `held` bytes counted. */
+void *snug_os_reserve(size_t len);
+void  snug_os_unmap(void *p, size_t len, size_t held);
+/* mremap with MAYMOVE; NULL on failure.  Accounting follows the length. */
+void *snug_os_remap(void *p, size_t old_len, size_t new_len);
+/* Return pages to the kernel but keep the range mapped (MADV_DONTNEED). */
+void  snug_os_discard(void *p, size_t len);
+/* The program break: current value, and moving it.  snug_os_brk_grow returns
+ * the old break or NULL; snug_os_brk_shrink returns 0 on success. */
+uintptr_t snug_os_brk_now(void);
+void *snug_os_brk_grow(size_t inc);
+int   snug_os_brk_shrink(size_t dec);
+
+/* Bytes held from the kernel: adjust, read, high-water. */
+void   snug_os_account(intptr_t delta);
+size_t snug_os_held(void);
+size_t snug_os_peak(void);
+void   snug_os_reset_peak(void);
+
+/* Fault injection for tests: the next `after` requests succeed, then every
+ * request for new memory fails with ENOMEM until reset with -1. */
+void   snug_os_fail_after(long after);
+#endif

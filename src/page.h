@@ -1,0 +1,76 @@
+/* page.h - small-object pages: a 4 KiB-aligned run of 1-4 OS pages holding
+ * equal slots of one size class, with no per-object header.
+ *
+ *   [ struct spage | slot 0 | slot 1 | ... | slot n-1 | unused ]
+ *
+ * Invariants (checked by check.c):
+ *   P1 bit i of bits is set exactly when slot i is allocated (or queued for a
+ *      remote free); used == popcount(bits)
+ *   P2 the local free list holds distinct slots below bump, all with bit clear;
+ *      its links are stored encoded (link ^ slot ^ secret), so a stray write is
+ *      caught when the link is popped, before it is followed
+ *   P3 slots at or above bump were never handed out; free + (end-bump)/bsize + used == nslots
+ *   P4 owner never changes; only the owner thread touches free, bump, used, bits
+ */
+#ifndef SNUG_PAGE_H
+#define SNUG_PAGE_H
+#include "config.h"
+#include "error.h"
+#include <stdatomic.h>
+
+struct heap;
+struct spage {
+    void *free;                     /* local free list (slot addresses, links encoded) */
+    uintptr_t bump;                 /* first never-used slot */
+    uintptr_t end;                  /* end of the slot area */
+    uint32_t bsize;                 /* slot size */
+    uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiply */
+    uint16_t used, nslots;
+    uint8_t cls, npages, in_full, pad_;
+    struct heap *owner;
+    struct spage *next, *prev;      /* owner's avail or full list for this class */
+    uint64_t bits[4];               /* allocation bitmap, up to 256 slots */
+};
+#define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
+#define SPAGE_MAXSLOTS 256
+
+extern uintptr_t snug_secret;
+
+static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
+static inline uintptr_t enc_link(uintptr_t next, uintptr_t slot) { return next ^ slot ^ snug_secret; }
+
+/* Slot index of p, or -1 when p is not the start of a slot. */
+static inline long page_slot(const struct spage *pg, uintptr_t p)
+{
+    uintptr_t off = p - page_start(pg);
+    if (SNUG_UNLIKELY(off >= (uintptr_t)pg->nslots * pg->bsize)) return -1;
+    uint32_t i = (uint32_t)(((uint64_t)off * pg->inv) >> 32);
+    if (SNUG_UNLIKELY((uintptr_t)i * pg->bsize != off)) return -1;
+    return (long)i;
+}
+static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }
+static inline void bit_set(struct spage *pg, unsigned i) { pg->bits[i >> 6] |= (uint64_t)1 << (i & 63); }
+static inline void bit_clear(struct spage *pg, unsigned i) { pg->bits[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
+
+/* Pop one slot from the local free list (NULL when empty); fatal on a bad link. */
+static inline void *page_pop(struct spage *pg)
+{
+    uintptr_t b = (uintptr_t)pg->free;
+    if (!b) return NULL;
+    long i = page_slot(pg, b);
+    if (SNUG_UNLIKELY(i < 0 || b >= pg->bump || bit_get(pg, (unsigned)i)))
+        snug_fatal("corrupted free list (write after free?) in page", pg, pg->bsize);
+    pg->free = (void *)enc_link(*(uintptr_t *)b, b);
+    bit_set(pg, (unsigned)i);
+    pg->used++;
+    return (void *)b;
+}
+
+/* Number of OS pages a page of class c spans. */
+unsigned page_pages_for(size_t bsize);
+void  page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages);
+/* Refill the free list from the bump area; 0 when the page has no unused slot. */
+int   page_extend(struct spage *pg);
+/* Checker for one page (P1-P3); free lists are walked only when walk_free. */
+int   page_check(const struct spage *pg, int walk_free);
+#endif
