@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# run.sh - the driver behind `make test`: builds the libraries, tools and test programs, runs
+# every test group, prints one PASS/FAIL line per test and closes with "N passed, N failed".
+# Logs of every step are in build/tests/logs/.  Usage: tests/run.sh [GROUP...] (default: all).
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MAKE=${MAKE:-make}
+B=build
+T=$B/tests
+LOGS=$T/logs
+WORK=$T/work
+SNUG_SO=$ROOT/$B/libsnug.so
+mkdir -p "$LOGS" "$WORK"
+
+PASSED=0
+FAILED=0
+START=$(date +%s)
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
+# Shows the last lines of a log, indented, after a failure.
+show() { tail -n "${2:-25}" "$1" | sed 's/^/    | /'; }
+
+# step NAME LOG CMD... : a build step that counts as a test.
+step() {
+    local name=$1 log=$2
+    shift 2
+    if "$@" >"$log" 2>&1; then
+        pass "$name"
+        return 0
+    fi
+    fail "$name" "see $log"
+    show "$log"
+    return 1
+}
+
+# Runs a program of tests/common/harness.h: its "PASS x" / "FAIL x: why" lines become
+# GROUP/x; it must reach its "DONE" line.  run_harness GROUP TIMEOUT CMD...
+run_harness() {
+    local group=$1 tmo=$2
+    shift 2
+    local log=$LOGS/$group.log rc=0
+    timeout -k 10 "$tmo" "$@" >"$log" 2>&1 || rc=$?
+    local nfail=0 line
+    while IFS= read -r line; do
+        case $line in
+        "PASS "*) pass "$group/${line#PASS }" ;;
+        "FAIL "*) fail "$group/${line#FAIL }"; nfail=$((nfail + 1)) ;;
+        esac
+    done <"$log"
+    if ! grep -q '^DONE ' "$log"; then
+        local why="did not finish (exit status $rc)"
+        [ "$rc" = 124 ] && why="did not finish within ${tmo}s (hang guard)"
+        fail "$group" "$why; see $log"
+        show "$log"
+    elif [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then
+        fail "$group" "exit status $rc with no failing check; see $log"
+        show "$log"
+    elif [ "$nfail" != 0 ]; then
+        grep -E '^# |^FAIL |rror|Sanitizer' "$log" | head -n 30 | sed 's/^/    | /'
+    fi
+}
+
+# Runs a Criterion binary; one PASS/FAIL line per test from its TAP report, checked against
+# the plan and against Criterion's own synthesis.  run_criterion GROUP BINARY [env...]
+run_criterion() {
+    local group=$1 bin=$2
+    shift 2
+    local log=$LOGS/$group.log tap=$LOGS/$group.tap rc=0
+    rm -f "$tap"
+    env "$@" timeout -k 10 900 "$bin" -j2 --ascii --tap="$tap" >"$log" 2>&1 || rc=$?
+    if [ ! -s "$tap" ]; then
+        fail "$group" "no TAP report (exit status $rc); see $log"
+        show "$log"
+        return
+    fi
+    local plan n=0 line name
+    plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$tap" | head -n 1)
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*)
+            name=${line#ok - }; name=${name%% *}
+            pass "$group/${name#*::}"; n=$((n + 1)) ;;
+        "not ok - "*)
+            name=${line#not ok - }
+            local short=${name%% *}
+            fail "$group/${short#*::}" "${name#"$short"}"; n=$((n + 1)) ;;
+        esac
+    done <"$tap"
+    # the failure messages from Criterion's own output
+    grep -E '^\[----\] .*(Assert|assert|:[0-9]+:)|^\[----\]   [^ ]|^\[FAIL\]|Sanitizer|runtime error' "$log" \
+        | head -n 40 | sed 's/^/    | /'
+    if [ -z "$plan" ] || [ "$n" != "$plan" ]; then
+        fail "$group" "TAP report lists $n results for a plan of ${plan:-?} tests; see $log"
+    fi
+    local synth
+    synth=$(grep 'Synthesis:' "$log" | tail -n 1)
+    echo "    criterion $group: ${synth:-no synthesis line}"
+    local tested
+    tested=$(echo "$synth" | sed -n 's/.*Tested: \([0-9]*\).*/\1/p')
+    if [ "${tested:-x}" != "$n" ]; then
+        fail "$group" "Criterion says '${synth:-nothing}', the TAP report lists $n tests"
+    fi
+    if [ "$rc" != 0 ] && ! grep -q '^not ok' "$tap"; then
+        fail "$group" "exit status $rc with every test passing; see $log"
+        show "$log"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+group_build() {
+    echo "== build"
+    step build/libs "$LOGS/build-libs.log" $MAKE libs || true
+    step build/libsnug-asan.a "$LOGS/build-asan.log" $MAKE "$B/libsnug-asan.a" || true
+    if grep -qE '^tools:' tools/tools.mk 2>/dev/null; then
+        step build/tools "$LOGS/build-tools.log" $MAKE tools || true
+    else
+        fail build/tools "tools/tools.mk has no 'tools' target yet"
+    fi
+}
+
+group_contract() {
+    echo "== contract (Criterion, libsnug-prefix.a)"
+    step build/contract "$LOGS/build-contract.log" $MAKE "$T/contract" &&
+        run_criterion contract "$T/contract"
+}
+
+group_asan() {
+    echo "== contract-asan (Criterion, clang ASan+UBSan, libsnug-asan.a)"
+    # detect_leaks=0: Criterion's runner keeps allocations to exit; the allocator under test
+    # maps its own memory, so leak reports would only be about Criterion.
+    step build/contract-asan "$LOGS/build-contract-asan.log" $MAKE "$T/contract-asan" &&
+        run_criterion contract-asan "$T/contract-asan" \
+            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:allow_user_segv_handler=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+}
+
+# The exported names of include/snug.h.
+snug_names() { grep -oE '\bsnug_[a-z0-9_]+ *\(' include/snug.h | sed 's/ *($//' | sort -u; }
+STD_NAMES="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
+malloc_usable_size free_sized free_aligned_sized malloc_trim mallinfo2 mallinfo malloc_stats mallopt
+__libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign"
+
+# missing_from FILE NAMES... : prints the names not defined (T/W/i) in the nm listing FILE.
+missing_from() {
+    local file=$1 n
+    shift
+    for n in "$@"; do
+        grep -qE "^[0-9a-f]* *[TWi] $n(@.*)?\$" "$file" || printf '%s ' "$n"
+    done
+}
+
+group_exports() {
+    echo "== exports"
+    local so=$B/libsnug.so list=$LOGS/exports-so.txt miss
+    if [ ! -f "$so" ]; then
+        fail exports/libsnug.so "$so is missing"
+        return
+    fi
+    nm -D --defined-only "$so" >"$list" 2>&1
+    # shellcheck disable=SC2086
+    miss=$(missing_from "$list" $STD_NAMES)
+    if [ -z "$miss" ]; then pass exports/libsnug.so-standard-names; else fail exports/libsnug.so-standard-names "missing: $miss"; fi
+    miss=$(missing_from "$list" $(snug_names))
+    if [ -n "$(snug_names)" ] && [ -z "$miss" ]; then pass exports/libsnug.so-snug-names; else fail exports/libsnug.so-snug-names "missing: ${miss:-(no snug_ names parsed from include/snug.h)}"; fi
+    # the static full library defines the same names
+    if [ -f "$B/libsnug.a" ]; then
+        nm --defined-only "$B/libsnug.a" 2>/dev/null | grep -vE '^(.*:)?$' >"$LOGS/exports-a.txt"
+        miss=$(missing_from "$LOGS/exports-a.txt" $STD_NAMES $(snug_names))
+        if [ -z "$miss" ]; then pass exports/libsnug.a-all-names; else fail exports/libsnug.a-all-names "missing: $miss"; fi
+    else
+        fail exports/libsnug.a-all-names "$B/libsnug.a is missing"
+    fi
+    # the prefix-only library must not define the standard names (it links next to glibc's)
+    if [ -f "$B/libsnug-prefix.a" ]; then
+        nm --defined-only -g "$B/libsnug-prefix.a" 2>/dev/null >"$LOGS/exports-prefix.txt"
+        local extra="" n
+        for n in $STD_NAMES; do
+            grep -qE "^[0-9a-f]* *[TWi] $n\$" "$LOGS/exports-prefix.txt" && extra="$extra$n "
+        done
+        miss=$(missing_from "$LOGS/exports-prefix.txt" $(snug_names))
+        if [ -z "$extra" ] && [ -z "$miss" ]; then pass exports/libsnug-prefix.a-only-snug-names
+        else fail exports/libsnug-prefix.a-only-snug-names "defines standard names: ${extra:-none}; missing snug names: ${miss:-none}"; fi
+    else
+        fail exports/libsnug-prefix.a-only-snug-names "$B/libsnug-prefix.a is missing"
+    fi
+}
+
+group_override() {
+    echo "== override (linked with -lsnug, and LD_PRELOAD)"
+    step build/override "$LOGS/build-override.log" $MAKE "$T/override-linked" "$T/override-plain" \
+        "$T/override-cxx-linked" "$T/override-cxx-plain" || return
+    run_harness override-linked 300 "$T/override-linked"
+    run_harness override-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-plain"
+    run_harness override-cxx-linked 300 "$T/override-cxx-linked"
+    run_harness override-cxx-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-cxx-plain"
+    # without snug the plain binary must notice (the test can fail)
+    if "$T/override-plain" >"$LOGS/override-without-snug.log" 2>&1; then
+        fail override/detects-missing-snug "override-plain passed without snug loaded"
+    else
+        pass override/detects-missing-snug
+    fi
+}
+
+group_stress() {
+    echo "== stress (threads)"
+    step build/stress "$LOGS/build-stress.log" $MAKE "$T/stress-linked" "$T/stress-plain" || return
+    run_harness stress-linked 600 "$T/stress-linked"
+    run_harness stress-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/stress-plain"
+}
+
+group_exhaust() {
+    echo "== exhaust (RLIMIT_AS)"
+    step build/exhaust "$LOGS/build-exhaust.log" $MAKE "$T/exhaust" || return
+    run_harness exhaust 600 "$T/exhaust"
+}
+
+# compare NAME CMD... : stdout and exit status with and without snug preloaded.
+# CMD may use $RUN (plain / snug) to keep scratch paths apart.
+compare() {
+    local name=$1
+    shift
+    local base=$LOGS/prog-$name rc1=0 rc2=0
+    RUN=plain timeout -k 10 300 "$@" >"$base.plain.out" 2>"$base.plain.err" || rc1=$?
+    RUN=snug timeout -k 10 300 env LD_PRELOAD="$SNUG_SO" "$@" >"$base.snug.out" 2>"$base.snug.err" || rc2=$?
+    if grep -q 'cannot be preloaded' "$base.snug.err"; then
+        fail "programs/$name" "the loader did not preload $SNUG_SO"
+        show "$base.snug.err" 5
+    elif [ "$rc1" != "$rc2" ]; then
+        fail "programs/$name" "exit status $rc1 without snug, $rc2 with snug"
+        show "$base.snug.err" 15
+    elif ! cmp -s "$base.plain.out" "$base.snug.out"; then
+        fail "programs/$name" "stdout differs with snug (diff $base.plain.out $base.snug.out)"
+        diff "$base.plain.out" "$base.snug.out" | head -n 15 | sed 's/^/    | /'
+        show "$base.snug.err" 10
+    elif [ "$rc1" != 0 ]; then
+        fail "programs/$name" "the workload itself fails (exit status $rc1 without snug too)"
+        show "$base.plain.err" 10
+    elif [ ! -s "$base.plain.out" ]; then
+        fail "programs/$name" "the workload printed nothing"
+    else
+        pass "programs/$name"
+    fi
+}
+
+group_programs() {
+    echo "== programs (real programs under LD_PRELOAD)"
+    if [ ! -f "$SNUG_SO" ]; then
+        fail programs "$SNUG_SO is missing"
+        return
+    fi
+    local P=tests/programs
+    # snug really is in the process under LD_PRELOAD
+    if LD_PRELOAD="$SNUG_SO" /usr/bin/python3 -I -c 'import ctypes; ctypes.CDLL(None).snug_stats' \
+        >"$LOGS/prog-preload-active.log" 2>&1; then
+        pass programs/preload-active
+    else
+        fail programs/preload-active "snug_stats is not visible in a preloaded python3"
+        show "$LOGS/prog-preload-active.log" 10
+    fi
+    PYTHONMALLOC=malloc PYTHONHASHSEED=0 compare python3 /usr/bin/python3 -I $P/workload.py
+    compare sqlite3 sh -c "rm -f $WORK/\$RUN.db && sqlite3 $WORK/\$RUN.db < $P/workload.sql"
+    PERL_HASH_SEED=0 PERL_PERTURB_KEYS=0 compare perl perl $P/workload.pl
+    compare git sh -c "rm -rf $WORK/git-\$RUN $WORK/git-\$RUN.home && $P/git.sh $ROOT/$WORK/git-\$RUN"
+    compare g++ sh -c "g++ -O2 -std=c++17 -frandom-seed=snug -o $WORK/stl-\$RUN $P/stl.cpp && echo compiled"
+    if [ -f "$WORK/stl-plain" ] && [ -f "$WORK/stl-snug" ]; then
+        if cmp -s "$WORK/stl-plain" "$WORK/stl-snug"; then
+            pass programs/g++-same-binary
+        else
+            fail programs/g++-same-binary "g++ under snug produced a different executable than without"
+        fi
+        compare g++-program sh -c "$WORK/stl-\$RUN"
+    else
+        fail programs/g++-program "no executable to run"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+ALL="build contract asan exports override stress exhaust programs traces"
+GROUPS_TO_RUN=${*:-$ALL}
+for g in $GROUPS_TO_RUN; do
+    case " $ALL " in
+    *" $g "*) ;;
+    *) echo "unknown group $g (groups: $ALL)"; exit 2 ;;
+    esac
+    if [ "$g" = traces ]; then
+        echo "== traces (snug-replay-debug --check and snug-replay over every trace)"
+        # traces.sh prints PASS/FAIL lines itself; count them here
+        while IFS= read -r line; do
+            case $line in
+            "PASS "*) pass "${line#PASS }" ;;
+            "FAIL "*) fail "${line#FAIL }" ;;
+            *) echo "$line" ;;
+            esac
+        done < <(MAKE="$MAKE" tests/traces.sh 2>&1)
+        continue
+    fi
+    "group_$g"
+done
+echo "== done in $(($(date +%s) - START)) s; logs in $LOGS"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]

@@ -1,0 +1,57 @@
+# tests/tests.mk - `make test` (Debian packages, then tests/run.sh, which builds the libraries,
+# the tools and the test programs below and runs every group) and the rules for the test
+# programs in $(B)/tests.  Included by the top-level Makefile; uses its $(B), $(CC), $(CXX).
+
+T := $(B)/tests
+TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -fno-builtin -Wall -Wextra -Iinclude \
+                 -Itests/common -pthread $(ARCHFLAGS)
+TEST_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -Iinclude -pthread $(ARCHFLAGS)
+# linked with the full library (found at run time through the rpath)
+TEST_SNUG     := -L$(B) -Wl,--no-as-needed -lsnug -Wl,-rpath,$(abspath $(B))
+TEST_COMMON   := tests/common/harness.h include/snug.h
+ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+.PHONY: test test-deps
+
+test: test-deps
+	@MAKE="$(MAKE)" tests/run.sh
+
+test-deps:
+	@tests/deps.sh
+
+# 1. contract tests (Criterion) against the prefix-only library
+$(T)/contract: tests/contract/contract.c include/snug.h $(B)/libsnug-prefix.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(B)/libsnug-prefix.a -lcriterion -o $@
+
+# 2. the same suite with clang ASan+UBSan against the ASan build of the library
+$(T)/contract-asan: tests/contract/contract.c include/snug.h $(B)/libsnug-asan.a
+	@mkdir -p $(dir $@)
+	clang $(TEST_CFLAGS) $(ASAN_FLAGS) $< $(B)/libsnug-asan.a -lcriterion -o $@
+
+# 4. override surface: linked with -lsnug, and plain (for LD_PRELOAD)
+$(T)/override-linked: tests/override/override.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+$(T)/override-plain: tests/override/override.c $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
+$(T)/override-cxx-linked: tests/override/override_cxx.cpp include/snug.h $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) $< $(TEST_SNUG) -ldl -o $@
+$(T)/override-cxx-plain: tests/override/override_cxx.cpp include/snug.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) $< -ldl -o $@
+
+# 5. multi-threaded stress
+$(T)/stress-linked: tests/stress/stress.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+$(T)/stress-plain: tests/stress/stress.c $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
+
+# 6. address-space exhaustion
+$(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# traces.sh - the heap checker over traces: builds the trace suite (tools/tools.mk `suite`),
+# then runs `snug-replay-debug --check` and `snug-replay` over every bundled (traces/) and
+# generated (build/traces/) trace; prints PASS/FAIL lines for tests/run.sh to count.
+set -u
+cd "$(dirname "$0")/.."
+MAKE=${MAKE:-make}
+B=build
+LOGS=$B/tests/logs/traces
+mkdir -p "$LOGS"
+
+if ! grep -qE '^suite:' tools/tools.mk 2>/dev/null; then
+    echo "FAIL traces/build-suite: tools/tools.mk has no 'suite' target yet (the tools are not there)"
+    exit 0
+fi
+if $MAKE suite >"$LOGS/build-suite.log" 2>&1; then
+    echo "PASS traces/build-suite"
+else
+    echo "FAIL traces/build-suite: make suite failed, see $LOGS/build-suite.log"
+    tail -n 20 "$LOGS/build-suite.log" | sed 's/^/    | /'
+fi
+ok=1
+for tool in snug-replay-debug snug-replay; do
+    if [ ! -x "$B/$tool" ]; then
+        echo "FAIL traces/$tool: $B/$tool is missing"
+        ok=0
+    fi
+done
+[ $ok = 1 ] || exit 0
+
+# the suite: bundled traces (traces/*.rep.xz, decompressed by `make suite` into build/traces/)
+# and generated ones (build/traces/gen/); every bundled one must have been decompressed
+traces=()
+for f in "$B"/traces/*.rep "$B"/traces/gen/*.rep; do
+    [ -f "$f" ] && traces+=("$f")
+done
+for x in traces/*.rep.xz; do
+    [ -f "$x" ] || continue
+    base=$(basename "$x" .xz)
+    [ -f "$B/traces/$base" ] || echo "FAIL traces/bundled/$base: $x was not decompressed into $B/traces/"
+done
+if [ ${#traces[@]} = 0 ]; then
+    echo "FAIL traces/suite: no trace in $B/traces/ after make suite"
+    exit 0
+fi
+for f in "${traces[@]}"; do
+    name=${f#"$B"/}
+    log=$LOGS/$(echo "$name" | tr '/' '_')
+    if timeout -k 10 300 "$B/snug-replay-debug" --check -n 0 "$f" >"$log.check.log" 2>&1; then
+        echo "PASS traces/check/$name"
+    else
+        echo "FAIL traces/check/$name: snug-replay-debug --check exit status $?, see $log.check.log"
+        tail -n 8 "$log.check.log" | sed 's/^/    | /'
+    fi
+    if timeout -k 10 300 "$B/snug-replay" -n 0 "$f" >"$log.replay.log" 2>&1; then
+        echo "PASS traces/replay/$name"
+    else
+        echo "FAIL traces/replay/$name: snug-replay exit status $?, see $log.replay.log"
+        tail -n 8 "$log.replay.log" | sed 's/^/    | /'
+    fi
+done
