@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -595,17 +596,59 @@ static double timing_run(struct state *s)
     return dt;
 }
 
-/* ---------------- one trace ---------------- */
+/* ---------------- the replayer's own memory ---------------- */
 
+/* Every block is its own mapping, so the allocator under test (snug, or with
+ * --system the process's malloc) sees none of the replayer's work: no memory it
+ * freed before the baseline can be reused by the trace and hide heap growth. */
+#define MAP_HDR 16
+static void *map_realloc(void *p, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (n > SIZE_MAX - MAP_HDR - page)
+        return NULL;
+    size_t len = (n + MAP_HDR + page - 1) & ~(page - 1);
+    char *m;
+    if (!p) {
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    } else {
+        char *old = (char *)p - MAP_HDR;
+        size_t oldlen;
+        memcpy(&oldlen, old, sizeof oldlen);
+        if (len <= oldlen)
+            return p;
+        m = mremap(old, oldlen, len, MREMAP_MAYMOVE);
+    }
+    if (m == MAP_FAILED)
+        return NULL;
+    memcpy(m, &len, sizeof len);
+    return m + MAP_HDR;
+}
+
+static void map_free(void *p)
+{
+    if (!p)
+        return;
+    char *m = (char *)p - MAP_HDR;
+    size_t len;
+    memcpy(&len, m, sizeof len);
+    munmap(m, len);
+}
+
+/* Zeroed (fresh mappings are). */
 static void *xcalloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size);
+    if (n && size > SIZE_MAX / n)
+        n = SIZE_MAX;
+    void *p = map_realloc(NULL, n * size);
     if (!p) {
         fprintf(stderr, "snug-replay: out of memory\n");
         exit(2);
     }
     return p;
 }
+
+/* ---------------- one trace ---------------- */
 
 static void replay_one(const char *path, struct result *res)
 {
@@ -657,13 +700,13 @@ static void replay_one(const char *path, struct result *res)
     res->errors = s.errors;
     res->warnings = s.warnings;
     res->ok = 1;
-    free(s.ptr);
-    free(s.size);
-    free(s.span);
-    free(s.left);
-    free(s.right);
-    free(s.prio);
-    free(s.intree);
+    map_free(s.ptr);
+    map_free(s.size);
+    map_free(s.span);
+    map_free(s.left);
+    map_free(s.right);
+    map_free(s.prio);
+    map_free(s.intree);
     trace_destroy(&t);
 }
 
@@ -805,6 +848,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "snug-replay: --check needs snug; ignored with --system\n");
     A = opt_system ? &sys_api : &snug_api;
     int ntr = argc - first;
+    trace_set_allocator(map_realloc, map_free);
     struct result *res = xcalloc((size_t)ntr, sizeof *res);
     unsigned long total_errors = 0;
     int failed = 0;
@@ -873,6 +917,6 @@ int main(int argc, char **argv)
                nok ? 100 * sum_util / nok : 0, nok ? 100 * sum_ifrag / nok : 0,
                sum_secs > 0 ? sum_ops / sum_secs / 1e3 : 0, total_errors);
     }
-    free(res);
+    map_free(res);
     return (total_errors || failed) ? 1 : 0;
 }

@@ -5,7 +5,7 @@
 set -eu
 B=$1
 shift
-REPS=${RUN_REPS:-3}
+REPS=${RUN_REPS:-10}
 out=$B/run
 mkdir -p "$out"
 
@@ -14,7 +14,7 @@ st_sys=0
 "$B/snug-replay" --json -n "$REPS" "$@" > "$out/snug.json" || st_snug=$?
 "$B/snug-replay" --system --json -n "$REPS" "$@" > "$out/system.json" || st_sys=$?
 
-awk -v outdir="$out" '
+awk -v outdir="$out" -v reps="$REPS" '
 function num(line, key,    m) {
     if (match(line, "\"" key "\": [-0-9.e+]+")) {
         m = substr(line, RSTART, RLENGTH)
@@ -48,9 +48,9 @@ FNR == 1 { file++ }
     errs[file, name] = num($0, "errors")
 }
 END {
-    printf "%-22s %8s | %-21s %9s | %-9s %9s | %6s\n", "", "", "snug: util%", "", "glibc:", "", ""
+    printf "%-22s %8s | %-31s | %-16s |\n", "", "", "snug", "glibc"
     printf "%-22s %8s | %6s %6s %7s %9s | %6s %9s | %6s\n", "trace", "ops", \
-        "stats", "rss", "ifrag", "Kops/s", "util%", "Kops/s", "errors"
+        "util%", "rss-u%", "ifrag%", "Kops/s", "rss-u%", "Kops/s", "errors"
     for (i = 1; i <= n; i++) {
         t = order[i]
         line = sprintf("%-22.22s %8d |", t, ops[t])
@@ -77,9 +77,10 @@ END {
         (ssec1 > 0 ? sops1 / ssec1 / 1e3 : 0), (ng ? 100 * gu / ng : 0), \
         (ssec2 > 0 ? sops2 / ssec2 / 1e3 : 0), totale
     print ""
-    print "util% = peak live payload / heap high-water; stats: H = snug_stats() heap_peak growth,"
-    print "rss: H = RssAnon growth (the only measure for glibc).  ifrag = (usable - payload) / H"
-    print "at the payload peak.  Kops/s: fastest timing run; average = all ops / all time."
+    print "util% = peak live payload / heap high-water H, with H from snug_stats() (heap_peak"
+    print "growth); rss-u%: the same with H = growth of RssAnon, the only measure for glibc."
+    print "ifrag% = (usable - payload) / H at the payload peak.  Kops/s: fastest of " reps " timing"
+    print "runs; the average row: mean of the utilizations, all ops / all time for Kops/s."
     print "Details: " outdir "/{snug,system}.json"
 }' "$out/snug.json" "$out/system.json"
 

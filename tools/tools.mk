@@ -12,7 +12,7 @@ GEN_PATTERNS  := random binary coalescing realloc short powerlaw server small16
 GEN_SEED      := 1
 SUITE_GEN     := $(patsubst %,$(SUITE_DIR)/gen/%.rep,$(GEN_PATTERNS))
 SUITE_TRACES  := $(SUITE_REAL) $(SUITE_GEN)
-RUN_REPS      ?= 3
+RUN_REPS      ?= 10
 
 .PHONY: tools suite run
 

@@ -77,6 +77,40 @@ int trace_write(FILE *f, const struct trace *t)
 
 /* ---- parsing ---- */
 
+static void *(*mem_realloc)(void *, size_t) = realloc;
+static void (*mem_free)(void *) = free;
+
+void trace_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
+{
+    mem_realloc = realloc_fn;
+    mem_free = free_fn;
+}
+
+/* Read one line (newline kept) into *buf; returns its length, or -1 at the end of
+ * the data: EOF, or a NUL byte (the unused tail of a tracer mapping). */
+static long read_line(FILE *f, char **buf, size_t *cap)
+{
+    size_t len = 0;
+    int c;
+    while ((c = getc_unlocked(f)) != EOF && c != 0) {
+        if (len + 2 > *cap) {
+            size_t ncap = *cap ? *cap * 2 : 256;
+            char *n = mem_realloc(*buf, ncap);
+            if (!n)
+                return -2;
+            *buf = n;
+            *cap = ncap;
+        }
+        (*buf)[len++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (len == 0)
+        return -1;
+    (*buf)[len] = 0;
+    return (long)len;
+}
+
 struct parser {
     const char *name;
     size_t line;
@@ -157,7 +191,7 @@ static int live_reserve(struct liveset *ls, size_t id)
     size_t ncap = ls->cap ? ls->cap : 1024;
     while (ncap <= id)
         ncap *= 2;
-    unsigned char *n = realloc(ls->live, ncap);
+    unsigned char *n = mem_realloc(ls->live, ncap);
     if (!n)
         return -1;
     memset(n + ls->cap, 0, ncap - ls->cap);
@@ -216,22 +250,18 @@ int trace_parse(FILE *f, const char *name, struct trace *t, char *err, size_t er
     char *line = NULL;
     size_t linecap = 0, opscap = 0, live_bytes = 0, live_ids = 0;
     uint64_t hdr[4];
-    int nhdr = 0, saw_nul = 0, rc = -1;
+    int nhdr = 0, rc = -1;
     size_t *sizes = NULL, sizes_cap = 0;   /* live payload per id */
-    ssize_t len;
+    long len;
 
     memset(t, 0, sizeof *t);
-    t->name = strdup(name);
+    t->name = mem_realloc(NULL, strlen(name) + 1);
     if (!t->name)
         goto oom;
+    strcpy(t->name, name);
 
-    while (!saw_nul && (len = getline(&line, &linecap, f)) >= 0) {
+    while ((len = read_line(f, &line, &linecap)) >= 0) {
         ps.line++;
-        if (memchr(line, '\0', (size_t)len)) {
-            saw_nul = 1;  /* the rest is the unused tail of a tracer mapping */
-            if (line[0] == '\0')
-                break;
-        }
         if (blank_or_comment(line))
             continue;
         const char *s = skip_ws(line);
@@ -252,7 +282,7 @@ int trace_parse(FILE *f, const char *name, struct trace *t, char *err, size_t er
             goto oom;
         if (op.id >= sizes_cap) {
             size_t ncap = ls.cap;
-            size_t *n = realloc(sizes, ncap * sizeof *n);
+            size_t *n = mem_realloc(sizes, ncap * sizeof *n);
             if (!n)
                 goto oom;
             sizes = n;
@@ -303,7 +333,7 @@ int trace_parse(FILE *f, const char *name, struct trace *t, char *err, size_t er
             t->num_ids = (size_t)op.id + 1;
         if (t->nops == opscap) {
             size_t ncap = opscap ? opscap * 2 : 4096;
-            struct trace_op *n = realloc(t->ops, ncap * sizeof *n);
+            struct trace_op *n = mem_realloc(t->ops, ncap * sizeof *n);
             if (!n)
                 goto oom;
             t->ops = n;
@@ -311,6 +341,8 @@ int trace_parse(FILE *f, const char *name, struct trace *t, char *err, size_t er
         }
         t->ops[t->nops++] = op;
     }
+    if (len == -2)
+        goto oom;
     if (ferror(f)) {
         ps.line = 0;
         fail(&ps, "read error: %s", strerror(errno));
@@ -351,9 +383,9 @@ oom:
     ps.line = 0;
     fail(&ps, "out of memory");
 out:
-    free(line);
-    free(ls.live);
-    free(sizes);
+    mem_free(line);
+    mem_free(ls.live);
+    mem_free(sizes);
     if (rc)
         trace_destroy(t);
     return rc;
@@ -365,6 +397,15 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Give f a buffer from mem_realloc (stdio would malloc one). */
+static char *own_buffer(FILE *f)
+{
+    char *buf = mem_realloc(NULL, 1 << 16);
+    if (buf)
+        setvbuf(f, buf, _IOFBF, 1 << 16);
+    return buf;
+}
+
 int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
 {
     const char *tool = ends_with(path, ".gz") ? "gzip" : ends_with(path, ".xz") ? "xz" : NULL;
@@ -373,7 +414,7 @@ int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
     if (tool) {
         /* Quote the path for the shell: '...' with each ' written as '\''. */
         size_t n = strlen(path);
-        char *cmd = malloc(4 * n + 32);
+        char *cmd = mem_realloc(NULL, 4 * n + 32);
         if (!cmd) {
             snprintf(err, errlen, "%s: out of memory", path);
             return -1;
@@ -391,18 +432,20 @@ int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
         FILE *probe = fopen(path, "r");
         if (!probe) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
-            free(cmd);
+            mem_free(cmd);
             return -1;
         }
         fclose(probe);
         f = popen(cmd, "r");
-        free(cmd);
+        mem_free(cmd);
         if (!f) {
             snprintf(err, errlen, "%s: cannot run %s: %s", path, tool, strerror(errno));
             return -1;
         }
+        char *buf = own_buffer(f);
         rc = trace_parse(f, path, t, err, errlen);
         int st = pclose(f);
+        mem_free(buf);
         if (rc == 0 && st != 0) {
             snprintf(err, errlen, "%s: %s -dc failed (status %d)", path, tool, st);
             trace_destroy(t);
@@ -415,14 +458,16 @@ int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    char *buf = own_buffer(f);
     rc = trace_parse(f, path, t, err, errlen);
     fclose(f);
+    mem_free(buf);
     return rc;
 }
 
 void trace_destroy(struct trace *t)
 {
-    free(t->name);
-    free(t->ops);
+    mem_free(t->name);
+    mem_free(t->ops);
     memset(t, 0, sizeof *t);
 }

@@ -73,6 +73,10 @@ int  trace_load(const char *path, struct trace *t, char *err, size_t errlen);
 int  trace_parse(FILE *f, const char *name, struct trace *t, char *err, size_t errlen);
 void trace_destroy(struct trace *t);
 
+/* Where the reader gets its memory: realloc/free by default.  snug-replay points
+ * it at mmap so that the allocator it measures sees none of the reader's work. */
+void trace_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *));
+
 /* Write a whole trace (header from the trace's fields and its ops) to f.
  * Returns 0 or -1 (errno set by stdio). */
 int  trace_write(FILE *f, const struct trace *t);
