@@ -12,9 +12,10 @@
  *  - Frees and reallocs of pointers the tracer never saw (allocated before it
  *    started, or inherited over fork) are forwarded and not recorded (a realloc of
  *    one is recorded as a fresh allocation of the new block).
- *  - One lock serialises the bookkeeping.  free() records before forwarding and
- *    malloc() after, so a reused address is never seen live twice; realloc holds
- *    the lock across the real call for the same reason.
+ *  - One lock serialises the bookkeeping; it is never held across a call to the
+ *    real allocator.  free() records before forwarding and malloc() after, so a
+ *    reused address is never seen live twice; realloc takes the old pointer out of
+ *    the table before the call and records the op after it.
  *  - fork: the child drops the parent's state and mapping (pthread_atfork) and
  *    starts its own file at its first allocation.  exec and a crash run no
  *    destructor: such a process leaves only its .rep.ops file.  _exit/_Exit are
@@ -99,6 +100,28 @@ static void *lookup(const char *name)
     return dlsym(RTLD_NEXT, name);
 }
 
+/* Whether fn lives in the same shared object as the next malloc. */
+static int same_object(void *fn)
+{
+    Dl_info a, b;
+    void *m;
+    memcpy(&m, &real.malloc, sizeof m);
+    if (!fn || !dladdr(fn, &a) || !dladdr(m, &b))
+        return fn != NULL;
+    return a.dli_fbase == b.dli_fbase;
+}
+
+/* memalign through whatever the next allocator has. */
+static void *next_memalign(size_t align, size_t n)
+{
+    if (real.memalign)
+        return real.memalign(align, n);
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    void *p = NULL;
+    return real.posix_memalign(&p, align, n) == 0 ? p : NULL;
+}
+
 #define RESOLVE(field, name) do { void *f_ = lookup(name); \
     memcpy(&real.field, &f_, sizeof f_); } while (0)
 
@@ -116,8 +139,20 @@ static void resolve(void)
         RESOLVE(memalign, "memalign");
         RESOLVE(valloc, "valloc");
         RESOLVE(pvalloc, "pvalloc");
+        /* An allocator that lacks one of the rarer entry points (jemalloc has no
+         * pvalloc) would leave us glibc's, whose blocks the allocator cannot free:
+         * emulate those with the allocator's own memalign/posix_memalign instead. */
+        if (!same_object((void *)real.memalign))
+            real.memalign = NULL;
+        if (!same_object((void *)real.aligned_alloc))
+            real.aligned_alloc = NULL;
+        if (!same_object((void *)real.valloc))
+            real.valloc = NULL;
+        if (!same_object((void *)real.pvalloc))
+            real.pvalloc = NULL;
         tl_resolving = 0;
-        if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
+        if (!real.malloc || !real.free || !real.calloc || !real.realloc ||
+            !real.posix_memalign) {
             static const char msg[] = "snug-trace: cannot find the next malloc\n";
             ssize_t w = write(2, msg, sizeof msg - 1);
             (void)w;
@@ -650,54 +685,57 @@ EXPORT void *realloc(void *p, size_t n)
         tl_busy = 0;
         return q;
     }
+    /* Take p out of the table before the real call (once it returns, p's address
+     * may be handed to another thread), without holding the lock across the call:
+     * the allocator's own fork handlers could otherwise deadlock against us.  While
+     * the call runs its id is neither live in the table nor free for reuse. */
+    int found = 0;
+    uint32_t id = 0;
+    size_t old_size = 0;
+    if (rec_begin()) {
+        struct slot *s = tab_find((uintptr_t)p);
+        if (s) {
+            found = 1;
+            id = s->id;
+            old_size = s->size;
+            tab_remove(s);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    q = real.realloc(p, n);
     if (!rec_begin()) {
-        q = real.realloc(p, n);
         tl_busy = 0;
         return q;
     }
-    q = real.realloc(p, n);
-    if (rec_state == 1) {
-        struct slot *s = tab_find((uintptr_t)p);
-        if (!q) {
-            if (n == 0 && s) {               /* glibc: realloc(p, 0) freed p */
-                struct trace_op op = { 0, 0, s->id, TOP_REALLOC };
-                emit(&op);
-                live_bytes -= s->size;
-                release_id(s->id);
-                tab_remove(s);
-            }                                /* else: failed, p untouched */
-        } else if (!s) {                     /* p never seen: a new block */
+    if (!found) {
+        if (q)                               /* p never seen: a new block */
             rec_new(q, TOP_REALLOC, n, 0, n);
-        } else if (n == 0) {                 /* realloc(p, 0) gave a block back */
-            struct trace_op op = { 0, 0, s->id, TOP_FREE };
-            emit(&op);
-            live_bytes -= s->size;
-            release_id(s->id);
-            tab_remove(s);
+    } else if (!q && n) {                    /* failed: p is untouched */
+        if (tab_insert((uintptr_t)p, old_size, id))
+            disable("out of memory for the table", NULL);
+    } else if (!q || n == 0) {               /* realloc(p, 0): p was freed */
+        struct trace_op op = { 0, 0, id, q ? TOP_FREE : TOP_REALLOC };
+        emit(&op);                           /* glibc: "r id 0"; else free + malloc(0) */
+        live_bytes -= old_size;
+        release_id(id);
+        if (q)
             rec_new(q, TOP_ALLOC, 0, 0, 0);
-        } else {
-            uint32_t id = s->id;
-            struct trace_op op = { n, 0, id, TOP_REALLOC };
-            emit(&op);
-            live_bytes = live_bytes - s->size + n;
-            if (live_bytes > peak_bytes)
-                peak_bytes = live_bytes;
-            if (q == p) {
-                s->size = n;
-            } else {
-                tab_remove(s);
-                struct slot *old = tab_find((uintptr_t)q);
-                if (old) {                   /* its free went unseen */
-                    struct trace_op f = { 0, 0, old->id, TOP_FREE };
-                    emit(&f);
-                    live_bytes -= old->size;
-                    release_id(old->id);
-                    tab_remove(old);
-                }
-                if (tab_insert((uintptr_t)q, n, id))
-                    disable("out of memory for the table", NULL);
-            }
+    } else {
+        struct slot *stale = tab_find((uintptr_t)q);
+        if (stale) {                         /* its free went unseen */
+            struct trace_op f = { 0, 0, stale->id, TOP_FREE };
+            emit(&f);
+            live_bytes -= stale->size;
+            release_id(stale->id);
+            tab_remove(stale);
         }
+        struct trace_op op = { n, 0, id, TOP_REALLOC };
+        emit(&op);
+        live_bytes = live_bytes - old_size + n;
+        if (live_bytes > peak_bytes)
+            peak_bytes = live_bytes;
+        if (tab_insert((uintptr_t)q, n, id))
+            disable("out of memory for the table", NULL);
     }
     pthread_mutex_unlock(&lock);
     tl_busy = 0;
@@ -736,10 +774,10 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 {
     if (need_boot())
         return boot_alloc(n, align);
-    if (tl_busy || !real.aligned_alloc)
-        return real.aligned_alloc ? real.aligned_alloc(align, n) : real.memalign(align, n);
+    if (tl_busy)
+        return real.aligned_alloc ? real.aligned_alloc(align, n) : next_memalign(align, n);
     tl_busy = 1;
-    void *p = real.aligned_alloc(align, n);
+    void *p = real.aligned_alloc ? real.aligned_alloc(align, n) : next_memalign(align, n);
     if (p)
         record_new(p, TOP_ALIGNED, n, round_pow2(align), n);
     tl_busy = 0;
@@ -751,9 +789,9 @@ EXPORT void *memalign(size_t align, size_t n)
     if (need_boot())
         return boot_alloc(n, align);
     if (tl_busy)
-        return real.memalign(align, n);
+        return next_memalign(align, n);
     tl_busy = 1;
-    void *p = real.memalign(align, n);
+    void *p = next_memalign(align, n);
     if (p)
         record_new(p, TOP_ALIGNED, n, round_pow2(align), n);
     tl_busy = 0;
@@ -765,10 +803,10 @@ EXPORT void *valloc(size_t n)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (need_boot())
         return boot_alloc(n, page);
-    if (tl_busy || !real.valloc)
-        return real.valloc ? real.valloc(n) : real.memalign(page, n);
+    if (tl_busy)
+        return real.valloc ? real.valloc(n) : next_memalign(page, n);
     tl_busy = 1;
-    void *p = real.valloc(n);
+    void *p = real.valloc ? real.valloc(n) : next_memalign(page, n);
     if (p)
         record_new(p, TOP_ALIGNED, n, page, n);
     tl_busy = 0;
@@ -781,10 +819,10 @@ EXPORT void *pvalloc(size_t n)
     size_t rounded = n ? (n + page - 1) & ~(page - 1) : page;
     if (need_boot())
         return boot_alloc(rounded, page);
-    if (tl_busy || !real.pvalloc)
-        return real.pvalloc ? real.pvalloc(n) : real.memalign(page, rounded);
+    if (tl_busy)
+        return real.pvalloc ? real.pvalloc(n) : next_memalign(page, rounded);
     tl_busy = 1;
-    void *p = real.pvalloc(n);
+    void *p = real.pvalloc ? real.pvalloc(n) : next_memalign(page, rounded);
     if (p)
         record_new(p, TOP_ALIGNED, rounded, page, rounded);
     tl_busy = 0;
