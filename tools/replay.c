@@ -15,8 +15,9 @@
  *     (requested bytes) after op i, H = the heap high-water during the trace:
  *       snug:    snug_stats().heap_peak - heap_bytes at the start, after
  *                snug_trim(0) and snug_stats_reset_peak() in the fresh child.  The
- *                tool's own memory comes from the system malloc, so H is exactly what
- *                snug took from the kernel for this trace, metadata included.
+ *                replayer's own memory is mmap'd directly (map_realloc), so H is
+ *                what snug took from the kernel for this trace, metadata included;
+ *                its start-up footprint (heap_base) is not charged to the trace.
  *       system:  growth of RssAnon (/proc/self/status) over its value just before
  *                the first op, when the trace and all bookkeeping are loaded and
  *                touched and malloc_trim(0) has run.  Sampled every 256 ops, at new
@@ -101,6 +102,7 @@ struct result {
     size_t   nops, num_ids;
     size_t   peak_payload;      /* max_i P_i */
     size_t   heap;              /* H */
+    size_t   heap_base;         /* snug: heap_bytes before the first op */
     size_t   heap_rss;          /* RssAnon growth (both modes) */
     size_t   usable_at_peak;    /* sum of usable sizes when P peaked */
     double   util;              /* peak_payload / heap */
@@ -501,6 +503,7 @@ static void check_run(struct state *s, struct result *res)
     res->peak_payload = peak;
     res->usable_at_peak = usable_at_peak;
     res->heap_rss = rss_max - rss_base;
+    res->heap_base = heap_base;
     if (opt_system) {
         res->heap = res->heap_rss;
     } else if (snug_stats(&st) == 0) {
@@ -888,21 +891,26 @@ int main(int argc, char **argv)
                 printf("}");
             } else {
                 printf(", \"ok\": true, \"ops\": %zu, \"ids\": %zu, \"peak_payload\": %zu, "
-                       "\"heap\": %zu, \"heap_rss\": %zu, \"usable_at_peak\": %zu, "
+                       "\"heap\": %zu, \"heap_base\": %zu, \"heap_rss\": %zu, "
+                       "\"usable_at_peak\": %zu, "
                        "\"util\": %.4f, \"ifrag\": %.4f, \"best_secs\": %.6f, "
                        "\"ops_per_sec\": %.0f, \"errors\": %lu, \"warnings\": %lu}",
-                       r->nops, r->num_ids, r->peak_payload, r->heap, r->heap_rss,
+                       r->nops, r->num_ids, r->peak_payload, r->heap, r->heap_base, r->heap_rss,
                        r->usable_at_peak, r->util, r->ifrag, r->best_secs, r->ops_per_sec,
                        r->errors, r->warnings);
             }
         } else if (!opt_quiet) {
             if (!r->ok)
                 printf("%-28.28s FAILED: %s\n", base_name(path), r->msg);
-            else
+            else if (opt_reps)
                 printf("%-28.28s %9zu %7zu %11.1f %11.1f %6.1f %6.1f %10.1f %6lu\n",
                        base_name(path), r->nops, r->num_ids, r->peak_payload / 1024.0,
                        r->heap / 1024.0, 100 * r->util, 100 * r->ifrag,
                        r->ops_per_sec / 1e3, r->errors);
+            else
+                printf("%-28.28s %9zu %7zu %11.1f %11.1f %6.1f %6.1f %10s %6lu\n",
+                       base_name(path), r->nops, r->num_ids, r->peak_payload / 1024.0,
+                       r->heap / 1024.0, 100 * r->util, 100 * r->ifrag, "-", r->errors);
         }
         fflush(stdout);
     }
@@ -912,10 +920,13 @@ int main(int argc, char **argv)
                nok ? sum_util / nok : 0, nok ? sum_ifrag / nok : 0,
                sum_secs > 0 ? sum_ops / sum_secs : 0, total_errors, failed);
     } else if (!opt_quiet && ntr > 1) {
-        printf("%-28s %9.0f %7s %11s %11s %6.1f %6.1f %10.1f %6lu\n",
+        char tput[32] = "-";
+        if (opt_reps && sum_secs > 0)
+            snprintf(tput, sizeof tput, "%.1f", sum_ops / sum_secs / 1e3);
+        printf("%-28s %9.0f %7s %11s %11s %6.1f %6.1f %10s %6lu\n",
                "average (throughput: total)", sum_ops, "", "", "",
-               nok ? 100 * sum_util / nok : 0, nok ? 100 * sum_ifrag / nok : 0,
-               sum_secs > 0 ? sum_ops / sum_secs / 1e3 : 0, total_errors);
+               nok ? 100 * sum_util / nok : 0, nok ? 100 * sum_ifrag / nok : 0, tput,
+               total_errors);
     }
     map_free(res);
     return (total_errors || failed) ? 1 : 0;
