@@ -114,15 +114,18 @@ void heap_free_remote(struct spage *pg, void *p)
     if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
     uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
     if (!((word >> (i & 63)) & 1)) snug_fatal("double free of", p, pg->bsize);
+    /* Read the page before publishing: once pushed, the owner may drain the
+     * block, empty the page and hand its memory to someone else. */
     struct heap *o = pg->owner;
+    size_t bsize = pg->bsize;
     uintptr_t old = atomic_load_explicit(&o->remote, memory_order_relaxed);
     do {
         *(uintptr_t *)p = old ^ snug_secret;
     } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, (uintptr_t)p,
                                                     memory_order_release, memory_order_relaxed));
     struct heap *me = snug_tl_heap;
-    if (me) { me->freed_bytes += pg->bsize; me->freed_count++; }
-    else snug_stats_note_free(pg->bsize);
+    if (me) { me->freed_bytes += bsize; me->freed_count++; }
+    else snug_stats_note_free(bsize, 1);
 }
 
 void heap_release_empty(struct heap *h)

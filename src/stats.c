@@ -11,11 +11,12 @@
 #include <stdatomic.h>
 
 static atomic_size_t live_peak;
-static atomic_size_t heapless_freed;
+static atomic_size_t heapless_freed, heapless_freed_blocks;
 
-void snug_stats_note_free(size_t bytes)
+void snug_stats_note_free(size_t bytes, size_t blocks)
 {
     atomic_fetch_add_explicit(&heapless_freed, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&heapless_freed_blocks, blocks, memory_order_relaxed);
 }
 
 size_t snug_live_bytes(void)
@@ -45,7 +46,7 @@ SNUG_API int snug_stats(struct snug_stats *out)
     if (snug_ensure_init() != 0) return -1;
     struct fit_totals t;
     snug_fit_totals(&t);
-    size_t lb, lbytes, a = 0, f = atomic_load(&heapless_freed), na = 0, nf = 0;
+    size_t lb, lbytes, a = 0, f = atomic_load(&heapless_freed), na = 0, nf = atomic_load(&heapless_freed_blocks);
     large_totals(&lb, &lbytes);
     for (struct heap *h = heap_list(); h; h = h->next_all) {
         a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);

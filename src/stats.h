@@ -4,6 +4,6 @@
 #define SNUG_STATS_H
 #include <stddef.h>
 void   snug_stats_sample(void);             /* fold current live bytes into the peak */
-void   snug_stats_note_free(size_t bytes);  /* a small free by a thread with no heap */
+void   snug_stats_note_free(size_t bytes, size_t blocks);  /* small frees by a thread with no heap */
 size_t snug_live_bytes(void);
 #endif
