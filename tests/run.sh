@@ -42,11 +42,14 @@ run_harness() {
     shift 2
     local log=$LOGS/$group.log rc=0
     timeout -k 10 "$tmo" "$@" >"$log" 2>&1 || rc=$?
-    local nfail=0 line
+    local nfail=0 line name
     while IFS= read -r line; do
         case $line in
         "PASS "*) pass "$group/${line#PASS }" ;;
-        "FAIL "*) fail "$group/${line#FAIL }"; nfail=$((nfail + 1)) ;;
+        "FAIL "*)
+            fail "$group/${line#FAIL }"; nfail=$((nfail + 1))
+            name=${line#FAIL }; name=${name%%:*}
+            grep -F "# $name: " "$log" | head -n 20 | sed 's/^/    | /' ;;
         esac
     done <"$log"
     if ! grep -q '^DONE ' "$log"; then
@@ -57,8 +60,10 @@ run_harness() {
     elif [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then
         fail "$group" "exit status $rc with no failing check; see $log"
         show "$log"
-    elif [ "$nfail" != 0 ]; then
-        grep -E '^# |^FAIL |rror|Sanitizer' "$log" | head -n 30 | sed 's/^/    | /'
+    fi
+    # after a failure: messages of the program or the allocator that are not harness lines
+    if [ "$nfail" != 0 ]; then
+        grep -vE '^(PASS|FAIL|DONE|#) ' "$log" | head -n 10 | sed 's/^/    | /'
     fi
 }
 
@@ -84,8 +89,8 @@ run_criterion() {
             pass "$group/${name#*::}"; n=$((n + 1)) ;;
         "not ok - "*)
             name=${line#not ok - }
-            local short=${name%% *}
-            fail "$group/${short#*::}" "${name#"$short"}"; n=$((n + 1)) ;;
+            name=${name%% *}
+            fail "$group/${name#*::}" "details below"; n=$((n + 1)) ;;
         esac
     done <"$tap"
     # the failure messages from Criterion's own output

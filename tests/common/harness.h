@@ -44,6 +44,18 @@ __attribute__((format(printf, 3, 4), noreturn)) static void h_fail(const char *f
     } while (0)
 #define FAILF(...) h_fail(__FILE__, __LINE__, __VA_ARGS__)
 
+/* An informative "# check: ..." line (shown by run.sh when the check fails). */
+__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("# %s: ", h_current);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
 /* Runs fn in a child process; `timeout` seconds of alarm guard against hangs/deadlocks. */
 static void run_check(const char *name, void (*fn)(void), unsigned timeout)
 {

@@ -31,7 +31,7 @@ static void setup_limit(void)
     void *w = malloc(100), *w2 = malloc(50000), *w3 = malloc(4 * MiB);
     CHECK(w && w2 && w3, "warm-up malloc");
     free(w); free(w2); free(w3);
-    printf("# limit: VmSize %zu MiB + %zu MiB\n", vm_size() / MiB, HEADROOM / MiB);
+    note("limit: VmSize %zu MiB + %zu MiB", vm_size() / MiB, HEADROOM / MiB);
     fflush(stdout);
     size_t lim = vm_size() + HEADROOM;
     struct rlimit rl = { lim, lim };
@@ -72,7 +72,7 @@ static size_t fill_until_null(size_fn sz, uint64_t *r)
         if (!p) {
             CHECK(errno == ENOMEM, "malloc(%zu) returned NULL with errno %d (%s), want ENOMEM", s, errno,
                   strerror(errno));
-            printf("# NULL after %zu blocks (malloc(%zu))\n", n, s);
+            note("NULL after %zu blocks (malloc(%zu))", n, s);
             return n;
         }
         blk[n] = p;
@@ -114,7 +114,7 @@ static void exhaust(size_fn sz)
         mark(i);
         again++;
     }
-    printf("# freed %zu blocks, re-allocated %zu of them\n", (n + 1) / 2, again);
+    note("freed %zu blocks, re-allocated %zu of them", (n + 1) / 2, again);
     CHECK(again >= 1, "nothing can be allocated after freeing half of %zu blocks", n);
     CHECK(again * 4 >= (n + 1) / 2, "only %zu of %zu freed blocks could be re-allocated at the same sizes",
           again, (n + 1) / 2);

@@ -168,7 +168,7 @@ static void check_malloc_stats(void)
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
     CHECK(n > 0, "read back");
     buf[n] = 0;
-    printf("# malloc_stats printed %lld bytes; first line: %.*s\n", (long long)st.st_size,
+    note("malloc_stats printed %lld bytes; first line: %.*s", (long long)st.st_size,
            (int)strcspn(buf, "\n"), buf);
     free(p);
 }
