@@ -12,6 +12,9 @@ LOGS=$T/logs
 WORK=$T/work
 SNUG_SO=$ROOT/$B/libsnug.so
 mkdir -p "$LOGS" "$WORK"
+# build in parallel unless an outer make already hands out jobs
+PAR=-j$(nproc 2>/dev/null || echo 2)
+case " ${MAKEFLAGS:-} " in *jobserver*|*" -j"*|*" j"*) PAR= ;; esac
 
 PASSED=0
 FAILED=0
@@ -116,10 +119,10 @@ run_criterion() {
 # ---------------------------------------------------------------------------------------------
 group_build() {
     echo "== build"
-    step build/libs "$LOGS/build-libs.log" $MAKE libs || true
-    step build/libsnug-asan.a "$LOGS/build-asan.log" $MAKE "$B/libsnug-asan.a" || true
+    step build/libs "$LOGS/build-libs.log" $MAKE $PAR libs || true
+    step build/libsnug-asan.a "$LOGS/build-asan.log" $MAKE $PAR "$B/libsnug-asan.a" || true
     if grep -qE '^tools:' tools/tools.mk 2>/dev/null; then
-        step build/tools "$LOGS/build-tools.log" $MAKE tools || true
+        step build/tools "$LOGS/build-tools.log" $MAKE $PAR tools || true
     else
         fail build/tools "tools/tools.mk has no 'tools' target yet"
     fi
@@ -194,7 +197,7 @@ group_exports() {
 
 group_override() {
     echo "== override (linked with -lsnug, and LD_PRELOAD)"
-    step build/override "$LOGS/build-override.log" $MAKE "$T/override-linked" "$T/override-plain" \
+    step build/override "$LOGS/build-override.log" $MAKE $PAR "$T/override-linked" "$T/override-plain" \
         "$T/override-cxx-linked" "$T/override-cxx-plain" || return
     run_harness override-linked 300 "$T/override-linked"
     run_harness override-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-plain"
@@ -210,7 +213,7 @@ group_override() {
 
 group_stress() {
     echo "== stress (threads)"
-    step build/stress "$LOGS/build-stress.log" $MAKE "$T/stress-linked" "$T/stress-plain" || return
+    step build/stress "$LOGS/build-stress.log" $MAKE $PAR "$T/stress-linked" "$T/stress-plain" || return
     run_harness stress-linked 600 "$T/stress-linked"
     run_harness stress-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/stress-plain"
 }
