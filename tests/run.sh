@@ -224,6 +224,12 @@ group_exhaust() {
     run_harness exhaust 600 "$T/exhaust"
 }
 
+group_faults() {
+    echo "== faults (double free and foreign pointers end the program with a message)"
+    step build/faults "$LOGS/build-faults.log" $MAKE "$T/faults" || return
+    run_harness faults 120 "$T/faults"
+}
+
 # compare NAME CMD... : stdout and exit status with and without snug preloaded.
 # CMD may use $RUN (plain / snug) to keep scratch paths apart.
 compare() {
@@ -285,7 +291,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust programs traces"
+ALL="build contract asan exports override stress exhaust faults programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

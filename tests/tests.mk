@@ -55,3 +55,8 @@ $(T)/stress-plain: tests/stress/stress.c $(TEST_COMMON)
 $(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+
+# fault reports (double free, foreign pointers), as the README promises
+$(T)/faults: tests/faults/faults.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
