@@ -402,11 +402,11 @@ static void check_alignments(int how)
             cr_assert(aligned(p, a), "%s(%zu, %zu) = %p is misaligned", names[how], a, n, p);
             cr_assert_geq(snug_usable_size(p), n, "%s(%zu, %zu): usable size %zu", names[how], a, n,
                           snug_usable_size(p));
-            fill(p, n, a + n);
+            fill(p, snug_usable_size(p), a + n); /* all of the usable size is ours */
             keep[i] = p;
         }
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-            assert_pattern(keep[i], sizes[i], a + sizes[i], names[how]);
+            assert_pattern(keep[i], snug_usable_size(keep[i]), a + sizes[i], names[how]);
             if (i & 1) snug_free_aligned_sized(keep[i], a, sizes[i]);
             else snug_free(keep[i]);
         }
