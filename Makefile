@@ -8,6 +8,8 @@ PREFIX   ?= /usr/local
 B        := build
 M32      ?=
 ARCHFLAGS := $(if $(M32),-m32,)
+# V=1 shows every command
+Q        := $(if $(V),,@)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -ftls-model=initial-exec \
@@ -43,16 +45,16 @@ libs: $(LIBS) $(B)/libsnug-prefix.a $(B)/libsnug-debug.a
 
 $(B)/obj/full/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
 $(B)/obj/prefix/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -DSNUG_PREFIX_ONLY -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) -DSNUG_PREFIX_ONLY -c $< -o $@
 $(B)/obj/debug/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY -DSNUG_DEBUG -c $< -o $@
+	$(Q)$(CC) $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY -DSNUG_DEBUG -c $< -o $@
 $(B)/obj/asan/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY -DSNUG_DEBUG \
+	$(Q)clang $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY -DSNUG_DEBUG \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -c $< -o $@
 
 $(B)/libsnug.so: $(OBJ_full)

@@ -50,6 +50,7 @@ void sn_free(void *p)
         if (SNUG_LIKELY(k != 0)) {
             struct spage *pg = page_from((uintptr_t)p, k);
             struct heap *h = snug_tl_heap;
+            if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
             if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
             else heap_free_remote(pg, p);
             return;
@@ -81,6 +82,7 @@ static size_t usable_checked(const void *p, const char *op)
         unsigned k = region_kind(r, (uintptr_t)p);
         if (k) {
             struct spage *pg = page_from((uintptr_t)p, k);
+            if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
             long i = page_slot(pg, (uintptr_t)p);
             if (i < 0) snug_fatal(op, p, 0);
             uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);

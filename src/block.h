@@ -4,11 +4,14 @@
  * A region is one contiguous piece of memory from the kernel (the sbrk heap is
  * region 0; mmap'd regions follow when brk cannot grow).  It is tiled by blocks:
  *
- *     block b:  [ head: size | flags ][ payload ............................ ]
+ *     block b:  [ head: tag | size | flags ][ payload ...................... ]
  *     free b:   [ head ][ next ][ prev ][ ...unused... ][ foot: size ]
  *
- * head and foot are one word (8 bytes on 64-bit).  b is 8 mod 16, so the payload
- * (b + 8) is 16-aligned; sizes are multiples of 16.  PREV_INUSE in a head says
+ * head and foot are 8 bytes (on 32-bit too).  b is 8 mod 16, so the payload
+ * (b + 8) is 16-aligned; sizes are multiples of 16.  The top 16 bits of a head
+ * are a tag: a keyed hash of the block's address, size and flags, so an
+ * overflow into a head, or a pointer that is not a block, is caught when the
+ * head is next read (blk_head is the only reader and checks every time).  PREV_INUSE in a head says
  * whether the block before is allocated; only free blocks carry a foot, so an
  * allocated block's payload runs to the next head.  A zero-size allocated
  * sentinel head closes every region.  Invariants (checked by check.c):
@@ -22,20 +25,36 @@
 #ifndef SNUG_BLOCK_H
 #define SNUG_BLOCK_H
 #include "config.h"
+#include "os.h"
 #include <stdatomic.h>
 
-#define BLK_INUSE      ((size_t)1)
-#define BLK_PREV_INUSE ((size_t)2)
-#define BLK_PAGE       ((size_t)4)   /* block holds a small-object page */
-#define BLK_FLAGS      ((size_t)(SNUG_ALIGN - 1))
+#define BLK_INUSE      ((uint64_t)1)
+#define BLK_PREV_INUSE ((uint64_t)2)
+#define BLK_PAGE       ((uint64_t)4)   /* block holds a small-object page */
+#define BLK_FREED      ((uint64_t)8)   /* set in the head of a block when it is freed */
+#define BLK_FLAGS      ((uint64_t)(SNUG_ALIGN - 1))
+#define BLK_VALUE      (((uint64_t)1 << 48) - 1)
 #define MIN_BLOCK      (4 * SNUG_WORD)
 #define W              SNUG_WORD
 
-static inline size_t blk_head(uintptr_t b) { return *(size_t *)b; }
-static inline void   blk_set_head(uintptr_t b, size_t h) { *(size_t *)b = h; }
-static inline size_t blk_size(uintptr_t b) { return blk_head(b) & ~BLK_FLAGS; }
-static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(size_t *)(b + sz - W) = sz; }
-static inline size_t blk_prev_foot(uintptr_t b) { return *(size_t *)(b - W); }
+static inline uint64_t blk_tag(uintptr_t b, uint64_t v)
+{
+    return (((uint64_t)b ^ v ^ snug_secret) * 0x9E3779B97F4A7C15ull) & ~BLK_VALUE;
+}
+/* The head as stored, unchecked (for validating pointers a program passes in). */
+static inline uint64_t blk_raw(uintptr_t b) { return *(uint64_t *)b; }
+static inline int blk_tag_ok(uintptr_t b, uint64_t raw) { return (raw & ~BLK_VALUE) == blk_tag(b, raw & BLK_VALUE); }
+__attribute__((noreturn, cold)) void blk_corrupt(uintptr_t b);
+static inline uint64_t blk_head(uintptr_t b)
+{
+    uint64_t raw = blk_raw(b);
+    if (SNUG_UNLIKELY(!blk_tag_ok(b, raw))) blk_corrupt(b);
+    return raw & BLK_VALUE;
+}
+static inline void   blk_set_head(uintptr_t b, uint64_t v) { *(uint64_t *)b = v | blk_tag(b, v); }
+static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
+static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - W) = sz; }
+static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - W); }
 static inline uintptr_t blk_of_payload(const void *p) { return (uintptr_t)p - W; }
 /* Block size that holds n payload bytes. */
 static inline size_t blk_need(size_t n)

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNUG_WORD       sizeof(size_t)            /* header size: 8 (64-bit), 4 (32-bit) */
-#define SNUG_ALIGN      (2 * SNUG_WORD)           /* every payload: 16 (64-bit), 8 (32-bit) */
+#define SNUG_WORD       8u                        /* block head: 8 bytes on 32-bit too (room for its tag) */
+#define SNUG_ALIGN      16u                       /* every payload is 16-aligned, 32-bit builds included */
 #define SNUG_OSPAGE     4096u                     /* granularity of the page map */
 #define SNUG_OSPAGE_SHIFT 12
 

@@ -19,7 +19,10 @@
 #define NWORDS     ((NBINS + 63) / 64)
 #define BEST_SCAN  16
 
-typedef struct fblock { size_t head; struct fblock *next, *prev; } fblock;
+/* A free block's links are stored encoded (xor with its own address and the
+ * secret) and every decoded link is checked to be a free block's head before it
+ * is followed: a write after free into a free block is caught, not followed. */
+typedef struct fblock { uint64_t head; uintptr_t next_enc, prev_enc; } fblock;
 
 /* Fit state: lives at the start of region 0, like everything else snug keeps. */
 struct fit_state {
@@ -35,6 +38,26 @@ struct region *_Atomic snug_regions;
 static struct fit_state *F;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 
+static int link_ok(uintptr_t to)
+{
+    if ((to & (SNUG_ALIGN - 1)) != W) return 0;
+    struct region *r = region_of(to);
+    if (!r || to < r->first || to >= atomic_load_explicit(&r->end, memory_order_relaxed) - W) return 0;
+    uint64_t raw = blk_raw(to);
+    return blk_tag_ok(to, raw) && !(raw & BLK_INUSE);
+}
+static fblock *fb_link(const fblock *f, uintptr_t enc)
+{
+    uintptr_t to = enc ^ (uintptr_t)f ^ (uintptr_t)snug_secret;
+    if (to && SNUG_UNLIKELY(!link_ok(to)))
+        snug_fatal("free block's links overwritten (write after free?) at", (const char *)f + W, 0);
+    return (fblock *)to;
+}
+static fblock *fb_next(const fblock *f) { return fb_link(f, f->next_enc); }
+static fblock *fb_prev(const fblock *f) { return fb_link(f, f->prev_enc); }
+static void fb_set_next(fblock *f, fblock *to) { f->next_enc = (uintptr_t)to ^ (uintptr_t)f ^ (uintptr_t)snug_secret; }
+static void fb_set_prev(fblock *f, fblock *to) { f->prev_enc = (uintptr_t)to ^ (uintptr_t)f ^ (uintptr_t)snug_secret; }
+
 static unsigned bin_index(size_t sz)
 {
     if (sz < 256) return (unsigned)(sz >> 4);
@@ -48,9 +71,9 @@ static void bin_insert(uintptr_t b, size_t sz)
 {
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
-    f->prev = NULL;
-    f->next = F->bins[i];
-    if (f->next) f->next->prev = f;
+    fb_set_prev(f, NULL);
+    fb_set_next(f, F->bins[i]);
+    if (F->bins[i]) fb_set_prev(F->bins[i], f);
     F->bins[i] = f;
     F->bits[i / 64] |= (uint64_t)1 << (i % 64);
     F->summary |= (uint64_t)1 << (i / 64);
@@ -62,8 +85,11 @@ static void bin_remove(uintptr_t b, size_t sz)
 {
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
-    if (f->prev) f->prev->next = f->next; else F->bins[i] = f->next;
-    if (f->next) f->next->prev = f->prev;
+    fblock *prev = fb_prev(f), *next = fb_next(f);
+    if ((prev ? fb_next(prev) : F->bins[i]) != f || (next && fb_prev(next) != f))
+        snug_fatal("free list links inconsistent (heap corruption) at", (const char *)f + W, 0);
+    if (prev) fb_set_next(prev, next); else F->bins[i] = next;
+    if (next) fb_set_prev(next, prev);
     if (!F->bins[i]) {
         F->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
         if (!F->bits[i / 64]) F->summary &= ~((uint64_t)1 << (i / 64));
@@ -89,9 +115,9 @@ static uintptr_t find_fit(size_t need)
     unsigned i = bin_index(need);
     fblock *best = NULL;
     int n = 0;
-    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = f->next, n++) {
-        size_t s = f->head & ~BLK_FLAGS;
-        if (s >= need && (!best || s < (best->head & ~BLK_FLAGS))) {
+    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_next(f), n++) {
+        size_t s = blk_size((uintptr_t)f);
+        if (s >= need && (!best || s < blk_size((uintptr_t)best))) {
             best = f;
             if (s == need) break;
         }
@@ -100,20 +126,34 @@ static uintptr_t find_fit(size_t need)
     int j = bin_next(i + 1);
     if (j < 0) return 0;
     if ((unsigned)j == NBINS - 1) {     /* the open-ended last bin: sizes vary */
-        for (fblock *f = F->bins[j]; f; f = f->next)
-            if ((f->head & ~BLK_FLAGS) >= need) return (uintptr_t)f;
+        for (fblock *f = F->bins[j]; f; f = fb_next(f))
+            if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
         return 0;
     }
     return (uintptr_t)F->bins[j];
 }
 
-/* Free the allocated block b (not on a bin), coalescing; returns the result. */
+void blk_corrupt(uintptr_t b)
+{
+    snug_fatal("heap block head overwritten (overflow from the block before it?) at", (void *)(b + W), 0);
+}
+
+/* Free the allocated block b (not on a bin), coalescing; returns the result.
+ * b's own head is marked FREED first, so a later free of the same pointer is
+ * recognised even after b has merged into a neighbour. */
 static uintptr_t release(uintptr_t b)
 {
-    size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+    uint64_t h = blk_head(b);
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    blk_set_head(b, sz | BLK_FREED | (h & BLK_PREV_INUSE));
     if (!(h & BLK_PREV_INUSE)) {
         size_t psz = blk_prev_foot(b);
-        b -= psz;
+        uintptr_t pb = b - psz;
+        /* A foot is a plain size: trust it only when the head it leads to agrees. */
+        if (psz < MIN_BLOCK || psz > b || blk_raw(pb) == 0 || !blk_tag_ok(pb, blk_raw(pb)) ||
+            blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
+            blk_corrupt(b);
+        b = pb;
         bin_remove(b, psz);
         sz += psz;
         h = blk_head(b);
@@ -135,7 +175,8 @@ static uintptr_t release(uintptr_t b)
 /* b is free and off the bins: make it allocated with size need, freeing the rest. */
 static void take(uintptr_t b, size_t need)
 {
-    size_t sz = blk_size(b), pflag = blk_head(b) & BLK_PREV_INUSE;
+    size_t sz = blk_size(b);
+    uint64_t pflag = blk_head(b) & BLK_PREV_INUSE;
     if (sz - need >= MIN_BLOCK) {
         blk_set_head(b, need | BLK_INUSE | pflag);
         uintptr_t r = b + need;
@@ -152,7 +193,8 @@ static void take(uintptr_t b, size_t need)
 /* Shrink allocated block b to need bytes, returning the tail to the bins. */
 static void shrink_to(uintptr_t b, size_t need)
 {
-    size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+    uint64_t h = blk_head(b);
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
     if (sz - need < MIN_BLOCK) return;
     blk_set_head(b, need | (h & BLK_FLAGS));
     uintptr_t t = b + need;
@@ -375,15 +417,22 @@ static uintptr_t checked_block(const void *p, const char *op)
     if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !r || b < r->first)
         snug_fatal(op, p, 0);
     uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
-    size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
-    if (!(h & BLK_INUSE)) {
-        if (sz >= MIN_BLOCK && b + sz <= end - W && blk_prev_foot(b + sz) == sz)
-            snug_fatal("double free or invalid pointer in free():", p, sz - W);
-        snug_fatal(op, p, 0);
+    uint64_t raw = blk_raw(b);
+    if (!blk_tag_ok(b, raw)) {
+        char msg[96];
+        size_t n = 0;
+        for (const char *s = op; *s && n < 60; s++) msg[n++] = *s;
+        for (const char *s = " (not a block, or its head was overwritten)"; *s && n + 1 < sizeof msg; s++) msg[n++] = *s;
+        msg[n] = 0;
+        snug_fatal(msg, p, 0);
     }
-    if ((h & BLK_PAGE) || sz < MIN_BLOCK || (sz & BLK_FLAGS) || sz > end - W - b ||
-        !(blk_head(b + sz) & BLK_PREV_INUSE))
+    uint64_t h = raw & BLK_VALUE;
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    if (!(h & BLK_INUSE))            /* a free head (maybe merged away): freed before */
+        snug_fatal("double free of", p, (h & BLK_FREED) ? sz - W : 0);
+    if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
+    if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
     return b;
 }
 
@@ -426,7 +475,7 @@ int snug_fit_resize(void *p, size_t n)
         struct region *r = region_of(b);
         for (int tries = 0; tries < 2 && !ok; tries++) {
             uintptr_t n2 = b + sz;
-            size_t nh = blk_head(n2);
+            uint64_t nh = blk_head(n2);
             if (!(nh & BLK_INUSE) && sz + (nh & ~BLK_FLAGS) >= need) {
                 bin_remove(n2, nh & ~BLK_FLAGS);
                 size_t total = sz + (nh & ~BLK_FLAGS);
@@ -528,9 +577,9 @@ int snug_fit_trim(size_t pad)
     int released = snug_os_held() < before;
     /* Free pages inside large free blocks go back too (the range stays mapped). */
     for (unsigned i = bin_index(4 * SNUG_OSPAGE); i < NBINS; i++)
-        for (fblock *f = F->bins[i]; f; f = f->next) {
+        for (fblock *f = F->bins[i]; f; f = fb_next(f)) {
             uintptr_t lo = snug_align_up((uintptr_t)f + sizeof(fblock), SNUG_OSPAGE);
-            uintptr_t hi = ((uintptr_t)f + (f->head & ~BLK_FLAGS) - W) & ~(uintptr_t)(SNUG_OSPAGE - 1);
+            uintptr_t hi = ((uintptr_t)f + blk_size((uintptr_t)f) - W) & ~(uintptr_t)(SNUG_OSPAGE - 1);
             if (hi > lo) { snug_os_discard((void *)lo, hi - lo); released = 1; }
         }
     snug_unlock(&fit_lock);
@@ -565,14 +614,16 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
         int prev_inuse = 1;
         if ((end - r->mapbase) >> SNUG_OSPAGE_SHIFT > m->cap) { rc = snug_check_fail("page map too small", end); break; }
         while (b < end - W) {
-            size_t h = blk_head(b), sz = h & ~BLK_FLAGS;
+            if (!blk_tag_ok(b, blk_raw(b))) { rc = snug_check_fail("block head tag wrong: overwritten head (I1)", b); break; }
+            uint64_t h = blk_head(b);
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
             if (sz < MIN_BLOCK || (sz & BLK_FLAGS) || sz > end - W - b) { rc = snug_check_fail("bad block size (I1)", b); break; }
             if (!!(h & BLK_PREV_INUSE) != prev_inuse) { rc = snug_check_fail("PREV_INUSE disagrees (I2)", b); break; }
             if (!(h & BLK_INUSE)) {
                 if (!prev_inuse) { rc = snug_check_fail("adjacent free blocks (I3)", b); break; }
                 if (blk_prev_foot(b + sz) != sz) { rc = snug_check_fail("foot differs from head (I3)", b); break; }
                 int found = 0;
-                for (fblock *f = F->bins[bin_index(sz)]; f; f = f->next) if ((uintptr_t)f == b) { found = 1; break; }
+                for (fblock *f = F->bins[bin_index(sz)]; f; f = fb_next(f)) if ((uintptr_t)f == b) { found = 1; break; }
                 if (!found) { rc = snug_check_fail("free block missing from its bin (I4)", b); break; }
                 nfree++; freebytes += sz;
             }
@@ -591,6 +642,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
             b += sz;
         }
         if (!rc && b != end - W) rc = snug_check_fail("blocks overrun the region end (I1)", b);
+        if (!rc && !blk_tag_ok(end - W, blk_raw(end - W))) rc = snug_check_fail("sentinel head overwritten (I1)", end - W);
         if (!rc && !!(blk_head(end - W) & BLK_PREV_INUSE) != prev_inuse) rc = snug_check_fail("sentinel PREV_INUSE (I2)", end - W);
     }
     if (!rc) {
@@ -599,9 +651,9 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
             int bit = !!(F->bits[i / 64] & ((uint64_t)1 << (i % 64)));
             if (bit != !!F->bins[i]) rc = snug_check_fail("bin bitmap disagrees (I4)", i);
             fblock *prev = NULL;
-            for (fblock *f = F->bins[i]; f && !rc; prev = f, f = f->next) {
-                if (f->prev != prev) rc = snug_check_fail("bin list links broken (I4)", (uintptr_t)f);
-                else if (bin_index(f->head & ~BLK_FLAGS) != i || (f->head & BLK_INUSE)) rc = snug_check_fail("block on wrong bin (I4)", (uintptr_t)f);
+            for (fblock *f = F->bins[i]; f && !rc; prev = f, f = fb_next(f)) {
+                if (fb_prev(f) != prev) rc = snug_check_fail("bin list links broken (I4)", (uintptr_t)f);
+                else if (!blk_tag_ok((uintptr_t)f, f->head) || bin_index(blk_size((uintptr_t)f)) != i || (f->head & BLK_INUSE)) rc = snug_check_fail("block on wrong bin (I4)", (uintptr_t)f);
                 if (++listed > nfree) rc = snug_check_fail("bins hold blocks the heap walk did not see (I4)", (uintptr_t)f);
             }
         }

@@ -68,7 +68,7 @@ static void drain_remote(struct heap *h)
 {
     uintptr_t b = atomic_exchange_explicit(&h->remote, 0, memory_order_acquire);
     while (b) {
-        uintptr_t next = *(uintptr_t *)b ^ snug_secret;
+        uintptr_t next = *(uintptr_t *)b ^ (uintptr_t)snug_secret;
         struct spage *pg = page_of(b);
         long i = pg && pg->owner == h ? page_slot(pg, b) : -1;
         if (i < 0 || !bit_get(pg, (unsigned)i)) snug_fatal("double free of", (void *)b, pg ? pg->bsize : 0);
@@ -120,7 +120,7 @@ void heap_free_remote(struct spage *pg, void *p)
     size_t bsize = pg->bsize;
     uintptr_t old = atomic_load_explicit(&o->remote, memory_order_relaxed);
     do {
-        *(uintptr_t *)p = old ^ snug_secret;
+        *(uintptr_t *)p = old ^ (uintptr_t)snug_secret;
     } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, (uintptr_t)p,
                                                     memory_order_release, memory_order_relaxed));
     struct heap *me = snug_tl_heap;

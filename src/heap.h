@@ -63,6 +63,7 @@ static inline void heap_free_local(struct heap *h, struct spage *pg, void *p)
     long i = page_slot(pg, (uintptr_t)p);
     if (SNUG_UNLIKELY(i < 0 || (uintptr_t)p >= pg->bump)) snug_fatal("free(): invalid pointer", p, 0);
     if (SNUG_UNLIKELY(!bit_get(pg, (unsigned)i))) snug_fatal("double free of", p, pg->bsize);
+    page_check_neighbour(pg, (uintptr_t)p, i);
     bit_clear(pg, (unsigned)i);
     *(uintptr_t *)p = enc_link((uintptr_t)pg->free, (uintptr_t)p);
     pg->free = p;

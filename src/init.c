@@ -7,10 +7,8 @@
 #include "heap.h"
 #include "large.h"
 #include "lock.h"
+#include "os.h"
 #include <pthread.h>
-#include <string.h>
-#include <sys/auxv.h>
-#include <time.h>
 
 atomic_int snug_ready;
 static snug_lock_t init_lock = SNUG_LOCK_INIT;
@@ -34,23 +32,11 @@ static void fork_child(void)
     heap_fork_child();
 }
 
-static uintptr_t make_secret(void)
-{
-    uintptr_t s = 0;
-    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-    if (r) memcpy(&s, r + 8 - sizeof s / 2, sizeof s);   /* the kernel's 16 random bytes */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    s ^= (uintptr_t)ts.tv_nsec * (uintptr_t)0x9E3779B97F4A7C15ull;
-    s ^= (uintptr_t)&s;                                    /* stack address: ASLR entropy */
-    return s | 1;
-}
-
 int snug_init_slow(void)
 {
     snug_lock(&init_lock);
     if (atomic_load(&snug_ready)) { snug_unlock(&init_lock); return 0; }
-    snug_secret = make_secret();
+    snug_os_init_secret();
     if (snug_fit_init() != 0 || heap_init() != 0) { snug_unlock(&init_lock); return -1; }
     atomic_store_explicit(&snug_ready, 1, memory_order_release);
     snug_unlock(&init_lock);

@@ -20,47 +20,56 @@ struct lhead {
 };
 #define LARGE_OFF 64
 
-extern uintptr_t snug_secret;
 static snug_lock_t large_lock = SNUG_LOCK_INIT;
-static uintptr_t *table;            /* open addressing; 0 empty, 1 deleted */
+static uintptr_t *table;            /* open addressing: 0 empty, p live, p|1 freed (a tombstone) */
 static size_t tcap, tcount, tdeleted;
 static size_t nblocks, nbytes;
 
 static size_t slot_of(uintptr_t p) { return (size_t)((p >> 12) * 0x9E3779B97F4A7C15ull) & (tcap - 1); }
 
+/* 1: p is live at *at; 2: p was freed (tombstone at *at); 0: unknown. */
 static int table_find(uintptr_t p, size_t *at)
 {
     if (!tcap) return 0;
     for (size_t i = slot_of(p), n = 0; n < tcap; i = (i + 1) & (tcap - 1), n++) {
         if (table[i] == p) { *at = i; return 1; }
+        if (table[i] == (p | 1)) { *at = i; return 2; }
         if (table[i] == 0) return 0;
     }
     return 0;
 }
 
-static int table_insert(uintptr_t p)
+/* Make room for one more entry; -1 when the table cannot grow. */
+static int table_reserve(void)
 {
-    if ((tcount + tdeleted + 1) * 4 > tcap * 3) {
-        size_t ncap = tcap ? (tcount * 4 > tcap ? tcap * 2 : tcap) : 512;
-        uintptr_t *nt = snug_os_map(ncap * sizeof *nt);
-        if (!nt) return -1;
-        uintptr_t *old = table;
-        size_t ocap = tcap;
-        table = nt; tcap = ncap; tdeleted = 0;
-        for (size_t i = 0; i < ocap; i++)
-            if (old[i] > 1) {
-                size_t j = slot_of(old[i]);
-                while (table[j]) j = (j + 1) & (tcap - 1);
-                table[j] = old[i];
-            }
-        if (old) snug_os_unmap(old, ocap * sizeof *old, ocap * sizeof *old);
-    }
-    size_t j = slot_of(p);
-    while (table[j] > 1) j = (j + 1) & (tcap - 1);
-    if (table[j] == 1) tdeleted--;
+    if ((tcount + tdeleted + 1) * 4 <= tcap * 3) return 0;
+    size_t ncap = tcap ? (tcount * 4 > tcap ? tcap * 2 : tcap) : 512;
+    uintptr_t *nt = snug_os_map(ncap * sizeof *nt);
+    if (!nt) return -1;
+    uintptr_t *old = table;
+    size_t ocap = tcap;
+    table = nt; tcap = ncap; tdeleted = 0;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i] && !(old[i] & 1)) {
+            size_t j = slot_of(old[i]);
+            while (table[j]) j = (j + 1) & (tcap - 1);
+            table[j] = old[i];
+        }
+    if (old) snug_os_unmap(old, ocap * sizeof *old, ocap * sizeof *old);
+    return 0;
+}
+
+/* Insert p (room reserved); a tombstone of the same address is reused, so a
+ * reused address is never reported as freed. */
+static void table_insert(uintptr_t p)
+{
+    size_t j;
+    if (table_find(p, &j) == 2) { table[j] = p; tcount++; tdeleted--; return; }
+    j = slot_of(p);
+    while (table[j] && !(table[j] & 1)) j = (j + 1) & (tcap - 1);
+    if (table[j]) tdeleted--;
     table[j] = p;
     tcount++;
-    return 0;
 }
 
 static struct lhead *head_of(uintptr_t p) { return (struct lhead *)(p - sizeof(struct lhead)); }
@@ -79,29 +88,35 @@ void *large_alloc(size_t n, size_t align)
     h->map = (uintptr_t)m;
     h->maplen = len;
     h->usable = (uintptr_t)m + len - p;
-    h->check = p ^ snug_secret;
+    h->check = p ^ (uintptr_t)snug_secret;
     snug_lock(&large_lock);
-    if (table_insert(p) != 0) {
+    if (table_reserve() != 0) {
         snug_unlock(&large_lock);
         snug_os_unmap(m, len, len);
         errno = ENOMEM;
         return NULL;
     }
+    table_insert(p);
     nblocks++;
     nbytes += h->usable;
     snug_unlock(&large_lock);
     return (void *)p;
 }
 
-static void table_delete(size_t at) { table[at] = 1; tcount--; tdeleted++; }
+static void table_delete(size_t at) { table[at] |= 1; tcount--; tdeleted++; }
 
 int large_free(void *p)
 {
     size_t at;
     snug_lock(&large_lock);
-    if (!table_find((uintptr_t)p, &at)) { snug_unlock(&large_lock); return 0; }
+    int state = table_find((uintptr_t)p, &at);
+    if (state != 1) {
+        snug_unlock(&large_lock);
+        if (state == 2) snug_fatal("double free of large block", p, 0);
+        return 0;
+    }
     struct lhead *h = head_of((uintptr_t)p);
-    if (h->check != ((uintptr_t)p ^ snug_secret)) snug_fatal("free(): large block header overwritten at", p, 0);
+    if (h->check != ((uintptr_t)p ^ (uintptr_t)snug_secret)) snug_fatal("free(): large block header overwritten at", p, 0);
     table_delete(at);
     nblocks--;
     nbytes -= h->usable;
@@ -116,7 +131,7 @@ size_t large_usable(const void *p)
 {
     size_t at, u = 0;
     snug_lock(&large_lock);
-    if (table_find((uintptr_t)p, &at)) u = head_of((uintptr_t)p)->usable;
+    if (table_find((uintptr_t)p, &at) == 1) u = head_of((uintptr_t)p)->usable;
     snug_unlock(&large_lock);
     return u;
 }
@@ -125,7 +140,7 @@ void *large_realloc(void *p, size_t n)
 {
     size_t at;
     snug_lock(&large_lock);
-    if (!table_find((uintptr_t)p, &at)) snug_fatal("realloc(): invalid pointer", p, 0);
+    if (table_find((uintptr_t)p, &at) != 1) snug_fatal("realloc(): invalid pointer", p, 0);
     struct lhead *h = head_of((uintptr_t)p);
     size_t off = (uintptr_t)p - h->map;
     if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
@@ -133,18 +148,20 @@ void *large_realloc(void *p, size_t n)
     if (len == h->maplen) { snug_unlock(&large_lock); return p; }
     /* Only blocks whose payload offset keeps its alignment under any address move. */
     if (off > SNUG_OSPAGE && ((uintptr_t)p & (SNUG_OSPAGE - 1)) != 0) { snug_unlock(&large_lock); return NULL; }
+    if (table_reserve() != 0) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
+    table_find((uintptr_t)p, &at);                      /* the table may have been rebuilt */
     char *m = snug_os_remap((void *)h->map, h->maplen, len);
     if (!m) { snug_unlock(&large_lock); return NULL; }
-    table_delete(at);
     uintptr_t q = (uintptr_t)m + off;
+    if (q != (uintptr_t)p) table_delete(at);
     struct lhead *nh = head_of(q);
     nbytes -= nh->usable;
     nh->map = (uintptr_t)m;
     nh->maplen = len;
     nh->usable = len - off;
-    nh->check = q ^ snug_secret;
+    nh->check = q ^ (uintptr_t)snug_secret;
     nbytes += nh->usable;
-    table_insert(q);            /* cannot fail: a slot was just freed */
+    if (q != (uintptr_t)p) table_insert(q);
     snug_unlock(&large_lock);
     return (void *)q;
 }
@@ -167,10 +184,10 @@ int large_check(void)
     size_t n = 0;
     snug_lock(&large_lock);
     for (size_t i = 0; i < tcap && !rc; i++) {
-        if (table[i] <= 1) continue;
+        if (!table[i] || (table[i] & 1)) continue;
         struct lhead *h = head_of(table[i]);
         n++;
-        if (h->check != (table[i] ^ snug_secret) || table[i] + h->usable != h->map + h->maplen)
+        if (h->check != (table[i] ^ (uintptr_t)snug_secret) || table[i] + h->usable != h->map + h->maplen)
             rc = snug_check_fail("large block header damaged", table[i]);
     }
     if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);

@@ -5,8 +5,25 @@
 #include "os.h"
 #include <errno.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+
+uint64_t snug_secret;
+
+void snug_os_init_secret(void)
+{
+    uint64_t s = 0;
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    if (r) memcpy(&s, r, sizeof s);                        /* the kernel's random bytes */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s ^= (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull;
+    s ^= (uint64_t)(uintptr_t)&s << 16;                    /* stack address: ASLR entropy */
+    snug_secret = s | 1;
+}
 
 static atomic_size_t held_bytes;
 static atomic_size_t peak_bytes;

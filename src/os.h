@@ -26,6 +26,11 @@ size_t snug_os_held(void);
 size_t snug_os_peak(void);
 void   snug_os_reset_peak(void);
 
+/* The per-process secret that keys block tags and link encodings; set once at
+ * start-up from the kernel's AT_RANDOM bytes, a clock and ASLR. */
+extern uint64_t snug_secret;
+void   snug_os_init_secret(void);
+
 /* Fault injection for tests: the next `after` requests succeed, then every
  * request for new memory fails with ENOMEM until reset with -1. */
 void   snug_os_fail_after(long after);

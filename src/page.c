@@ -4,8 +4,6 @@
 #include "sizeclass.h"
 #include <string.h>
 
-uintptr_t snug_secret;
-
 unsigned page_pages_for(size_t bsize)
 {
     for (unsigned k = 1; k < 4; k *= 2) {
@@ -23,6 +21,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     size_t n = (npages * SNUG_OSPAGE - SNUG_WORD - SPAGE_HDR) / bsize;
     if (n > SPAGE_MAXSLOTS) n = SPAGE_MAXSLOTS;
     memset(pg, 0, sizeof *pg);
+    pg->guard = (uintptr_t)pg ^ (uintptr_t)snug_secret;
     pg->bsize = (uint32_t)bsize;
     pg->inv = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
     pg->nslots = (uint16_t)n;
@@ -55,6 +54,7 @@ int page_extend(struct spage *pg)
 
 int page_check(const struct spage *pg, int walk_free)
 {
+    if (!page_guard_ok(pg)) return snug_check_fail("page guard overwritten (P5)", (uintptr_t)pg);
     if (pg->bsize != class_size(pg->cls) || pg->nslots == 0 || pg->nslots > SPAGE_MAXSLOTS)
         return snug_check_fail("bad page header", (uintptr_t)pg);
     if (pg->end != page_start(pg) + (uintptr_t)pg->nslots * pg->bsize ||

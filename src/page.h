@@ -11,15 +11,18 @@
  *      caught when the link is popped, before it is followed
  *   P3 slots at or above bump were never handed out; free + (end-bump)/bsize + used == nslots
  *   P4 owner never changes; only the owner thread touches free, bump, used, bits
+ *   P5 guard == page address ^ secret (checked on every free)
  */
 #ifndef SNUG_PAGE_H
 #define SNUG_PAGE_H
 #include "config.h"
 #include "error.h"
+#include "os.h"
 #include <stdatomic.h>
 
 struct heap;
 struct spage {
+    uintptr_t guard;                /* page ^ secret: an overflow into the header hits this first */
     void *free;                     /* local free list (slot addresses, links encoded) */
     uintptr_t bump;                 /* first never-used slot */
     uintptr_t end;                  /* end of the slot area */
@@ -34,10 +37,9 @@ struct spage {
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
 
-extern uintptr_t snug_secret;
 
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
-static inline uintptr_t enc_link(uintptr_t next, uintptr_t slot) { return next ^ slot ^ snug_secret; }
+static inline uintptr_t enc_link(uintptr_t next, uintptr_t slot) { return next ^ slot ^ (uintptr_t)snug_secret; }
 
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)
@@ -64,6 +66,22 @@ static inline void *page_pop(struct spage *pg)
     bit_set(pg, (unsigned)i);
     pg->used++;
     return (void *)b;
+}
+
+static inline int page_guard_ok(const struct spage *pg)
+{
+    return pg->guard == ((uintptr_t)pg ^ (uintptr_t)snug_secret);
+}
+
+/* Slot i is being freed: if the slot after it is free, its link must still be a
+ * link (an overflow out of slot i would have hit it). */
+static inline void page_check_neighbour(const struct spage *pg, uintptr_t p, long i)
+{
+    uintptr_t n = p + pg->bsize;
+    if (n >= pg->bump || bit_get(pg, (unsigned)i + 1)) return;
+    uintptr_t link = enc_link(*(uintptr_t *)n, n);
+    if (SNUG_UNLIKELY(link && (page_slot(pg, link) < 0 || link >= pg->bump)))
+        snug_fatal("heap overflow: free slot after this block overwritten, block", (void *)p, pg->bsize);
 }
 
 /* Number of OS pages a page of class c spans. */
