@@ -15,11 +15,6 @@
 
 #define ALIGN_TO_LARGE (64u * 1024u)     /* alignments above this get a mapping */
 
-static inline struct spage *page_from(uintptr_t p, unsigned k)
-{
-    return (struct spage *)((p & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE);
-}
-
 static void *alloc_generic(size_t n, size_t align)
 {
     if (SNUG_UNLIKELY(snug_ensure_init() != 0)) { errno = ENOMEM; return NULL; }
@@ -44,21 +39,17 @@ void *sn_malloc(size_t n)
 void sn_free(void *p)
 {
     if (!p) return;
-    struct region *r = region_of((uintptr_t)p);
-    if (SNUG_LIKELY(r != NULL)) {
-        unsigned k = region_kind(r, (uintptr_t)p);
-        if (SNUG_LIKELY(k != 0)) {
-            struct spage *pg = page_from((uintptr_t)p, k);
-            struct heap *h = snug_tl_heap;
-            if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-            if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
-            else heap_free_remote(pg, p);
-            return;
-        }
-        snug_fit_free(p);
+    uintptr_t a = addr_page((uintptr_t)p);
+    if (SNUG_LIKELY(a > ADDR_MEDIUM)) {
+        struct spage *pg = (struct spage *)a;
+        struct heap *h = snug_tl_heap;
+        if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
+        else heap_free_remote(pg, p);
         return;
     }
-    if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
+    if (a == ADDR_MEDIUM) snug_fit_free(p);
+    else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
 }
 
 void *sn_calloc(size_t n, size_t size)
@@ -77,18 +68,17 @@ void *sn_calloc(size_t n, size_t size)
 /* Usable size of p, fatal when p is not a live block snug handed out. */
 static size_t usable_checked(const void *p, const char *op)
 {
-    struct region *r = region_of((uintptr_t)p);
-    if (r) {
-        unsigned k = region_kind(r, (uintptr_t)p);
-        if (k) {
-            struct spage *pg = page_from((uintptr_t)p, k);
-            if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-            long i = page_slot(pg, (uintptr_t)p);
-            if (i < 0) snug_fatal(op, p, 0);
-            uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
-            if (!((word >> (i & 63)) & 1)) snug_fatal(op, p, pg->bsize);
-            return pg->bsize;
-        }
+    uintptr_t a = addr_page((uintptr_t)p);
+    if (a > ADDR_MEDIUM) {
+        struct spage *pg = (struct spage *)a;
+        if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        long i = page_slot(pg, (uintptr_t)p);
+        if (i < 0) snug_fatal(op, p, 0);
+        uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+        if (!((word >> (i & 63)) & 1)) snug_fatal(op, p, pg->bsize);
+        return pg->bsize;
+    }
+    if (a == ADDR_MEDIUM) {
         snug_fit_validate(p, op);
         return snug_fit_usable(p);
     }
@@ -103,10 +93,10 @@ void *sn_realloc(void *p, size_t n)
     if (n == 0) { sn_free(p); return NULL; }
     if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     size_t old = usable_checked(p, "realloc(): invalid pointer");
-    struct region *r = region_of((uintptr_t)p);
-    if (r && region_kind(r, (uintptr_t)p)) {
+    uintptr_t a = addr_page((uintptr_t)p);
+    if (a > ADDR_MEDIUM) {
         if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
-    } else if (r) {
+    } else if (a == ADDR_MEDIUM) {
         if (n < SNUG_LARGE_MIN && snug_fit_resize(p, n)) return p;
     } else if (n >= SNUG_LARGE_MIN / 2) {
         void *q = large_realloc(p, n);

@@ -93,6 +93,28 @@ static inline struct region *region_of(uintptr_t a)
     return NULL;
 }
 
+/* Region 0 at a glance, for the classifier's fast path: its extent and map.
+ * len changes under the fit lock (release); readers load it relaxed. */
+struct region0_view {
+    uintptr_t start, mapbase;
+    const uint8_t *kind;
+    _Atomic uintptr_t len;
+};
+extern struct region0_view snug_r0;
+
+#define ADDR_NONE   ((uintptr_t)0)      /* in no region */
+#define ADDR_MEDIUM ((uintptr_t)1)      /* in a region, not in a small page */
+uintptr_t addr_page_slow(uintptr_t a);
+/* The small page holding address a, or ADDR_MEDIUM / ADDR_NONE.  Lock-free. */
+static inline uintptr_t addr_page(uintptr_t a)
+{
+    if (SNUG_LIKELY(a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
+        unsigned k = snug_r0.kind[(a - snug_r0.mapbase) >> SNUG_OSPAGE_SHIFT];
+        return k ? (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE : ADDR_MEDIUM;
+    }
+    return addr_page_slow(a);
+}
+
 /* Map byte for address a in region r (0 when outside the map). */
 static inline unsigned region_kind(const struct region *r, uintptr_t a)
 {

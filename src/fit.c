@@ -35,6 +35,22 @@ struct fit_state {
 };
 
 struct region *_Atomic snug_regions;
+struct region0_view snug_r0;
+
+uintptr_t addr_page_slow(uintptr_t a)
+{
+    struct region *r = region_of(a);
+    if (!r) return ADDR_NONE;
+    unsigned k = region_kind(r, a);
+    return k ? (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE : ADDR_MEDIUM;
+}
+
+/* Every change of a region's end goes through here (region 0's view follows). */
+static void region_set_end(struct region *r, uintptr_t end)
+{
+    atomic_store_explicit(&r->end, end, memory_order_release);
+    if (r->start == snug_r0.start) atomic_store_explicit(&snug_r0.len, end - r->start, memory_order_release);
+}
 static struct fit_state *F;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 
@@ -262,7 +278,7 @@ static int region_extend(struct region *r, size_t more)
     uintptr_t nb = end - W;
     blk_set_head(nb, inc | (blk_head(nb) & BLK_PREV_INUSE) | BLK_INUSE);
     blk_set_head(nb + inc, BLK_INUSE | BLK_PREV_INUSE);
-    atomic_store_explicit(&r->end, end + inc, memory_order_release);
+    region_set_end(r, end + inc);
     release(nb);
     return 0;
 }
@@ -349,6 +365,10 @@ int snug_fit_init(void)
     account_map(r, end);
     region_format(r);
     bin_insert(r->first, blk_size(r->first));
+    snug_r0.start = r->start;
+    snug_r0.mapbase = r->mapbase;
+    snug_r0.kind = m->kind;
+    region_set_end(r, end);
     region_link(r);
     F->last = r;
     F->nregions = 1;
@@ -561,7 +581,7 @@ static void trim_region_top(struct region *r, size_t keep)
     }
     sz -= dec;
     end -= dec;
-    atomic_store_explicit(&r->end, end, memory_order_release);
+    region_set_end(r, end);
     blk_set_head(b, sz | (blk_head(b) & BLK_PREV_INUSE));
     blk_set_foot(b, sz);
     blk_set_head(end - W, BLK_INUSE);

@@ -38,10 +38,8 @@ static void list_remove(struct spage **head, struct spage *pg)
 
 static struct spage *page_of(uintptr_t p)
 {
-    struct region *r = region_of(p);
-    unsigned k = r ? region_kind(r, p) : 0;
-    if (!k) return NULL;
-    return (struct spage *)((p & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE);
+    uintptr_t pg = addr_page(p);
+    return pg > ADDR_MEDIUM ? (struct spage *)pg : NULL;
 }
 
 static void page_release(struct heap *h, struct spage *pg)

@@ -25,6 +25,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     pg->bsize = (uint32_t)bsize;
     pg->inv = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
     pg->nslots = (uint16_t)n;
+    pg->area = (uint32_t)(n * bsize);
     pg->cls = (uint8_t)cls;
     pg->npages = (uint8_t)npages;
     pg->owner = owner;

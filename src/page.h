@@ -28,6 +28,7 @@ struct spage {
     uintptr_t end;                  /* end of the slot area */
     uint32_t bsize;                 /* slot size */
     uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiply */
+    uint32_t area;                  /* nslots * bsize */
     uint16_t used, nslots;
     uint8_t cls, npages, in_full, pad_;
     struct heap *owner;
@@ -45,7 +46,7 @@ static inline uintptr_t enc_link(uintptr_t next, uintptr_t slot) { return next ^
 static inline long page_slot(const struct spage *pg, uintptr_t p)
 {
     uintptr_t off = p - page_start(pg);
-    if (SNUG_UNLIKELY(off >= (uintptr_t)pg->nslots * pg->bsize)) return -1;
+    if (SNUG_UNLIKELY(off >= pg->area)) return -1;
     uint32_t i = (uint32_t)(((uint64_t)off * pg->inv) >> 32);
     if (SNUG_UNLIKELY((uintptr_t)i * pg->bsize != off)) return -1;
     return (long)i;
@@ -54,16 +55,20 @@ static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((p
 static inline void bit_set(struct spage *pg, unsigned i) { pg->bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 static inline void bit_clear(struct spage *pg, unsigned i) { pg->bits[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
 
-/* Pop one slot from the local free list (NULL when empty); fatal on a bad link. */
+/* Pop one slot from the local free list (NULL when empty); fatal on a bad link.
+ * A link is checked before it is followed: inside the touched part of the page
+ * and marked free.  (A damaged link decodes to a random word: the range check
+ * alone rejects it with near certainty.) */
 static inline void *page_pop(struct spage *pg)
 {
     uintptr_t b = (uintptr_t)pg->free;
     if (!b) return NULL;
-    long i = page_slot(pg, b);
-    if (SNUG_UNLIKELY(i < 0 || b >= pg->bump || bit_get(pg, (unsigned)i)))
+    uintptr_t off = b - page_start(pg);
+    uint32_t i = (uint32_t)(((uint64_t)off * pg->inv) >> 32);
+    if (SNUG_UNLIKELY(off >= pg->bump - page_start(pg) || bit_get(pg, i)))
         snug_fatal("corrupted free list (write after free?) in page", pg, pg->bsize);
     pg->free = (void *)enc_link(*(uintptr_t *)b, b);
-    bit_set(pg, (unsigned)i);
+    bit_set(pg, i);
     pg->used++;
     return (void *)b;
 }
