@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "init.h"
 #include "large.h"
+#include "options.h"
 #include "stats.h"
 #include "snug.h"
 #include <errno.h>
@@ -23,7 +24,7 @@ static void *alloc_generic(size_t n, size_t align)
         struct heap *h = heap_get();
         return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
     }
-    void *p = (n >= SNUG_LARGE_MIN || align > ALIGN_TO_LARGE) ? large_alloc(n, align)
+    void *p = (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) ? large_alloc(n, align)
                                                             : snug_fit_malloc(n, align);
     if (p) snug_stats_sample();
     return p;
@@ -59,7 +60,7 @@ void *sn_calloc(size_t n, size_t size)
     struct heap *h = snug_tl_heap;
     void *p;
     if (SNUG_LIKELY(h != NULL && total <= SNUG_SMALL_MAX)) p = heap_alloc_small(h, total);
-    else if (total >= SNUG_LARGE_MIN && total <= (size_t)PTRDIFF_MAX) return alloc_generic(total, SNUG_ALIGN);  /* fresh zero pages */
+    else if (total >= snug_opt.mmap_threshold && total <= (size_t)PTRDIFF_MAX) return alloc_generic(total, SNUG_ALIGN);  /* fresh zero pages */
     else p = alloc_generic(total, SNUG_ALIGN);
     if (p) memset(p, 0, total);
     return p;
@@ -97,8 +98,8 @@ void *sn_realloc(void *p, size_t n)
     if (a > ADDR_MEDIUM) {
         if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
     } else if (a == ADDR_MEDIUM) {
-        if (n < SNUG_LARGE_MIN && snug_fit_resize(p, n)) return p;
-    } else if (n >= SNUG_LARGE_MIN / 2) {
+        if (n < snug_opt.mmap_threshold && snug_fit_resize(p, n)) return p;
+    } else if (n >= snug_opt.mmap_threshold / 2) {
         void *q = large_realloc(p, n);
         if (q || n > old) return q;                      /* NULL: old block intact */
     }

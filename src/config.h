@@ -13,8 +13,7 @@
 
 #define SNUG_SMALL_MAX  1024u                     /* largest request served from small pages */
 #define SNUG_NCLASSES   32                        /* small size classes */
-#define SNUG_LARGE_MIN  (256u * 1024u)            /* requests this big get their own mapping */
-#define SNUG_TRIM_KEEP  (128u * 1024u)            /* free bytes kept at a region top */
+#define SNUG_LARGE_MIN  (256u * 1024u)            /* default mmap threshold (options.c) */
 #define SNUG_MMAP_REGION (64u * 1024u * 1024u)    /* size of a fallback region when brk is stuck */
 
 #define SNUG_LIKELY(x)   __builtin_expect(!!(x), 1)

@@ -7,6 +7,7 @@
 #include "fit.h"
 #include "error.h"
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include <errno.h>
 #include <string.h>
@@ -474,8 +475,8 @@ void snug_fit_free(void *p)
     b = release(b);
     struct region *r = region_of(b);
     if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
-        blk_size(b) > SNUG_TRIM_KEEP * 2)
-        trim_region_top(r, SNUG_TRIM_KEEP);
+        blk_size(b) > snug_opt.trim_threshold)
+        trim_region_top(r, snug_opt.top_pad);
     snug_unlock(&fit_lock);
 }
 
@@ -552,8 +553,8 @@ void snug_fit_page_free(void *page, size_t bytes)
     b = release(b);
     struct region *r = region_of(b);
     if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
-        blk_size(b) > SNUG_TRIM_KEEP * 2)
-        trim_region_top(r, SNUG_TRIM_KEEP);
+        blk_size(b) > snug_opt.trim_threshold)
+        trim_region_top(r, snug_opt.top_pad);
     snug_unlock(&fit_lock);
 }
 

@@ -7,6 +7,7 @@
 #include "heap.h"
 #include "large.h"
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include <pthread.h>
 
@@ -37,6 +38,7 @@ int snug_init_slow(void)
     snug_lock(&init_lock);
     if (atomic_load(&snug_ready)) { snug_unlock(&init_lock); return 0; }
     snug_os_init_secret();
+    snug_options_init();
     if (snug_fit_init() != 0 || heap_init() != 0) { snug_unlock(&init_lock); return -1; }
     atomic_store_explicit(&snug_ready, 1, memory_order_release);
     snug_unlock(&init_lock);

@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "fit.h"
+#include "options.h"
 #include "snug.h"
 #include <malloc.h>
 #include <stdatomic.h>
@@ -99,9 +100,20 @@ API void malloc_stats(void)
  * are reported once and refused with 0, as glibc refuses them. */
 API int mallopt(int param, int value)
 {
-    (void)value;
     switch (param) {
-    case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD: case M_MMAP_MAX:
+    case M_TRIM_THRESHOLD:
+        if (value < 0) return 0;
+        snug_opt.trim_threshold = (size_t)value;
+        return 1;
+    case M_TOP_PAD:
+        if (value < 0) return 0;
+        snug_opt.top_pad = (size_t)value;
+        return 1;
+    case M_MMAP_THRESHOLD:
+        if (value < 0) return 0;
+        snug_opt.mmap_threshold = (size_t)value > SNUG_SMALL_MAX ? (size_t)value : SNUG_SMALL_MAX + 1;
+        return 1;
+    case M_MMAP_MAX:
     case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
     case M_MXFAST:
         return 1;

@@ -1,0 +1,18 @@
+/* options.h - snug's tunables: defaults, SNUG_OPTIONS parsed once at start-up
+ * (no allocation: getenv only scans environ), and mallopt's overrides.
+ * Layers read these values; nothing here calls a layer. */
+#ifndef SNUG_OPTIONS_H
+#define SNUG_OPTIONS_H
+#include <stddef.h>
+
+struct snug_options {
+    size_t trim_threshold;      /* free bytes at a region top that trigger a trim */
+    size_t top_pad;             /* free bytes a trim leaves at the top */
+    size_t mmap_threshold;      /* requests this big get their own mapping */
+    int verbose;                /* print the effective settings at start-up */
+};
+extern struct snug_options snug_opt;
+
+void snug_options_init(void);           /* parse SNUG_OPTIONS; warn once about unknown names */
+void snug_options_print(void);          /* one line per option on stderr */
+#endif
