@@ -98,7 +98,8 @@ void *sn_realloc(void *p, size_t n)
     if (a > ADDR_MEDIUM) {
         if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
     } else if (a == ADDR_MEDIUM) {
-        if (n < snug_opt.mmap_threshold && snug_fit_resize(p, n)) return p;
+        void *q = n < snug_opt.mmap_threshold ? snug_fit_realloc(p, n) : NULL;
+        if (q) return q;
     } else if (n >= snug_opt.mmap_threshold / 2) {
         void *q = large_realloc(p, n);
         if (q || n > old) return q;                      /* NULL: old block intact */

@@ -480,43 +480,60 @@ void snug_fit_free(void *p)
     snug_unlock(&fit_lock);
 }
 
-int snug_fit_resize(void *p, size_t n)
+/* Resize without a fresh block: shrink in place; grow into a free next block or
+ * the region top; else grow backwards into a free previous block (together with
+ * a free next one), moving the payload down.  Returns the payload's address, or
+ * NULL when the neighbours cannot make room (nothing changed then). */
+void *snug_fit_realloc(void *p, size_t n)
 {
-    if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return 0;
+    if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return NULL;
     size_t need = blk_need(n);
-    int ok = 0;
     snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
     size_t sz = blk_size(b);
+    uintptr_t result = 0;
     F->user_bytes -= sz - W;
     if (need <= sz) {
         shrink_to(b, need);
-        ok = 1;
+        result = b;
     } else {
         struct region *r = region_of(b);
-        for (int tries = 0; tries < 2 && !ok; tries++) {
+        for (int tries = 0; tries < 2 && !result; tries++) {
             uintptr_t n2 = b + sz;
             uint64_t nh = blk_head(n2);
-            if (!(nh & BLK_INUSE) && sz + (nh & ~BLK_FLAGS) >= need) {
-                bin_remove(n2, nh & ~BLK_FLAGS);
-                size_t total = sz + (nh & ~BLK_FLAGS);
-                blk_set_head(b, total | (blk_head(b) & BLK_FLAGS));
-                blk_set_head(b + total, blk_head(b + total) | BLK_PREV_INUSE);
+            size_t nfree = (nh & BLK_INUSE) ? 0 : (size_t)(nh & ~BLK_FLAGS);
+            if (sz + nfree >= need) {
+                if (nfree) bin_remove(n2, nfree);
+                blk_set_head(b, (sz + nfree) | (blk_head(b) & BLK_FLAGS));
+                blk_set_head(b + sz + nfree, blk_head(b + sz + nfree) | BLK_PREV_INUSE);
                 shrink_to(b, need);
-                ok = 1;
-            } else if (tries == 0 && r == F->last) {
+                result = b;
+            } else if (tries == 0 && r == F->last &&
+                       n2 + nfree == atomic_load_explicit(&r->end, memory_order_relaxed) - W) {
                 /* The block ends at (or next to a free block at) the region top: grow it. */
-                uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
-                uintptr_t after = (nh & BLK_INUSE) ? n2 : n2 + (nh & ~BLK_FLAGS);
-                if (after != end - W || region_extend(r, need - sz + MIN_BLOCK) != 0) break;
+                if (region_extend(r, need - sz + MIN_BLOCK) != 0) break;
+            } else if (!(blk_head(b) & BLK_PREV_INUSE)) {
+                size_t psz = blk_prev_foot(b);
+                uintptr_t pb = b - psz;
+                if (blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE)) blk_corrupt(b);
+                if (psz + sz + nfree < need) break;
+                bin_remove(pb, psz);
+                if (nfree) bin_remove(n2, nfree);
+                size_t total = psz + sz + nfree;
+                uint64_t pflag = blk_head(pb) & BLK_PREV_INUSE;
+                memmove((void *)(pb + W), (void *)(b + W), sz - W);
+                blk_set_head(pb, total | BLK_INUSE | pflag);
+                blk_set_head(pb + total, blk_head(pb + total) | BLK_PREV_INUSE);
+                shrink_to(pb, need);
+                result = pb;
             } else {
                 break;
             }
         }
     }
-    F->user_bytes += blk_size(b) - W;
+    F->user_bytes += blk_size(result ? result : b) - W;
     snug_unlock(&fit_lock);
-    return ok;
+    return result ? (void *)(result + W) : NULL;
 }
 
 size_t snug_fit_usable(const void *p) { return blk_size(blk_of_payload(p)) - W; }

@@ -8,8 +8,9 @@
 int    snug_fit_init(void);                 /* 0 on success; creates region 0 */
 void  *snug_fit_malloc(size_t n, size_t align);   /* user block; NULL + ENOMEM */
 void   snug_fit_free(void *p);              /* validates; fatal on misuse */
-/* Resize in place to hold n bytes: 1 on success, 0 when it cannot (nothing changed). */
-int    snug_fit_resize(void *p, size_t n);
+/* Resize using only the block's neighbours (may move the payload down into a
+ * free previous block): the new payload, or NULL when that cannot make room. */
+void  *snug_fit_realloc(void *p, size_t n);
 size_t snug_fit_usable(const void *p);      /* payload bytes of a block */
 /* Validate a pointer as a live medium block; fatal otherwise. */
 void   snug_fit_validate(const void *p, const char *op);
