@@ -1,0 +1,874 @@
+#!/usr/bin/env python3
+"""bench.py - the `make bench` driver: snug against glibc, jemalloc, mimalloc and tcmalloc.
+
+    bench/bench.py [--quick] [--out DIR] [--suites traces,mt,programs,micro] [--build B]
+
+Suites (all interleaved: each repetition runs every allocator once per item, with the
+allocator order rotated from one repetition to the next; tables show medians):
+  traces    every trace of `make suite` through build/snug-replay --json: snug natively
+            (the snug_ API), the others with --system under LD_PRELOAD (glibc: none).
+  mt        bench/mt/*.c at 1, 2, 8 and 16 threads under LD_PRELOAD of each allocator.
+  programs  python3 (PYTHONMALLOC=malloc), sqlite3 and g++ on fixed workloads: wall time
+            and peak RSS (wait4), outputs compared with glibc's.
+  micro     instructions per malloc/free (valgrind --tool=callgrind) for a few sizes.
+Writes DIR/latest.md, DIR/latest.json and DIR/*.svg (DIR: bench/results, or
+build/bench/quick with --quick).  Python standard library only.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import svgchart  # noqa: E402
+
+PEERS = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
+ALLOCS = ["snug"] + PEERS
+PEER_LIBS = {  # Debian package, library file name
+    "jemalloc": ("libjemalloc2", "libjemalloc.so.2"),
+    "mimalloc": ("libmimalloc2.0", "libmimalloc.so.2"),
+    "tcmalloc": ("libtcmalloc-minimal4", "libtcmalloc_minimal.so.4"),
+}
+MT_BENCHES = ["larson", "prodcons", "local", "falseshare", "churn"]
+MICRO_SIZES = [16, 64, 256, 1000, 4000]
+
+FULL = dict(trace_reps=7, replay_n=10, mt_reps=5, mt_threads=[1, 2, 8, 16], mt_scale=1.0,
+            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000)
+QUICK = dict(trace_reps=2, replay_n=3, mt_reps=1, mt_threads=[1, 2, 8], mt_scale=0.5,
+             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- environment
+
+def find_peer(name):
+    pkg, so = PEER_LIBS[name]
+    try:
+        out = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if os.path.basename(line) == so and os.path.exists(line):
+                return line
+    except OSError:
+        pass
+    hits = sorted(glob.glob("/usr/lib/*/" + so) + glob.glob("/usr/lib/" + so))
+    return hits[0] if hits else None
+
+
+def clean_env(extra=None, preload=None):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
+def run(cmd, env, timeout, stdin_path=None, cwd=None):
+    """Runs cmd; returns rc, wall seconds, peak RSS (KiB, the child and its waited-for
+    descendants: wait4), stdout, stderr, timed_out."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        fin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        try:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=fin, cwd=cwd,
+                                 start_new_session=True)
+            fired = []
+
+            def kill():
+                fired.append(1)
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            timer = threading.Timer(timeout, kill)
+            timer.start()
+            _, status, ru = os.wait4(p.pid, 0)
+            wall = time.perf_counter() - t0
+            timer.cancel()
+            p.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            if stdin_path:
+                fin.close()
+        out.seek(0)
+        err.seek(0)
+        return dict(rc=p.returncode, wall=wall, maxrss_kib=ru.ru_maxrss,
+                    out=out.read().decode(errors="replace"),
+                    err=err.read().decode(errors="replace"), timed_out=bool(fired))
+
+
+def shell_line(cmd, env_extra):
+    parts = ["%s=%s" % kv for kv in env_extra.items()] + list(cmd)
+    return " ".join(parts)
+
+
+def rotated(items, k):
+    k %= len(items)
+    return items[k:] + items[:k]
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def geomean(xs):
+    xs = [x for x in xs if x is not None and x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def machine_info():
+    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nproc": os.cpu_count(),
+            "kernel": platform.release()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+            info["cpu"] = m.group(1).strip() if m else "?"
+        with open("/proc/meminfo") as f:
+            m = re.search(r"^MemTotal:\s*(\d+)", f.read(), re.M)
+            info["mem_gib"] = round(int(m.group(1)) / 1024 / 1024, 1) if m else None
+        with open("/etc/debian_version") as f:
+            info["debian"] = f.read().strip()
+    except OSError:
+        pass
+    info["gcc"] = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True,
+                                 text=True).stdout.strip()
+    info["glibc"] = platform.libc_ver()[1]
+    vers = {}
+    for name, (pkg, _) in PEER_LIBS.items():
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                           text=True)
+        vers[name] = r.stdout.strip() if r.returncode == 0 else None
+    info["versions"] = vers
+    r = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                       capture_output=True, text=True)
+    info["snug_commit"] = r.stdout.strip() or "?"
+    return info
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.p = QUICK if args.quick else FULL
+        self.B = os.path.abspath(args.build)
+        self.snug_so = os.path.join(self.B, "libsnug.so")
+        self.preload = {"snug": self.snug_so, "glibc": None}
+        self.allocs = ["snug", "glibc"]
+        self.missing = []
+        for name in ("jemalloc", "mimalloc", "tcmalloc"):
+            path = find_peer(name)
+            if path:
+                self.preload[name] = path
+                self.allocs.append(name)
+            else:
+                self.missing.append(name)
+        self.peers = [a for a in self.allocs if a != "snug"]
+        self.anomalies = []     # (suite, what, reproducer)
+        self.results = {}
+        self.tmp = tempfile.mkdtemp(prefix="snug-bench-")
+
+    def env_extra(self, alloc):
+        pl = self.preload.get(alloc)
+        return {"LD_PRELOAD": pl} if pl else {}
+
+    def anomaly(self, suite, what, repro):
+        self.anomalies.append(dict(suite=suite, what=what, repro=repro))
+        log("  !! %s: %s\n     reproduce: %s" % (suite, what, repro))
+
+    # ------------------------------------------------------------ 1. trace replay
+
+    def suite_traces(self):
+        traces = sorted(glob.glob(os.path.join(self.B, "traces", "*.rep"))) + \
+            sorted(glob.glob(os.path.join(self.B, "traces", "gen", "*.rep")))
+        if not traces:
+            log("traces: no traces in %s/traces (make suite)" % self.B)
+            return
+        replay = os.path.join(self.B, "snug-replay")
+        rel = [os.path.relpath(t, ROOT) for t in traces]
+        names = [os.path.relpath(t, os.path.join(self.B, "traces")) for t in traces]
+        # "snug (preload)": libsnug.so under LD_PRELOAD with --system, measured exactly
+        # like the peers (calls through the PLT) -- the like-for-like throughput.
+        runs = self.allocs + ["snug (preload)"]
+        samples = {a: {n: [] for n in names} for a in runs}
+        reps, n = self.p["trace_reps"], self.p["replay_n"]
+        reported = set()
+        log("traces: %d traces x %d allocators x %d repetitions (fastest of %d passes each)"
+            % (len(traces), len(runs), reps, n))
+        for rep in range(reps):
+            for alloc in rotated(runs, rep):
+                if alloc == "snug":
+                    cmd, extra = [replay, "--json", "-n", str(n)] + traces, {}
+                elif alloc == "snug (preload)":
+                    cmd = [replay, "--system", "--json", "-n", str(n)] + traces
+                    extra = {"LD_PRELOAD": self.snug_so}
+                else:
+                    cmd = [replay, "--system", "--json", "-n", str(n)] + traces
+                    extra = self.env_extra(alloc)
+                r = run(cmd, clean_env(extra), timeout=600)
+                repro_cmd = [os.path.relpath(replay, ROOT)] + cmd[1:len(cmd) - len(traces)]
+                try:
+                    doc = json.loads(r["out"])
+                except ValueError:
+                    self.anomaly("traces", "%s: snug-replay printed no JSON (exit %d): %s"
+                                 % (alloc, r["rc"], r["err"].strip()[-300:]),
+                                 shell_line(repro_cmd + rel, extra))
+                    continue
+                for t in doc["traces"]:
+                    name = os.path.relpath(t["path"], os.path.join(self.B, "traces"))
+                    if name not in samples[alloc]:
+                        continue
+                    if not t.get("ok") or t.get("errors"):
+                        if (alloc, name) not in reported:
+                            reported.add((alloc, name))
+                            self.anomaly("traces", "%s on %s: %s" % (
+                                alloc, name, t.get("message") or "%d correctness errors"
+                                % t.get("errors", 0)), shell_line(
+                                    [os.path.relpath(replay, ROOT)]
+                                    + ([] if alloc == "snug" else ["--system"])
+                                    + ["-v", os.path.relpath(t["path"], ROOT)], extra))
+                        continue
+                    hr = t["heap_rss"]
+                    samples[alloc][name].append(dict(
+                        ops=t["ops"], tput=t["ops_per_sec"], util=t["util"],
+                        util_rss=t["peak_payload"] / hr if hr > 0 else None,
+                        peak_payload=t["peak_payload"]))
+            log("  repetition %d/%d done" % (rep + 1, reps))
+        res = {"names": names, "runs": runs, "per": {}}
+        for a in runs:
+            res["per"][a] = {}
+            for nm in names:
+                s = samples[a][nm]
+                if not s:
+                    continue
+                res["per"][a][nm] = dict(
+                    ops=s[0]["ops"], peak_payload=s[0]["peak_payload"],
+                    tput=median([x["tput"] for x in s]),
+                    util=median([x["util"] for x in s]),
+                    util_rss=median([x["util_rss"] for x in s]), n=len(s))
+        self.results["traces"] = res
+
+    # ------------------------------------------------------------ 2. multi-threaded
+
+    def suite_mt(self):
+        reps, threads, scale = self.p["mt_reps"], self.p["mt_threads"], self.p["mt_scale"]
+        samples = {}
+        log("mt: %d benchmarks x threads %s x %d allocators x %d repetitions, scale %g"
+            % (len(MT_BENCHES), threads, len(self.allocs), reps, scale))
+        for rep in range(reps):
+            for bi, b in enumerate(MT_BENCHES):
+                exe = os.path.join(self.B, "bench", "mt-" + b)
+                for t in threads:
+                    for alloc in rotated(self.allocs, rep + bi):
+                        extra = self.env_extra(alloc)
+                        cmd = [exe, "-t", str(t), "-s", "%g" % scale]
+                        r = run(cmd, clean_env(extra), timeout=300)
+                        repro = shell_line([os.path.relpath(exe, ROOT)] + cmd[1:], extra)
+                        key = (b, t, alloc)
+                        doc = None
+                        for line in r["out"].splitlines():
+                            if line.startswith("{"):
+                                try:
+                                    doc = json.loads(line)
+                                except ValueError:
+                                    pass
+                        if r["timed_out"]:
+                            self.anomaly("mt", "%s %d threads under %s: timed out (300 s)"
+                                         % (b, t, alloc), repro)
+                        elif r["rc"] != 0 or doc is None or doc.get("errors"):
+                            self.anomaly("mt", "%s %d threads under %s: exit %d, %s%s"
+                                         % (b, t, alloc, r["rc"],
+                                            "%s payload errors" % doc["errors"] if doc else
+                                            "no result", (": " + r["err"].strip()[-300:])
+                                            if r["err"].strip() else ""), repro)
+                        if doc is None or doc.get("errors") or r["rc"] != 0:
+                            continue
+                        samples.setdefault(key, []).append(doc)
+            log("  repetition %d/%d done" % (rep + 1, reps))
+        res = {"threads": threads, "scale": scale, "per": {}}
+        for (b, t, alloc), s in samples.items():
+            res["per"].setdefault(b, {}).setdefault(str(t), {})[alloc] = dict(
+                tput=median([d["ops_per_sec"] for d in s]),
+                rss_kib=median([d["maxrss_kib"] for d in s]),
+                ops=s[0]["ops"], n=len(s))
+        self.results["mt"] = res
+
+    # ------------------------------------------------------------ 3. real programs
+
+    def programs(self):
+        progdir = os.path.join(HERE, "programs")
+        sql = os.path.join(self.tmp, "workload.sql")
+        with open(os.path.join(progdir, "workload.sql")) as f:
+            text = f.read().replace("@N@", str(self.p["sql_rows"]))
+        with open(sql, "w") as f:
+            f.write(text)
+        py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
+        gxx = shutil.which("g++") or shutil.which("clang++")
+        progs = []
+        if py:
+            progs.append(dict(name="python3", cmd=[py, os.path.join(progdir, "workload.py"),
+                                                   "%g" % self.p["py_scale"]],
+                              env={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0",
+                                   "PYTHONDONTWRITEBYTECODE": "1"},
+                              what="workload.py %g (PYTHONMALLOC=malloc)" % self.p["py_scale"]))
+        if shutil.which("sqlite3"):
+            progs.append(dict(name="sqlite3", cmd=[shutil.which("sqlite3"), ":memory:"],
+                              stdin=sql, env={},
+                              what="workload.sql, %d rows, in-memory" % self.p["sql_rows"]))
+        if gxx:
+            progs.append(dict(name=os.path.basename(gxx),
+                              cmd=[gxx, "-std=c++17", "-O2", "-frandom-seed=snug", "-c",
+                                   os.path.join(progdir, "compile.cpp"), "-o", "@OUT@"],
+                              env={}, obj=True, what="-O2 -c compile.cpp"))
+        return progs
+
+    def suite_programs(self):
+        progs = self.programs()
+        reps = self.p["prog_reps"]
+        samples = {}
+        ref = {}
+        log("programs: %s x %d allocators x %d repetitions (+1 untimed glibc reference run)"
+            % (", ".join(p["name"] for p in progs), len(self.allocs), reps))
+
+        def one(p, alloc, tag):
+            extra = dict(p["env"])
+            extra.update(self.env_extra(alloc))
+            cmd = list(p["cmd"])
+            out_obj = None
+            if p.get("obj"):
+                out_obj = os.path.join(self.tmp, "%s-%s.o" % (alloc, tag))
+                cmd = [out_obj if c == "@OUT@" else c for c in cmd]
+            r = run(cmd, clean_env(extra), timeout=300, stdin_path=p.get("stdin"),
+                    cwd=self.tmp)
+            if out_obj and os.path.exists(out_obj):
+                with open(out_obj, "rb") as f:
+                    r["digest"] = hashlib.sha256(f.read()).hexdigest()
+                os.unlink(out_obj)
+            else:
+                r["digest"] = hashlib.sha256(r["out"].encode()).hexdigest()
+            shown = [c.replace(self.tmp, "/tmp") for c in cmd]
+            r["repro"] = shell_line(shown, extra) + (" < %s" % p["stdin"].replace(
+                self.tmp, "/tmp") if p.get("stdin") else "")
+            return r
+
+        for p in progs:
+            r = one(p, "glibc", "ref")
+            ref[p["name"]] = r["digest"] if r["rc"] == 0 else None
+            if r["rc"] != 0:
+                self.anomaly("programs", "%s under glibc (reference) exit %d: %s"
+                             % (p["name"], r["rc"], r["err"].strip()[-300:]), r["repro"])
+        for rep in range(reps):
+            for pi, p in enumerate(progs):
+                for alloc in rotated(self.allocs, rep + pi):
+                    r = one(p, alloc, str(rep))
+                    bad = None
+                    if r["timed_out"]:
+                        bad = "timed out"
+                    elif r["rc"] != 0:
+                        bad = "exit %d: %s" % (r["rc"], r["err"].strip()[-300:])
+                    elif ref.get(p["name"]) and r["digest"] != ref[p["name"]]:
+                        bad = "output differs from glibc's"
+                    if bad:
+                        self.anomaly("programs", "%s under %s: %s" % (p["name"], alloc, bad),
+                                     r["repro"])
+                        continue
+                    samples.setdefault((p["name"], alloc), []).append(r)
+            log("  repetition %d/%d done" % (rep + 1, reps))
+        res = {"programs": [dict(name=p["name"], what=p["what"]) for p in progs], "per": {}}
+        for (name, alloc), s in samples.items():
+            res["per"].setdefault(name, {})[alloc] = dict(
+                wall=median([x["wall"] for x in s]),
+                rss_kib=median([x["maxrss_kib"] for x in s]), n=len(s))
+        self.results["programs"] = res
+
+    # ------------------------------------------------------------ 4. fast path
+
+    def suite_micro(self):
+        vg = shutil.which("valgrind")
+        exe = os.path.join(self.B, "bench", "pairs")
+        if not vg:
+            log("micro: valgrind not installed; skipped (apt-get install valgrind)")
+            self.results["micro"] = {"skipped": "valgrind not installed"}
+            return
+        n = self.p["micro_n"]
+        log("micro: callgrind, sizes %s, %d operations per loop, %d allocators"
+            % (MICRO_SIZES, n, len(self.allocs)))
+        res = {"sizes": MICRO_SIZES, "n": n, "per": {}}
+        for alloc in self.allocs:
+            d = os.path.join(self.tmp, "cg-" + alloc)
+            os.makedirs(d, exist_ok=True)
+            outf = os.path.join(d, "cg.out")
+            extra = self.env_extra(alloc)
+            cmd = [vg, "--tool=callgrind", "--collect-atstart=no",
+                   "--callgrind-out-file=" + outf, exe, "-n", str(n)] + \
+                [str(s) for s in MICRO_SIZES]
+            r = run(cmd, clean_env(extra), timeout=900)
+            repro = shell_line(["valgrind", "--tool=callgrind", "--collect-atstart=no",
+                                os.path.relpath(exe, ROOT), "-n", str(n)]
+                               + [str(s) for s in MICRO_SIZES], extra)
+            if r["rc"] != 0:
+                self.anomaly("micro", "%s: valgrind exit %d: %s" % (
+                    alloc, r["rc"], r["err"].strip()[-300:]), repro)
+                continue
+            ir, ops = {}, {}
+            for line in r["out"].splitlines():
+                if line.startswith("{"):
+                    doc = json.loads(line)
+                    ops[doc["label"]] = doc["n"]
+            for fn in glob.glob(outf + ".*"):
+                with open(fn) as f:
+                    txt = f.read()
+                m = re.search(r"^desc: Trigger: Client Request: (\S+)", txt, re.M)
+                t = re.search(r"^(?:totals|summary): (\d+)", txt, re.M)
+                if m and t:
+                    ir[m.group(1)] = int(t.group(1))
+            per = {}
+            for s in MICRO_SIZES:
+                row = {}
+                for pat, base in (("pair", "empty"), ("batch", "empty_batch")):
+                    a, b = "%s-%d" % (pat, s), "%s-%d" % (base, s)
+                    if a in ir and b in ir and ops.get(a):
+                        row[pat] = (ir[a] - ir[b]) / ops[a]
+                        row[pat + "_raw"] = ir[a] / ops[a]
+                per[str(s)] = row
+            res["per"][alloc] = per
+        self.results["micro"] = res
+        os.makedirs(self.args.out, exist_ok=True)
+        with open(os.path.join(self.args.out, "micro.json"), "w") as f:
+            json.dump(res, f, indent=1, sort_keys=True)
+
+    # ------------------------------------------------------------ report
+
+    def write(self, elapsed, load0, load1):
+        out = self.args.out
+        os.makedirs(out, exist_ok=True)
+        rep = Report(self, elapsed, load0, load1)
+        md = rep.markdown()
+        with open(os.path.join(out, "latest.md"), "w") as f:
+            f.write(md)
+        with open(os.path.join(out, "latest.json"), "w") as f:
+            json.dump(dict(machine=self.machine, params=self.p, quick=self.args.quick,
+                           allocators=self.allocs, preload=self.preload,
+                           results=self.results, anomalies=self.anomalies,
+                           elapsed_secs=round(elapsed, 1)), f, indent=1, sort_keys=True)
+        rep.charts()
+        return md
+
+
+# ---------------------------------------------------------------- the report
+
+def cell(v, f, bold=False):
+    if v is None:
+        return "—"
+    s = f % v
+    return "**%s**" % s if bold else s
+
+
+def best_of(vals, higher):
+    vals = {k: v for k, v in vals.items() if v is not None}
+    if not vals:
+        return None
+    return (max if higher else min)(vals, key=lambda k: vals[k])
+
+
+class Report:
+    def __init__(self, b, elapsed, load0, load1):
+        self.b, self.elapsed, self.load0, self.load1 = b, elapsed, load0, load1
+        self.R = b.results
+        self.summary = []       # (suite, metric, snug, best peer name, best peer value, ratio, winner)
+        self.lines = []
+
+    def out(self, s=""):
+        self.lines.append(s)
+
+    def table(self, head, rows, align=None):
+        self.out("| " + " | ".join(head) + " |")
+        self.out("|" + "|".join(align or ([" --- "] + [" ---: "] * (len(head) - 1))) + "|")
+        for r in rows:
+            self.out("| " + " | ".join(r) + " |")
+        self.out()
+
+    def metric_rows(self, keys, label, cols, get, fmtv, higher, snug_col, agg, agg_label,
+                    best_cols=None):
+        """Rows of a table: one per key, columns cols (alloc names), best bold, a `best`
+        column and `snug/best peer`; then an aggregate row.  best_cols: columns that
+        compete for `best` (default: all)."""
+        best_cols = best_cols or cols
+        rows = []
+        per_col = {c: [] for c in cols}
+        for k in keys:
+            vals = {c: get(k, c) for c in cols}
+            for c in cols:
+                per_col[c].append(vals[c])
+            rows.append(self.row(label(k), vals, cols, fmtv, higher, snug_col, best_cols))
+        aggv = {c: agg(per_col[c]) if all(v is not None for v in per_col[c]) else None
+                for c in cols}
+        rows.append(self.row("**%s**" % agg_label, aggv, cols, fmtv, higher, snug_col,
+                             best_cols))
+        return rows, aggv
+
+    def row(self, label, vals, cols, fmtv, higher, snug_col, best_cols):
+        comp = {c: vals[c] for c in best_cols}
+        win = best_of(comp, higher)
+        peers = {c: vals[c] for c in best_cols if not c.startswith("snug")}
+        bp = best_of(peers, higher)
+        cells = [label] + [cell(vals[c], fmtv, c == win) for c in cols]
+        cells.append(win or "—")
+        sv = vals.get(snug_col)
+        ratio = sv / peers[bp] if (bp and sv and peers[bp]) else None
+        cells.append(cell(ratio, "%.2f"))
+        return cells
+
+    def add_summary(self, suite, metric, aggv, snug_col, higher, fmtv, best_cols):
+        peers = {c: aggv[c] for c in best_cols if not c.startswith("snug")}
+        bp = best_of(peers, higher)
+        win = best_of({c: aggv[c] for c in best_cols}, higher)
+        sv = aggv.get(snug_col)
+        self.summary.append((suite, metric, cell(sv, fmtv), "%s %s" % (
+            bp, cell(peers[bp], fmtv)) if bp else "—",
+            cell(sv / peers[bp] if (bp and sv and peers[bp]) else None, "%.2f"), win or "—"))
+
+    # -------------------------------------------------------- sections
+
+    def sec_traces(self):
+        t = self.R.get("traces")
+        if not t:
+            return
+        a = self.b.allocs
+        names = [n for n in t["names"] if any(n in t["per"].get(x, {}) for x in a)]
+        per = t["per"]
+        p = self.b.p
+        self.out("## 1. Trace replay")
+        self.out()
+        self.out("Every trace of `make suite` (%d bundled real-program traces, %d generated), "
+                 "replayed by `build/snug-replay`: snug natively through the `snug_` API, "
+                 "the others with `--system` under `LD_PRELOAD` (glibc: no preload).  "
+                 "Medians of %d interleaved repetitions; each repetition's throughput is "
+                 "the fastest of %d timing passes (`-n %d`)."
+                 % (len([n for n in names if "/" not in n]),
+                    len([n for n in names if "/" in n]), p["trace_reps"], p["replay_n"],
+                    p["replay_n"]))
+        self.out()
+        cols = a + ["snug (preload)"]
+        self.out("### Throughput (million ops/s, higher is better)")
+        self.out()
+        self.out("`snug (preload)` is `libsnug.so` under `LD_PRELOAD` with `--system`, "
+                 "called through the PLT exactly like the peers; `snug` calls the static "
+                 "`snug_` functions directly.  `snug/best peer` uses the native column.")
+        self.out()
+
+        def gett(k, c):
+            v = per.get(c, {}).get(k)
+            return v["tput"] / 1e6 if v else None
+        rows, aggv = self.metric_rows(
+            names, lambda k: "`%s`" % k, cols, gett, "%.1f", True, "snug", geomean,
+            "geometric mean", best_cols=a)
+        self.table(["trace"] + cols + ["best", "snug/best peer"], rows)
+        self.add_summary("traces", "throughput, geomean Mops/s", aggv, "snug", True, "%.1f", a)
+        self.trace_tput = aggv
+
+        self.out("### Peak utilization (%, higher is better)")
+        self.out()
+        self.out("U = max live payload / heap high-water H.  `snug (own H)`: H from "
+                 "`snug_stats()` (bytes snug holds from the kernel, its metadata included).  "
+                 "All other columns, and `snug (RSS)`, use the growth of resident anonymous "
+                 "memory over the trace — the only measure there is for the peers, so "
+                 "compare `snug (RSS)` with them (`best` and `snug/best peer` do).  RSS "
+                 "figures of heaps under ~1 MiB are noisy (the kernel batches its counters).")
+        self.out()
+        ucols = ["snug (own H)", "snug (RSS)"] + self.b.peers
+
+        def getu(k, c):
+            if c == "snug (own H)":
+                v = per.get("snug", {}).get(k)
+                return 100 * v["util"] if v else None
+            if c == "snug (RSS)":
+                v = per.get("snug", {}).get(k)
+                return 100 * v["util_rss"] if v and v["util_rss"] else None
+            v = per.get(c, {}).get(k)
+            return 100 * v["util"] if v else None
+        bc = ["snug (RSS)"] + self.b.peers
+        rows, uagg = self.metric_rows(
+            names, lambda k: "`%s`" % k, ucols, getu, "%.1f", True, "snug (RSS)", mean,
+            "mean", best_cols=bc)
+        self.table(["trace"] + ucols + ["best", "snug/best peer"], rows)
+        self.add_summary("traces", "utilization, mean % (RSS-based)", uagg, "snug (RSS)",
+                         True, "%.1f", bc)
+        self.summary.append(("traces", "utilization, mean % (snug's own H)",
+                             cell(uagg["snug (own H)"], "%.1f"), "", "", ""))
+        self.trace_util = uagg
+        self.out("Charts: [throughput vs utilization](throughput-vs-utilization.svg)")
+        self.out()
+        self.out("![throughput vs utilization](throughput-vs-utilization.svg)")
+        self.out()
+
+    def sec_mt(self):
+        m = self.R.get("mt")
+        if not m:
+            return
+        a = self.b.allocs
+        keys = [(b, str(t)) for b in MT_BENCHES for t in m["threads"] if b in m["per"]]
+        per = m["per"]
+        self.out("## 2. Multi-threaded benchmarks")
+        self.out()
+        self.out("`bench/mt/*.c` under `LD_PRELOAD` (glibc: none), scale %g, medians of %d "
+                 "interleaved repetitions.  The work is fixed per benchmark, whatever the "
+                 "thread count, so on this %s-core machine more threads mean more contention, "
+                 "not more work.  An op is one malloc or one free.  Every run checks its "
+                 "payloads; a run with a wrong payload is dropped and listed under anomalies."
+                 % (m["scale"], self.b.p["mt_reps"], self.b.machine.get("nproc")))
+        self.out()
+
+        def get(field, div):
+            def g(k, c):
+                v = per.get(k[0], {}).get(k[1], {}).get(c)
+                return v[field] / div if v else None
+            return g
+        self.out("### Throughput (million ops/s, higher is better)")
+        self.out()
+        rows, aggv = self.metric_rows(keys, lambda k: "%s ×%s" % k, a, get("tput", 1e6),
+                                      "%.1f", True, "snug", geomean, "geometric mean")
+        self.table(["benchmark × threads"] + a + ["best", "snug/best peer"], rows)
+        self.add_summary("mt", "throughput, geomean Mops/s", aggv, "snug", True, "%.1f", a)
+        self.out("### Peak RSS (MiB, lower is better)")
+        self.out()
+        rows, ragg = self.metric_rows(keys, lambda k: "%s ×%s" % k, a, get("rss_kib", 1024),
+                                      "%.1f", False, "snug", geomean, "geometric mean")
+        self.table(["benchmark × threads"] + a + ["best", "snug/best peer"], rows)
+        self.add_summary("mt", "peak RSS, geomean MiB", ragg, "snug", False, "%.1f", a)
+        self.out("Chart: [throughput by thread count](mt-scaling.svg)")
+        self.out()
+        self.out("![throughput by thread count](mt-scaling.svg)")
+        self.out()
+
+    def sec_programs(self):
+        pr = self.R.get("programs")
+        if not pr:
+            return
+        a = self.b.allocs
+        per = pr["per"]
+        names = [p["name"] for p in pr["programs"] if p["name"] in per]
+        self.out("## 3. Real programs")
+        self.out()
+        self.out("Wall time and peak RSS (`wait4`: the process and its waited-for children, "
+                 "so `g++` reports `cc1plus`) of each program under `LD_PRELOAD`; medians of "
+                 "%d interleaved runs.  Every run's output (g++: the object file) must equal "
+                 "that of an untimed glibc run." % self.b.p["prog_reps"])
+        self.out()
+        for p in pr["programs"]:
+            self.out("- `%s`: %s" % (p["name"], p["what"]))
+        self.out()
+
+        def get(field, div):
+            def g(k, c):
+                v = per.get(k, {}).get(c)
+                return v[field] / div if v else None
+            return g
+        self.out("### Wall time (s, lower is better)")
+        self.out()
+        rows, aggv = self.metric_rows(names, lambda k: "`%s`" % k, a, get("wall", 1), "%.3f",
+                                      False, "snug", geomean, "geometric mean")
+        self.table(["program"] + a + ["best", "snug/best peer"], rows)
+        self.add_summary("programs", "wall time, geomean s", aggv, "snug", False, "%.3f", a)
+        self.out("### Peak RSS (MiB, lower is better)")
+        self.out()
+        rows, ragg = self.metric_rows(names, lambda k: "`%s`" % k, a, get("rss_kib", 1024),
+                                      "%.1f", False, "snug", geomean, "geometric mean")
+        self.table(["program"] + a + ["best", "snug/best peer"], rows)
+        self.add_summary("programs", "peak RSS, geomean MiB", ragg, "snug", False, "%.1f", a)
+
+    def sec_micro(self):
+        mi = self.R.get("micro")
+        if not mi:
+            return
+        self.out("## 4. Fast path: instructions per malloc + free")
+        self.out()
+        if mi.get("skipped"):
+            self.out("Skipped: %s." % mi["skipped"])
+            self.out()
+            return
+        a = [x for x in self.b.allocs if x in mi["per"]]
+        self.out("`valgrind --tool=callgrind` counts the instructions of `build/bench/pairs` "
+                 "loops, %d operations each after a warm-up of as many, minus the same loop "
+                 "without malloc/free.  `pair`: malloc, write a byte, free.  `batch`: 64 "
+                 "mallocs then the 64 frees.  Exact and repeatable; it says nothing about "
+                 "cache misses or contention.  Raw numbers: `micro.json`." % mi["n"])
+        self.out()
+        for pat, title in (("pair", "malloc + free pairs"), ("batch", "batches of 64")):
+            self.out("### %s (instructions per malloc + free, lower is better)" % title)
+            self.out()
+
+            def g(k, c, pat=pat):
+                return mi["per"].get(c, {}).get(str(k), {}).get(pat)
+            rows, aggv = self.metric_rows(MICRO_SIZES, lambda k: "%d B" % k, a, g, "%.0f",
+                                          False, "snug", geomean, "geometric mean")
+            self.table(["size"] + a + ["best", "snug/best peer"], rows)
+            self.add_summary("micro", "instructions per %s, geomean" % pat, aggv, "snug",
+                             False, "%.0f", a)
+
+    def markdown(self):
+        b = self.b
+        mc = b.machine
+        body_start = len(self.lines)
+        self.sec_traces()
+        self.sec_mt()
+        self.sec_programs()
+        self.sec_micro()
+        body = self.lines[body_start:]
+        self.lines = []
+        self.out("# snug benchmark results%s" % (" (QUICK run: fewer repetitions, smaller "
+                                                 "sizes)" if b.args.quick else ""))
+        self.out()
+        self.out("`make bench%s`, %s, snug `%s`, %.1f minutes." % (
+            " QUICK=1" if b.args.quick else "", mc["date"], mc["snug_commit"],
+            self.elapsed / 60))
+        self.out()
+        self.out("Machine: %s cores, %s GiB, %s, Linux %s, Debian %s, gcc %s, glibc %s.  "
+                 "Load average (1/5/15 min) %s at the start, %s at the end: the machine is "
+                 "shared, so timings carry noise beyond what the medians remove."
+                 % (mc["nproc"], mc.get("mem_gib"), mc.get("cpu"), mc["kernel"],
+                    mc.get("debian", "?"), mc["gcc"], mc["glibc"], self.load0, self.load1))
+        self.out()
+        self.out("Allocators: snug (`build/libsnug.so`; the trace replay links it statically), "
+                 "glibc %s (the system malloc), %s." % (mc["glibc"], ", ".join(
+                     "%s %s (`%s`)" % (n, mc["versions"].get(n), b.preload[n])
+                     for n in b.allocs if n in PEER_LIBS)))
+        if b.missing:
+            self.out("Not installed, skipped: %s." % ", ".join(b.missing))
+        self.out()
+        self.out("## Summary")
+        self.out()
+        self.out("`snug/best peer` is snug's figure divided by the best other allocator's: "
+                 "above 1 is better for throughput and utilization, below 1 is better for "
+                 "time, RSS and instructions.  `winner` includes snug.")
+        self.out()
+        self.table(["suite", "metric", "snug", "best peer", "snug/best peer", "winner"],
+                   [list(s) for s in self.summary],
+                   align=[" --- ", " --- ", " ---: ", " ---: ", " ---: ", " --- "])
+        if b.anomalies:
+            self.out("## Anomalies")
+            self.out()
+            for x in b.anomalies:
+                self.out("- %s: %s  \n  reproduce: `%s`" % (x["suite"], x["what"], x["repro"]))
+            self.out()
+        else:
+            self.out("No anomalies: every run exited cleanly and every payload and output "
+                     "check passed.")
+            self.out()
+        self.lines += body
+        self.out("## Not measured yet")
+        self.out()
+        self.out("- Utilization over time for one trace: `snug-replay` reports only the peak; "
+                 "the chart needs a per-op series (see bench/README.md).")
+        self.out()
+        self.out("Raw medians and parameters: `latest.json`; the harness: `bench/README.md`.")
+        return "\n".join(self.lines) + "\n"
+
+    def charts(self):
+        out = self.b.args.out
+        t = self.R.get("traces")
+        if t and hasattr(self, "trace_tput"):
+            pts = []
+            for a in self.b.allocs:
+                x = self.trace_util.get("snug (RSS)" if a == "snug" else a)
+                y = self.trace_tput.get(a)
+                if x is not None and y is not None:
+                    pts.append((a, x, y, False))
+            if self.trace_util.get("snug (own H)") and self.trace_tput.get("snug"):
+                pts.append(("snug (own H)", self.trace_util["snug (own H)"],
+                            self.trace_tput["snug"], True))
+            if pts:
+                svgchart.scatter(
+                    os.path.join(out, "throughput-vs-utilization.svg"),
+                    "Trace suite: throughput vs utilization",
+                    "mean peak utilization over the traces (%)",
+                    "geometric-mean throughput (Mops/s)", pts,
+                    subtitle="%d traces; utilization from RSS growth (hollow: snug's own "
+                             "heap accounting)" % len(t["names"]),
+                    links=[("snug", "snug (own H)")], legend_head="util %, Mops/s")
+        m = self.R.get("mt")
+        if m:
+            panel_data = []
+            for bn in MT_BENCHES:
+                if bn not in m["per"]:
+                    continue
+                series = {}
+                for a in self.b.allocs:
+                    series[a] = [(m["per"][bn].get(str(th), {}).get(a) or {}).get("tput")
+                                 for th in m["threads"]]
+                    series[a] = [v / 1e6 if v else None for v in series[a]]
+                panel_data.append((bn, series))
+            if panel_data:
+                svgchart.panels(os.path.join(out, "mt-scaling.svg"),
+                                "Multi-threaded benchmarks: throughput by thread count",
+                                "threads", "Mops/s", m["threads"], panel_data,
+                                subtitle="fixed work per benchmark; %s cores; median of %d runs"
+                                % (self.b.machine.get("nproc"), self.b.p["mt_reps"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes")
+    ap.add_argument("--out", help="results directory (default bench/results; "
+                    "build/bench/quick with --quick)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--suites", default="traces,mt,programs,micro")
+    args = ap.parse_args()
+    if not args.out:
+        args.out = os.path.join(args.build, "bench", "quick") if args.quick else \
+            os.path.join(HERE, "results")
+    args.out = os.path.abspath(args.out)
+    b = Bench(args)
+    b.machine = machine_info()
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    t0 = time.time()
+    load0 = loadavg()
+    log("bench: allocators %s%s; results in %s" % (
+        ", ".join(b.allocs), " (missing: %s)" % ", ".join(b.missing) if b.missing else "",
+        os.path.relpath(args.out, ROOT)))
+    for s in suites:
+        ts = time.time()
+        getattr(b, "suite_" + s)()
+        log("%s: %.0f s" % (s, time.time() - ts))
+    elapsed = time.time() - t0
+    md = b.write(elapsed, load0, loadavg())
+    shutil.rmtree(b.tmp, ignore_errors=True)
+    log("")
+    log(md)
+    log("bench: %.1f minutes; wrote %s/latest.md" % (elapsed / 60, os.path.relpath(args.out,
+                                                                                   ROOT)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
