@@ -115,6 +115,15 @@ def run(cmd, env, timeout, stdin_path=None, cwd=None):
                     err=err.read().decode(errors="replace"), timed_out=bool(fired))
 
 
+def exit_str(rc):
+    if rc < 0:
+        try:
+            return "killed by %s" % signal.Signals(-rc).name
+        except ValueError:
+            return "killed by signal %d" % -rc
+    return "exit %d" % rc
+
+
 def shell_line(cmd, env_extra):
     parts = ["%s=%s" % kv for kv in env_extra.items()] + list(cmd)
     return " ".join(parts)
@@ -181,7 +190,10 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.p = QUICK if args.quick else FULL
-        self.B = os.path.abspath(args.build)
+        self.tmp = tempfile.mkdtemp(prefix="snug-bench-")
+        # Work on a snapshot of what build/ holds now: others may rebuild build/ while
+        # this runs.  Reproducer lines show build/ again.
+        self.B = self.snapshot(os.path.abspath(args.build))
         self.snug_so = os.path.join(self.B, "libsnug.so")
         self.preload = {"snug": self.snug_so, "glibc": None}
         self.allocs = ["snug", "glibc"]
@@ -196,13 +208,26 @@ class Bench:
         self.peers = [a for a in self.allocs if a != "snug"]
         self.anomalies = []     # (suite, what, reproducer)
         self.results = {}
-        self.tmp = tempfile.mkdtemp(prefix="snug-bench-")
+
+    def snapshot(self, build):
+        snap = os.path.join(self.tmp, "build")
+        os.makedirs(os.path.join(snap, "bench"))
+        for f in ["libsnug.so", "snug-replay"] + \
+                [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
+                [os.path.join("bench", "pairs")]:
+            if os.path.exists(os.path.join(build, f)):
+                shutil.copy2(os.path.join(build, f), os.path.join(snap, f))
+        if os.path.isdir(os.path.join(build, "traces")):
+            shutil.copytree(os.path.join(build, "traces"), os.path.join(snap, "traces"))
+        return snap
 
     def env_extra(self, alloc):
         pl = self.preload.get(alloc)
         return {"LD_PRELOAD": pl} if pl else {}
 
     def anomaly(self, suite, what, repro):
+        repro = re.sub(r"\S*" + re.escape(self.B), "build", repro)
+        what = " / ".join(x.strip() for x in what.splitlines() if x.strip())
         self.anomalies.append(dict(suite=suite, what=what, repro=repro))
         log("  !! %s: %s\n     reproduce: %s" % (suite, what, repro))
 
@@ -240,8 +265,8 @@ class Bench:
                 try:
                     doc = json.loads(r["out"])
                 except ValueError:
-                    self.anomaly("traces", "%s: snug-replay printed no JSON (exit %d): %s"
-                                 % (alloc, r["rc"], r["err"].strip()[-300:]),
+                    self.anomaly("traces", "%s: snug-replay printed no JSON (%s): %s"
+                                 % (alloc, exit_str(r["rc"]), r["err"].strip()[-300:]),
                                  shell_line(repro_cmd + rel, extra))
                     continue
                 for t in doc["traces"]:
@@ -306,8 +331,8 @@ class Bench:
                             self.anomaly("mt", "%s %d threads under %s: timed out (300 s)"
                                          % (b, t, alloc), repro)
                         elif r["rc"] != 0 or doc is None or doc.get("errors"):
-                            self.anomaly("mt", "%s %d threads under %s: exit %d, %s%s"
-                                         % (b, t, alloc, r["rc"],
+                            self.anomaly("mt", "%s %d threads under %s: %s, %s%s"
+                                         % (b, t, alloc, exit_str(r["rc"]),
                                             "%s payload errors" % doc["errors"] if doc else
                                             "no result", (": " + r["err"].strip()[-300:])
                                             if r["err"].strip() else ""), repro)
@@ -344,6 +369,8 @@ class Bench:
         if shutil.which("sqlite3"):
             progs.append(dict(name="sqlite3", cmd=[shutil.which("sqlite3"), ":memory:"],
                               stdin=sql, env={},
+                              repro_pipe="sed s/@N@/%d/ bench/programs/workload.sql | "
+                              % self.p["sql_rows"],
                               what="workload.sql, %d rows, in-memory" % self.p["sql_rows"]))
         if gxx:
             progs.append(dict(name=os.path.basename(gxx),
@@ -376,17 +403,17 @@ class Bench:
                 os.unlink(out_obj)
             else:
                 r["digest"] = hashlib.sha256(r["out"].encode()).hexdigest()
-            shown = [c.replace(self.tmp, "/tmp") for c in cmd]
-            r["repro"] = shell_line(shown, extra) + (" < %s" % p["stdin"].replace(
-                self.tmp, "/tmp") if p.get("stdin") else "")
+            shown = [os.path.relpath(c, ROOT) if c.startswith(ROOT + "/") else
+                     c.replace(self.tmp, "/tmp") for c in cmd]
+            r["repro"] = p.get("repro_pipe", "") + shell_line(shown, extra)
             return r
 
         for p in progs:
             r = one(p, "glibc", "ref")
             ref[p["name"]] = r["digest"] if r["rc"] == 0 else None
             if r["rc"] != 0:
-                self.anomaly("programs", "%s under glibc (reference) exit %d: %s"
-                             % (p["name"], r["rc"], r["err"].strip()[-300:]), r["repro"])
+                self.anomaly("programs", "%s under glibc (reference): %s: %s"
+                             % (p["name"], exit_str(r["rc"]), r["err"].strip()[-300:]), r["repro"])
         for rep in range(reps):
             for pi, p in enumerate(progs):
                 for alloc in rotated(self.allocs, rep + pi):
@@ -395,7 +422,7 @@ class Bench:
                     if r["timed_out"]:
                         bad = "timed out"
                     elif r["rc"] != 0:
-                        bad = "exit %d: %s" % (r["rc"], r["err"].strip()[-300:])
+                        bad = "%s: %s" % (exit_str(r["rc"]), r["err"].strip()[-300:])
                     elif ref.get(p["name"]) and r["digest"] != ref[p["name"]]:
                         bad = "output differs from glibc's"
                     if bad:
@@ -437,8 +464,8 @@ class Bench:
                                 os.path.relpath(exe, ROOT), "-n", str(n)]
                                + [str(s) for s in MICRO_SIZES], extra)
             if r["rc"] != 0:
-                self.anomaly("micro", "%s: valgrind exit %d: %s" % (
-                    alloc, r["rc"], r["err"].strip()[-300:]), repro)
+                self.anomaly("micro", "%s: valgrind %s: %s" % (
+                    alloc, exit_str(r["rc"]), r["err"].strip()[-300:]), repro)
                 continue
             ir, ops = {}, {}
             for line in r["out"].splitlines():
@@ -478,7 +505,9 @@ class Bench:
             f.write(md)
         with open(os.path.join(out, "latest.json"), "w") as f:
             json.dump(dict(machine=self.machine, params=self.p, quick=self.args.quick,
-                           allocators=self.allocs, preload=self.preload,
+                           allocators=self.allocs,
+                           preload={k: v and v.replace(self.B, "build")
+                                    for k, v in self.preload.items()},
                            results=self.results, anomalies=self.anomalies,
                            elapsed_secs=round(elapsed, 1)), f, indent=1, sort_keys=True)
         rep.charts()

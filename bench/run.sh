@@ -19,6 +19,7 @@ if [ "$build" = 1 ]; then
     bench/deps.sh
     ${MAKE:-make} --no-print-directory libs tools suite bench-bins
 fi
+export PYTHONDONTWRITEBYTECODE=1
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 exec "$PY" bench/bench.py ${args[@]+"${args[@]}"}
