@@ -174,7 +174,7 @@ def machine_info():
     info["versions"] = vers
     r = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                        capture_output=True, text=True)
-    info["snug_commit"] = r.stdout.strip() or "?"
+    info["snug_commit"] = r.stdout.strip() or os.environ.get("SNUG_BENCH_COMMIT", "?")
     return info
 
 
