@@ -141,13 +141,38 @@ static uintptr_t find_fit(size_t need)
     }
     if (best) return (uintptr_t)best;
     int j = bin_next(i + 1);
-    if (j < 0) return 0;
-    if ((unsigned)j == NBINS - 1) {     /* the open-ended last bin: sizes vary */
+    if (j >= 0 && (unsigned)j < NBINS - 1) return (uintptr_t)F->bins[j];   /* any block fits */
+    if (j >= 0)                         /* the open-ended last bin: sizes vary */
         for (fblock *f = F->bins[j]; f; f = fb_next(f))
             if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
-        return 0;
-    }
-    return (uintptr_t)F->bins[j];
+    /* Nothing larger is free: the rest of the own bin before giving up. */
+    for (fblock *f = F->bins[i]; f; f = fb_next(f))
+        if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
+    return 0;
+}
+
+/* Offset from b's payload to the first payload position aligned to `align`
+ * that leaves either nothing or a whole free block in front. */
+static size_t aligned_lead(uintptr_t b, size_t align)
+{
+    uintptr_t p = b + W, ap = snug_align_up(p, align);
+    while (ap != p && ap - p < MIN_BLOCK) ap += align;
+    return ap - p;
+}
+
+/* A free block that holds `need` bytes at an `align`-aligned payload, found
+ * among the first ALIGN_SCAN candidates of the bins from need's upward. */
+#define ALIGN_SCAN 64
+static uintptr_t find_aligned(size_t need, size_t align)
+{
+    int seen = 0;
+    for (int j = bin_next(bin_index(need)); j >= 0 && seen < ALIGN_SCAN;
+         j = (unsigned)j + 1 < NBINS ? bin_next((unsigned)j + 1) : -1)
+        for (fblock *f = F->bins[j]; f && seen < ALIGN_SCAN; f = fb_next(f), seen++) {
+            size_t s = blk_size((uintptr_t)f);
+            if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
+        }
+    return 0;
 }
 
 void blk_corrupt(uintptr_t b)
@@ -395,12 +420,16 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
 {
     if (align <= SNUG_ALIGN) return alloc_locked(need);
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
-    uintptr_t b = alloc_locked(need + align + MIN_BLOCK);
-    if (!b) return 0;
-    uintptr_t p = b + W, ap = snug_align_up(p, align);
-    if (ap != p) {
-        while (ap - p < MIN_BLOCK) ap += align;
-        uintptr_t nb = ap - W;
+    uintptr_t b = find_aligned(need, align);
+    if (b) {
+        bin_remove(b, blk_size(b));
+        take(b, blk_size(b));
+    } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
+        return 0;
+    }
+    size_t lead0 = aligned_lead(b, align);
+    if (lead0) {
+        uintptr_t nb = b + lead0;
         size_t lead = nb - b, total = blk_size(b);
         blk_set_head(b, lead | BLK_INUSE | (blk_head(b) & BLK_PREV_INUSE));
         blk_set_head(nb, (total - lead) | BLK_INUSE | BLK_PREV_INUSE);

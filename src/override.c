@@ -96,8 +96,9 @@ API void malloc_stats(void)
     stat_line("heap regions     = ", s.regions);
 }
 
-/* glibc's options: accepted (snug's own tuning is SNUG_OPTIONS); unknown ones
- * are reported once and refused with 0, as glibc refuses them. */
+/* glibc's options: the thresholds set snug's own (see options.c); the rest are
+ * accepted and have no effect.  Unknown ones are reported once and accepted
+ * (returning 1), as glibc accepts them. */
 API int mallopt(int param, int value)
 {
     switch (param) {
@@ -130,7 +131,7 @@ API int mallopt(int param, int value)
             line[n] = 0;
             snug_write_line(line);
         }
-        return 0;
+        return 1;
     }
     }
 }

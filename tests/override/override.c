@@ -132,11 +132,26 @@ static void check_mallopt(void)
         int r = mallopt(known[i].opt, known[i].val);
         CHECK(r == 1, "mallopt(%s, %d) returned %d, want 1", known[i].name, known[i].val, r);
     }
+    /* Unknown options are accepted (1, as glibc) and reported once on stderr. */
     static const int unknown[] = { 12345, -12345, 100, -100, 42 };
+    char tmpl[] = "/tmp/snug-mallopt-XXXXXX";
+    int fd = mkstemp(tmpl), saved = dup(2);
+    CHECK(fd >= 0 && saved >= 0, "temp file for stderr");
+    unlink(tmpl);
+    dup2(fd, 2);
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         int r = mallopt(unknown[i], 1);
-        CHECK(r == 0, "mallopt(unknown option %d) returned %d, want 0", unknown[i], r);
+        CHECK(r == 1, "mallopt(unknown option %d) returned %d, want 1", unknown[i], r);
     }
+    dup2(saved, 2);
+    close(saved);
+    char out[512] = { 0 };
+    ssize_t got = pread(fd, out, sizeof out - 1, 0);
+    close(fd);
+    CHECK(got > 0 && strstr(out, "snug: mallopt: unknown option 12345") != NULL,
+          "unknown mallopt option reported on stderr (got: %s)", got > 0 ? out : "nothing");
+    CHECK(strstr(strstr(out, "unknown option") + 1, "unknown option") == NULL,
+          "unknown mallopt options reported once, not every time (got: %s)", out);
     /* and the heap works after the options were set */
     void *p = malloc(300000), *q = malloc(50);
     CHECK(p && q, "malloc after mallopt");

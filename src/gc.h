@@ -1,0 +1,215 @@
+/* gc.h - the collector's internal interface: the block index (gc_index.c), marking and roots
+ * (gc_mark.c), thread registry and stop-the-world (gc_stop.c), and the state they share, which
+ * lives in one mapping so that no data segment ever holds the address of a GC block. */
+#ifndef SNUG_GC_H
+#define SNUG_GC_H
+#include "config.h"
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+/* ---- the block index (gc_index.c) ------------------------------------------------------- */
+/* Address space is cut into 4 KiB index pages and each page into granules of SNUG_ALIGN bytes
+ * (every snug payload starts on a granule).  A GC block covers the granules [start, start+ext)
+ * where ext is its extent (the request rounded up to a granule).  The page holding a block's
+ * first granule has its start bit set (plus the atomic and, during a collection, the mark bit);
+ * the page holding its last granule has its end bit set.  Pages strictly inside a block (blocks
+ * of 4 KiB and more) have no descriptor but a cover entry naming the block. */
+#define GC_IPAGE        4096u
+#define GC_IPAGE_SHIFT  12
+#define GC_GRAN         SNUG_ALIGN
+#define GC_NGRAN        (GC_IPAGE / GC_GRAN)          /* 256 on 64-bit, 512 on 32-bit */
+#define GC_NW           (GC_NGRAN / 64)               /* bitmap words per page */
+
+struct gc_page {
+    uintptr_t base;                 /* address of the index page */
+    uint64_t start[GC_NW];          /* a GC block starts at this granule */
+    uint64_t end[GC_NW];            /* a GC block ends (last granule) at this granule */
+    uint64_t atomic[GC_NW];         /* at start granules: the block is never scanned */
+    uint64_t mark[GC_NW];           /* at start granules: reached in this collection */
+    uint32_t nstart, nend;          /* set bits in start / end: the page is dropped at 0/0 */
+    size_t vi;                      /* position in gc_index.pages */
+};
+
+/* A block of 3 or more index pages: the record its inner pages' cover entries point to. */
+struct gc_big {
+    uintptr_t start, end;           /* end: one past the last byte of the extent */
+    struct gc_page *sd;             /* descriptor of the start page */
+};
+
+struct gc_slot { uintptr_t key, val; };   /* key: page base (0 empty); val: page* or big*|1 */
+
+struct gc_index {
+    struct gc_slot *tab;            /* open addressing, linear probing, power-of-two size */
+    size_t cap, count;
+    struct gc_page **pages;         /* every descriptor, for sweeping and rescans */
+    size_t npages, pcap;
+    uintptr_t lo, hi;               /* every GC block lies in [lo, hi) */
+    struct gc_page *last;           /* descriptor used by the previous insert (a cache) */
+    size_t blocks;                  /* GC blocks indexed */
+};
+
+/* Index a block of extent ext at p: 0, or -1 (ENOMEM) with nothing changed. */
+SNUG_INTERNAL int       gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int atomic);
+/* Remove the block at (d, gi); returns its extent.  With keep_empty, descriptors left without
+ * bits stay in place (a sweep is walking them) until gci_compact drops them. */
+SNUG_INTERNAL size_t    gci_remove(struct gc_index *x, struct gc_page *d, unsigned gi, int keep_empty);
+/* After a sweep: drop empty descriptors, shrink the table, recompute lo/hi. */
+SNUG_INTERNAL void      gci_compact(struct gc_index *x);
+
+static inline uintptr_t gc_gran_addr(const struct gc_page *d, unsigned gi) { return d->base + (uintptr_t)gi * GC_GRAN; }
+static inline int gc_bit(const uint64_t *bm, unsigned i) { return (int)((bm[i >> 6] >> (i & 63)) & 1); }
+static inline void gc_bit_set(uint64_t *bm, unsigned i) { bm[i >> 6] |= (uint64_t)1 << (i & 63); }
+static inline void gc_bit_clear(uint64_t *bm, unsigned i) { bm[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
+
+/* Highest set bit at or below g, or -1. */
+static inline int gc_last_le(const uint64_t *bm, unsigned g)
+{
+    unsigned w = g >> 6;
+    uint64_t m = bm[w] & (~(uint64_t)0 >> (63 - (g & 63)));
+    for (;;) {
+        if (m) return (int)(w * 64 + 63 - (unsigned)__builtin_clzll(m));
+        if (w == 0) return -1;
+        m = bm[--w];
+    }
+}
+/* Lowest set bit at or above g, or -1. */
+static inline int gc_first_ge(const uint64_t *bm, unsigned g)
+{
+    unsigned w = g >> 6;
+    uint64_t m = bm[w] & (~(uint64_t)0 << (g & 63));
+    for (;;) {
+        if (m) return (int)(w * 64 + (unsigned)__builtin_ctzll(m));
+        if (++w == GC_NW) return -1;
+        m = bm[w];
+    }
+}
+
+static inline size_t gc_slot_of(const struct gc_index *x, uintptr_t page)
+{
+    return (size_t)((((uint64_t)(page >> GC_IPAGE_SHIFT)) * 0x9E3779B97F4A7C15ull) >> 32) & (x->cap - 1);
+}
+/* The table entry of an index page: 0 (none), a gc_page*, or a gc_big* | 1 (inside a block). */
+static inline uintptr_t gc_tab_get(const struct gc_index *x, uintptr_t page)
+{
+    if (SNUG_UNLIKELY(x->cap == 0)) return 0;
+    for (size_t i = gc_slot_of(x, page);; i = (i + 1) & (x->cap - 1)) {
+        if (x->tab[i].key == page) return x->tab[i].val;
+        if (x->tab[i].key == 0) return 0;
+    }
+}
+
+/* The block containing address a (its start or any byte of its extent): the descriptor of its
+ * start page and its start granule there, or NULL.  O(1): one or two table probes and a few
+ * bit scans, whatever the block's size. */
+static inline struct gc_page *gci_find(const struct gc_index *x, uintptr_t a, unsigned *gi)
+{
+    uintptr_t P = a & ~(uintptr_t)(GC_IPAGE - 1);
+    uintptr_t v = gc_tab_get(x, P);
+    if (!v) return NULL;
+    if (v & 1) {                                        /* inside a big block */
+        const struct gc_big *b = (const struct gc_big *)(v - 1);
+        *gi = (unsigned)((b->start - b->sd->base) / GC_GRAN);
+        return b->sd;
+    }
+    struct gc_page *d = (struct gc_page *)v;
+    unsigned g = (unsigned)((a - P) / GC_GRAN);
+    int s = gc_last_le(d->start, g);
+    if (s >= 0) {                   /* the block starting at s, unless it ended before g */
+        int e = gc_first_ge(d->end, (unsigned)s);
+        if (e < 0 || (unsigned)e >= g) { *gi = (unsigned)s; return d; }
+        return NULL;
+    }
+    /* No start at or below g: a may be in a block that began on an earlier page and ends here;
+     * its end is then the lowest end bit, below every start bit of this page. */
+    int e = gc_first_ge(d->end, 0);
+    if (e < 0 || (unsigned)e < g) return NULL;
+    int s1 = gc_first_ge(d->start, 0);
+    if (s1 >= 0 && s1 <= e) return NULL;
+    uintptr_t v2 = gc_tab_get(x, P - GC_IPAGE);
+    if (!v2) return NULL;
+    if (v2 & 1) {
+        const struct gc_big *b = (const struct gc_big *)(v2 - 1);
+        *gi = (unsigned)((b->start - b->sd->base) / GC_GRAN);
+        return b->sd;
+    }
+    struct gc_page *d2 = (struct gc_page *)v2;
+    s = gc_last_le(d2->start, GC_NGRAN - 1);
+    if (s < 0 || gc_first_ge(d2->end, (unsigned)s) >= 0) return NULL;
+    *gi = (unsigned)s;
+    return d2;
+}
+
+/* One past the last byte of the extent of the block starting at (d, gi). */
+static inline uintptr_t gci_end(const struct gc_index *x, const struct gc_page *d, unsigned gi)
+{
+    int e = gc_first_ge(d->end, gi);
+    if (e >= 0) return d->base + (uintptr_t)(e + 1) * GC_GRAN;
+    uintptr_t v = gc_tab_get(x, d->base + GC_IPAGE);
+    if (v & 1) return ((const struct gc_big *)(v - 1))->end;
+    const struct gc_page *d2 = (const struct gc_page *)v;
+    e = gc_first_ge(d2->end, 0);
+    return d2->base + (uintptr_t)(e + 1) * GC_GRAN;
+}
+
+/* ---- marking (gc_mark.c) ---------------------------------------------------------------- */
+struct gc_range { uintptr_t lo, hi; };
+
+struct gc_markstack {
+    struct gc_range *e;             /* mmap'd; grown with mremap, never with the allocator */
+    size_t top, cap, max_cap;
+    int overflowed;                 /* a marked block could not be pushed: rescan marked blocks */
+    size_t overflows;               /* times that happened (statistics, tests) */
+};
+
+SNUG_INTERNAL int  gc_mark_init(struct gc_markstack *m);
+SNUG_INTERNAL void gc_mark_range(uintptr_t lo, uintptr_t hi);      /* a root range: scan and drain */
+SNUG_INTERNAL void gc_mark_finish(void);                           /* drain, then recover from overflow */
+SNUG_INTERNAL void gc_mark_static_roots(void);                     /* data/bss of every loaded object */
+
+/* ---- threads (gc_stop.c) ---------------------------------------------------------------- */
+struct gc_thread {
+    pthread_t tid;
+    pid_t ktid;                     /* kernel thread id: tells whether the thread still exists */
+    uintptr_t stack_lo, stack_hi;   /* stack_lo 0: unknown (the main thread's stack grows) */
+    uintptr_t sp;                   /* saved by the thread itself when stopped */
+    uintptr_t alt_lo, alt_hi;       /* the signal stack it was running on when stopped, if any */
+    atomic_uint stop_gen;           /* the stop this thread is asked to answer */
+    atomic_uint acked_gen;          /* the last stop it answered */
+    int is_main, signalled, linked;
+    struct gc_thread *next, *prev;
+};
+
+SNUG_INTERNAL int  gc_threads_init(void);                          /* handlers; main thread */
+SNUG_INTERNAL int  gc_thread_register_self(int automatic);         /* 0 new, 1 already, -1 error */
+SNUG_INTERNAL int  gc_thread_unregister_self(void);                /* 0 done, 1 was not registered */
+extern SNUG_INTERNAL __thread struct gc_thread *snug_gc_self;   /* NULL: not registered */
+SNUG_INTERNAL void gc_stop_world(void);                            /* caller holds the GC lock */
+SNUG_INTERNAL void gc_start_world(void);
+SNUG_INTERNAL void gc_mark_thread_stacks(void);                    /* world stopped */
+SNUG_INTERNAL void gc_threads_fork_child(void);
+
+/* ---- shared state ----------------------------------------------------------------------- */
+struct gc_state {
+    pthread_mutex_t lock;           /* every field below, the index and the thread list */
+    struct gc_index idx;
+    struct gc_markstack ms;
+    size_t heap_bytes;              /* extents of the indexed blocks */
+    atomic_size_t since;            /* bytes allocated since the last collection */
+    atomic_size_t trigger;          /* collect when since reaches this */
+    size_t min_trigger;
+    size_t collections, last_freed, last_kept;
+    /* threads */
+    struct gc_thread *threads;
+    size_t nthreads;
+    sem_t ack;                      /* stopped and resumed threads post here */
+    atomic_uint stop_gen, resume_gen;
+    int stopped;                    /* the world is stopped now */
+    /* roots added by the program */
+    struct gc_range *roots;
+    size_t nroots, roots_cap;
+};
+
+extern SNUG_INTERNAL struct gc_state *snug_gc;
+#endif

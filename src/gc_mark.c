@@ -1,0 +1,184 @@
+/* gc_mark.c - marking: the explicit mark stack (mapped memory, grown with mremap while the world
+ * is stopped, overflow recovered by rescanning marked blocks), conservative scanning of words,
+ * and the static roots (writable PT_LOAD segments of every loaded object).  Never recursive,
+ * never calls the allocator: everything here may run while other threads are stopped. */
+#include "gc.h"
+#include "os.h"
+#include <elf.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS_INITIAL  ((size_t)1 << 14)   /* entries: 256 KiB on 64-bit */
+#define MS_MAX      ((size_t)1 << 22)   /* 64 MiB; past this the overflow path takes over */
+#define SCAN_CHUNK  ((uintptr_t)4096)   /* big blocks are scanned in slices (bounded stack use) */
+
+/* Scanning reads other threads' stacks and other objects' data, red zones included. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GC_NO_ASAN __attribute__((no_sanitize_address))
+#endif
+#endif
+#if !defined(GC_NO_ASAN) && defined(__SANITIZE_ADDRESS__)
+#define GC_NO_ASAN __attribute__((no_sanitize_address))
+#endif
+#ifndef GC_NO_ASAN
+#define GC_NO_ASAN
+#endif
+
+int gc_mark_init(struct gc_markstack *m)
+{
+    size_t init = MS_INITIAL, max = MS_MAX;
+    const char *env = getenv("SNUG_GC_MARKSTACK");      /* tests: a tiny fixed stack */
+    if (env && *env) {
+        long v = strtol(env, NULL, 10);
+        if (v >= 1) init = max = (size_t)v;
+    }
+    m->e = snug_os_map(init * sizeof *m->e);
+    if (!m->e) return -1;
+    m->cap = init;
+    m->max_cap = max;
+    m->top = 0;
+    m->overflowed = 0;
+    return 0;
+}
+
+static int ms_grow(struct gc_markstack *m)
+{
+    if (m->cap >= m->max_cap) return -1;
+    size_t ncap = m->cap * 2 < m->max_cap ? m->cap * 2 : m->max_cap;
+    struct gc_range *n = snug_os_remap(m->e, m->cap * sizeof *m->e, ncap * sizeof *m->e);
+    if (!n) return -1;
+    m->e = n;
+    m->cap = ncap;
+    return 0;
+}
+
+static inline void ms_push(struct gc_markstack *m, uintptr_t lo, uintptr_t hi)
+{
+    if (SNUG_UNLIKELY(m->top == m->cap) && ms_grow(m) != 0) {
+        m->overflowed = 1;          /* the block is marked: the rescan will reach its contents */
+        m->overflows++;
+        return;
+    }
+    m->e[m->top].lo = lo;
+    m->e[m->top].hi = hi;
+    m->top++;
+}
+
+/* w is a candidate pointer: mark the GC block it points into and queue its contents. */
+static inline void mark_word(struct gc_state *g, uintptr_t w)
+{
+    struct gc_index *x = &g->idx;
+    if (w - x->lo >= x->hi - x->lo) return;
+    unsigned gi;
+    struct gc_page *d = gci_find(x, w, &gi);
+    if (!d) return;
+    uint64_t bit = (uint64_t)1 << (gi & 63);
+    uint64_t *mw = &d->mark[gi >> 6];
+    if (*mw & bit) return;
+    *mw |= bit;
+    if (d->atomic[gi >> 6] & bit) return;
+    ms_push(&g->ms, gc_gran_addr(d, gi), gci_end(x, d, gi));
+}
+
+#include <stdio.h>
+uintptr_t dbg_target_lo, dbg_target_hi; int dbg_scan_root;
+GC_NO_ASAN static void scan(struct gc_state *g, uintptr_t lo, uintptr_t hi)
+{
+    const uintptr_t W = sizeof(uintptr_t);
+    lo = (lo + W - 1) & ~(W - 1);
+    hi &= ~(W - 1);
+    for (const uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++) {
+        if (dbg_target_hi && *p >= ~dbg_target_lo && *p < ~dbg_target_hi) { char b[200]; snprintf(b, sizeof b, "DBG word %p at %p in scan [%p,%p) root=%d\n", (void*)*p, (void*)p, (void*)lo, (void*)hi, dbg_scan_root); write(2, b, strlen(b)); }
+        mark_word(g, *p);
+    }
+}
+
+static void drain(struct gc_state *g)
+{
+    struct gc_markstack *m = &g->ms;
+    while (m->top) {
+        struct gc_range r = m->e[--m->top];
+        if (r.hi - r.lo > SCAN_CHUNK) {         /* there is room: one entry was just popped */
+            ms_push(m, r.lo + SCAN_CHUNK, r.hi);
+            r.hi = r.lo + SCAN_CHUNK;
+        }
+        scan(g, r.lo, r.hi);
+    }
+}
+
+void gc_mark_range(uintptr_t lo, uintptr_t hi)
+{
+    struct gc_state *g = snug_gc;
+    dbg_scan_root = 1;
+    for (uintptr_t a = lo; a < hi;) {           /* drain between slices: a big root fills less */
+        uintptr_t b = hi - a > 16 * SCAN_CHUNK ? a + 16 * SCAN_CHUNK : hi;
+        dbg_scan_root = 1; scan(g, a, b); dbg_scan_root = 0;
+        drain(g);
+        a = b;
+    }
+}
+
+/* After the roots: drain; while a push was dropped, rescan every marked scanned block. */
+void gc_mark_finish(void)
+{
+    struct gc_state *g = snug_gc;
+    struct gc_index *x = &g->idx;
+    drain(g);
+    while (g->ms.overflowed) {
+        g->ms.overflowed = 0;
+        for (size_t k = 0; k < x->npages; k++) {
+            struct gc_page *d = x->pages[k];
+            for (unsigned w = 0; w < GC_NW; w++) {
+                uint64_t todo = d->mark[w] & ~d->atomic[w];
+                while (todo) {
+                    unsigned gi = w * 64 + (unsigned)__builtin_ctzll(todo);
+                    todo &= todo - 1;
+                    ms_push(&g->ms, gc_gran_addr(d, gi), gci_end(x, d, gi));
+                    drain(g);
+                }
+            }
+        }
+    }
+}
+
+/* ---- static roots --------------------------------------------------------------------- */
+struct phdr_ctx { unsigned nobj; };
+
+static int holds(const struct dl_phdr_info *info, uintptr_t a)
+{
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && a - lo < ph->p_memsz) return 1;
+    }
+    return 0;
+}
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct phdr_ctx *c = arg;
+    (void)size;
+    /* Stop the world here, with the loader's lock held: no thread is half-way through dlopen or
+     * dlclose, and none can start one, so the segments below stay mapped while we scan. */
+    if (!snug_gc->stopped) gc_stop_world();
+    int first = c->nobj++ == 0;                 /* the main program */
+    /* libsnug.so's own data holds no GC pointers (the collector's state is in a mapping);
+     * skip it.  When snug is linked into the program, its data is the program's: scan all. */
+    if (!first && holds(info, (uintptr_t)&snug_gc)) return 0;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        gc_mark_range(lo, lo + ph->p_memsz);
+    }
+    return 0;
+}
+
+void gc_mark_static_roots(void)
+{
+    struct phdr_ctx c = { 0 };
+    dl_iterate_phdr(phdr_cb, &c);
+}
