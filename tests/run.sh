@@ -224,6 +224,12 @@ group_exhaust() {
     run_harness exhaust 600 "$T/exhaust"
 }
 
+group_regions() {
+    echo "== regions (sbrk shrink, mmap regions when brk is blocked, foreign sbrk)"
+    step build/regions "$LOGS/build-regions.log" $MAKE "$T/regions" || return
+    run_harness regions 300 "$T/regions"
+}
+
 group_faults() {
     echo "== faults (double free and foreign pointers end the program with a message)"
     step build/faults "$LOGS/build-faults.log" $MAKE "$T/faults" || return
@@ -291,7 +297,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust faults programs traces"
+ALL="build contract asan exports override stress exhaust regions faults programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

@@ -60,3 +60,9 @@ $(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so
 $(T)/faults: tests/faults/faults.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+-include tests/gc/gc.mk
+
+# 10. regions: brk shrink, mmap regions when brk is blocked, foreign sbrk
+$(T)/regions: tests/regions/regions.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Wno-deprecated-declarations $< $(TEST_SNUG) -ldl -o $@

@@ -1,0 +1,103 @@
+/* regions.c - memory from the kernel: the heap shrinks with a negative sbrk when its top is
+ * free, continues in mmap'd regions when brk cannot grow (a mapping in the way), and never
+ * moves or shrinks the break past memory somebody else took with sbrk.  Linked with -lsnug. */
+#include "harness.h"
+#include <sys/mman.h>
+
+#define NBLK 12000
+#define BSZ 5000            /* medium blocks: they live in the heap regions */
+
+static unsigned char *blk[NBLK];
+
+static void fill_all(void)
+{
+    for (int i = 0; i < NBLK; i++) {
+        blk[i] = malloc(BSZ);
+        CHECK(blk[i] != NULL, "malloc(%d) #%d", BSZ, i);
+        memset(blk[i], (unsigned char)(i * 7 + 1), BSZ);
+    }
+}
+
+static void check_all(void)
+{
+    for (int i = 0; i < NBLK; i++)
+        for (int k = 0; k < BSZ; k += 61)
+            CHECK(blk[i][k] == (unsigned char)(i * 7 + 1), "block %d byte %d changed", i, k);
+}
+
+static void free_all(void)
+{
+    for (int i = 0; i < NBLK; i++) free(blk[i]);
+}
+
+static uintptr_t page_up(uintptr_t a) { return (a + 4095) & ~(uintptr_t)4095; }
+
+/* Freeing everything at the heap top gives it back with a negative sbrk. */
+static void check_brk_shrinks(void)
+{
+    free(malloc(100));
+    uintptr_t before = (uintptr_t)sbrk(0);
+    fill_all();
+    uintptr_t grown = (uintptr_t)sbrk(0);
+    CHECK(grown >= before + (uintptr_t)NBLK * BSZ, "the heap grew with brk (%#lx -> %#lx)",
+          (unsigned long)before, (unsigned long)grown);
+    check_all();
+    free_all();
+    uintptr_t after = (uintptr_t)sbrk(0);
+    note("brk %#lx -> %#lx -> %#lx", (unsigned long)before, (unsigned long)grown, (unsigned long)after);
+    CHECK(after < before + (1u << 20), "freed heap top returned to the kernel (brk still %lu KiB up)",
+          (unsigned long)((after - before) >> 10));
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
+/* A mapping right at the break: brk cannot grow, snug continues in mmap'd regions. */
+static void check_brk_blocked(void)
+{
+    free(malloc(100));
+    uintptr_t at = page_up((uintptr_t)sbrk(0));
+    void *wall = mmap((void *)at, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    CHECK(wall == (void *)at, "mmap a page at the break");
+    CHECK(sbrk(4096) == (void *)-1, "the break cannot grow past the wall");
+    fill_all();
+    struct snug_stats s = get_stats();
+    CHECK(s.regions >= 2, "allocation went on in a mapped region (regions = %zu)", s.regions);
+    check_all();
+    CHECK(sd_heap_check() == 0, "heap check with several regions");
+    free_all();
+    CHECK(sd_heap_check() == 0, "heap check after freeing");
+    fill_all();             /* the freed space serves again */
+    check_all();
+    free_all();
+}
+
+/* Somebody else moves the break: snug keeps its hands off that memory. */
+static void check_foreign_sbrk(void)
+{
+    free(malloc(100));
+    for (int i = 0; i < NBLK / 2; i++) {
+        blk[i] = malloc(BSZ);
+        CHECK(blk[i] != NULL, "malloc");
+    }
+    unsigned char *mine = sbrk(65536);
+    CHECK(mine != (void *)-1, "foreign sbrk");
+    memset(mine, 0x5a, 65536);
+    for (int i = NBLK / 2; i < NBLK; i++) {
+        blk[i] = malloc(BSZ);
+        CHECK(blk[i] != NULL, "malloc after a foreign sbrk");
+        memset(blk[i], 0x33, BSZ);
+    }
+    for (int i = 0; i < NBLK; i++) free(blk[i]);
+    malloc_trim(0);
+    CHECK((uintptr_t)sbrk(0) >= (uintptr_t)mine + 65536, "the break stays above the foreign memory");
+    for (int k = 0; k < 65536; k++) CHECK(mine[k] == 0x5a, "foreign memory byte %d changed", k);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
+int main(void)
+{
+    snugdl_init();
+    run_check("brk-shrinks", check_brk_shrinks, 60);
+    run_check("brk-blocked-mmap-regions", check_brk_blocked, 60);
+    run_check("foreign-sbrk-respected", check_foreign_sbrk, 60);
+    return harness_done();
+}
