@@ -121,3 +121,8 @@ int snug_os_brk_shrink(size_t dec)
     snug_os_account(-(intptr_t)dec);
     return 0;
 }
+
+#ifdef SNUG_DEBUG
+#include "snug_debug.h"
+SNUG_API void snug_debug_fail_after(long after) { snug_os_fail_after(after); }
+#endif
