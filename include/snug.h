@@ -53,6 +53,28 @@ void   snug_stats_reset_peak(void);
  * are checked only when those threads are not allocating at the same time. */
 int    snug_heap_check(void);
 
+/* The implicit allocator: a conservative mark-sweep garbage collector on the same heap.
+ * A GC block stays alive while an aligned word in a root or in a live scanned GC block points
+ * to its start or inside it.  Roots: the data and bss of the program and of loaded libraries,
+ * the stacks and registers of registered threads, and ranges added with snug_gc_add_roots
+ * (memory from plain malloc is not a root unless added).  The main thread is registered when
+ * the collector starts (at the first call); any thread is registered by its first snug_gc_
+ * call or by snug_gc_register_thread, and unregistered when it exits.  Collections run when
+ * the bytes allocated since the last one exceed max(8 MiB, what the last one kept), or on
+ * snug_gc_collect.  Never pass a GC block to free(); SIGPWR and SIGXCPU are used to stop
+ * threads during a collection.  Errors: NULL and errno = ENOMEM, like malloc. */
+void  *snug_gc_malloc(size_t n);          /* zeroed; scanned for pointers */
+void  *snug_gc_malloc_atomic(size_t n);   /* never scanned (no pointers inside); not zeroed */
+void  *snug_gc_realloc(void *p, size_t n);/* keeps contents; NULL p allocates; n 0 frees */
+void   snug_gc_free(void *p);             /* optional explicit free of a GC block */
+void   snug_gc_collect(void);             /* full collection now */
+size_t snug_gc_heap_bytes(void);          /* bytes in GC blocks allocated and not reclaimed
+                                             (after a collection: what it kept) */
+void   snug_gc_add_roots(void *lo, void *hi);    /* [lo, hi) is scanned at every collection */
+void   snug_gc_remove_roots(void *lo, void *hi); /* no byte of [lo, hi) is an added root after */
+int    snug_gc_register_thread(void);     /* 0 registered, 1 already was, -1 error (errno) */
+int    snug_gc_unregister_thread(void);   /* 0 unregistered, 1 was not registered */
+
 #ifdef __cplusplus
 }
 #endif

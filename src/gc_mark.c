@@ -7,8 +7,6 @@
 #include <elf.h>
 #include <link.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #define MS_INITIAL  ((size_t)1 << 14)   /* entries: 256 KiB on 64-bit */
 #define MS_MAX      ((size_t)1 << 22)   /* 64 MiB; past this the overflow path takes over */
@@ -83,17 +81,12 @@ static inline void mark_word(struct gc_state *g, uintptr_t w)
     ms_push(&g->ms, gc_gran_addr(d, gi), gci_end(x, d, gi));
 }
 
-#include <stdio.h>
-uintptr_t dbg_target_lo, dbg_target_hi; int dbg_scan_root;
 GC_NO_ASAN static void scan(struct gc_state *g, uintptr_t lo, uintptr_t hi)
 {
     const uintptr_t W = sizeof(uintptr_t);
     lo = (lo + W - 1) & ~(W - 1);
     hi &= ~(W - 1);
-    for (const uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++) {
-        if (dbg_target_hi && *p >= ~dbg_target_lo && *p < ~dbg_target_hi) { char b[200]; snprintf(b, sizeof b, "DBG word %p at %p in scan [%p,%p) root=%d\n", (void*)*p, (void*)p, (void*)lo, (void*)hi, dbg_scan_root); write(2, b, strlen(b)); }
-        mark_word(g, *p);
-    }
+    for (const uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++) mark_word(g, *p);
 }
 
 static void drain(struct gc_state *g)
@@ -112,10 +105,9 @@ static void drain(struct gc_state *g)
 void gc_mark_range(uintptr_t lo, uintptr_t hi)
 {
     struct gc_state *g = snug_gc;
-    dbg_scan_root = 1;
     for (uintptr_t a = lo; a < hi;) {           /* drain between slices: a big root fills less */
         uintptr_t b = hi - a > 16 * SCAN_CHUNK ? a + 16 * SCAN_CHUNK : hi;
-        dbg_scan_root = 1; scan(g, a, b); dbg_scan_root = 0;
+        scan(g, a, b);
         drain(g);
         a = b;
     }
