@@ -5,7 +5,7 @@ CC := gcc
 endif
 CXX      ?= g++
 PREFIX   ?= /usr/local
-B        := build
+B        ?= build
 M32      ?=
 ARCHFLAGS := $(if $(M32),-m32,)
 # V=1 shows every command
