@@ -230,6 +230,17 @@ group_regions() {
     run_harness regions 300 "$T/regions"
 }
 
+group_gc() {
+    echo "== gc (implicit allocator: Criterion on libsnug-prefix.a and ASan, harness on libsnug.so)"
+    step build/gc "$LOGS/build-gc.log" $MAKE $PAR "$T/gc" "$T/gc-asan" "$T/gc-linked" || return
+    run_criterion gc "$T/gc"
+    # the collector scans real stacks: ASan's fake stacks would hide locals from it
+    run_criterion gc-asan "$T/gc-asan" \
+        ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1:halt_on_error=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_harness gc-linked 900 "$T/gc-linked"
+}
+
 group_faults() {
     echo "== faults (double free and foreign pointers end the program with a message)"
     step build/faults "$LOGS/build-faults.log" $MAKE "$T/faults" || return
@@ -297,7 +308,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions faults programs traces"
+ALL="build contract asan exports override stress exhaust regions faults gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in
