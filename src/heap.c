@@ -73,7 +73,7 @@ static void drain_remote(struct heap *h)
         bit_clear(pg, (unsigned)i);
         *(uintptr_t *)b = enc_link((uintptr_t)pg->free, b);
         pg->free = (void *)b;
-        if (--pg->used == 0 || pg->in_full) heap_free_slow(h, pg);
+        if (--pg->used == 0 || pg->used + 1 == pg->nslots) heap_free_slow(h, pg);
         b = next;
     }
 }

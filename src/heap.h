@@ -61,7 +61,7 @@ static inline void *heap_alloc_small(struct heap *h, size_t n)
 static inline void heap_free_local(struct heap *h, struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
-    if (SNUG_UNLIKELY(i < 0 || (uintptr_t)p >= pg->bump)) snug_fatal("free(): invalid pointer", p, 0);
+    if (SNUG_UNLIKELY(i < 0 || (uintptr_t)p >= page_bump(pg))) snug_fatal("free(): invalid pointer", p, 0);
     if (SNUG_UNLIKELY(!bit_get(pg, (unsigned)i))) snug_fatal("double free of", p, pg->bsize);
     page_check_neighbour(pg, (uintptr_t)p, i);
     bit_clear(pg, (unsigned)i);
@@ -69,6 +69,7 @@ static inline void heap_free_local(struct heap *h, struct spage *pg, void *p)
     pg->free = p;
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    if (SNUG_UNLIKELY(--pg->used == 0 || pg->in_full)) heap_free_slow(h, pg);
+    /* Slow path when the page empties or was full (it may be on the full list). */
+    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used + 1 == pg->nslots)) heap_free_slow(h, pg);
 }
 #endif

@@ -21,34 +21,37 @@
 #include <stdatomic.h>
 
 struct heap;
+/* The first 64 bytes hold everything malloc and free touch, so a free costs one
+ * line of page header; list links and the class live in the second line. */
 struct spage {
-    uintptr_t guard;                /* page ^ secret: an overflow into the header hits this first */
+    uint64_t check;                 /* low 32 bits: guard, (page ^ secret); high 32: inv */
     void *free;                     /* local free list (slot addresses, links encoded) */
-    uintptr_t bump;                 /* first never-used slot */
-    uintptr_t end;                  /* end of the slot area */
-    uint32_t bsize;                 /* slot size */
-    uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiply */
-    uint32_t area;                  /* nslots * bsize */
-    uint16_t used, nslots;
-    uint8_t cls, npages, in_full, pad_;
     struct heap *owner;
-    struct spage *next, *prev;      /* owner's avail or full list for this class */
+    uint16_t bsize;                 /* slot size */
+    uint16_t used;                  /* slots allocated or queued for a remote free */
+    uint16_t nslots;
+    uint16_t bump;                  /* offset of the first never-used slot from page_start */
     uint64_t bits[4];               /* allocation bitmap, up to 256 slots */
+    struct spage *next, *prev;      /* owner's avail or full list for this class */
+    uint8_t cls, npages, in_full;
 };
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
 
-
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
+static inline uintptr_t page_bump(const struct spage *pg) { return page_start(pg) + pg->bump; }
+static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg) + (uintptr_t)pg->nslots * pg->bsize; }
+static inline uint32_t page_inv(const struct spage *pg) { return (uint32_t)(pg->check >> 32); }
+static inline uint32_t page_guard(const struct spage *pg) { return (uint32_t)((uintptr_t)pg ^ (uintptr_t)snug_secret); }
+static inline int page_guard_ok(const struct spage *pg) { return (uint32_t)pg->check == page_guard(pg); }
 static inline uintptr_t enc_link(uintptr_t next, uintptr_t slot) { return next ^ slot ^ (uintptr_t)snug_secret; }
 
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)
 {
-    uintptr_t off = p - page_start(pg);
-    if (SNUG_UNLIKELY(off >= pg->area)) return -1;
-    uint32_t i = (uint32_t)(((uint64_t)off * pg->inv) >> 32);
-    if (SNUG_UNLIKELY((uintptr_t)i * pg->bsize != off)) return -1;
+    uint64_t off = (uint64_t)(p - page_start(pg));
+    uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32);
+    if (SNUG_UNLIKELY(i >= pg->nslots || (uint64_t)i * pg->bsize != off)) return -1;
     return (long)i;
 }
 static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }
@@ -64,8 +67,8 @@ static inline void *page_pop(struct spage *pg)
     uintptr_t b = (uintptr_t)pg->free;
     if (!b) return NULL;
     uintptr_t off = b - page_start(pg);
-    uint32_t i = (uint32_t)(((uint64_t)off * pg->inv) >> 32);
-    if (SNUG_UNLIKELY(off >= pg->bump - page_start(pg) || bit_get(pg, i)))
+    uint32_t i = (uint32_t)(((uint64_t)off * page_inv(pg)) >> 32);
+    if (SNUG_UNLIKELY(off >= pg->bump || bit_get(pg, i)))
         snug_fatal("corrupted free list (write after free?) in page", pg, pg->bsize);
     pg->free = (void *)enc_link(*(uintptr_t *)b, b);
     bit_set(pg, i);
@@ -73,19 +76,14 @@ static inline void *page_pop(struct spage *pg)
     return (void *)b;
 }
 
-static inline int page_guard_ok(const struct spage *pg)
-{
-    return pg->guard == ((uintptr_t)pg ^ (uintptr_t)snug_secret);
-}
-
 /* Slot i is being freed: if the slot after it is free, its link must still be a
  * link (an overflow out of slot i would have hit it). */
 static inline void page_check_neighbour(const struct spage *pg, uintptr_t p, long i)
 {
     uintptr_t n = p + pg->bsize;
-    if (n >= pg->bump || bit_get(pg, (unsigned)i + 1)) return;
+    if (n >= page_bump(pg) || bit_get(pg, (unsigned)i + 1)) return;
     uintptr_t link = enc_link(*(uintptr_t *)n, n);
-    if (SNUG_UNLIKELY(link && (page_slot(pg, link) < 0 || link >= pg->bump)))
+    if (SNUG_UNLIKELY(link && (page_slot(pg, link) < 0 || link >= page_bump(pg))))
         snug_fatal("heap overflow: free slot after this block overwritten, block", (void *)p, pg->bsize);
 }
 
