@@ -885,13 +885,15 @@ def main():
     log("bench: allocators %s%s; results in %s" % (
         ", ".join(b.allocs), " (missing: %s)" % ", ".join(b.missing) if b.missing else "",
         os.path.relpath(args.out, ROOT)))
-    for s in suites:
-        ts = time.time()
-        getattr(b, "suite_" + s)()
-        log("%s: %.0f s" % (s, time.time() - ts))
-    elapsed = time.time() - t0
-    md = b.write(elapsed, load0, loadavg())
-    shutil.rmtree(b.tmp, ignore_errors=True)
+    try:
+        for s in suites:
+            ts = time.time()
+            getattr(b, "suite_" + s)()
+            log("%s: %.0f s" % (s, time.time() - ts))
+        elapsed = time.time() - t0
+        md = b.write(elapsed, load0, loadavg())
+    finally:
+        shutil.rmtree(b.tmp, ignore_errors=True)
     log("")
     log(md)
     log("bench: %.1f minutes; wrote %s/latest.md" % (elapsed / 60, os.path.relpath(args.out,
