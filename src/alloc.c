@@ -9,6 +9,7 @@
 #include "init.h"
 #include "large.h"
 #include "options.h"
+#include "secure.h"
 #include "stats.h"
 #include "snug.h"
 #include <errno.h>
@@ -16,19 +17,30 @@
 
 #define ALIGN_TO_LARGE (64u * 1024u)     /* alignments above this get a mapping */
 
-static void *alloc_generic(size_t n, size_t align)
+/* Everything but the small fast path.  `secure` allocations (the secure layer's)
+ * never use a thread heap, so in secure mode the fast paths are never taken. */
+static void *plain_alloc(size_t n, size_t align, int secure)
 {
-    if (SNUG_UNLIKELY(snug_ensure_init() != 0)) { errno = ENOMEM; return NULL; }
     if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     if (n <= SNUG_SMALL_MAX && align <= SNUG_ALIGN) {
-        struct heap *h = heap_get();
+        struct heap *h = secure ? NULL : heap_get();
         return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
     }
-    void *p = (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) ? large_alloc(n, align)
-                                                            : snug_fit_malloc(n, align);
+    void *p = (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) ? large_alloc(n, align, secure)
+                                                                       : snug_fit_malloc(n, align);
     if (p) snug_stats_sample();
     return p;
 }
+
+static void *alloc_generic(size_t n, size_t align)
+{
+    if (SNUG_UNLIKELY(snug_ensure_init() != 0)) { errno = ENOMEM; return NULL; }
+    if (SNUG_UNLIKELY(snug_opt.secure)) return secure_alloc(n, align);
+    return plain_alloc(n, align, 0);
+}
+
+void *snug_plain_alloc_secure(size_t n, size_t align) { return plain_alloc(n, align, 1); }
+int snug_plain_is_small(const void *p) { return addr_page((uintptr_t)p) > ADDR_MEDIUM; }
 
 void *sn_malloc(size_t n)
 {
@@ -37,9 +49,8 @@ void *sn_malloc(size_t n)
     return alloc_generic(n, SNUG_ALIGN);
 }
 
-void sn_free(void *p)
+void snug_plain_free(void *p)
 {
-    if (!p) return;
     uintptr_t a = addr_page((uintptr_t)p);
     if (SNUG_LIKELY(a > ADDR_MEDIUM)) {
         struct spage *pg = (struct spage *)a;
@@ -53,6 +64,24 @@ void sn_free(void *p)
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
 }
 
+void sn_free(void *p)
+{
+    if (!p) return;
+    uintptr_t a = addr_page((uintptr_t)p);
+    if (SNUG_LIKELY(a > ADDR_MEDIUM)) {
+        struct spage *pg = (struct spage *)a;
+        struct heap *h = snug_tl_heap;
+        if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
+        else if (SNUG_UNLIKELY(snug_opt.secure)) secure_free(p);     /* secure mode has no thread heaps */
+        else heap_free_remote(pg, p);
+        return;
+    }
+    if (SNUG_UNLIKELY(snug_opt.secure)) secure_free(p);
+    else if (a == ADDR_MEDIUM) snug_fit_free(p);
+    else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
+}
+
 void *sn_calloc(size_t n, size_t size)
 {
     size_t total;
@@ -60,14 +89,15 @@ void *sn_calloc(size_t n, size_t size)
     struct heap *h = snug_tl_heap;
     void *p;
     if (SNUG_LIKELY(h != NULL && total <= SNUG_SMALL_MAX)) p = heap_alloc_small(h, total);
-    else if (total >= snug_opt.mmap_threshold && total <= (size_t)PTRDIFF_MAX) return alloc_generic(total, SNUG_ALIGN);  /* fresh zero pages */
+    else if (total >= snug_opt.mmap_threshold && total <= (size_t)PTRDIFF_MAX && !snug_opt.secure)
+        return alloc_generic(total, SNUG_ALIGN);                        /* fresh zero pages */
     else p = alloc_generic(total, SNUG_ALIGN);
     if (p) memset(p, 0, total);
     return p;
 }
 
 /* Usable size of p, fatal when p is not a live block snug handed out. */
-static size_t usable_checked(const void *p, const char *op)
+size_t snug_plain_usable(const void *p, const char *op)
 {
     uintptr_t a = addr_page((uintptr_t)p);
     if (a > ADDR_MEDIUM) {
@@ -76,7 +106,7 @@ static size_t usable_checked(const void *p, const char *op)
         long i = page_slot(pg, (uintptr_t)p);
         if (i < 0) snug_fatal(op, p, 0);
         uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
-        if (!((word >> (i & 63)) & 1)) snug_fatal(op, p, pg->bsize);
+        if (!((word >> (i & 63)) & 1)) snug_fatal("block already freed (double free or use after free):", p, pg->bsize);
         return pg->bsize;
     }
     if (a == ADDR_MEDIUM) {
@@ -93,7 +123,8 @@ void *sn_realloc(void *p, size_t n)
     if (!p) return sn_malloc(n);
     if (n == 0) { sn_free(p); return NULL; }
     if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-    size_t old = usable_checked(p, "realloc(): invalid pointer");
+    if (SNUG_UNLIKELY(snug_opt.secure)) return secure_realloc(p, n);
+    size_t old = snug_plain_usable(p, "realloc(): invalid pointer");
     uintptr_t a = addr_page((uintptr_t)p);
     if (a > ADDR_MEDIUM) {
         if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
@@ -148,7 +179,9 @@ void *sn_pvalloc(size_t n)
 
 size_t sn_usable_size(const void *p)
 {
-    return p ? usable_checked(p, "malloc_usable_size(): invalid pointer") : 0;
+    if (!p) return 0;
+    if (SNUG_UNLIKELY(snug_opt.secure)) return secure_usable(p, "malloc_usable_size(): invalid pointer");
+    return snug_plain_usable(p, "malloc_usable_size(): invalid pointer");
 }
 
 void sn_free_sized(void *p, size_t n) { (void)n; sn_free(p); }

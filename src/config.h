@@ -16,6 +16,8 @@
 #define SNUG_LARGE_MIN  (256u * 1024u)            /* default mmap threshold (options.c) */
 #define SNUG_MMAP_REGION (64u * 1024u * 1024u)    /* size of a fallback region when brk is stuck */
 
+#define SNUG_FREE_FILL  0xDF                      /* secure mode: freed memory holds this */
+
 #define SNUG_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SNUG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SNUG_INTERNAL    __attribute__((visibility("hidden")))

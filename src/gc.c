@@ -148,13 +148,25 @@ static void sweep(struct gc_state *g)
     for (size_t k = 0; k < x->npages; k++) {
         struct gc_page *d = x->pages[k];
         for (unsigned w = 0; w < GC_NW; w++) {
-            uint64_t dead = d->start[w] & ~d->mark[w];
-            d->mark[w] = 0;
+            uint64_t dead = d->bits[w][GC_START] & ~d->bits[w][GC_MARK];
+            d->bits[w][GC_MARK] = 0;
             while (dead) {
                 unsigned gi = w * 64 + (unsigned)__builtin_ctzll(dead);
                 dead &= dead - 1;
                 void *p = (void *)gc_gran_addr(d, gi);
-                freed += gci_remove(x, d, gi, 1);   /* out of the index first, then to snug */
+                /* out of the index first, then to snug; a block within this page inline */
+                int e = gc_first_ge(d, GC_END, gi);
+                if (SNUG_LIKELY(e >= 0)) {
+                    gc_clr(d, GC_START, gi);
+                    gc_clr(d, GC_ATOMIC, gi);
+                    gc_clr(d, GC_END, (unsigned)e);
+                    d->nstart--;
+                    d->nend--;
+                    x->blocks--;
+                    freed += (size_t)((unsigned)e + 1 - gi) * GC_GRAN;
+                } else {
+                    freed += gci_remove(x, d, gi, 1);
+                }
                 sn_free(p);
             }
         }
@@ -260,7 +272,7 @@ SNUG_API void *snug_gc_realloc(void *p, size_t n)
     pthread_mutex_lock(&g->lock);
     unsigned gi;
     struct gc_page *d = block_at(g, p, &gi, "snug_gc_realloc(): not a GC block");
-    int atomic = gc_bit(d->atomic, gi);
+    int atomic = gc_test(d, GC_ATOMIC, gi);
     size_t old = (size_t)(gci_end(&g->idx, d, gi) - (uintptr_t)p);
     pthread_mutex_unlock(&g->lock);
     size_t ext = snug_align_up(n, GC_GRAN);

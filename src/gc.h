@@ -15,20 +15,35 @@
  * where ext is its extent (the request rounded up to a granule).  The page holding a block's
  * first granule has its start bit set (plus the atomic and, during a collection, the mark bit);
  * the page holding its last granule has its end bit set.  Pages strictly inside a block (blocks
- * of 4 KiB and more) have no descriptor but a cover entry naming the block. */
+ * of 4 KiB and more) have no descriptor but a cover entry naming the block.
+ *
+ * Pages are found through a three-level radix table: top (2^35-byte slices) -> mid (2 MiB
+ * chunks) -> leaf (512 entries, one per page of a chunk).  Neighbouring pages share leaf cache
+ * lines, and a lookup never probes. */
 #define GC_IPAGE        4096u
 #define GC_IPAGE_SHIFT  12
 #define GC_GRAN         SNUG_ALIGN
 #define GC_NGRAN        (GC_IPAGE / GC_GRAN)          /* 256 on 64-bit, 512 on 32-bit */
 #define GC_NW           (GC_NGRAN / 64)               /* bitmap words per page */
 
+#define GC_LEAF_SHIFT   21                            /* a leaf covers 2 MiB */
+#define GC_LEAF_N       ((size_t)1 << (GC_LEAF_SHIFT - GC_IPAGE_SHIFT))
+#if UINTPTR_MAX > 0xffffffffu
+#define GC_TOP_SHIFT    35                            /* a mid node covers 32 GiB */
+#define GC_TOP_N        ((size_t)1 << (48 - GC_TOP_SHIFT))   /* user addresses below 2^48 */
+#else
+#define GC_TOP_SHIFT    32
+#define GC_TOP_N        ((size_t)1)
+#endif
+#define GC_MID_N        ((size_t)1 << (GC_TOP_SHIFT - GC_LEAF_SHIFT))
+
+/* the four bitmaps of 64 granules sit together: a lookup touches one or two cache lines */
+enum { GC_START, GC_END, GC_ATOMIC, GC_MARK };
+
 struct gc_page {
     uintptr_t base;                 /* address of the index page */
-    uint64_t start[GC_NW];          /* a GC block starts at this granule */
-    uint64_t end[GC_NW];            /* a GC block ends (last granule) at this granule */
-    uint64_t atomic[GC_NW];         /* at start granules: the block is never scanned */
-    uint64_t mark[GC_NW];           /* at start granules: reached in this collection */
-    uint32_t nstart, nend;          /* set bits in start / end: the page is dropped at 0/0 */
+    uint64_t bits[GC_NW][4];        /* [word][GC_START..GC_MARK] */
+    uint32_t nstart, nend;          /* set start / end bits: the page is dropped at 0/0 */
     size_t vi;                      /* position in gc_index.pages */
 };
 
@@ -38,11 +53,14 @@ struct gc_big {
     struct gc_page *sd;             /* descriptor of the start page */
 };
 
-struct gc_slot { uintptr_t key, val; };   /* key: page base (0 empty); val: page* or big*|1 */
+struct gc_leaf {
+    uintptr_t e[GC_LEAF_N];         /* 0, a gc_page*, or a gc_big* | 1 */
+    size_t used;                    /* non-zero entries */
+};
 
 struct gc_index {
-    struct gc_slot *tab;            /* open addressing, linear probing, power-of-two size */
-    size_t cap, count;
+    struct gc_leaf ***top;          /* GC_TOP_N mid nodes of GC_MID_N leaves; made at first use */
+    size_t leaves;
     struct gc_page **pages;         /* every descriptor, for sweeping and rescans */
     size_t npages, pcap;
     uintptr_t lo, hi;               /* every GC block lies in [lo, hi) */
@@ -51,58 +69,58 @@ struct gc_index {
 };
 
 /* Index a block of extent ext at p: 0, or -1 (ENOMEM) with nothing changed. */
-SNUG_INTERNAL int       gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int atomic);
+SNUG_INTERNAL int       gci_insert_slow(struct gc_index *x, uintptr_t p, size_t ext, int atomic);
 /* Remove the block at (d, gi); returns its extent.  With keep_empty, descriptors left without
  * bits stay in place (a sweep is walking them) until gci_compact drops them. */
 SNUG_INTERNAL size_t    gci_remove(struct gc_index *x, struct gc_page *d, unsigned gi, int keep_empty);
-/* After a sweep: drop empty descriptors, shrink the table, recompute lo/hi. */
+/* After a sweep: drop empty descriptors and leaves, recompute lo/hi. */
 SNUG_INTERNAL void      gci_compact(struct gc_index *x);
 
 static inline uintptr_t gc_gran_addr(const struct gc_page *d, unsigned gi) { return d->base + (uintptr_t)gi * GC_GRAN; }
-static inline int gc_bit(const uint64_t *bm, unsigned i) { return (int)((bm[i >> 6] >> (i & 63)) & 1); }
-static inline void gc_bit_set(uint64_t *bm, unsigned i) { bm[i >> 6] |= (uint64_t)1 << (i & 63); }
-static inline void gc_bit_clear(uint64_t *bm, unsigned i) { bm[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
+static inline int gc_test(const struct gc_page *d, int f, unsigned i) { return (int)((d->bits[i >> 6][f] >> (i & 63)) & 1); }
+static inline void gc_set(struct gc_page *d, int f, unsigned i) { d->bits[i >> 6][f] |= (uint64_t)1 << (i & 63); }
+static inline void gc_clr(struct gc_page *d, int f, unsigned i) { d->bits[i >> 6][f] &= ~((uint64_t)1 << (i & 63)); }
 
-/* Highest set bit at or below g, or -1. */
-static inline int gc_last_le(const uint64_t *bm, unsigned g)
+/* Highest bit of bitmap f set at or below g, or -1. */
+static inline int gc_last_le(const struct gc_page *d, int f, unsigned g)
 {
     unsigned w = g >> 6;
-    uint64_t m = bm[w] & (~(uint64_t)0 >> (63 - (g & 63)));
+    uint64_t m = d->bits[w][f] & (~(uint64_t)0 >> (63 - (g & 63)));
     for (;;) {
         if (m) return (int)(w * 64 + 63 - (unsigned)__builtin_clzll(m));
         if (w == 0) return -1;
-        m = bm[--w];
+        m = d->bits[--w][f];
     }
 }
-/* Lowest set bit at or above g, or -1. */
-static inline int gc_first_ge(const uint64_t *bm, unsigned g)
+/* Lowest bit of bitmap f set at or above g, or -1. */
+static inline int gc_first_ge(const struct gc_page *d, int f, unsigned g)
 {
     unsigned w = g >> 6;
-    uint64_t m = bm[w] & (~(uint64_t)0 << (g & 63));
+    uint64_t m = d->bits[w][f] & (~(uint64_t)0 << (g & 63));
     for (;;) {
         if (m) return (int)(w * 64 + (unsigned)__builtin_ctzll(m));
         if (++w == GC_NW) return -1;
-        m = bm[w];
+        m = d->bits[w][f];
     }
 }
 
-static inline size_t gc_slot_of(const struct gc_index *x, uintptr_t page)
-{
-    return (size_t)((((uint64_t)(page >> GC_IPAGE_SHIFT)) * 0x9E3779B97F4A7C15ull) >> 32) & (x->cap - 1);
-}
-/* The table entry of an index page: 0 (none), a gc_page*, or a gc_big* | 1 (inside a block). */
+/* The entry of an index page: 0 (none), a gc_page*, or a gc_big* | 1 (inside a block). */
+__attribute__((always_inline))
 static inline uintptr_t gc_tab_get(const struct gc_index *x, uintptr_t page)
 {
-    if (SNUG_UNLIKELY(x->cap == 0)) return 0;
-    for (size_t i = gc_slot_of(x, page);; i = (i + 1) & (x->cap - 1)) {
-        if (x->tab[i].key == page) return x->tab[i].val;
-        if (x->tab[i].key == 0) return 0;
-    }
+    uint64_t t = (uint64_t)page >> GC_TOP_SHIFT;
+    if (SNUG_UNLIKELY(t >= GC_TOP_N || !x->top)) return 0;
+    struct gc_leaf **mid = x->top[t];
+    if (SNUG_UNLIKELY(!mid)) return 0;
+    const struct gc_leaf *leaf = mid[(page >> GC_LEAF_SHIFT) & (GC_MID_N - 1)];
+    if (!leaf) return 0;
+    return leaf->e[(page >> GC_IPAGE_SHIFT) & (GC_LEAF_N - 1)];
 }
 
 /* The block containing address a (its start or any byte of its extent): the descriptor of its
- * start page and its start granule there, or NULL.  O(1): one or two table probes and a few
+ * start page and its start granule there, or NULL.  O(1): one or two table lookups and a few
  * bit scans, whatever the block's size. */
+__attribute__((always_inline))
 static inline struct gc_page *gci_find(const struct gc_index *x, uintptr_t a, unsigned *gi)
 {
     uintptr_t P = a & ~(uintptr_t)(GC_IPAGE - 1);
@@ -115,17 +133,17 @@ static inline struct gc_page *gci_find(const struct gc_index *x, uintptr_t a, un
     }
     struct gc_page *d = (struct gc_page *)v;
     unsigned g = (unsigned)((a - P) / GC_GRAN);
-    int s = gc_last_le(d->start, g);
+    int s = gc_last_le(d, GC_START, g);
     if (s >= 0) {                   /* the block starting at s, unless it ended before g */
-        int e = gc_first_ge(d->end, (unsigned)s);
+        int e = gc_first_ge(d, GC_END, (unsigned)s);
         if (e < 0 || (unsigned)e >= g) { *gi = (unsigned)s; return d; }
         return NULL;
     }
     /* No start at or below g: a may be in a block that began on an earlier page and ends here;
      * its end is then the lowest end bit, below every start bit of this page. */
-    int e = gc_first_ge(d->end, 0);
+    int e = gc_first_ge(d, GC_END, 0);
     if (e < 0 || (unsigned)e < g) return NULL;
-    int s1 = gc_first_ge(d->start, 0);
+    int s1 = gc_first_ge(d, GC_START, 0);
     if (s1 >= 0 && s1 <= e) return NULL;
     uintptr_t v2 = gc_tab_get(x, P - GC_IPAGE);
     if (!v2) return NULL;
@@ -135,22 +153,43 @@ static inline struct gc_page *gci_find(const struct gc_index *x, uintptr_t a, un
         return b->sd;
     }
     struct gc_page *d2 = (struct gc_page *)v2;
-    s = gc_last_le(d2->start, GC_NGRAN - 1);
-    if (s < 0 || gc_first_ge(d2->end, (unsigned)s) >= 0) return NULL;
+    s = gc_last_le(d2, GC_START, GC_NGRAN - 1);
+    if (s < 0 || gc_first_ge(d2, GC_END, (unsigned)s) >= 0) return NULL;
     *gi = (unsigned)s;
     return d2;
 }
 
 /* One past the last byte of the extent of the block starting at (d, gi). */
+__attribute__((always_inline))
 static inline uintptr_t gci_end(const struct gc_index *x, const struct gc_page *d, unsigned gi)
 {
-    int e = gc_first_ge(d->end, gi);
+    int e = gc_first_ge(d, GC_END, gi);
     if (e >= 0) return d->base + (uintptr_t)(e + 1) * GC_GRAN;
     uintptr_t v = gc_tab_get(x, d->base + GC_IPAGE);
     if (v & 1) return ((const struct gc_big *)(v - 1))->end;
     const struct gc_page *d2 = (const struct gc_page *)v;
-    e = gc_first_ge(d2->end, 0);
+    e = gc_first_ge(d2, GC_END, 0);
     return d2->base + (uintptr_t)(e + 1) * GC_GRAN;
+}
+
+/* Fast path: the block lies within the page of the previous insert (consecutive small blocks). */
+static inline int gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int atomic)
+{
+    struct gc_page *d = x->last;
+    uintptr_t P = p & ~(uintptr_t)(GC_IPAGE - 1);
+    if (SNUG_LIKELY(d != NULL && d->base == P && ((p + ext - 1) & ~(uintptr_t)(GC_IPAGE - 1)) == P)) {
+        unsigned g0 = (unsigned)((p - P) / GC_GRAN), g1 = (unsigned)((p + ext - 1 - P) / GC_GRAN);
+        if (SNUG_LIKELY(!gc_test(d, GC_START, g0) && !gc_test(d, GC_END, g1))) {
+            gc_set(d, GC_START, g0);
+            if (atomic) gc_set(d, GC_ATOMIC, g0);
+            gc_set(d, GC_END, g1);
+            d->nstart++;
+            d->nend++;
+            x->blocks++;
+            return 0;
+        }
+    }
+    return gci_insert_slow(x, p, ext, atomic);
 }
 
 /* ---- marking (gc_mark.c) ---------------------------------------------------------------- */

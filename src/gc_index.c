@@ -1,83 +1,71 @@
-/* gc_index.c - the index of GC blocks: page descriptors with start/end/atomic/mark bitmaps in a
- * hash table keyed by 4 KiB page, cover entries for the inner pages of big blocks.  Changes
- * happen under the GC lock; every byte of it comes from sn_malloc (none from static tables).
+/* gc_index.c - the index of GC blocks: page descriptors with start/end/atomic/mark bitmaps
+ * found through a radix table keyed by 4 KiB page, cover entries for the inner pages of big
+ * blocks.  Changes happen under the GC lock; every byte comes from sn_malloc (no static tables).
  *
  * Lookups (gc.h: gci_find, gci_end) are O(1) whatever the block size.  Memory: a descriptor is
- * 168 bytes per 4 KiB page that holds GC block boundaries (about 4%), plus 16-32 bytes of table
- * per indexed page; a big block costs one 24-byte record and one table entry per inner page. */
+ * 152 bytes (a 160-byte slot) per 4 KiB page holding GC block boundaries, under 4%; a leaf is
+ * 4 KiB per 2 MiB chunk holding GC blocks (0.2%); the top level is 64 KiB and a mid node
+ * 128 KiB per 32 GiB slice in use; a big block costs a 24-byte record. */
 #include "gc.h"
 #include "alloc.h"
 #include "error.h"
 #include <string.h>
 
-#define MIN_CAP 1024u
-
-static void tab_put_raw(struct gc_slot *tab, size_t cap, uintptr_t key, uintptr_t val)
+/* The leaf holding page P's entry, made when missing; NULL when out of memory or when P is
+ * above the range the table covers. */
+static struct gc_leaf *leaf_get(struct gc_index *x, uintptr_t P)
 {
-    struct gc_index tmp = { .cap = cap };
-    size_t i = gc_slot_of(&tmp, key);
-    while (tab[i].key && tab[i].key != key) i = (i + 1) & (cap - 1);
-    tab[i].key = key;
-    tab[i].val = val;
+    uint64_t t = (uint64_t)P >> GC_TOP_SHIFT;
+    if (t >= GC_TOP_N) return NULL;
+    if (!x->top) {
+        x->top = sn_calloc(GC_TOP_N, sizeof *x->top);
+        if (!x->top) return NULL;
+    }
+    struct gc_leaf **mid = x->top[t];
+    if (!mid) {
+        mid = x->top[t] = sn_calloc(GC_MID_N, sizeof *mid);
+        if (!mid) return NULL;
+    }
+    struct gc_leaf **slot = &mid[(P >> GC_LEAF_SHIFT) & (GC_MID_N - 1)];
+    if (!*slot) {
+        *slot = sn_calloc(1, sizeof **slot);
+        if (!*slot) return NULL;
+        x->leaves++;
+    }
+    return *slot;
 }
 
-/* Rebuild the table with ncap slots; -1 when the memory is not there (old table kept). */
-static int tab_resize(struct gc_index *x, size_t ncap)
+static inline uintptr_t *entry_of(struct gc_leaf *l, uintptr_t P) { return &l->e[(P >> GC_IPAGE_SHIFT) & (GC_LEAF_N - 1)]; }
+
+/* Set the entry of P; its leaf exists (made by leaf_get before anything changed). */
+static void tab_put(struct gc_index *x, uintptr_t P, uintptr_t val)
 {
-    struct gc_slot *nt = sn_calloc(ncap, sizeof *nt);
-    if (!nt) return -1;
-    for (size_t i = 0; i < x->cap; i++)
-        if (x->tab[i].key) tab_put_raw(nt, ncap, x->tab[i].key, x->tab[i].val);
-    sn_free(x->tab);
-    x->tab = nt;
-    x->cap = ncap;
+    struct gc_leaf *l = x->top[(uint64_t)P >> GC_TOP_SHIFT][(P >> GC_LEAF_SHIFT) & (GC_MID_N - 1)];
+    uintptr_t *e = entry_of(l, P);
+    if (!*e) l->used++;
+    *e = val;
+}
+
+static void tab_del(struct gc_index *x, uintptr_t P)
+{
+    struct gc_leaf **slot = &x->top[(uint64_t)P >> GC_TOP_SHIFT][(P >> GC_LEAF_SHIFT) & (GC_MID_N - 1)];
+    uintptr_t *e = entry_of(*slot, P);
+    if (!*e) return;
+    *e = 0;
+    if (--(*slot)->used == 0) {             /* an empty leaf goes back at once */
+        sn_free(*slot);
+        *slot = NULL;
+        x->leaves--;
+    }
+}
+
+/* Make every leaf that pages [P0, P1] need: 0, or -1 with nothing else changed (leaves made
+ * so far stay, empty; gci_compact returns them). */
+static int leaves_reserve(struct gc_index *x, uintptr_t P0, uintptr_t P1)
+{
+    for (uintptr_t c = P0 >> GC_LEAF_SHIFT; c <= P1 >> GC_LEAF_SHIFT; c++)
+        if (!leaf_get(x, c << GC_LEAF_SHIFT)) return -1;
     return 0;
-}
-
-/* Room for `extra` more entries at a load factor of at most 1/2. */
-static int tab_reserve(struct gc_index *x, size_t extra)
-{
-    size_t need = x->count + extra;
-    if (need <= x->cap / 2) return 0;
-    size_t ncap = x->cap ? x->cap : MIN_CAP;
-    while (ncap / 2 < need) {
-        if (ncap > SIZE_MAX / 4 / sizeof(struct gc_slot)) return -1;
-        ncap *= 2;
-    }
-    return tab_resize(x, ncap);
-}
-
-/* Insert or overwrite; room must have been reserved. */
-static void tab_put(struct gc_index *x, uintptr_t key, uintptr_t val)
-{
-    size_t i = gc_slot_of(x, key);
-    while (x->tab[i].key && x->tab[i].key != key) i = (i + 1) & (x->cap - 1);
-    if (!x->tab[i].key) x->count++;
-    x->tab[i].key = key;
-    x->tab[i].val = val;
-}
-
-/* Delete with backward shift (linear probing keeps no tombstones). */
-static void tab_del(struct gc_index *x, uintptr_t key)
-{
-    size_t mask = x->cap - 1, i = gc_slot_of(x, key);
-    while (x->tab[i].key != key) {
-        if (!x->tab[i].key) return;
-        i = (i + 1) & mask;
-    }
-    x->count--;
-    for (size_t j = i;;) {
-        j = (j + 1) & mask;
-        if (!x->tab[j].key) break;
-        size_t k = gc_slot_of(x, x->tab[j].key);
-        /* the entry at j may move to i unless its home k lies cyclically in (i, j] */
-        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (stays) continue;
-        x->tab[i] = x->tab[j];
-        i = j;
-    }
-    x->tab[i].key = 0;
-    x->tab[i].val = 0;
 }
 
 static int pages_reserve(struct gc_index *x, size_t extra)
@@ -92,7 +80,7 @@ static int pages_reserve(struct gc_index *x, size_t extra)
     return 0;
 }
 
-/* The descriptor of index page P, made when missing (room reserved by the caller). */
+/* The descriptor of index page P, made when missing (its leaf and a pages slot are reserved). */
 static struct gc_page *page_get(struct gc_index *x, uintptr_t P)
 {
     if (x->last && x->last->base == P) return x->last;
@@ -126,15 +114,13 @@ static void drop_if_empty(struct gc_index *x, struct gc_page *d)
     if (d->nstart == 0 && d->nend == 0) page_drop(x, d);
 }
 
-int gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int atomic)
+int gci_insert_slow(struct gc_index *x, uintptr_t p, size_t ext, int atomic)
 {
     uintptr_t last = p + ext - 1;
     uintptr_t P0 = p & ~(uintptr_t)(GC_IPAGE - 1), P1 = last & ~(uintptr_t)(GC_IPAGE - 1);
-    size_t span = (size_t)((P1 - P0) >> GC_IPAGE_SHIFT);      /* pages after the first */
-    size_t inner = span > 1 ? span - 1 : 0;
-    if (tab_reserve(x, 2 + inner) != 0 || pages_reserve(x, 2) != 0) return -1;
+    if (leaves_reserve(x, P0, P1) != 0 || pages_reserve(x, 2) != 0) return -1;
     struct gc_big *b = NULL;
-    if (inner) {
+    if (P1 - P0 > GC_IPAGE) {
         b = sn_malloc(sizeof *b);
         if (!b) return -1;
     }
@@ -146,12 +132,12 @@ int gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int atomic)
         return -1;
     }
     unsigned g0 = (unsigned)((p - P0) / GC_GRAN), g1 = (unsigned)((last - P1) / GC_GRAN);
-    if (gc_bit(d0->start, g0) || gc_bit(d1->end, g1))
+    if (gc_test(d0, GC_START, g0) || gc_test(d1, GC_END, g1))
         snug_fatal("snug gc: index corrupted: block registered twice at", (void *)p, ext);
-    gc_bit_set(d0->start, g0);
+    gc_set(d0, GC_START, g0);
     d0->nstart++;
-    if (atomic) gc_bit_set(d0->atomic, g0);
-    gc_bit_set(d1->end, g1);
+    if (atomic) gc_set(d0, GC_ATOMIC, g0);
+    gc_set(d1, GC_END, g1);
     d1->nend++;
     if (b) {
         b->start = p;
@@ -159,8 +145,8 @@ int gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int atomic)
         b->sd = d0;
         for (uintptr_t P = P0 + GC_IPAGE; P < P1; P += GC_IPAGE) tab_put(x, P, (uintptr_t)b | 1);
     }
-    if (!x->blocks || P0 < x->lo) x->lo = P0;
-    if (!x->blocks || P1 + GC_IPAGE > x->hi) x->hi = P1 + GC_IPAGE;
+    if (!x->hi || P0 < x->lo) x->lo = P0;
+    if (P1 + GC_IPAGE > x->hi) x->hi = P1 + GC_IPAGE;
     x->blocks++;
     return 0;
 }
@@ -176,11 +162,11 @@ size_t gci_remove(struct gc_index *x, struct gc_page *d, unsigned gi, int keep_e
         for (uintptr_t P = d->base + GC_IPAGE; P < P1; P += GC_IPAGE) tab_del(x, P);
         sn_free((void *)(v - 1));
     }
-    gc_bit_clear(d->start, gi);
-    gc_bit_clear(d->atomic, gi);
-    gc_bit_clear(d->mark, gi);
+    gc_clr(d, GC_START, gi);
+    gc_clr(d, GC_ATOMIC, gi);
+    gc_clr(d, GC_MARK, gi);
     d->nstart--;
-    gc_bit_clear(d1->end, (unsigned)((last - P1) / GC_GRAN));
+    gc_clr(d1, GC_END, (unsigned)((last - P1) / GC_GRAN));
     d1->nend--;
     x->blocks--;
     if (!keep_empty) {
@@ -201,11 +187,11 @@ void gci_compact(struct gc_index *x)
     }
     x->lo = x->npages ? lo : 0;
     x->hi = x->npages ? hi : 0;
-    /* give back a table that is mostly empty (the heap shrank) */
-    if (x->cap > MIN_CAP && x->count * 8 < x->cap) {
-        size_t ncap = x->cap;
-        while (ncap > MIN_CAP && x->count * 8 < ncap) ncap /= 2;
-        tab_resize(x, ncap);            /* on failure the big table simply stays */
+    /* leaves left empty by a failed insert */
+    for (size_t t = 0; x->top && t < GC_TOP_N; t++) {
+        struct gc_leaf **mid = x->top[t];
+        for (size_t m = 0; mid && m < GC_MID_N; m++)
+            if (mid[m] && mid[m]->used == 0) { sn_free(mid[m]); mid[m] = NULL; x->leaves--; }
     }
     if (x->pcap > 1024 && x->npages * 4 < x->pcap) {
         struct gc_page **np = sn_realloc(x->pages, x->pcap / 2 * sizeof *np);

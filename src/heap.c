@@ -6,6 +6,7 @@
 #include "block.h"
 #include "fit.h"
 #include "lock.h"
+#include "options.h"
 #include "stats.h"
 #include <errno.h>
 #include <pthread.h>
@@ -100,6 +101,8 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
         struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
         if (!np) return NULL;
         page_init(np, h, c, k);
+        if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
+            memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
         list_push(&h->avail[c], np);
         h->pages++;
         snug_stats_sample();

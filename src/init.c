@@ -9,6 +9,7 @@
 #include "lock.h"
 #include "options.h"
 #include "os.h"
+#include "secure.h"
 #include <pthread.h>
 
 atomic_int snug_ready;
@@ -16,6 +17,7 @@ static snug_lock_t init_lock = SNUG_LOCK_INIT;
 
 static void fork_prepare(void)
 {
+    secure_fork_prepare();        /* quarantine, zero-size addresses */
     heap_fork_prepare();          /* heaps_lock, fallback_lock */
     snug_fit_lock_all();          /* fit lock */
     large_fork_prepare();         /* large lock */
@@ -25,12 +27,14 @@ static void fork_parent(void)
     large_fork_parent();
     snug_fit_unlock_all();
     heap_fork_parent();
+    secure_fork_parent();
 }
 static void fork_child(void)
 {
     large_fork_child();
     snug_fit_reset_locks();
     heap_fork_child();
+    secure_fork_child();
 }
 
 int snug_init_slow(void)

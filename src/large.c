@@ -74,20 +74,32 @@ static void table_insert(uintptr_t p)
 
 static struct lhead *head_of(uintptr_t p) { return (struct lhead *)(p - sizeof(struct lhead)); }
 
-void *large_alloc(size_t n, size_t align)
+void *large_alloc(size_t n, size_t align, int guarded)
 {
     if (align < SNUG_ALIGN) align = SNUG_ALIGN;
     size_t off = align > LARGE_OFF ? align : LARGE_OFF;
-    if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE || align > (size_t)PTRDIFF_MAX / 2) { errno = ENOMEM; return NULL; }
+    if (n > (size_t)PTRDIFF_MAX - off - 3 * SNUG_OSPAGE || align > (size_t)PTRDIFF_MAX / 2) { errno = ENOMEM; return NULL; }
     size_t extra = align > SNUG_OSPAGE ? align : 0;      /* mmap gives only page alignment */
-    size_t len = snug_align_up(n + off + extra, SNUG_OSPAGE);
+    size_t guard = guarded ? SNUG_OSPAGE : 0;
+    size_t len = snug_align_up(n + off + extra, SNUG_OSPAGE) + 2 * guard;
     char *m = snug_os_map(len);
     if (!m) return NULL;
-    uintptr_t p = snug_align_up((uintptr_t)m + off, align);
+    uintptr_t p;
+    if (guarded) {
+        /* Inaccessible pages on both sides; the payload ends at the upper one. */
+        if (mprotect(m, guard, PROT_NONE) != 0 || mprotect(m + len - guard, guard, PROT_NONE) != 0) {
+            snug_os_unmap(m, len, len);
+            errno = ENOMEM;
+            return NULL;
+        }
+        p = ((uintptr_t)m + len - guard - n) & ~(uintptr_t)(align - 1);
+    } else {
+        p = snug_align_up((uintptr_t)m + off, align);
+    }
     struct lhead *h = head_of(p);
     h->map = (uintptr_t)m;
     h->maplen = len;
-    h->usable = (uintptr_t)m + len - p;
+    h->usable = (uintptr_t)m + len - guard - p;
     h->check = p ^ (uintptr_t)snug_secret;
     snug_lock(&large_lock);
     if (table_reserve() != 0) {
@@ -131,8 +143,10 @@ size_t large_usable(const void *p)
 {
     size_t at, u = 0;
     snug_lock(&large_lock);
-    if (table_find((uintptr_t)p, &at) == 1) u = head_of((uintptr_t)p)->usable;
+    int state = table_find((uintptr_t)p, &at);
+    if (state == 1) u = head_of((uintptr_t)p)->usable;
     snug_unlock(&large_lock);
+    if (state == 2) snug_fatal("large block already freed (double free or use after free):", p, 0);
     return u;
 }
 
@@ -187,7 +201,7 @@ int large_check(void)
         if (!table[i] || (table[i] & 1)) continue;
         struct lhead *h = head_of(table[i]);
         n++;
-        if (h->check != (table[i] ^ (uintptr_t)snug_secret) || table[i] + h->usable != h->map + h->maplen)
+        if (h->check != (table[i] ^ (uintptr_t)snug_secret) || table[i] + h->usable > h->map + h->maplen)
             rc = snug_check_fail("large block header damaged", table[i]);
     }
     if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);

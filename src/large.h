@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void  *large_alloc(size_t n, size_t align);     /* fresh zero pages; NULL + ENOMEM */
+/* Fresh zero pages; NULL + ENOMEM.  guarded: PROT_NONE pages on both sides and
+ * the payload ends at the upper one (secure mode). */
+void  *large_alloc(size_t n, size_t align, int guarded);
 /* Free p if it is a large block: 1 when freed, 0 when p is not one. */
 int    large_free(void *p);
 /* Usable bytes of large block p, or 0 when p is not one. */

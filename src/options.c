@@ -12,6 +12,9 @@ struct snug_options snug_opt = {
     .top_pad = 128u * 1024u,
     .mmap_threshold = SNUG_LARGE_MIN,
     .verbose = 0,
+#ifdef SNUG_SECURE_DEFAULT
+    .secure = 1,
+#endif
 };
 
 static int parse_size(const char *s, size_t len, size_t *out)
@@ -66,6 +69,8 @@ static void apply(const char *s, size_t len)
     size_t vlen = eq ? len - nlen - 1 : 0;
     size_t v = 0;
     if (name_is(s, nlen, "verbose") && !val) { snug_opt.verbose = 1; return; }
+    if (name_is(s, nlen, "secure") && !val) { snug_opt.secure = 1; return; }
+    if (name_is(s, nlen, "nosecure") && !val) { snug_opt.secure = 0; return; }
     size_t *target = name_is(s, nlen, "trim_threshold") ? &snug_opt.trim_threshold
                    : name_is(s, nlen, "top_pad") ? &snug_opt.top_pad
                    : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold : NULL;
@@ -109,4 +114,5 @@ void snug_options_print(void)
     print_size("top_pad", snug_opt.top_pad);
     print_size("mmap_threshold", snug_opt.mmap_threshold);
     print_size("verbose", (size_t)snug_opt.verbose);
+    print_size("secure", (size_t)snug_opt.secure);
 }

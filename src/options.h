@@ -10,6 +10,7 @@ struct snug_options {
     size_t top_pad;             /* free bytes a trim leaves at the top */
     size_t mmap_threshold;      /* requests this big get their own mapping */
     int verbose;                /* print the effective settings at start-up */
+    int secure;                 /* secure mode (secure.c) */
 };
 extern struct snug_options snug_opt;
 

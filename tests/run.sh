@@ -241,6 +241,12 @@ group_gc() {
     run_harness gc-linked 900 "$T/gc-linked"
 }
 
+group_secure() {
+    echo "== secure (SNUG_OPTIONS=secure: canaries, fill checks, guard pages, zero-size faults)"
+    step build/secure "$LOGS/build-secure.log" $MAKE "$T/secure" || return
+    run_harness secure 300 env SNUG_OPTIONS=secure "$T/secure"
+}
+
 group_faults() {
     echo "== faults (double free and foreign pointers end the program with a message)"
     step build/faults "$LOGS/build-faults.log" $MAKE "$T/faults" || return
@@ -308,7 +314,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions faults gc programs traces"
+ALL="build contract asan exports override stress exhaust regions secure faults gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

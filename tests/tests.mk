@@ -56,13 +56,21 @@ $(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
 
-# fault reports (double free, foreign pointers), as the README promises
+# fault reports (issue 4): death tests, linked with -lsnug and plain (for LD_PRELOAD)
 $(T)/faults: tests/faults/faults.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+$(T)/faults-plain: tests/faults/faults.c $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
 -include tests/gc/gc.mk
 
 # 10. regions: brk shrink, mmap regions when brk is blocked, foreign sbrk
 $(T)/regions: tests/regions/regions.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Wno-deprecated-declarations $< $(TEST_SNUG) -ldl -o $@
+
+# 11. secure mode (run with SNUG_OPTIONS=secure)
+$(T)/secure: tests/secure/secure.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@

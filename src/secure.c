@@ -1,0 +1,183 @@
+/* secure.c - the secure mode, a layer over the plain allocator (alloc.c's
+ * snug_plain_*).  A block of n bytes is laid out as
+ *
+ *     [ payload: n bytes | canary bytes 0xC5 ... | trailer: n ^ key(p) ]
+ *                        ^ any overflow past n changes a canary or the trailer
+ *
+ * inside the plain block's usable size; free checks both.  Freed blocks are
+ * filled with 0xDF and parked in a quarantine; a random entry leaves it when it
+ * is full, after its fill is verified (a write after free is reported), so reuse
+ * is late and in random order.  Small slots are verified again when handed out.
+ * Large blocks get PROT_NONE pages on both sides, the payload ending at the upper
+ * one.  malloc(0) returns unique addresses in a PROT_NONE reservation. */
+#include "secure.h"
+#include "alloc.h"
+#include "error.h"
+#include "fit.h"
+#include "lock.h"
+#include "os.h"
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define CANARY      0xC5
+#define FILL        SNUG_FREE_FILL
+#define TRAILER     sizeof(uint64_t)
+#define Q_SLOTS     512
+#define Q_MAX_BLOCK ((size_t)1 << 20)       /* bigger blocks are freed at once */
+#define Q_MAX_BYTES ((size_t)16 << 20)
+#define ZERO_SPAN   ((size_t)64 << 20)      /* malloc(0) addresses: 4 Mi of them */
+
+struct qentry { void *p; size_t size; };
+static snug_lock_t q_lock = SNUG_LOCK_INIT;
+static struct qentry *q;                    /* Q_SLOTS entries, from the fit allocator */
+static size_t q_count, q_bytes;
+static uint64_t q_rng = 0x2545F4914F6CDD1Dull;
+
+static snug_lock_t z_lock = SNUG_LOCK_INIT;
+static uintptr_t z_base, z_next;
+static uint64_t *z_live;                    /* one bit per 16-byte address */
+
+static uint64_t key_of(const void *p) { return ((uint64_t)(uintptr_t)p ^ snug_secret) * 0x9E3779B97F4A7C15ull; }
+
+static int all_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+    for (size_t i = 0; i < n; i++) if (p[i] != v) return 0;
+    return 1;
+}
+
+/* ---- malloc(0): addresses that fault ------------------------------------ */
+
+int secure_owns_zero(const void *p)
+{
+    return z_base && (uintptr_t)p - z_base < ZERO_SPAN;
+}
+
+static void *zero_alloc(void)
+{
+    void *p = NULL;
+    snug_lock(&z_lock);
+    if (!z_base) {
+        void *r = mmap(NULL, ZERO_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *bits = snug_os_reserve(ZERO_SPAN / 16 / 8);
+        if (r != MAP_FAILED && bits) { z_base = z_next = (uintptr_t)r; z_live = bits; }
+    }
+    if (z_base && z_next < z_base + ZERO_SPAN) {
+        p = (void *)z_next;
+        size_t i = (z_next - z_base) / 16;
+        z_live[i / 64] |= (uint64_t)1 << (i % 64);
+        z_next += 16;
+    }
+    snug_unlock(&z_lock);
+    return p;
+}
+
+static void zero_free(void *p)
+{
+    size_t i = ((uintptr_t)p - z_base) / 16;
+    snug_lock(&z_lock);
+    int live = ((uintptr_t)p & 15) == 0 && ((z_live[i / 64] >> (i % 64)) & 1);
+    if (live) z_live[i / 64] &= ~((uint64_t)1 << (i % 64));
+    snug_unlock(&z_lock);
+    if (!live) snug_fatal("double free or invalid pointer (zero-size block)", p, 0);
+}
+
+/* ---- trailer and canaries ----------------------------------------------- */
+
+static void *finish(void *p, size_t n)
+{
+    size_t u = snug_plain_usable(p, "secure: internal");
+    unsigned char *b = p;
+    memset(b + n, CANARY, u - TRAILER - n);
+    uint64_t t = (uint64_t)n ^ key_of(p);
+    memcpy(b + u - TRAILER, &t, TRAILER);
+    return p;
+}
+
+/* The request size of p from its trailer; fatal when trailer or canaries moved. */
+static size_t checked_size(const void *p, size_t u)
+{
+    const unsigned char *b = p;
+    uint64_t t;
+    memcpy(&t, b + u - TRAILER, TRAILER);
+    uint64_t n = t ^ key_of(p);
+    if (all_bytes(b + u - TRAILER, TRAILER, FILL)) snug_fatal("double free of", p, 0);
+    if (n > u - TRAILER) snug_fatal("heap overflow: trailer after block overwritten, block", p, 0);
+    if (!all_bytes(b + n, u - TRAILER - (size_t)n, CANARY))
+        snug_fatal("heap overflow: canary after block overwritten, block", p, (size_t)n);
+    return (size_t)n;
+}
+
+void *secure_alloc(size_t n, size_t align)
+{
+    if (n == 0 && align <= 16) {
+        void *z = zero_alloc();
+        if (z) return z;
+    }
+    if (n > (size_t)PTRDIFF_MAX - TRAILER - SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
+    void *p = snug_plain_alloc_secure(n + TRAILER, align);
+    if (!p) return NULL;
+    size_t u = snug_plain_usable(p, "secure: internal");
+    /* A small slot has been filled since its page was made or it was freed. */
+    if (snug_plain_is_small(p) && !all_bytes((unsigned char *)p + sizeof(void *), u - sizeof(void *), FILL))
+        snug_fatal("write after free detected in block", p, u);
+    return finish(p, n);
+}
+
+size_t secure_usable(const void *p, const char *op)
+{
+    if (secure_owns_zero(p)) return 0;
+    return checked_size(p, snug_plain_usable(p, op));
+}
+
+/* ---- quarantine ---------------------------------------------------------- */
+
+static void release_now(void *p, size_t u)
+{
+    if (!all_bytes(p, u, FILL)) snug_fatal("write after free detected in block", p, u);
+    snug_plain_free(p);
+}
+
+void secure_free(void *p)
+{
+    if (secure_owns_zero(p)) { zero_free(p); return; }
+    size_t u = snug_plain_usable(p, "free(): invalid pointer");
+    checked_size(p, u);             /* a block in quarantine has FILL for a trailer: double free */
+    memset(p, FILL, u);
+    if (u > Q_MAX_BLOCK) { snug_plain_free(p); return; }
+    void *out = NULL;
+    size_t out_size = 0;
+    snug_lock(&q_lock);
+    if (!q) q = snug_fit_meta_alloc(Q_SLOTS * sizeof *q);
+    if (!q) { snug_unlock(&q_lock); snug_plain_free(p); return; }
+    if (q_count == Q_SLOTS || q_bytes + u > Q_MAX_BYTES) {
+        q_rng ^= q_rng << 13; q_rng ^= q_rng >> 7; q_rng ^= q_rng << 17;
+        size_t i = (size_t)(q_rng % (q_count ? q_count : 1));
+        if (q_count) {
+            out = q[i].p;
+            out_size = q[i].size;
+            q_bytes -= out_size;
+            q[i] = q[--q_count];
+        }
+    }
+    q[q_count].p = p;
+    q[q_count].size = u;
+    q_count++;
+    q_bytes += u;
+    snug_unlock(&q_lock);
+    if (out) release_now(out, out_size);
+}
+
+void *secure_realloc(void *p, size_t n)
+{
+    size_t old = secure_usable(p, "realloc(): invalid pointer");
+    void *q2 = secure_alloc(n, SNUG_ALIGN);
+    if (!q2) return NULL;
+    memcpy(q2, p, old < n ? old : n);
+    secure_free(p);
+    return q2;
+}
+
+void secure_fork_prepare(void) { snug_lock(&q_lock); snug_lock(&z_lock); }
+void secure_fork_parent(void) { snug_unlock(&z_lock); snug_unlock(&q_lock); }
+void secure_fork_child(void) { snug_lock_reset(&z_lock); snug_lock_reset(&q_lock); }
