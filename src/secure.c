@@ -42,7 +42,16 @@ static uint64_t key_of(const void *p) { return ((uint64_t)(uintptr_t)p ^ snug_se
 
 static int all_bytes(const unsigned char *p, size_t n, unsigned char v)
 {
-    for (size_t i = 0; i < n; i++) if (p[i] != v) return 0;
+    uint64_t w = 0x0101010101010101ull * v, acc = 0;
+    size_t i = 0;
+    for (; i < n && ((uintptr_t)(p + i) & 7); i++) if (p[i] != v) return 0;
+    for (; i + 32 <= n; i += 32) {          /* four words per step, one branch */
+        const uint64_t *x = (const uint64_t *)(const void *)(p + i);
+        acc |= (x[0] ^ w) | (x[1] ^ w) | (x[2] ^ w) | (x[3] ^ w);
+        if (acc) return 0;
+    }
+    for (; i + 8 <= n; i += 8) if (*(const uint64_t *)(const void *)(p + i) != w) return 0;
+    for (; i < n; i++) if (p[i] != v) return 0;
     return 1;
 }
 
@@ -143,8 +152,8 @@ void secure_free(void *p)
     if (secure_owns_zero(p)) { zero_free(p); return; }
     size_t u = snug_plain_usable(p, "free(): invalid pointer");
     checked_size(p, u);             /* a block in quarantine has FILL for a trailer: double free */
+    if (u > Q_MAX_BLOCK) { snug_plain_free(p); return; }     /* unmapped at once: nothing to fill */
     memset(p, FILL, u);
-    if (u > Q_MAX_BLOCK) { snug_plain_free(p); return; }
     void *out = NULL;
     size_t out_size = 0;
     snug_lock(&q_lock);
