@@ -92,7 +92,7 @@ GC_NO_ASAN static void scan(struct gc_state *g, uintptr_t lo, uintptr_t hi)
 /* Scanning a block starts with a cache miss on its first line.  Popped ranges wait in a small
  * FIFO, prefetched as they enter it, so PREFETCH_Q misses overlap instead of coming one by one
  * (the mark order becomes slightly breadth-first; any order is correct). */
-#define PREFETCH_Q 8
+#define PREFETCH_Q 16
 
 static void drain(struct gc_state *g)
 {
