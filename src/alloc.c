@@ -64,22 +64,33 @@ void snug_plain_free(void *p)
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
 }
 
-void sn_free(void *p)
+/* Everything free does besides a small block of the calling thread's own heap. */
+static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
 {
-    if (!p) return;
-    uintptr_t a = addr_page((uintptr_t)p);
-    if (SNUG_LIKELY(a > ADDR_MEDIUM)) {
+    if (a > ADDR_MEDIUM) {
         struct spage *pg = (struct spage *)a;
-        struct heap *h = snug_tl_heap;
-        if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-        if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
-        else if (SNUG_UNLIKELY(snug_opt.secure)) secure_free(p);     /* secure mode has no thread heaps */
+        if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        if (snug_opt.secure) secure_free(p);         /* secure mode has no thread heaps */
         else heap_free_remote(pg, p);
         return;
     }
-    if (SNUG_UNLIKELY(snug_opt.secure)) secure_free(p);
+    if (!p) return;
+    if (snug_opt.secure) secure_free(p);
     else if (a == ADDR_MEDIUM) snug_fit_free(p);
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
+}
+
+void sn_free(void *p)
+{
+    uintptr_t a = addr_page((uintptr_t)p);
+    struct spage *pg = (struct spage *)a;
+    struct heap *h = snug_tl_heap;
+    /* a > ADDR_MEDIUM: p is in a small page; owned by this thread and intact? */
+    if (SNUG_LIKELY(a > ADDR_MEDIUM && pg->owner == h && page_guard_ok(pg))) {
+        heap_free_local(h, pg, p);
+        return;
+    }
+    free_other(p, a);
 }
 
 void *sn_calloc(size_t n, size_t size)

@@ -9,14 +9,16 @@
  * the block in the index (gc_index.c).  No header is added: a 24-byte GC object costs what a
  * 24-byte malloc costs.  Explicit and GC blocks share snug's pages and free lists.
  *
- * Index.  A hash table keyed by 4 KiB address page gives, for a page holding GC block
- * boundaries, a descriptor with four bitmaps over its 16-byte granules: start, end (last
- * granule), atomic, mark.  Pages wholly inside a block of 3+ pages hold a "cover" entry
+ * Index.  A three-level radix table keyed by 4 KiB address page (2 MiB leaves of 512 entries)
+ * gives, for a page holding GC block boundaries, a descriptor with four bitmaps over its 16-byte
+ * granules: start, end (last granule), atomic, mark, interleaved per 64 granules so a lookup
+ * touches one or two cache lines.  Pages wholly inside a block of 3+ pages hold a "cover" entry
  * pointing at a small record {start, end}.  So any word is resolved in O(1): after a range
- * check against [lo, hi), one table probe (two for a block that began on the previous page),
+ * check against [lo, hi), one table walk (two for a block that began on the previous page),
  * then bit scans: the highest start at or below the word's granule, and the first end at or
  * after that start, say whether the word lies in a block and where the block begins.
- * Interior pointers therefore cost the same as pointers to the start.
+ * Interior pointers therefore cost the same as pointers to the start.  (A hash table keyed by
+ * page was tried first: its probes missed the cache on large heaps.)
  *
  * Roots.  (1) the writable PT_LOAD segments of the program and of every loaded library
  * (dl_iterate_phdr), except libsnug.so's own - the collector's state lives in a mapping, so no
@@ -33,7 +35,9 @@
  *
  * Marking.  Conservative: every aligned word of a root or of a scanned block that points into
  * a live GC block marks it; atomic blocks are marked but never scanned.  No recursion: marked
- * blocks go on an explicit stack of (lo, hi) ranges in mapped memory, scanned in 4 KiB slices.
+ * blocks go on an explicit stack of (lo, hi) ranges in mapped memory, scanned in 4 KiB slices;
+ * popped ranges pass through a 16-entry queue that prefetches them, so the cache misses on the
+ * blocks being scanned overlap (2x faster marking on large trees).
  * The stack doubles with mremap (a system call: safe while the world is stopped) up to 64 MiB;
  * if it cannot, the block stays marked but unpushed, an overflow flag is set, and when the stack
  * is empty every marked non-atomic block is rescanned until no push was dropped.
@@ -74,6 +78,11 @@
  * stacks, in plain malloc memory not added as a root, or in thread-local storage of the main
  * thread) do not keep blocks.  A GC block must be released only by the collector or by
  * snug_gc_free, never by free().  SIGPWR and SIGXCPU belong to the collector once it started.
+ * A dl_iterate_phdr callback must not call snug_gc_* (the collector would wait for the loader
+ * lock that callback's thread holds, and that thread for the GC lock).  Stacks made by the
+ * program itself (makecontext, coroutines) are not scanned unless added as roots.  Being
+ * conservative, a non-pointer word (on 32-bit, e.g. a constant in libc's random() table) can
+ * keep a block alive: bdwgc's blacklisting of such addresses would need a say in placement.
  */
 #include "gc.h"
 #include "alloc.h"
@@ -137,7 +146,7 @@ static inline int gc_enter(void)
 {
     if (SNUG_UNLIKELY(gc_init() != 0)) return -1;
     if (SNUG_LIKELY(snug_gc_self != NULL)) return 0;
-    return gc_thread_register_self(1) < 0 ? -1 : 0;
+    return gc_thread_register_self() < 0 ? -1 : 0;
 }
 
 /* ---- collection -------------------------------------------------------------------------- */
@@ -368,7 +377,7 @@ SNUG_API void snug_gc_remove_roots(void *lo, void *hi)
 SNUG_API int snug_gc_register_thread(void)
 {
     if (gc_init() != 0) return -1;
-    return gc_thread_register_self(0);
+    return gc_thread_register_self();
 }
 
 SNUG_API int snug_gc_unregister_thread(void)

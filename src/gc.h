@@ -221,7 +221,7 @@ struct gc_thread {
 };
 
 SNUG_INTERNAL int  gc_threads_init(void);                          /* handlers; main thread */
-SNUG_INTERNAL int  gc_thread_register_self(int automatic);         /* 0 new, 1 already, -1 error */
+SNUG_INTERNAL int  gc_thread_register_self(void);                  /* 0 new, 1 already, -1 error */
 SNUG_INTERNAL int  gc_thread_unregister_self(void);                /* 0 done, 1 was not registered */
 extern SNUG_INTERNAL __thread struct gc_thread *snug_gc_self;   /* NULL: not registered */
 SNUG_INTERNAL void gc_stop_world(void);                            /* caller holds the GC lock */

@@ -149,9 +149,8 @@ static void thread_exit(void *v)
     sn_free(t);
 }
 
-int gc_thread_register_self(int automatic)
+int gc_thread_register_self(void)
 {
-    (void)automatic;
     if (snug_gc_self) return 1;
     struct gc_state *g = snug_gc;
     uintptr_t lo, hi;
@@ -253,7 +252,7 @@ int gc_threads_init(void)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIG_RESUME, &sa, NULL) != 0) return -1;
     /* the main thread is registered by itself, whoever starts the collector */
-    if (is_main_thread()) return gc_thread_register_self(1) < 0 ? -1 : 0;
+    if (is_main_thread()) return gc_thread_register_self() < 0 ? -1 : 0;
     if (main_known) {
         uintptr_t top = 0;
         if (&__libc_stack_end && __libc_stack_end) top = (uintptr_t)__libc_stack_end;

@@ -50,10 +50,17 @@ static void page_release(struct heap *h, struct spage *pg)
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
 }
 
+void heap_free_fault(struct spage *pg, void *p)
+{
+    long i = page_slot(pg, (uintptr_t)p);
+    if (i < 0 || (uintptr_t)p >= page_bump(pg)) snug_fatal("free(): invalid pointer", p, 0);
+    snug_fatal("double free of", p, pg->bsize);
+}
+
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
     unsigned c = pg->cls;
-    if (pg->in_full) {
+    if (pg->in_full && pg->used <= pg->relist) {
         list_remove(&h->full[c], pg);
         pg->in_full = 0;
         list_push(&h->avail[c], pg);
@@ -74,7 +81,7 @@ static void drain_remote(struct heap *h)
         bit_clear(pg, (unsigned)i);
         *(uintptr_t *)b = enc_link((uintptr_t)pg->free, b);
         pg->free = (void *)b;
-        if (--pg->used == 0 || pg->used + 1 == pg->nslots) heap_free_slow(h, pg);
+        if (--pg->used == 0 || pg->used == pg->relist) heap_free_slow(h, pg);
         b = next;
     }
 }

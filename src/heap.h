@@ -43,7 +43,7 @@ size_t heap_small_pages(void);
 int   heap_check_own(void);
 
 /* Fast paths: a handful of instructions each; the slow paths are out of line. */
-static inline void *heap_alloc_small(struct heap *h, size_t n)
+static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap *h, size_t n)
 {
     unsigned c = size_class(n);
     struct spage *pg = h->avail[c];
@@ -58,18 +58,25 @@ static inline void *heap_alloc_small(struct heap *h, size_t n)
     return heap_alloc_slow(h, c);
 }
 
-static inline void heap_free_local(struct heap *h, struct spage *pg, void *p)
+/* Out of line: the faults heap_free_local reports (never return). */
+__attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
+
+static inline __attribute__((always_inline)) void heap_free_local(struct heap *h, struct spage *pg, void *p)
 {
-    long i = page_slot(pg, (uintptr_t)p);
-    if (SNUG_UNLIKELY(i < 0 || (uintptr_t)p >= page_bump(pg))) snug_fatal("free(): invalid pointer", p, 0);
-    if (SNUG_UNLIKELY(!bit_get(pg, (unsigned)i))) snug_fatal("double free of", p, pg->bsize);
+    uint64_t off = (uint64_t)((uintptr_t)p - page_start(pg));
+    /* Masking keeps the bitmap index in range; a masked index fails the
+     * slot-start test, and slots never handed out have a clear bit. */
+    uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32) & (SPAGE_MAXSLOTS - 1);
+    uint64_t *w = &pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
+    if (SNUG_UNLIKELY((uint64_t)i * pg->bsize != off || !(*w & m))) heap_free_fault(pg, p);
     page_check_neighbour(pg, (uintptr_t)p, i);
-    bit_clear(pg, (unsigned)i);
+    *w &= ~m;
     *(uintptr_t *)p = enc_link((uintptr_t)pg->free, (uintptr_t)p);
     pg->free = p;
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    /* Slow path when the page empties or was full (it may be on the full list). */
-    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used + 1 == pg->nslots)) heap_free_slow(h, pg);
+    /* Slow path when the page empties or may go back from the full list. */
+    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
 }
+
 #endif

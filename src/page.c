@@ -25,6 +25,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     pg->check = (inv << 32) | page_guard(pg);
     pg->bsize = (uint16_t)bsize;
     pg->nslots = (uint16_t)n;
+    pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));      /* an eighth free before reuse */
     pg->cls = (uint8_t)cls;
     pg->npages = (uint8_t)npages;
     pg->owner = owner;

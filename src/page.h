@@ -7,8 +7,9 @@
  *   P1 bit i of bits is set exactly when slot i is allocated (or queued for a
  *      remote free); used == popcount(bits)
  *   P2 the local free list holds distinct slots below bump, all with bit clear;
- *      its links are stored encoded (link ^ slot ^ secret), so a stray write is
- *      caught when the link is popped, before it is followed
+ *      its links are stored encoded (link ^ slot ^ secret), so a stray write (an
+ *      overflow out of the slot before, a write after free) is caught when the
+ *      slot is popped, before its link is followed
  *   P3 slots at or above bump were never handed out; free + (end-bump)/bsize + used == nslots
  *   P4 owner never changes; only the owner thread touches free, bump, used, bits
  *   P5 guard == page address ^ secret (checked on every free)
@@ -29,10 +30,11 @@ struct spage {
     struct heap *owner;
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
-    uint16_t nslots;
+    uint16_t relist;                /* a full page goes back on the avail list when used drops to this */
     uint16_t bump;                  /* offset of the first never-used slot from page_start */
     uint64_t bits[4];               /* allocation bitmap, up to 256 slots */
     struct spage *next, *prev;      /* owner's avail or full list for this class */
+    uint16_t nslots;
     uint8_t cls, npages, in_full;
 };
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
@@ -77,13 +79,14 @@ static inline void *page_pop(struct spage *pg)
 }
 
 /* Slot i is being freed: if the slot after it is free, its link must still be a
- * link (an overflow out of slot i would have hit it). */
-static inline void page_check_neighbour(const struct spage *pg, uintptr_t p, long i)
+ * link into the touched part of the page (an overflow out of slot i would have
+ * replaced it with bytes that decode to a random word). */
+static inline __attribute__((always_inline)) void page_check_neighbour(const struct spage *pg, uintptr_t p, uint32_t i)
 {
-    uintptr_t n = p + pg->bsize;
-    if (n >= page_bump(pg) || bit_get(pg, (unsigned)i + 1)) return;
+    uintptr_t n = p + pg->bsize, start = page_start(pg);
+    if (n - start >= pg->bump || bit_get(pg, i + 1)) return;
     uintptr_t link = enc_link(*(uintptr_t *)n, n);
-    if (SNUG_UNLIKELY(link && (page_slot(pg, link) < 0 || link >= page_bump(pg))))
+    if (SNUG_UNLIKELY(link && link - start >= pg->bump))
         snug_fatal("heap overflow: free slot after this block overwritten, block", (void *)p, pg->bsize);
 }
 

@@ -5,12 +5,16 @@
 #define SNUG_SIZECLASS_H
 #include "config.h"
 
-static inline unsigned size_class(size_t n)
-{
-    if (n <= 256) return n ? (unsigned)((n - 1) >> 4) : 0;
-    if (n <= 512) return 16 + (unsigned)((n - 257) >> 5);
-    return 24 + (unsigned)((n - 513) >> 6);
-}
+/* Class of a request, indexed by its size in 16-byte units rounded up (n <= 1024). */
+static const uint8_t snug_class_of16[65] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 21, 22, 22, 23,
+    23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27,
+    27, 28, 28, 28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31,
+    31,
+};
+
+static inline unsigned size_class(size_t n) { return snug_class_of16[(n + 15) >> 4]; }
 
 static inline size_t class_size(unsigned c)
 {
