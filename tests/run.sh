@@ -248,9 +248,10 @@ group_secure() {
 }
 
 group_faults() {
-    echo "== faults (double free and foreign pointers end the program with a message)"
-    step build/faults "$LOGS/build-faults.log" $MAKE "$T/faults" || return
-    run_harness faults 120 "$T/faults"
+    echo "== faults (heap misuse ends the program: SIGABRT after one 'snug: ' line naming fault and address)"
+    step build/faults "$LOGS/build-faults.log" $MAKE $PAR "$T/faults" "$T/faults-plain" || return
+    run_harness faults-linked 300 "$T/faults"
+    run_harness faults-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/faults-plain"
 }
 
 # compare NAME CMD... : stdout and exit status with and without snug preloaded.
