@@ -254,6 +254,20 @@ group_faults() {
     run_harness faults-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/faults-plain"
 }
 
+group_fuzz() {
+    echo "== fuzz (libFuzzer: operation sequences on the snug_* API against a model, heap check after every step)"
+    step build/fuzz "$LOGS/build-fuzz.log" $MAKE $PAR "$T/fuzz-snug" || return
+    local log=$LOGS/fuzz.log secs=${FUZZ_SECONDS:-25} rc=0
+    timeout -k 10 $((secs + 120)) $MAKE --no-print-directory fuzz FUZZ_SECONDS="$secs" >"$log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ] && grep -q '^Done [0-9]* runs' "$log"; then
+        pass "fuzz/libfuzzer-${secs}s"
+        echo "    $(grep '^Done [0-9]* runs' "$log" | tail -n 1); corpus $B/fuzz/corpus"
+    else
+        fail "fuzz/libfuzzer-${secs}s" "exit status $rc; see $log (reproducer: $T/fuzz-snug CRASHFILE)"
+        grep -E '^fuzz:|^snug:|ERROR|SUMMARY|Test unit written|runtime error' "$log" | head -n 12 | sed 's/^/    | /'
+    fi
+}
+
 # compare NAME CMD... : stdout and exit status with and without snug preloaded.
 # CMD may use $RUN (plain / snug) to keep scratch paths apart.
 compare() {
@@ -315,7 +329,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions secure faults gc programs traces"
+ALL="build contract asan exports override stress exhaust regions secure faults fuzz gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

@@ -64,6 +64,7 @@ $(T)/faults-plain: tests/faults/faults.c $(TEST_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
 -include tests/gc/gc.mk
+-include tests/fuzz/fuzz.mk
 
 # 10. regions: brk shrink, mmap regions when brk is blocked, foreign sbrk
 $(T)/regions: tests/regions/regions.c $(TEST_COMMON) $(B)/libsnug.so
