@@ -254,6 +254,12 @@ group_faults() {
     run_harness faults-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/faults-plain"
 }
 
+group_inject() {
+    echo "== inject (sbrk/mmap fail after N requests: NULL + ENOMEM, blocks intact, heap check, recovery)"
+    step build/inject "$LOGS/build-inject.log" $MAKE "$T/inject" || return
+    run_harness inject 600 "$T/inject"
+}
+
 group_fuzz() {
     echo "== fuzz (libFuzzer: operation sequences on the snug_* API against a model, heap check after every step)"
     step build/fuzz "$LOGS/build-fuzz.log" $MAKE $PAR "$T/fuzz-snug" || return
@@ -329,7 +335,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions secure faults fuzz gc programs traces"
+ALL="build contract asan exports override stress exhaust regions secure faults inject fuzz gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

@@ -75,3 +75,8 @@ $(T)/regions: tests/regions/regions.c $(TEST_COMMON) $(B)/libsnug.so
 $(T)/secure: tests/secure/secure.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+
+# fault injection: kernel memory fails after N requests (snug_debug_fail_after, libsnug-debug.a)
+$(T)/inject: tests/inject/inject.c $(TEST_COMMON) include/snug_debug.h $(B)/libsnug-debug.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(B)/libsnug-debug.a -ldl -o $@
