@@ -9,6 +9,15 @@
  * the block in the index (gc_index.c).  No header is added: a 24-byte GC object costs what a
  * 24-byte malloc costs.  Explicit and GC blocks share snug's pages and free lists.
  *
+ * Pending blocks.  Taking the GC lock for every small allocation made two allocating threads
+ * spend most of their time in futex calls, so a block of up to 1 KiB is first queued in its
+ * thread's record (64 entries, written entry first, count second, without any lock) and the
+ * queue is indexed as a batch under the lock when full, when the thread collects, unregisters
+ * or exits.  A queued block is not indexed, hence never marked nor swept; so that what it points
+ * to survives, the collector scans every thread's queued blocks as roots.  snug_gc_free and
+ * snug_gc_realloc find a block still queued by another thread (under the lock, while the owner
+ * can only append) and tombstone it.  snug_gc_heap_bytes adds the queued bytes.
+ *
  * Index.  A three-level radix table keyed by 4 KiB address page (2 MiB leaves of 512 entries)
  * gives, for a page holding GC block boundaries, a descriptor with four bitmaps over its 16-byte
  * granules: start, end (last granule), atomic, mark, interleaved per 64 granules so a lookup
@@ -55,9 +64,10 @@
  * mark phase needs neither: it reads only the index, roots and blocks, and allocates nothing
  * (the mark stack is mapped memory).  The world is resumed BEFORE the sweep, and only the sweep
  * calls sn_free, so every thread that holds a snug lock is running again and releases it; a
- * thread waiting for the GC lock waits for the sweep to finish, holding no snug lock.  Blocks a
- * stopped thread got from sn_malloc but had not indexed yet are simply unknown to this
- * collection: not marked, not swept.  A thread that vanished without unregistering is noticed
+ * thread waiting for the GC lock waits for the sweep to finish, holding no snug lock.  A block
+ * a stopped thread got from sn_malloc but had not queued yet is unknown to this collection (not
+ * marked, not swept) and still zero, since the program has not seen it; a queued block is a
+ * root (see Pending blocks).  A thread that vanished without unregistering is noticed
  * (tgkill probe) and given up instead of waited for.
  *
  * Sweep.  With the GC lock still held and the world running: every start bit without a mark
@@ -190,6 +200,7 @@ static void sweep(struct gc_state *g)
 static void collect_locked(struct gc_state *g)
 {
     if (!snug_gc_self) return;              /* our own stack would not be scanned */
+    gc_flush_pending(g, snug_gc_self);      /* ours can be indexed now; others' are roots */
     g->ms.top = 0;
     g->ms.overflowed = 0;
     gc_mark_static_roots();                 /* stops the world in its first callback */
@@ -213,6 +224,31 @@ static void collect_if_due(struct gc_state *g)
 }
 
 /* ---- allocation ---------------------------------------------------------------------------- */
+static void add_since(struct gc_state *g, size_t bytes)
+{
+    atomic_store_explicit(&g->since, atomic_load_explicit(&g->since, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+}
+
+void gc_flush_pending(struct gc_state *g, struct gc_thread *t)
+{
+    size_t n = atomic_load_explicit(&t->npend, memory_order_acquire), keep = 0, kept = 0, moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct gc_pend e = t->pend[i];
+        size_t ext = e.x & ~(size_t)1;
+        if (e.p && gci_insert(&g->idx, e.p, ext, (int)(e.x & 1)) != 0) {
+            t->pend[keep++] = e;            /* no memory for the index now: stays a root */
+            kept += ext;
+            continue;
+        }
+        moved += ext;   /* indexed, or freed while pending (snug_gc_free took it off heap_bytes) */
+    }
+    atomic_store_explicit(&t->npend, keep, memory_order_release);
+    atomic_store_explicit(&t->pend_bytes, kept, memory_order_relaxed);
+    g->heap_bytes += moved;
+    add_since(g, moved);
+}
+
 static void *gc_alloc(size_t n, int atomic)
 {
     if (SNUG_UNLIKELY(gc_enter() != 0)) { errno = ENOMEM; return NULL; }
@@ -230,6 +266,26 @@ static void *gc_alloc(size_t n, int atomic)
         p = atomic ? sn_malloc(ext) : sn_calloc(1, ext);
         if (!p) { errno = ENOMEM; return NULL; }
     }
+    struct gc_thread *t = snug_gc_self;
+    if (SNUG_LIKELY(ext <= GC_PEND_MAX)) {  /* small: queue it, index a batch later */
+        size_t k = atomic_load_explicit(&t->npend, memory_order_relaxed);
+        if (SNUG_UNLIKELY(k == GC_PEND)) {
+            pthread_mutex_lock(&g->lock);
+            gc_flush_pending(g, t);
+            pthread_mutex_unlock(&g->lock);
+            k = atomic_load_explicit(&t->npend, memory_order_relaxed);
+        }
+        if (SNUG_LIKELY(k < GC_PEND)) {
+            t->pend[k].p = (uintptr_t)p;
+            t->pend[k].x = ext | (size_t)atomic;
+            /* the entry is complete before it counts: a collector stopping us sees either */
+            atomic_store_explicit(&t->npend, k + 1, memory_order_release);
+            atomic_store_explicit(&t->pend_bytes,
+                                  atomic_load_explicit(&t->pend_bytes, memory_order_relaxed) + ext,
+                                  memory_order_relaxed);
+            return p;
+        }
+    }
     pthread_mutex_lock(&g->lock);
     if (SNUG_UNLIKELY(gci_insert(&g->idx, (uintptr_t)p, ext, atomic) != 0)) {
         pthread_mutex_unlock(&g->lock);
@@ -238,8 +294,7 @@ static void *gc_alloc(size_t n, int atomic)
         return NULL;
     }
     g->heap_bytes += ext;
-    atomic_store_explicit(&g->since, atomic_load_explicit(&g->since, memory_order_relaxed) + ext,
-                          memory_order_relaxed);
+    add_since(g, ext);
     pthread_mutex_unlock(&g->lock);
     return p;
 }
@@ -247,15 +302,42 @@ static void *gc_alloc(size_t n, int atomic)
 SNUG_API void *snug_gc_malloc(size_t n) { return gc_alloc(n, 0); }
 SNUG_API void *snug_gc_malloc_atomic(size_t n) { return gc_alloc(n, 1); }
 
-/* The block starting at p, under the lock; fatal when p is not the start of a GC block. */
-static struct gc_page *block_at(struct gc_state *g, void *p, unsigned *gi, const char *op)
+/* A pending entry for p in any thread's queue, or NULL (GC lock held: owners only append). */
+static struct gc_pend *pending_entry(struct gc_state *g, uintptr_t p)
 {
-    struct gc_page *d = gci_find(&g->idx, (uintptr_t)p, gi);
-    if (!d || gc_gran_addr(d, *gi) != (uintptr_t)p) {
+    for (struct gc_thread *t = g->threads; t; t = t->next) {
+        size_t n = atomic_load_explicit(&t->npend, memory_order_acquire);
+        for (size_t i = n; i-- > 0;)
+            if (t->pend[i].p == p) return &t->pend[i];
+    }
+    return NULL;
+}
+
+/* Extent and kind of the GC block starting at p, indexed or pending, under the lock; removes it
+ * when `take`.  Fatal (after unlocking) when p is not the start of a GC block. */
+static size_t block_info(struct gc_state *g, void *p, int *atomic, int take, const char *op)
+{
+    unsigned gi;
+    struct gc_page *d = gci_find(&g->idx, (uintptr_t)p, &gi);
+    if (d && gc_gran_addr(d, gi) == (uintptr_t)p) {
+        *atomic = gc_test(d, GC_ATOMIC, gi);
+        if (!take) return (size_t)(gci_end(&g->idx, d, gi) - (uintptr_t)p);
+        size_t ext = gci_remove(&g->idx, d, gi, 0);
+        g->heap_bytes -= ext;
+        return ext;
+    }
+    struct gc_pend *e = p ? pending_entry(g, (uintptr_t)p) : NULL;
+    if (!e) {
         pthread_mutex_unlock(&g->lock);
         snug_fatal(op, p, 0);
     }
-    return d;
+    *atomic = (int)(e->x & 1);
+    size_t ext = e->x & ~(size_t)1;
+    if (take) {
+        e->p = 0;                           /* its owner's next flush drops it */
+        g->heap_bytes -= ext;               /* (its owner still counts it in pend_bytes) */
+    }
+    return ext;
 }
 
 SNUG_API void snug_gc_free(void *p)
@@ -263,10 +345,9 @@ SNUG_API void snug_gc_free(void *p)
     if (!p) return;
     if (gc_init() != 0) snug_fatal("snug_gc_free(): not a GC block", p, 0);
     struct gc_state *g = snug_gc;
+    int atomic;
     pthread_mutex_lock(&g->lock);
-    unsigned gi;
-    struct gc_page *d = block_at(g, p, &gi, "snug_gc_free(): not a GC block");
-    g->heap_bytes -= gci_remove(&g->idx, d, gi, 0);
+    block_info(g, p, &atomic, 1, "snug_gc_free(): not a GC block");
     pthread_mutex_unlock(&g->lock);
     sn_free(p);
 }
@@ -278,11 +359,9 @@ SNUG_API void *snug_gc_realloc(void *p, size_t n)
     if (gc_enter() != 0) { errno = ENOMEM; return NULL; }
     if (n > (size_t)PTRDIFF_MAX - GC_GRAN) { errno = ENOMEM; return NULL; }
     struct gc_state *g = snug_gc;
+    int atomic;
     pthread_mutex_lock(&g->lock);
-    unsigned gi;
-    struct gc_page *d = block_at(g, p, &gi, "snug_gc_realloc(): not a GC block");
-    int atomic = gc_test(d, GC_ATOMIC, gi);
-    size_t old = (size_t)(gci_end(&g->idx, d, gi) - (uintptr_t)p);
+    size_t old = block_info(g, p, &atomic, 0, "snug_gc_realloc(): not a GC block");
     pthread_mutex_unlock(&g->lock);
     size_t ext = snug_align_up(n, GC_GRAN);
     if (ext <= old && ext >= old / 2) {     /* still fits well: keep it */
@@ -311,7 +390,9 @@ SNUG_API size_t snug_gc_heap_bytes(void)
     if (gc_init() != 0) return 0;
     struct gc_state *g = snug_gc;
     pthread_mutex_lock(&g->lock);
-    size_t b = g->heap_bytes;
+    size_t b = g->heap_bytes;               /* indexed, plus what each thread has pending */
+    for (struct gc_thread *t = g->threads; t; t = t->next)
+        b += atomic_load_explicit(&t->pend_bytes, memory_order_relaxed);
     pthread_mutex_unlock(&g->lock);
     return b;
 }

@@ -207,7 +207,18 @@ SNUG_INTERNAL void gc_mark_range(uintptr_t lo, uintptr_t hi);      /* a root ran
 SNUG_INTERNAL void gc_mark_finish(void);                           /* drain, then recover from overflow */
 SNUG_INTERNAL void gc_mark_static_roots(void);                     /* data/bss of every loaded object */
 
+struct gc_state;
 /* ---- threads (gc_stop.c) ---------------------------------------------------------------- */
+/* A small block handed out but not yet indexed: its owner queues it without the GC lock and
+ * indexes a batch at once.  Until then the collector scans it as a root (it can neither be
+ * marked nor swept). */
+#define GC_PEND      64
+#define GC_PEND_MAX  SNUG_SMALL_MAX          /* bigger blocks are indexed at once */
+struct gc_pend {
+    uintptr_t p;                    /* 0: freed (snug_gc_free) while pending */
+    size_t x;                       /* extent | 1 when atomic */
+};
+
 struct gc_thread {
     pthread_t tid;
     pid_t ktid;                     /* kernel thread id: tells whether the thread still exists */
@@ -218,6 +229,11 @@ struct gc_thread {
     atomic_uint acked_gen;          /* the last stop it answered */
     int is_main, signalled, linked;
     struct gc_thread *next, *prev;
+    /* the owner appends without the lock (entry first, then npend); everything else that
+     * touches these holds the GC lock */
+    atomic_size_t npend;
+    atomic_size_t pend_bytes;       /* extents of pend[0..npend), counted in snug_gc_heap_bytes */
+    struct gc_pend pend[GC_PEND];
 };
 
 SNUG_INTERNAL int  gc_threads_init(void);                          /* handlers; main thread */
@@ -228,6 +244,8 @@ SNUG_INTERNAL void gc_stop_world(void);                            /* caller hol
 SNUG_INTERNAL void gc_start_world(void);
 SNUG_INTERNAL void gc_mark_thread_stacks(void);                    /* world stopped */
 SNUG_INTERNAL void gc_threads_fork_child(void);
+/* gc.c: index t's pending blocks (GC lock held); entries that cannot be indexed stay pending. */
+SNUG_INTERNAL void gc_flush_pending(struct gc_state *g, struct gc_thread *t);
 
 /* ---- shared state ----------------------------------------------------------------------- */
 struct gc_state {

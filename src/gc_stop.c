@@ -129,11 +129,13 @@ static void unlink_thread(struct gc_state *g, struct gc_thread *t)
     if (main_rec == t) main_rec = NULL;
 }
 
+/* GC lock held, world running: index what the vanished threads left pending, then free them. */
 static void free_dead(void)
 {
     while (dead) {
         struct gc_thread *t = dead;
         dead = t->next;
+        gc_flush_pending(snug_gc, t);       /* anything left over leaks: never a dangling block */
         sn_free(t);
     }
 }
@@ -143,9 +145,10 @@ static void thread_exit(void *v)
     struct gc_state *g = snug_gc;
     struct gc_thread *t = v;
     pthread_mutex_lock(&g->lock);
+    gc_flush_pending(g, t);
     unlink_thread(g, t);
-    pthread_mutex_unlock(&g->lock);
     snug_gc_self = NULL;
+    pthread_mutex_unlock(&g->lock);
     sn_free(t);
 }
 
@@ -190,6 +193,7 @@ int gc_thread_unregister_self(void)
         return 0;
     }
     pthread_mutex_lock(&g->lock);
+    gc_flush_pending(g, t);
     unlink_thread(g, t);
     snug_gc_self = NULL;
     pthread_mutex_unlock(&g->lock);
@@ -334,15 +338,28 @@ void gc_start_world(void)
     free_dead();
 }
 
+/* A thread's pending blocks are roots: they are not indexed, so nothing else scans them. */
+static void mark_pending(const struct gc_thread *t)
+{
+    size_t n = atomic_load_explicit(&t->npend, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        struct gc_pend e = t->pend[i];
+        if (e.p && !(e.x & 1)) gc_mark_range(e.p, e.p + e.x);
+    }
+}
+
 /* Every registered thread's stack from its saved stack pointer to its base; the calling thread
- * (the collector) from here, after spilling its registers into this frame. */
+ * (the collector) from here, after spilling its registers into this frame.  And every thread's
+ * pending blocks, those of threads that vanished included. */
 void gc_mark_thread_stacks(void)
 {
     struct gc_state *g = snug_gc;
     __builtin_unwind_init();
     uintptr_t here = below_caller();
     pthread_t self = pthread_self();
+    for (struct gc_thread *t = dead; t; t = t->next) mark_pending(t);
     for (struct gc_thread *t = g->threads; t; t = t->next) {
+        mark_pending(t);
         uintptr_t sp;
         if (pthread_equal(t->tid, self)) sp = here;
         else if (t->signalled) sp = t->sp;
@@ -369,12 +386,13 @@ void gc_threads_fork_child(void)
     for (struct gc_thread *t = g->threads, *next; t; t = next) {
         next = t->next;
         if (t == keep) continue;
+        gc_flush_pending(g, t);             /* those threads are gone here; their blocks are not */
         unlink_thread(g, t);
         sn_free(t);
     }
     if (keep) { keep->tid = pthread_self(); keep->ktid = gettid(); }
     main_rec = keep && !snug_gc_self ? keep : NULL;
-    while (dead) { struct gc_thread *t = dead; dead = t->next; sn_free(t); }
+    free_dead();
     sem_destroy(&g->ack);
     sem_init(&g->ack, 0, 0);
     g->stopped = 0;

@@ -1,7 +1,7 @@
 /* gc.c - Criterion tests of the implicit allocator (snug_gc_*), one process per test: reachable
  * structures survive collections intact, dropped ones (cycles too) are reclaimed, atomic blocks
- * are not scanned, interior pointers keep blocks, realloc, bounded memory under churn, threads,
- * added roots, mark-stack overflow, fork.  Built against libsnug-prefix.a and libsnug-asan.a.
+ * are not scanned, interior pointers keep blocks, realloc, bounded memory under churn, threads
+ * (stacks, registers, blocks still queued for indexing), added roots, mark-stack overflow, fork.  Built against libsnug-prefix.a and libsnug-asan.a.
  *
  * Conservative collection can retain a dropped block through a stale word on the stack, so
  * structures are built and dropped in separate functions, the stack below is zeroed before a
@@ -652,6 +652,62 @@ static void only_other_thread_holds(void *(*fn)(void *))
 
 Test(gc, block_held_only_on_another_threads_stack) { only_other_thread_holds(stack_holder); }
 Test(gc, block_held_only_in_another_threads_register) { only_other_thread_holds(register_holder); }
+
+/* A block referenced only from another thread's newest small block, which is still pending
+ * (queued, not yet indexed): the collector must scan pending blocks as roots. */
+static void *pending_holder(void *arg)
+{
+    (void)arg;
+    snug_gc_register_thread();
+    void **n = snug_gc_malloc(32);          /* this thread's first small block: still pending */
+    n[1] = handoff;                         /* the only reference to the big block */
+    handoff = NULL;
+    atomic_store(&phase, 1);
+    while (atomic_load(&phase) != 2) usleep(1000);
+    return (void *)(uintptr_t)(bad_at(n[1], MiB, 11) == (size_t)-1);
+}
+
+Test(gc, pending_blocks_of_other_threads_are_roots) { only_other_thread_holds(pending_holder); }
+
+/* Blocks still pending in the queue of the thread that made them, freed and realloc'd by another. */
+static void *make_three(void *arg)
+{
+    void **out = arg;
+    snug_gc_register_thread();
+    for (int i = 0; i < 3; i++) {
+        out[i] = snug_gc_malloc(48);
+        fill(out[i], 48, (size_t)i + 30);
+    }
+    atomic_store(&phase, 1);
+    while (atomic_load(&phase) != 2) usleep(1000);
+    for (int i = 0; i < 200; i++) snug_gc_malloc(40);   /* its queue fills and is indexed */
+    snug_gc_collect();
+    return NULL;
+}
+
+Test(gc, free_and_realloc_of_blocks_pending_in_another_thread)
+{
+    static void *blocks[3];
+    pthread_t th;
+    atomic_store(&phase, 0);
+    cr_assert_eq(pthread_create(&th, NULL, make_three, blocks), 0);
+    while (atomic_load(&phase) != 1) usleep(1000);
+    size_t before = snug_gc_heap_bytes();
+    snug_gc_free(blocks[0]);                /* fatal if it were not found */
+    cr_assert_eq(snug_gc_heap_bytes(), before - 48, "heap_bytes %zu -> %zu", before, snug_gc_heap_bytes());
+    unsigned char *q = snug_gc_realloc(blocks[1], 5000);
+    cr_assert_not_null(q);
+    cr_assert_eq(bad_at(q, 48, 31), (size_t)-1, "realloc of a pending block lost its contents");
+    blocks[1] = q;
+    atomic_store(&phase, 2);
+    pthread_join(th, NULL);
+    garbage(MiB);
+    collect_clean();
+    cr_assert_eq(bad_at(blocks[1], 48, 31), (size_t)-1);
+    cr_assert_eq(bad_at(blocks[2], 48, 32), (size_t)-1);
+    snug_gc_free(blocks[2]);
+    heap_ok();
+}
 
 static void *exits_registered(void *arg)
 {
