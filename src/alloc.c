@@ -138,7 +138,11 @@ void *sn_realloc(void *p, size_t n)
     size_t old = snug_plain_usable(p, "realloc(): invalid pointer");
     uintptr_t a = addr_page((uintptr_t)p);
     if (a > ADDR_MEDIUM) {
-        if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
+        if (n <= old && n * 2 >= old) {                  /* small block still fits well */
+            struct spage *pg = (struct spage *)a;
+            page_check_neighbour(pg, (uintptr_t)p, (uint32_t)page_slot(pg, (uintptr_t)p));
+            return p;
+        }
     } else if (a == ADDR_MEDIUM) {
         void *q = n < snug_opt.mmap_threshold ? snug_fit_realloc(p, n) : NULL;
         if (q) return q;

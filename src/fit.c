@@ -183,10 +183,16 @@ void blk_corrupt(uintptr_t b)
 /* Free the allocated block b (not on a bin), coalescing; returns the result.
  * b's own head is marked FREED first, so a later free of the same pointer is
  * recognised even after b has merged into a neighbour. */
+/* Where a freed block's own size is remembered after it merged with the free
+ * block after it (the word after the links; bigger blocks only). */
+#define ORIG_AT (3 * W)
+static uint64_t orig_key(uintptr_t b) { return blk_tag(b, 0x5a17) | 1; }
+
 static uintptr_t release(uintptr_t b)
 {
     uint64_t h = blk_head(b);
-    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    size_t sz = (size_t)(h & ~BLK_FLAGS), sz0 = sz;
+    uintptr_t b0 = b;
     blk_set_head(b, sz | BLK_FREED | (h & BLK_PREV_INUSE));
     if (!(h & BLK_PREV_INUSE)) {
         size_t psz = blk_prev_foot(b);
@@ -206,7 +212,8 @@ static uintptr_t release(uintptr_t b)
         bin_remove(n, nsz);
         sz += nsz;
     }
-    blk_set_head(b, sz | (h & BLK_PREV_INUSE));
+    blk_set_head(b, sz | (h & BLK_PREV_INUSE) | (b == b0 ? BLK_FREED : 0));
+    if (b == b0 && sz >= ORIG_AT + 3 * W) *(uint64_t *)(b + ORIG_AT) = sz0 ^ orig_key(b);
     blk_set_foot(b, sz);
     n = b + sz;
     blk_set_head(n, blk_head(n) & ~BLK_PREV_INUSE);
@@ -455,6 +462,7 @@ void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
     uintptr_t b = alloc_locked(blk_need(n));
+    if (b) blk_set_head(b, blk_head(b) | BLK_META);
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
 }
@@ -478,8 +486,15 @@ static uintptr_t checked_block(const void *p, const char *op)
     }
     uint64_t h = raw & BLK_VALUE;
     size_t sz = (size_t)(h & ~BLK_FLAGS);
-    if (!(h & BLK_INUSE))            /* a free head (maybe merged away): freed before */
-        snug_fatal("double free of", p, (h & BLK_FREED) ? sz - W : 0);
+    if (!(h & BLK_INUSE)) {          /* a free head (maybe merged away): freed before */
+        size_t orig = 0;
+        uint64_t e = sz >= ORIG_AT + 3 * W ? *(uint64_t *)(b + ORIG_AT) ^ orig_key(b) : 0;
+        if ((h & BLK_FREED) && e >= MIN_BLOCK && e <= sz && !(e & BLK_FLAGS)) orig = (size_t)e - W;
+        else if ((h & BLK_FREED) && sz < ORIG_AT + 3 * W) orig = sz - W;
+        snug_fatal("double free of", p, orig);
+    }
+    if (h & BLK_META)
+        snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
     if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
@@ -554,6 +569,11 @@ void *snug_fit_realloc(void *p, size_t n)
                 blk_set_head(pb, total | BLK_INUSE | pflag);
                 blk_set_head(pb + total, blk_head(pb + total) | BLK_PREV_INUSE);
                 shrink_to(pb, need);
+                /* Leave a FREED head where the block was, when that spot is now
+                 * plain free space: a later free of the old pointer is a double free. */
+                uintptr_t tail = pb + blk_size(pb);
+                if (b >= tail + 3 * W && b + 2 * W <= pb + total - W)
+                    blk_set_head(b, sz | BLK_FREED);
                 result = pb;
             } else {
                 break;

@@ -54,11 +54,12 @@ void heap_free_fault(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
     if (i < 0 || (uintptr_t)p >= page_bump(pg)) snug_fatal("free(): invalid pointer", p, 0);
-    snug_fatal("double free of", p, pg->bsize);
+    snug_fatal("double free of", p, pg->bsize);     /* bit clear, or queued by another thread */
 }
 
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
+    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     unsigned c = pg->cls;
     if (pg->in_full && pg->used <= pg->relist) {
         list_remove(&h->full[c], pg);
@@ -70,19 +71,37 @@ void heap_free_slow(struct heap *h, struct spage *pg)
 }
 
 /* Apply the frees other threads queued on h. */
+/* A queued slot is one of h's, allocated, and carries the remote mark (a write
+ * after free into its link breaks the mark or the link). */
+static struct spage *queued_slot(struct heap *h, uintptr_t b, long *i)
+{
+    struct spage *pg = page_of(b);
+    *i = pg && pg->owner == h ? page_slot(pg, b) : -1;
+    if (*i < 0 || !bit_get(pg, (unsigned)*i) || !remote_pending(b)) return NULL;
+    return pg;
+}
+
 static void drain_remote(struct heap *h)
 {
     uintptr_t b = atomic_exchange_explicit(&h->remote, 0, memory_order_acquire);
+    long i;
+    struct spage *pg = b ? queued_slot(h, b, &i) : NULL;
+    if (b && !pg) snug_fatal("remote free list corrupted (write after free?) at", (void *)b, 0);
     while (b) {
+        /* Check the next slot before following the link to it. */
         uintptr_t next = *(uintptr_t *)b ^ (uintptr_t)snug_secret;
-        struct spage *pg = page_of(b);
-        long i = pg && pg->owner == h ? page_slot(pg, b) : -1;
-        if (i < 0 || !bit_get(pg, (unsigned)i)) snug_fatal("double free of", (void *)b, pg ? pg->bsize : 0);
+        long ni = 0;
+        struct spage *npg = next ? queued_slot(h, next, &ni) : NULL;
+        if (next && !npg)
+            snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)b, pg->bsize);
+        ((uintptr_t *)b)[1] = 0;                /* no longer pending */
         bit_clear(pg, (unsigned)i);
         *(uintptr_t *)b = enc_link((uintptr_t)pg->free, b);
         pg->free = (void *)b;
         if (--pg->used == 0 || pg->used == pg->relist) heap_free_slow(h, pg);
         b = next;
+        pg = npg;
+        i = ni;
     }
 }
 
@@ -121,7 +140,8 @@ void heap_free_remote(struct spage *pg, void *p)
     long i = page_slot(pg, (uintptr_t)p);
     if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
     uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
-    if (!((word >> (i & 63)) & 1)) snug_fatal("double free of", p, pg->bsize);
+    if (!((word >> (i & 63)) & 1) || remote_pending((uintptr_t)p)) snug_fatal("double free of", p, pg->bsize);
+    ((uintptr_t *)p)[1] = remote_mark((uintptr_t)p);
     /* Read the page before publishing: once pushed, the owner may drain the
      * block, empty the page and hand its memory to someone else. */
     struct heap *o = pg->owner;

@@ -68,7 +68,8 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * slot-start test, and slots never handed out have a clear bit. */
     uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32) & (SPAGE_MAXSLOTS - 1);
     uint64_t *w = &pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
-    if (SNUG_UNLIKELY((uint64_t)i * pg->bsize != off || !(*w & m))) heap_free_fault(pg, p);
+    if (SNUG_UNLIKELY((uint64_t)i * pg->bsize != off || !(*w & m) || remote_pending((uintptr_t)p)))
+        heap_free_fault(pg, p);
     page_check_neighbour(pg, (uintptr_t)p, i);
     *w &= ~m;
     *(uintptr_t *)p = enc_link((uintptr_t)pg->free, (uintptr_t)p);

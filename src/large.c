@@ -13,10 +13,11 @@
 #include <sys/mman.h>
 
 struct lhead {
+    uintptr_t check;        /* payload ^ secret; first, so an overflow from below hits it */
     uintptr_t map;          /* start of the mapping */
     size_t maplen;          /* its length */
     size_t usable;          /* payload bytes */
-    uintptr_t check;        /* payload ^ secret: catches an underflow into this header */
+    uintptr_t check2;       /* ~check; last, so an underflow out of the payload hits it */
 };
 #define LARGE_OFF 64
 
@@ -43,14 +44,19 @@ static int table_find(uintptr_t p, size_t *at)
 static int table_reserve(void)
 {
     if ((tcount + tdeleted + 1) * 4 <= tcap * 3) return 0;
-    size_t ncap = tcap ? (tcount * 4 > tcap ? tcap * 2 : tcap) : 512;
+    /* Tombstones (freed addresses) are kept so a late second free is named as
+     * one, unless they outnumber the live blocks by far. */
+    int keep = tdeleted <= 2 * tcount + 1024;
+    size_t want = (tcount + (keep ? tdeleted : 0) + 1) * 2, ncap = 512;
+    while (ncap < want) ncap *= 2;
     uintptr_t *nt = snug_os_map(ncap * sizeof *nt);
     if (!nt) return -1;
     uintptr_t *old = table;
     size_t ocap = tcap;
     table = nt; tcap = ncap; tdeleted = 0;
     for (size_t i = 0; i < ocap; i++)
-        if (old[i] && !(old[i] & 1)) {
+        if (old[i] > 1 && (keep || !(old[i] & 1))) {
+            if (old[i] & 1) tdeleted++;
             size_t j = slot_of(old[i]);
             while (table[j]) j = (j + 1) & (tcap - 1);
             table[j] = old[i];
@@ -66,13 +72,13 @@ static void table_insert(uintptr_t p)
     size_t j;
     if (table_find(p, &j) == 2) { table[j] = p; tcount++; tdeleted--; return; }
     j = slot_of(p);
-    while (table[j] && !(table[j] & 1)) j = (j + 1) & (tcap - 1);
-    if (table[j]) tdeleted--;
+    while (table[j]) j = (j + 1) & (tcap - 1);     /* other addresses' tombstones stay */
     table[j] = p;
     tcount++;
 }
 
 static struct lhead *head_of(uintptr_t p) { return (struct lhead *)(p - sizeof(struct lhead)); }
+static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->check == (p ^ (uintptr_t)snug_secret) && h->check2 == ~h->check; }
 
 void *large_alloc(size_t n, size_t align, int guarded)
 {
@@ -101,6 +107,7 @@ void *large_alloc(size_t n, size_t align, int guarded)
     h->maplen = len;
     h->usable = (uintptr_t)m + len - guard - p;
     h->check = p ^ (uintptr_t)snug_secret;
+    h->check2 = ~h->check;
     snug_lock(&large_lock);
     if (table_reserve() != 0) {
         snug_unlock(&large_lock);
@@ -117,6 +124,19 @@ void *large_alloc(size_t n, size_t align, int guarded)
 
 static void table_delete(size_t at) { table[at] |= 1; tcount--; tdeleted++; }
 
+/* Lock held.  p's header must be intact, and so must the header of a large
+ * block mapped right after p's mapping (where an overflow out of p lands). */
+static void check_heads(uintptr_t p, const char *op)
+{
+    struct lhead *h = head_of(p);
+    if (!head_ok(p)) snug_fatal(op, (void *)p, 0);
+    uintptr_t q = h->map + h->maplen + LARGE_OFF;
+    size_t at;
+    if (table_find(q, &at) == 1 && !head_ok(q))
+        snug_fatal("heap overflow: the header of the large block after this one is overwritten, block",
+                   (void *)p, h->usable);
+}
+
 int large_free(void *p)
 {
     size_t at;
@@ -128,7 +148,8 @@ int large_free(void *p)
         return 0;
     }
     struct lhead *h = head_of((uintptr_t)p);
-    if (h->check != ((uintptr_t)p ^ (uintptr_t)snug_secret)) snug_fatal("free(): large block header overwritten at", p, 0);
+    check_heads((uintptr_t)p, "free(): large block header overwritten at");
+    table_find((uintptr_t)p, &at);
     table_delete(at);
     nblocks--;
     nbytes -= h->usable;
@@ -155,6 +176,7 @@ void *large_realloc(void *p, size_t n)
     size_t at;
     snug_lock(&large_lock);
     if (table_find((uintptr_t)p, &at) != 1) snug_fatal("realloc(): invalid pointer", p, 0);
+    check_heads((uintptr_t)p, "realloc(): large block header overwritten at");
     struct lhead *h = head_of((uintptr_t)p);
     size_t off = (uintptr_t)p - h->map;
     if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
@@ -174,6 +196,7 @@ void *large_realloc(void *p, size_t n)
     nh->maplen = len;
     nh->usable = len - off;
     nh->check = q ^ (uintptr_t)snug_secret;
+    nh->check2 = ~nh->check;
     nbytes += nh->usable;
     if (q != (uintptr_t)p) table_insert(q);
     snug_unlock(&large_lock);
@@ -201,7 +224,7 @@ int large_check(void)
         if (!table[i] || (table[i] & 1)) continue;
         struct lhead *h = head_of(table[i]);
         n++;
-        if (h->check != (table[i] ^ (uintptr_t)snug_secret) || table[i] + h->usable > h->map + h->maplen)
+        if (!head_ok(table[i]) || table[i] + h->usable > h->map + h->maplen)
             rc = snug_check_fail("large block header damaged", table[i]);
     }
     if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);

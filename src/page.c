@@ -23,6 +23,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     memset(pg, 0, sizeof *pg);
     uint64_t inv = (((uint64_t)1 << 32) + bsize - 1) / bsize;
     pg->check = (inv << 32) | page_guard(pg);
+    pg->head_guard = page_head_guard(pg);
     pg->bsize = (uint16_t)bsize;
     pg->nslots = (uint16_t)n;
     pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));      /* an eighth free before reuse */
@@ -54,7 +55,7 @@ int page_extend(struct spage *pg)
 
 int page_check(const struct spage *pg, int walk_free)
 {
-    if (!page_guard_ok(pg)) return snug_check_fail("page guard overwritten (P5)", (uintptr_t)pg);
+    if (!page_guards_ok(pg)) return snug_check_fail("page guard overwritten (P5)", (uintptr_t)pg);
     if (pg->bsize != class_size(pg->cls) || pg->nslots == 0 || pg->nslots > SPAGE_MAXSLOTS)
         return snug_check_fail("bad page header", (uintptr_t)pg);
     if (page_inv(pg) != (uint32_t)((((uint64_t)1 << 32) + pg->bsize - 1) / pg->bsize))

@@ -12,7 +12,8 @@
  *      slot is popped, before its link is followed
  *   P3 slots at or above bump were never handed out; free + (end-bump)/bsize + used == nslots
  *   P4 owner never changes; only the owner thread touches free, bump, used, bits
- *   P5 guard == page address ^ secret (checked on every free)
+ *   P5 check's guard half == page ^ secret (checked on every free); head_guard ==
+ *      its value (checked before a slow path follows next/prev)
  */
 #ifndef SNUG_PAGE_H
 #define SNUG_PAGE_H
@@ -22,20 +23,26 @@
 #include <stdatomic.h>
 
 struct heap;
-/* The first 64 bytes hold everything malloc and free touch, so a free costs one
- * line of page header; list links and the class live in the second line. */
+/* Two 64-byte lines.  The first holds what only slow paths use, behind a head
+ * guard (an overflow from the block before the page, which first breaks the
+ * page block's tagged head, is caught there).  The second holds everything
+ * malloc and free touch and ends, next to slot 0, with the check word: guard
+ * and reciprocal, so an underflow out of slot 0 is caught at the next free. */
 struct spage {
-    uint64_t check;                 /* low 32 bits: guard, (page ^ secret); high 32: inv */
+    uint64_t head_guard;            /* page ^ secret ^ HEAD_SALT */
+    struct spage *next, *prev;      /* owner's avail or full list for this class */
+    uint16_t nslots;
+    uint8_t cls, npages, in_full;
+    uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 5];
+    uint64_t bits[4];               /* allocation bitmap, up to 256 slots */
     void *free;                     /* local free list (slot addresses, links encoded) */
     struct heap *owner;
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
     uint16_t relist;                /* a full page goes back on the avail list when used drops to this */
     uint16_t bump;                  /* offset of the first never-used slot from page_start */
-    uint64_t bits[4];               /* allocation bitmap, up to 256 slots */
-    struct spage *next, *prev;      /* owner's avail or full list for this class */
-    uint16_t nslots;
-    uint8_t cls, npages, in_full;
+    uint8_t pad_b_[64 - 32 - 2 * sizeof(void *) - 8 - 8];
+    uint64_t check;                 /* low 32 bits: guard, (page ^ secret); high 32: inv */
 };
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
@@ -46,7 +53,14 @@ static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg)
 static inline uint32_t page_inv(const struct spage *pg) { return (uint32_t)(pg->check >> 32); }
 static inline uint32_t page_guard(const struct spage *pg) { return (uint32_t)((uintptr_t)pg ^ (uintptr_t)snug_secret); }
 static inline int page_guard_ok(const struct spage *pg) { return (uint32_t)pg->check == page_guard(pg); }
+static inline uint64_t page_head_guard(const struct spage *pg) { return (uint64_t)(uintptr_t)pg ^ snug_secret ^ 0x68656164u; }
+/* Both guards: for slow paths, before they follow the page's list links. */
+static inline int page_guards_ok(const struct spage *pg) { return page_guard_ok(pg) && pg->head_guard == page_head_guard(pg); }
 static inline uintptr_t enc_link(uintptr_t next, uintptr_t slot) { return next ^ slot ^ (uintptr_t)snug_secret; }
+/* Second word of a slot queued for a remote free: any free of it before the
+ * owner applies the first one is a double free, seen at once. */
+static inline uintptr_t remote_mark(uintptr_t slot) { return ~slot ^ (uintptr_t)snug_secret; }
+static inline int remote_pending(uintptr_t slot) { return ((const uintptr_t *)slot)[1] == remote_mark(slot); }
 
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)

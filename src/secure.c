@@ -127,8 +127,10 @@ void *secure_alloc(size_t n, size_t align)
     void *p = snug_plain_alloc_secure(n + TRAILER, align);
     if (!p) return NULL;
     size_t u = snug_plain_usable(p, "secure: internal");
-    /* A small slot has been filled since its page was made or it was freed. */
-    if (snug_plain_is_small(p) && !all_bytes((unsigned char *)p + sizeof(void *), u - sizeof(void *), FILL))
+    /* A small slot has been filled since its page was made or it was freed
+     * (its first two words are the free-list link and the remote-free mark). */
+    if (snug_plain_is_small(p) && u > 2 * sizeof(void *) &&
+        !all_bytes((unsigned char *)p + 2 * sizeof(void *), u - 2 * sizeof(void *), FILL))
         snug_fatal("write after free detected in block", p, u);
     return finish(p, n);
 }
