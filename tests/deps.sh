@@ -3,7 +3,9 @@
 # `apt-get update` once and `apt-get install -y` for the missing ones; otherwise it prints
 # the apt-get line and fails.
 set -u
-PKGS="libcriterion-dev sqlite3 gcc g++ make binutils clang libclang-rt-14-dev perl git python3 xz-utils coreutils"
+PKGS="libcriterion-dev sqlite3 gcc g++ make binutils clang libclang-rt-14-dev perl git python3 xz-utils coreutils valgrind"
+# 32-bit runs (make M32=1 test): gcc/g++ -m32 (and clang -m32 through the same i386 libraries)
+[ -n "${M32:-}" ] && PKGS="$PKGS gcc-multilib g++-multilib"
 missing=""
 for p in $PKGS; do
     if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then

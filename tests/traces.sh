@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
-B=build
+B=${B:-build}
 LOGS=$B/tests/logs/traces
 mkdir -p "$LOGS"
 

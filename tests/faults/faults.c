@@ -573,6 +573,20 @@ static void uaf_medium_foot(void)
     free(n);
 }
 
+/* the same, with a size-like value (1 GiB) in the foot: it must not be followed out of the heap */
+static void uaf_medium_foot_size(void)
+{
+    char *p = malloc(5000), *n = malloc(3000);
+    sink = malloc(2000);
+    if (n != p + usable(p) + 8) setup_fail("medium blocks not adjacent");
+    free(p);
+    expect(p); expect(n);
+    uint64_t gib = (uint64_t)1 << 30;
+    memcpy(n - 16, &gib, 8);
+    arm();
+    free(n);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 #define W_DF "double free"
@@ -666,6 +680,7 @@ static const struct fcase cases[] = {
     { "uaf-medium-links/free-prev", uaf_medium, W_DAMAGE, TR_FREE_A, 0 },
     { "uaf-medium-links/realloc-prev", uaf_medium, W_DAMAGE, TR_REALLOC_A, 0 },
     { "uaf-medium-foot/free-next", uaf_medium_foot, W_DAMAGE, 0, 0 },
+    { "uaf-medium-foot-size/free-next", uaf_medium_foot_size, W_DAMAGE, 0, 0 },
 };
 
 /* ---- the parent's side ---------------------------------------------------------------------- */
