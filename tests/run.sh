@@ -236,13 +236,15 @@ group_regions() {
 
 group_gc() {
     echo "== gc (implicit allocator: Criterion on libsnug-prefix.a and ASan, harness on libsnug.so)"
-    step build/gc "$LOGS/build-gc.log" $MAKE $PAR "$T/gc" "$T/gc-asan" "$T/gc-linked" || return
-    run_criterion gc "$T/gc"
+    if step build/gc "$LOGS/build-gc.log" $MAKE $PAR "$T/gc" "$T/gc-linked"; then
+        run_criterion gc "$T/gc"
+        run_harness gc-linked 900 "$T/gc-linked"
+    fi
     # the collector scans real stacks: ASan's fake stacks would hide locals from it
-    run_criterion gc-asan "$T/gc-asan" \
-        ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1:halt_on_error=1 \
-        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    run_harness gc-linked 900 "$T/gc-linked"
+    step build/gc-asan "$LOGS/build-gc-asan.log" $MAKE $PAR "$T/gc-asan" &&
+        run_criterion gc-asan "$T/gc-asan" \
+            ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1:halt_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 }
 
 group_secure() {
@@ -262,6 +264,42 @@ group_inject() {
     echo "== inject (sbrk/mmap fail after N requests: NULL + ENOMEM, blocks intact, heap check, recovery)"
     step build/inject "$LOGS/build-inject.log" $MAKE "$T/inject" || return
     run_harness inject 600 "$T/inject"
+}
+
+# vg_run NAME WANT VALGRIND-OPTIONS CMD...: WANT=seen (memcheck reports both bugs of
+# tests/valgrind/vg.c, exit status 42) or unseen (memcheck does not see the blocks at all).
+vg_run() {
+    local name=$1 want=$2 opts=$3 log=$LOGS/valgrind-$1.log rc=0 miss=""
+    shift 3
+    # shellcheck disable=SC2086
+    timeout -k 10 300 valgrind $opts --leak-check=full --error-exitcode=42 "$@" >"$log" 2>&1 || rc=$?
+    grep -q '^vg: done' "$log" || miss="$miss the program's own output;"
+    if [ "$want" = seen ]; then
+        grep -q 'Invalid read of size 1' "$log" || miss="$miss 'Invalid read of size 1';"
+        grep -q "0 bytes after a block of size 100 alloc'd" "$log" || miss="$miss 'block of size 100';"
+        grep -qE '12,345 bytes in 1 blocks are definitely lost' "$log" || miss="$miss '12,345 bytes definitely lost';"
+        [ "$rc" = 42 ] || miss="$miss exit status 42 (got $rc);"
+    elif grep -qE '12,345 bytes in 1 blocks are definitely lost|Invalid read' "$log"; then
+        miss="$miss memcheck saw blocks it does not replace;"
+    fi
+    if [ -z "$miss" ]; then pass "valgrind/$name"; else fail "valgrind/$name" "wrong:$miss see $log"; show "$log" 20; fi
+}
+
+group_valgrind() {
+    echo "== valgrind (memcheck replaces snug's malloc: --soname-synonyms=somalloc=libsnug*, =NONE when static)"
+    if ! command -v valgrind >/dev/null; then
+        fail valgrind "valgrind is not installed (tests/deps.sh installs it)"
+        return
+    fi
+    if [ -n "$M32" ]; then
+        skip valgrind "32-bit memcheck needs libc6-dbg:i386 (an i386 multiarch install deps.sh does not make)"
+        return
+    fi
+    step build/vg "$LOGS/build-vg.log" $MAKE $PAR "$T/vg" "$T/vg-static" || return
+    vg_run linked-lsnug seen '--soname-synonyms=somalloc=libsnug*' "$T/vg"
+    vg_run static-libsnug.a seen --soname-synonyms=somalloc=NONE "$T/vg-static"
+    # control: snug_malloc/snug_free are not replaced, so memcheck cannot see their blocks
+    vg_run prefixed-api-not-replaced unseen '--soname-synonyms=somalloc=libsnug*' "$T/vg" prefixed
 }
 
 group_fuzz() {
@@ -343,7 +381,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions secure faults inject fuzz gc programs traces"
+ALL="build contract asan exports override stress exhaust regions secure faults inject fuzz valgrind gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

@@ -98,3 +98,11 @@ $(T)/secure: tests/secure/secure.c $(TEST_COMMON) $(B)/libsnug.so
 $(T)/inject: tests/inject/inject.c $(TEST_COMMON) include/snug_debug.h $(B)/libsnug-debug.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(B)/libsnug-debug.a -ldl -o $@
+
+# valgrind: memcheck replaces snug's malloc in a program linked with -lsnug (--soname-synonyms)
+$(T)/vg: tests/valgrind/vg.c include/snug.h $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -o $@
+$(T)/vg-static: tests/valgrind/vg.c include/snug.h $(B)/libsnug.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(B)/libsnug.a -o $@
