@@ -302,6 +302,14 @@ group_valgrind() {
     vg_run prefixed-api-not-replaced unseen '--soname-synonyms=somalloc=libsnug*' "$T/vg" prefixed
 }
 
+group_soak() {
+    local secs=${SOAK_SECONDS:-10}
+    echo "== soak (${secs} s server-like run on libsnug.so: payloads intact, RSS flat after warm-up; make soak: 300 s)"
+    step build/soak "$LOGS/build-soak.log" $MAKE "$T/soak" || return
+    SOAK_SECONDS=$secs run_harness soak $((secs + 300)) "$T/soak"
+    grep -E '^# (rss-bounded|end):' "$LOGS/soak.log" | sed 's/^#/   /'
+}
+
 group_fuzz() {
     echo "== fuzz (libFuzzer: operation sequences on the snug_* API against a model, heap check after every step)"
     step build/fuzz "$LOGS/build-fuzz.log" $MAKE $PAR "$T/fuzz-snug" || return
@@ -381,7 +389,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions secure faults inject fuzz valgrind gc programs traces"
+ALL="build contract asan exports override stress exhaust regions secure faults inject fuzz valgrind soak gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

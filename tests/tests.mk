@@ -106,3 +106,13 @@ $(T)/vg: tests/valgrind/vg.c include/snug.h $(B)/libsnug.so
 $(T)/vg-static: tests/valgrind/vg.c include/snug.h $(B)/libsnug.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(B)/libsnug.a -o $@
+
+# soak: a server-like multi-threaded run on the full library; `make soak` runs SOAK_SECONDS (300),
+# make test a 10-second version (group soak)
+SOAK_SECONDS ?= 300
+.PHONY: soak
+$(T)/soak: tests/soak/soak.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+soak: $(T)/soak
+	SOAK_SECONDS=$(SOAK_SECONDS) $(T)/soak
