@@ -249,6 +249,26 @@ void gc_flush_pending(struct gc_state *g, struct gc_thread *t)
     add_since(g, moved);
 }
 
+/* Big blocks are large targets for words that only look like pointers; on 32-bit, constants in
+ * libc's data (random()'s table) land in the very range where large mappings go.  As bdwgc
+ * blacklists such addresses, a new big block that static data already points into is set aside
+ * and another one taken (static data cannot hold a real pointer to a block not yet made). */
+#define SHUN_MIN   (sizeof(void *) == 4 ? (size_t)64 << 10 : (size_t)1 << 20)
+#define SHUN_TRIES 8
+
+static void *shun_false_refs(void *p, size_t ext, int atomic)
+{
+    void *held[SHUN_TRIES];
+    int n = 0;
+    while (p && n < SHUN_TRIES && gc_static_points_into((uintptr_t)p, (uintptr_t)p + ext)) {
+        held[n++] = p;                      /* keep it, so the next one lands elsewhere */
+        p = atomic ? sn_malloc(ext) : sn_calloc(1, ext);
+    }
+    if (!p && n) p = held[--n];             /* no memory for another: use the last one */
+    while (n) sn_free(held[--n]);
+    return p;
+}
+
 static void *gc_alloc(size_t n, int atomic)
 {
     if (SNUG_UNLIKELY(gc_enter() != 0)) { errno = ENOMEM; return NULL; }
@@ -266,6 +286,7 @@ static void *gc_alloc(size_t n, int atomic)
         p = atomic ? sn_malloc(ext) : sn_calloc(1, ext);
         if (!p) { errno = ENOMEM; return NULL; }
     }
+    if (SNUG_UNLIKELY(ext >= SHUN_MIN)) p = shun_false_refs(p, ext, atomic);
     struct gc_thread *t = snug_gc_self;
     if (SNUG_LIKELY(ext <= GC_PEND_MAX)) {  /* small: queue it, index a batch later */
         size_t k = atomic_load_explicit(&t->npend, memory_order_relaxed);

@@ -206,6 +206,8 @@ SNUG_INTERNAL int  gc_mark_init(struct gc_markstack *m);
 SNUG_INTERNAL void gc_mark_range(uintptr_t lo, uintptr_t hi);      /* a root range: scan and drain */
 SNUG_INTERNAL void gc_mark_finish(void);                           /* drain, then recover from overflow */
 SNUG_INTERNAL void gc_mark_static_roots(void);                     /* data/bss of every loaded object */
+/* 1 when a word of the static roots points into [lo, hi) (a new block there would be retained) */
+SNUG_INTERNAL int  gc_static_points_into(uintptr_t lo, uintptr_t hi);
 
 struct gc_state;
 /* ---- threads (gc_stop.c) ---------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* gc_mark.c - marking: the explicit mark stack (mapped memory, grown with mremap while the world
  * is stopped, overflow recovered by rescanning marked blocks), conservative scanning of words,
- * and the static roots (writable PT_LOAD segments of every loaded object).  Never recursive,
- * never calls the allocator: everything here may run while other threads are stopped. */
+ * and the static roots (writable PT_LOAD segments of every loaded object), which also answer
+ * whether a new big block is already "pointed to" by them.  Never recursive, never calls the
+ * allocator: everything here may run while other threads are stopped. */
 #include "gc.h"
 #include "os.h"
 #include <elf.h>
@@ -188,4 +189,37 @@ void gc_mark_static_roots(void)
 {
     struct phdr_ctx c = { 0 };
     dl_iterate_phdr(phdr_cb, &c);
+}
+
+/* ---- does static data already point into [lo, hi)? ---------------------------------------- */
+struct probe_ctx { uintptr_t lo, hi; unsigned nobj; int hit; };
+
+GC_NO_ASAN static int probe_range(uintptr_t a, uintptr_t b, uintptr_t lo, uintptr_t hi)
+{
+    const uintptr_t W = sizeof(uintptr_t);
+    for (const uintptr_t *p = (const uintptr_t *)((a + W - 1) & ~(W - 1)); (uintptr_t)p < (b & ~(W - 1)); p++)
+        if (*p - lo < hi - lo) return 1;
+    return 0;
+}
+
+static int probe_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct probe_ctx *c = arg;
+    (void)size;
+    int first = c->nobj++ == 0;
+    if (!first && holds(info, (uintptr_t)&snug_gc)) return 0;
+    for (unsigned i = 0; i < info->dlpi_phnum && !c->hit; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        c->hit = probe_range(a, a + ph->p_memsz, c->lo, c->hi);
+    }
+    return c->hit;
+}
+
+int gc_static_points_into(uintptr_t lo, uintptr_t hi)
+{
+    struct probe_ctx c = { lo, hi, 0, 0 };
+    dl_iterate_phdr(probe_cb, &c);
+    return c.hit;
 }
