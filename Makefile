@@ -11,12 +11,14 @@ ARCHFLAGS := $(if $(M32),-m32,)
 # V=1 shows every command
 Q        := $(if $(V),,@)
 
+# SECURE=1: secure mode on by default (SNUG_OPTIONS=nosecure turns it off)
+SECFLAGS := $(if $(SECURE),-DSNUG_SECURE_DEFAULT,)
+# CHECKS=0: the default-mode checks compiled out (to measure their cost: make bench)
+SECFLAGS += $(if $(filter 0,$(CHECKS)),-DSNUG_CHECKS=0,)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -ftls-model=initial-exec \
              -fno-strict-aliasing -Iinclude -Isrc $(ARCHFLAGS) $(SECFLAGS)
 OPT      ?= -O2 -g
-# SECURE=1: secure mode on by default (SNUG_OPTIONS=nosecure turns it off)
-SECFLAGS := $(if $(SECURE),-DSNUG_SECURE_DEFAULT,)
 LIB_CFLAGS := $(BASEFLAGS) $(WARN) $(OPT) -fvisibility=hidden -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector
 TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g

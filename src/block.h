@@ -49,7 +49,7 @@ __attribute__((noreturn, cold)) void blk_corrupt(uintptr_t b);
 static inline uint64_t blk_head(uintptr_t b)
 {
     uint64_t raw = blk_raw(b);
-    if (SNUG_UNLIKELY(!blk_tag_ok(b, raw))) blk_corrupt(b);
+    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
     return raw & BLK_VALUE;
 }
 static inline void   blk_set_head(uintptr_t b, uint64_t v) { *(uint64_t *)b = v | blk_tag(b, v); }

@@ -18,6 +18,13 @@
 
 #define SNUG_FREE_FILL  0xDF                      /* secure mode: freed memory holds this */
 
+/* SNUG_CHECKS=0 (make CHECKS=0) compiles out the default-mode checks of the
+ * fast paths, only to measure what they cost; never for use. */
+#ifndef SNUG_CHECKS
+#define SNUG_CHECKS 1
+#endif
+#define SNUG_CHECK(cond) (SNUG_CHECKS && (cond))
+
 #define SNUG_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SNUG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SNUG_INTERNAL    __attribute__((visibility("hidden")))

@@ -58,15 +58,18 @@ static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 static int link_ok(uintptr_t to)
 {
     if ((to & (SNUG_ALIGN - 1)) != W) return 0;
-    struct region *r = region_of(to);
-    if (!r || to < r->first || to >= atomic_load_explicit(&r->end, memory_order_relaxed) - W) return 0;
+    uintptr_t r0len = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
+    if (to - snug_r0.start >= r0len - W) {          /* not in region 0: look it up */
+        struct region *r = region_of(to);
+        if (!r || to < r->first || to >= atomic_load_explicit(&r->end, memory_order_relaxed) - W) return 0;
+    }
     uint64_t raw = blk_raw(to);
     return blk_tag_ok(to, raw) && !(raw & BLK_INUSE);
 }
 static fblock *fb_link(const fblock *f, uintptr_t enc)
 {
     uintptr_t to = enc ^ (uintptr_t)f ^ (uintptr_t)snug_secret;
-    if (to && SNUG_UNLIKELY(!link_ok(to)))
+    if (to && SNUG_UNLIKELY(SNUG_CHECK(!link_ok(to))))
         snug_fatal("free block's links overwritten (write after free?) at", (const char *)f + W, 0);
     return (fblock *)to;
 }
@@ -103,7 +106,7 @@ static void bin_remove(uintptr_t b, size_t sz)
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
     fblock *prev = fb_prev(f), *next = fb_next(f);
-    if ((prev ? fb_next(prev) : F->bins[i]) != f || (next && fb_prev(next) != f))
+    if (SNUG_CHECK((prev ? fb_next(prev) : F->bins[i]) != f || (next && fb_prev(next) != f)))
         snug_fatal("free list links inconsistent (heap corruption) at", (const char *)f + W, 0);
     if (prev) fb_set_next(prev, next); else F->bins[i] = next;
     if (next) fb_set_prev(next, prev);
@@ -197,10 +200,12 @@ static uintptr_t release(uintptr_t b)
     if (!(h & BLK_PREV_INUSE)) {
         size_t psz = blk_prev_foot(b);
         uintptr_t pb = b - psz;
-        /* A foot is a plain size: trust it only when the head it leads to agrees. */
-        if (psz < MIN_BLOCK || psz > b || blk_raw(pb) == 0 || !blk_tag_ok(pb, blk_raw(pb)) ||
+        /* A foot is a plain size: trust it only when it leads inside the region
+         * to a head that agrees. */
+        struct region *r = region_of(b);
+        if (psz < MIN_BLOCK || (psz & BLK_FLAGS) || !r || psz > b - r->first || !blk_tag_ok(pb, blk_raw(pb)) ||
             blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
-            blk_corrupt(b);
+            snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
         b = pb;
         bin_remove(b, psz);
         sz += psz;
@@ -559,7 +564,9 @@ void *snug_fit_realloc(void *p, size_t n)
             } else if (!(blk_head(b) & BLK_PREV_INUSE)) {
                 size_t psz = blk_prev_foot(b);
                 uintptr_t pb = b - psz;
-                if (blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE)) blk_corrupt(b);
+                if (psz < MIN_BLOCK || (psz & BLK_FLAGS) || psz > b - r->first || !blk_tag_ok(pb, blk_raw(pb)) ||
+                    blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
+                    snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
                 if (psz + sz + nfree < need) break;
                 bin_remove(pb, psz);
                 if (nfree) bin_remove(n2, nfree);

@@ -53,7 +53,7 @@ static void page_release(struct heap *h, struct spage *pg)
 void heap_free_fault(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
-    if (i < 0 || (uintptr_t)p >= page_bump(pg)) snug_fatal("free(): invalid pointer", p, 0);
+    if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
     snug_fatal("double free of", p, pg->bsize);     /* bit clear, or queued by another thread */
 }
 
@@ -96,8 +96,7 @@ static void drain_remote(struct heap *h)
             snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)b, pg->bsize);
         ((uintptr_t *)b)[1] = 0;                /* no longer pending */
         bit_clear(pg, (unsigned)i);
-        *(uintptr_t *)b = enc_link((uintptr_t)pg->free, b);
-        pg->free = (void *)b;
+        if ((unsigned)(i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
         if (--pg->used == 0 || pg->used == pg->relist) heap_free_slow(h, pg);
         b = next;
         pg = npg;
@@ -111,8 +110,8 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
     for (;;) {
         struct spage *pg = h->avail[c];
         while (pg) {
-            void *b = page_pop(pg);
-            if (!b && page_extend(pg)) b = page_pop(pg);
+            void *b = page_take(pg);
+            if (!b) b = page_take_slow(pg);
             if (b) {
                 h->alloc_bytes += pg->bsize;
                 h->alloc_count++;

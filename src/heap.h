@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     unsigned c = size_class(n);
     struct spage *pg = h->avail[c];
     if (SNUG_LIKELY(pg != NULL)) {
-        void *b = page_pop(pg);
+        void *b = page_take(pg);
         if (SNUG_LIKELY(b != NULL)) {
             h->alloc_bytes += pg->bsize;
             h->alloc_count++;
@@ -65,19 +65,17 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
 {
     uint64_t off = (uint64_t)((uintptr_t)p - page_start(pg));
     /* Masking keeps the bitmap index in range; a masked index fails the
-     * slot-start test, and slots never handed out have a clear bit. */
+     * slot-start test. */
     uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32) & (SPAGE_MAXSLOTS - 1);
     uint64_t *w = &pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
-    if (SNUG_UNLIKELY((uint64_t)i * pg->bsize != off || !(*w & m) || remote_pending((uintptr_t)p)))
+    if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || (uint64_t)i * pg->bsize != off || !(*w & m) ||
+                                 remote_pending((uintptr_t)p))))
         heap_free_fault(pg, p);
-    page_check_neighbour(pg, (uintptr_t)p, i);
     *w &= ~m;
-    *(uintptr_t *)p = enc_link((uintptr_t)pg->free, (uintptr_t)p);
-    pg->free = p;
+    if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
     /* Slow path when the page empties or may go back from the full list. */
     if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
 }
-
 #endif
