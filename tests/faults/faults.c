@@ -478,20 +478,20 @@ static void udf_medium_head_1(void)
     p[-1] ^= 0x5a; /* one byte before the payload, changed */
     trigger(p, NULL);
 }
-/* large: a overflows into the mapping of b right above it by n bytes: through all of b's header
- * (64), or only through the padding and the header's first word (40, the mapping's address) */
-static void ovf_large_next(size_t n)
+/* large: a overflows into the mapping of b right above it: through all of b's header (up to b's
+ * payload), or stopping 8 bytes short of the payload (the header's front, not its last word) */
+static void ovf_large_next(size_t short_of_payload)
 {
     char *a, *b;
     size_t gap;
     trig_size = MiB;
     large_pair(MiB, &a, &b, &gap);
     expect(a); expect(b);
-    scribble(a, 'A', usable(a) + gap + n);
+    scribble(a, 'A', (size_t)(b - a) - short_of_payload);
     trigger(a, b);
 }
-static void ovf_large_next_64(void) { ovf_large_next(64); }
-static void ovf_large_next_40(void) { ovf_large_next(40); }
+static void ovf_large_next_whole(void) { ovf_large_next(0); }
+static void ovf_large_next_front(void) { ovf_large_next(8); }
 static void udf_large_head(void)
 {
     char *p = malloc(MiB);
@@ -664,11 +664,11 @@ static const struct fcase cases[] = {
     { "udf-medium-head/free", udf_medium_head, W_DAMAGE, TR_FREE_A, 0 },
     { "udf-medium-head/realloc", udf_medium_head, W_DAMAGE, TR_REALLOC_A, 0 },
     { "udf-medium-head-1-byte/free", udf_medium_head_1, W_DAMAGE, TR_FREE_A, 0 },
-    { "ovf-large-into-next-header/free-a", ovf_large_next_64, W_DAMAGE, TR_FREE_A, 0 },
-    { "ovf-large-into-next-header/free-b", ovf_large_next_64, W_DAMAGE, TR_FREE_B, 0 },
-    { "ovf-large-into-next-header/realloc-a", ovf_large_next_64, W_DAMAGE, TR_REALLOC_A, 0 },
-    { "ovf-large-into-next-header/realloc-b", ovf_large_next_64, W_DAMAGE, TR_REALLOC_B, 0 },
-    { "ovf-large-into-next-header-40/free-b", ovf_large_next_40, W_DAMAGE, TR_FREE_B, 0 },
+    { "ovf-large-into-next-header/free-a", ovf_large_next_whole, W_DAMAGE, TR_FREE_A, 0 },
+    { "ovf-large-into-next-header/free-b", ovf_large_next_whole, W_DAMAGE, TR_FREE_B, 0 },
+    { "ovf-large-into-next-header/realloc-a", ovf_large_next_whole, W_DAMAGE, TR_REALLOC_A, 0 },
+    { "ovf-large-into-next-header/realloc-b", ovf_large_next_whole, W_DAMAGE, TR_REALLOC_B, 0 },
+    { "ovf-large-into-next-header-front/free-b", ovf_large_next_front, W_DAMAGE, TR_FREE_B, 0 },
     { "udf-large-header-8/free", udf_large_head, W_DAMAGE, TR_FREE_A, 0 },
     { "udf-large-header-8/realloc", udf_large_head, W_DAMAGE, TR_REALLOC_A, 0 },
     { "udf-large-header-32/free", udf_large_head_32, W_DAMAGE, TR_FREE_A, 0 },
