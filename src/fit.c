@@ -682,6 +682,15 @@ int snug_fit_trim(size_t pad)
 
 /* ---- fork, statistics, checking -------------------------------------- */
 
+void snug_fit_each_page(void (*fn)(uintptr_t page, void *arg), void *arg)
+{
+    for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next)) {
+        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+        for (uintptr_t b = r->first; b < end - W; b += blk_size(b))
+            if ((blk_head(b) & (BLK_PAGE | BLK_INUSE)) == (BLK_PAGE | BLK_INUSE)) fn(b + W, arg);
+    }
+}
+
 void snug_fit_lock_all(void) { snug_lock(&fit_lock); }
 void snug_fit_unlock_all(void) { snug_unlock(&fit_lock); }
 void snug_fit_reset_locks(void) { snug_lock_reset(&fit_lock); }

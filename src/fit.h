@@ -31,4 +31,7 @@ void   snug_fit_totals(struct fit_totals *t);
 /* Checker: walk everything under the lock; returns 0 or prints and returns -1.
  * page_check is called for every small page block. */
 int    snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes));
+/* Call fn for every small page (its first byte).  No lock: for the fork child,
+ * where only the calling thread runs. */
+void   snug_fit_each_page(void (*fn)(uintptr_t page, void *arg), void *arg);
 #endif

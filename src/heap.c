@@ -236,17 +236,44 @@ void heap_collect_parked(void)
 void heap_fork_prepare(void) { snug_lock(&heaps_lock); snug_lock(&fallback_lock); }
 void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lock); }
 
+/* Fork child: re-derive a page of another thread's heap from its bitmap (that
+ * thread may have been half-way through a lock-free update) and relink it. */
+static void rebuild_page(uintptr_t page, void *arg)
+{
+    (void)arg;
+    struct spage *pg = (struct spage *)page;
+    if (!page_guards_ok(pg)) return;            /* half-made when the fork came: left as is */
+    struct heap *h = pg->owner;
+    if (!h || !h->forked) return;
+    unsigned pop = 0;
+    for (unsigned w = 0; w < 4; w++) pop += (unsigned)__builtin_popcountll(pg->bits[w]);
+    pg->used = (uint16_t)(pop - (SPAGE_MAXSLOTS - pg->nslots));
+    pg->hint = 0;
+    pg->in_full = pg->used == pg->nslots;
+    list_push(pg->in_full ? &h->full[pg->cls] : &h->avail[pg->cls], pg);
+    h->pages++;
+}
+
 void heap_fork_child(void)
 {
     snug_lock_reset(&fallback_lock);
     snug_lock_reset(&heaps_lock);
-    /* Only the forking thread survives: park every other live heap. */
+    /* Only the forking thread survives: every other live heap is parked, and
+     * rebuilt from its pages, since its thread may have stopped mid-update. */
+    int any = 0;
     for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
         if (h != snug_tl_heap && h != fallback && !h->parked) {
             h->parked = 1;
+            h->forked = 1;
             h->next_parked = parked;
             parked = h;
+            memset(h->avail, 0, sizeof h->avail);
+            memset(h->full, 0, sizeof h->full);
+            h->pages = 0;
+            any = 1;
         }
+    if (any) snug_fit_each_page(rebuild_page, NULL);
+    for (struct heap *h = parked; h; h = h->next_parked) h->forked = 0;
 }
 
 struct heap *heap_list(void) { return atomic_load_explicit(&all_heaps, memory_order_acquire); }

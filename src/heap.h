@@ -18,6 +18,7 @@ struct heap {
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
     int parked;
+    int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
 
 extern __thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));

@@ -30,9 +30,13 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));      /* an eighth free before reuse */
     pg->cls = (uint8_t)cls;
     pg->npages = (uint8_t)npages;
+    for (unsigned w = 0; w < 4; w++) {                      /* no such slots: never free */
+        size_t lo = (size_t)w * 64;
+        pg->bits[w] = n <= lo ? ~(uint64_t)0 : n >= lo + 64 ? 0 : ~(uint64_t)0 << (n - lo);
+    }
+    /* The owner last: a fork child rebuilds only pages whose owner is set. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     pg->owner = owner;
-    for (size_t i = n; i < SPAGE_MAXSLOTS; i++)             /* no such slots: never free */
-        pg->bits[i >> 6] |= (uint64_t)1 << (i & 63);
 }
 
 void *page_take_slow(struct spage *pg)

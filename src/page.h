@@ -36,7 +36,7 @@ struct spage {
     uint16_t nslots;
     uint8_t cls, npages, in_full;
     uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 5];
-    uint64_t bits[4];               /* allocation bitmap, up to 256 slots */
+    uint64_t bits[4] __attribute__((aligned(8)));  /* allocation bitmap, up to 256 slots */
     struct heap *owner;
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
