@@ -247,6 +247,12 @@ group_gc() {
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 }
 
+group_forkrace() {
+    echo "== forkrace (fork while other threads allocate: consistent child heaps)"
+    step build/forkrace "$LOGS/build-forkrace.log" $MAKE "$T/forkrace" || return
+    run_harness forkrace 300 "$T/forkrace"
+}
+
 group_secure() {
     echo "== secure (SNUG_OPTIONS=secure: canaries, fill checks, guard pages, zero-size faults)"
     step build/secure "$LOGS/build-secure.log" $MAKE "$T/secure" || return
@@ -389,7 +395,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions secure faults inject fuzz valgrind soak gc programs traces"
+ALL="build contract asan exports override stress exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

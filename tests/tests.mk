@@ -116,3 +116,8 @@ $(T)/soak: tests/soak/soak.c $(TEST_COMMON) $(B)/libsnug.so
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
 soak: $(T)/soak
 	SOAK_SECONDS=$(SOAK_SECONDS) $(T)/soak
+
+# 12. fork while other threads are in the lock-free paths
+$(T)/forkrace: tests/forkrace/forkrace.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
