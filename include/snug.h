@@ -47,6 +47,20 @@ int    snug_stats(struct snug_stats *out);   /* 0 on success */
 /* Start a new high-water period: heap_peak and live_peak become the current values. */
 void   snug_stats_reset_peak(void);
 
+/* A map of the heap: fn is called for every span of every heap region in
+ * address order (regions one after another), then for every large block.
+ * Small pages are reported slot by slot.  Takes the allocator's locks: fn must
+ * not allocate through snug.  Returns 0. */
+enum snug_span_kind {
+    SNUG_SPAN_FREE,         /* free space in the heap */
+    SNUG_SPAN_USED,         /* an allocated block (medium, or a small slot) */
+    SNUG_SPAN_SLOT_FREE,    /* a free slot of a small page */
+    SNUG_SPAN_META,         /* snug's own records: block heads, page headers, region records */
+    SNUG_SPAN_LARGE,        /* a large block's own mapping */
+};
+typedef void (*snug_span_fn)(const void *start, size_t bytes, enum snug_span_kind kind, void *arg);
+int    snug_heap_walk(snug_span_fn fn, void *arg);
+
 /* Walk every block, page and free list and check every invariant.
  * Returns 0 when the heap is consistent; otherwise prints one line naming the
  * first broken invariant to stderr and returns -1.  Pages owned by other threads

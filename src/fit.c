@@ -682,6 +682,18 @@ int snug_fit_trim(size_t pad)
 
 /* ---- fork, statistics, checking -------------------------------------- */
 
+void snug_fit_each_block(void (*fn)(uintptr_t b, size_t size, uint64_t flags, void *arg), void *arg)
+{
+    snug_lock(&fit_lock);
+    for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next)) {
+        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+        fn(r->start, r->first - r->start, BLK_META | BLK_INUSE, arg);
+        for (uintptr_t b = r->first; b < end - W; b += blk_size(b))
+            fn(b, blk_size(b), blk_head(b) & BLK_FLAGS, arg);
+    }
+    snug_unlock(&fit_lock);
+}
+
 void snug_fit_each_page(void (*fn)(uintptr_t page, void *arg), void *arg)
 {
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next)) {

@@ -33,5 +33,8 @@ void   snug_fit_totals(struct fit_totals *t);
 int    snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes));
 /* Call fn for every small page (its first byte).  No lock: for the fork child,
  * where only the calling thread runs. */
+/* Under the lock: fn(block, size, head flags) for every block of every region,
+ * region record first as (start, first - start, BLK_META|BLK_INUSE). */
+void   snug_fit_each_block(void (*fn)(uintptr_t b, size_t size, uint64_t flags, void *arg), void *arg);
 void   snug_fit_each_page(void (*fn)(uintptr_t page, void *arg), void *arg);
 #endif

@@ -231,3 +231,11 @@ int large_check(void)
     snug_unlock(&large_lock);
     return rc;
 }
+
+void large_each(void (*fn)(uintptr_t p, size_t usable, void *arg), void *arg)
+{
+    snug_lock(&large_lock);
+    for (size_t i = 0; i < tcap; i++)
+        if (table[i] && !(table[i] & 1)) fn(table[i], head_of(table[i])->usable, arg);
+    snug_unlock(&large_lock);
+}

@@ -20,4 +20,6 @@ void   large_fork_prepare(void);
 void   large_fork_parent(void);
 void   large_fork_child(void);
 int    large_check(void);
+/* fn(payload, usable) for every live large block, under the lock. */
+void   large_each(void (*fn)(uintptr_t p, size_t usable, void *arg), void *arg);
 #endif

@@ -93,11 +93,46 @@ static void check_foreign_sbrk(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* snug_heap_walk: spans in address order inside the heap, every live block inside a
+ * USED (or LARGE) span of at least its size, and the spans cover the heap. */
+struct walk_state { uintptr_t last; size_t total[5]; int disorder; unsigned char *probe[3]; int found[3]; };
+static void walk_cb(const void *start, size_t bytes, enum snug_span_kind kind, void *arg)
+{
+    struct walk_state *w = arg;
+    uintptr_t a = (uintptr_t)start;
+    if (kind != SNUG_SPAN_LARGE && a < w->last && kind != SNUG_SPAN_META) w->disorder++;
+    if (kind != SNUG_SPAN_LARGE) w->last = a + bytes;
+    w->total[kind] += bytes;
+    for (int i = 0; i < 3; i++)
+        if ((kind == SNUG_SPAN_USED || kind == SNUG_SPAN_LARGE) && (uintptr_t)w->probe[i] == a) w->found[i] = 1;
+}
+static void check_heap_walk(void)
+{
+    int (*walk)(snug_span_fn, void *) = (int (*)(snug_span_fn, void *))dlsym(RTLD_DEFAULT, "snug_heap_walk");
+    CHECK(walk != NULL, "snug_heap_walk exported");
+    struct walk_state w;
+    memset(&w, 0, sizeof w);
+    w.probe[0] = malloc(24);
+    w.probe[1] = malloc(3000);
+    w.probe[2] = malloc(2 << 20);
+    CHECK(w.probe[0] && w.probe[1] && w.probe[2], "malloc");
+    CHECK(walk(walk_cb, &w) == 0, "walk returns 0");
+    for (int i = 0; i < 3; i++) CHECK(w.found[i], "live block %d reported as a used span", i);
+    CHECK(w.disorder == 0, "%d spans out of address order", w.disorder);
+    struct snug_stats s = get_stats();
+    size_t heap = w.total[SNUG_SPAN_FREE] + w.total[SNUG_SPAN_USED] + w.total[SNUG_SPAN_SLOT_FREE] + w.total[SNUG_SPAN_META];
+    CHECK(heap <= s.heap_bytes && heap + s.large_bytes + (1u << 20) >= s.heap_bytes,
+          "spans cover the heap: %zu in spans, %zu held, %zu large", heap, s.heap_bytes, s.large_bytes);
+    CHECK(w.total[SNUG_SPAN_LARGE] == s.large_bytes, "large spans %zu, stats %zu", w.total[SNUG_SPAN_LARGE], s.large_bytes);
+    for (int i = 0; i < 3; i++) free(w.probe[i]);
+}
+
 int main(void)
 {
     snugdl_init();
     run_check("brk-shrinks", check_brk_shrinks, 60);
     run_check("brk-blocked-mmap-regions", check_brk_blocked, 60);
     run_check("foreign-sbrk-respected", check_foreign_sbrk, 60);
+    run_check("heap-walk", check_heap_walk, 60);
     return harness_done();
 }
