@@ -18,7 +18,8 @@ static int check_page(uintptr_t payload, size_t bytes)
 
 SNUG_API int snug_heap_check(void)
 {
-    if (snug_ensure_init() != 0) return -1;
+    /* No heap yet (nothing allocated, or start-up could get no memory): consistent. */
+    if (!atomic_load_explicit(&snug_ready, memory_order_acquire)) return 0;
     if (snug_fit_check(check_page) != 0) return -1;
     if (heap_check_own() != 0) return -1;
     return large_check();
