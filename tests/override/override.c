@@ -204,7 +204,9 @@ static void check_mallinfo(void)
           used_a, used_b, N);
     CHECK(b.arena + b.hblkhd >= b.uordblks, "mallinfo2: arena %zu + hblkhd %zu < uordblks %zu", b.arena,
           b.hblkhd, b.uordblks);
-    CHECK(b.uordblks < ((size_t)1 << 40) && b.fordblks < ((size_t)1 << 40) && b.arena < ((size_t)1 << 40),
+    /* "absurd": more than a quarter of the address space (an underflowed counter) */
+    const size_t absurd = SIZE_MAX / 4;
+    CHECK(b.uordblks < absurd && b.fordblks < absurd && b.arena < absurd,
           "mallinfo2 fields absurd: arena %zu uordblks %zu fordblks %zu", b.arena, b.uordblks, b.fordblks);
     struct mallinfo old = mallinfo();
     struct mallinfo2 now = mallinfo2();
