@@ -1,6 +1,7 @@
-# bench/bench.mk - `make bench` (issue 3): snug against glibc, jemalloc, mimalloc and
-# tcmalloc on the trace suite, the multi-threaded benchmarks of bench/mt, real programs
-# and the malloc/free fast path; writes bench/results/latest.md and the SVG charts.
+# bench/bench.mk - `make bench` (issues 3 and 5): snug against glibc, jemalloc, mimalloc
+# and tcmalloc on the trace suite, the multi-threaded benchmarks of bench/mt, real
+# programs and the malloc/free fast path, and snug's collector against bdwgc (bench/gc);
+# writes bench/results/latest.md and the SVG charts.
 # Included by the top-level Makefile (uses its $(B), $(CC), $(ARCHFLAGS) and the
 # targets libs, tools, suite).  `make bench QUICK=1` is the two-minute version.
 # Nothing here asserts speed and CI never runs it.
@@ -9,13 +10,22 @@ BENCH_B      := $(B)/bench
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -pthread -Wall -Wextra -Werror $(ARCHFLAGS) \
                 -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
 BENCH_MT     := larson prodcons local falseshare churn
-BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs
+# GC benchmarks (bench/gc/*.c): each built against snug's collector (libsnug.so, found
+# through the rpath $ORIGIN/.. so a copied build/ keeps working) and, when Debian's
+# libgc-dev is installed (bench/deps.sh), against bdwgc.
+BENCH_GC     := binarytrees listchurn mixed
+BDWGC_H      := $(wildcard /usr/include/gc.h)
+BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
+                $(if $(BDWGC_H),$(patsubst %,$(BENCH_B)/gc-%-bdwgc,$(BENCH_GC)),)
+BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS)
 QUICK        ?=
 
 .PHONY: bench bench-bins bench-deps
 
+# deps.sh may install libgc-dev only now: a second make sees it and builds the bdwgc side.
 bench: libs tools suite bench-bins
 	@bench/deps.sh
+	@$(MAKE) --no-print-directory bench-bins
 	@bench/run.sh --no-build $(if $(filter-out 0,$(QUICK)),--quick,)
 
 bench-bins: $(BENCH_BINS)
@@ -30,3 +40,11 @@ $(BENCH_B)/mt-%: bench/mt/%.c bench/mt/mt.h
 $(BENCH_B)/pairs: bench/micro/pairs.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@
+
+$(BENCH_B)/gc-%-snug: bench/gc/%.c bench/gc/gcb.h include/snug.h $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Iinclude $< -o $@ -L$(B) -lsnug -Wl,-rpath,'$$ORIGIN/..'
+
+$(BENCH_B)/gc-%-bdwgc: bench/gc/%.c bench/gc/gcb.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -DGCB_BDWGC $< -o $@ -lgc

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # deps.sh - the Debian packages `make bench` uses: the peer allocators (jemalloc, mimalloc,
-# tcmalloc), valgrind (instruction counts), and the programs it times.  As root it runs
-# `apt-get update` once and installs what is missing; otherwise it prints the apt-get
-# line and carries on (bench.py skips what it cannot find).
+# tcmalloc), valgrind (instruction counts), the programs it times, and bdwgc (libgc-dev:
+# the peer of snug's collector).  As root it runs `apt-get update` once and installs what
+# is missing; otherwise it prints the apt-get line and carries on (bench.py skips what it
+# cannot find).
 set -u
-PKGS="libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 valgrind python3 sqlite3 g++"
+PKGS="libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 valgrind python3 sqlite3 g++ libgc-dev"
 missing=""
 for p in $PKGS; do
     if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
