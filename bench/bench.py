@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench.py - the `make bench` driver: snug against glibc, jemalloc, mimalloc and tcmalloc.
 
-    bench/bench.py [--quick] [--out DIR] [--suites traces,mt,programs,micro] [--build B]
+    bench/bench.py [--quick] [--out DIR] [--suites traces,mt,programs,micro,gc,series]
+                   [--build B] [--series-trace NAME]
 
 Suites (all interleaved: each repetition runs every allocator once per item, with the
 allocator order rotated from one repetition to the next; tables show medians):
@@ -11,6 +12,10 @@ allocator order rotated from one repetition to the next; tables show medians):
   programs  python3 (PYTHONMALLOC=malloc), sqlite3 and g++ on fixed workloads: wall time
             and peak RSS (wait4), outputs compared with glibc's.
   micro     instructions per malloc/free (valgrind --tool=callgrind) for a few sizes.
+  gc        bench/gc/*.c built against snug's collector and against bdwgc: wall time and
+            peak RSS; and the trace suite replayed with snug-replay --gc.
+  series    one trace (python.rep) with snug-replay --series under every allocator
+            (utilization over time), and snug's heap pictures (--plot) at its peak.
 Writes DIR/latest.md, DIR/latest.json and DIR/*.svg (DIR: bench/results, or
 build/bench/quick with --quick).  Python standard library only.
 """
@@ -45,11 +50,24 @@ PEER_LIBS = {  # Debian package, library file name
 }
 MT_BENCHES = ["larson", "prodcons", "local", "falseshare", "churn"]
 MICRO_SIZES = [16, 64, 256, 1000, 4000]
+GC_BENCHES = ["binarytrees", "listchurn", "mixed"]
+GC_IMPLS = ["snug", "bdwgc"]
+GC_WHAT = {
+    "binarytrees": "GCBench-style: a stretch tree, a long-lived tree and array, trees of "
+                   "depths 4..S-2 built top-down and bottom-up; -s S",
+    "listchurn": "a long-lived list of 100,000 nodes (nodes replaced as it ages) under "
+                 "short-lived lists of 2,000 nodes; -s rounds",
+    "mixed": "GC records reachable only from malloc'd buckets registered as roots, buckets "
+             "retired and replaced, malloc'd temporaries beside; -s steps",
+}
+SERIES_TRACE = "python.rep"
 
 FULL = dict(trace_reps=7, replay_n=10, mt_reps=5, mt_threads=[1, 2, 8, 16], mt_scale=1.0,
-            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000)
+            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000,
+            gc_reps=7, gc_params=dict(binarytrees=18, listchurn=2500, mixed=1000000))
 QUICK = dict(trace_reps=2, replay_n=3, mt_reps=1, mt_threads=[1, 2, 8], mt_scale=0.5,
-             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000)
+             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000,
+             gc_reps=2, gc_params=dict(binarytrees=16, listchurn=500, mixed=200000))
 
 
 def log(msg):
@@ -111,6 +129,7 @@ def run(cmd, env, timeout, stdin_path=None, cwd=None):
         out.seek(0)
         err.seek(0)
         return dict(rc=p.returncode, wall=wall, maxrss_kib=ru.ru_maxrss,
+                    cpu=ru.ru_utime + ru.ru_stime,
                     out=out.read().decode(errors="replace"),
                     err=err.read().decode(errors="replace"), timed_out=bool(fired))
 
@@ -149,6 +168,24 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
+def series_summary(rows):
+    """Peak and mean utilization of one --series run.  H(t) is the RSS growth (every
+    allocator has it); U(t) = P(t) / H(t) over the samples where P is at least 5% of its
+    peak (below that, RSS granularity dominates)."""
+    if not rows:
+        return {}
+    pp = max(r["payload"] for r in rows)
+    hr = max(r["rss"] for r in rows)
+    us = [r["payload"] / r["rss"] for r in rows
+          if r["rss"] > 0 and r["payload"] >= 0.05 * pp]
+    d = dict(peak_payload=pp, peak_rss=hr, end_rss=rows[-1]["rss"],
+             util_peak=pp / hr if hr > 0 else None, util_mean=mean(us), samples=len(rows))
+    if rows[0]["heap"] is not None:
+        hh = max(r["heap"] for r in rows)
+        d.update(peak_heap=hh, end_heap=rows[-1]["heap"], util_own=pp / hh if hh > 0 else None)
+    return d
+
+
 def machine_info():
     info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nproc": os.cpu_count(),
             "kernel": platform.release()}
@@ -172,6 +209,9 @@ def machine_info():
                            text=True)
         vers[name] = r.stdout.strip() if r.returncode == 0 else None
     info["versions"] = vers
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libgc1"], capture_output=True,
+                       text=True)
+    info["bdwgc"] = r.stdout.strip() if r.returncode == 0 else None
     r = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                        capture_output=True, text=True)
     info["snug_commit"] = r.stdout.strip() or os.environ.get("SNUG_BENCH_COMMIT", "?")
@@ -208,12 +248,15 @@ class Bench:
         self.peers = [a for a in self.allocs if a != "snug"]
         self.anomalies = []     # (suite, what, reproducer)
         self.results = {}
+        self.series_rows = {}   # series suite: allocator -> samples (charted, not saved)
 
     def snapshot(self, build):
         snap = os.path.join(self.tmp, "build")
         os.makedirs(os.path.join(snap, "bench"))
         for f in ["libsnug.so", "snug-replay"] + \
                 [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
+                [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
+                 for i in GC_IMPLS] + \
                 [os.path.join("bench", "pairs")]:
             if os.path.exists(os.path.join(build, f)):
                 shutil.copy2(os.path.join(build, f), os.path.join(snap, f))
@@ -494,6 +537,169 @@ class Bench:
         with open(os.path.join(self.args.out, "micro.json"), "w") as f:
             json.dump(res, f, indent=1, sort_keys=True)
 
+    # ------------------------------------------------------------ 5. garbage collection
+
+    def suite_gc(self):
+        reps, params = self.p["gc_reps"], self.p["gc_params"]
+        impls = [i for i in GC_IMPLS
+                 if all(os.path.exists(os.path.join(self.B, "bench", "gc-%s-%s" % (b, i)))
+                        for b in GC_BENCHES)]
+        if "bdwgc" not in impls:
+            log("gc: bdwgc variants not built (apt-get install libgc-dev; make bench-bins)")
+        samples = {}
+        checks = {}
+        log("gc: %s x %s x %d repetitions" % (", ".join(GC_BENCHES), ", ".join(impls), reps))
+        for rep in range(reps):
+            for bi, b in enumerate(GC_BENCHES):
+                for impl in rotated(impls, rep + bi):
+                    exe = os.path.join(self.B, "bench", "gc-%s-%s" % (b, impl))
+                    cmd = [exe, "-s", str(params[b])]
+                    r = run(cmd, clean_env(), timeout=600)
+                    repro = shell_line([os.path.relpath(exe, ROOT).replace(
+                        os.path.relpath(self.B, ROOT), "build")] + cmd[1:], {})
+                    doc = None
+                    for line in r["out"].splitlines():
+                        if line.startswith("{"):
+                            try:
+                                doc = json.loads(line)
+                            except ValueError:
+                                pass
+                    bad = None
+                    if r["timed_out"]:
+                        bad = "timed out (600 s)"
+                    elif r["rc"] != 0 or doc is None or doc.get("errors"):
+                        bad = "%s, %s%s" % (exit_str(r["rc"]), "%s check failures"
+                                            % doc["errors"] if doc else "no result",
+                                            (": " + r["err"].strip()[-300:])
+                                            if r["err"].strip() else "")
+                    elif checks.setdefault(b, doc["check"]) != doc["check"]:
+                        bad = "result %s differs from the other collector's %s" % (
+                            doc["check"], checks[b])
+                    if bad:
+                        self.anomaly("gc", "%s on %s: %s" % (b, impl, bad), repro)
+                        continue
+                    samples.setdefault((b, impl), []).append(
+                        dict(secs=doc["secs"], rss_kib=r["maxrss_kib"], check=doc["check"],
+                             cpu_per_wall=r["cpu"] / r["wall"] if r["wall"] > 0 else None,
+                             markers=doc.get("parallel")))
+            log("  repetition %d/%d done" % (rep + 1, reps))
+        res = {"params": params, "impls": impls, "per": {}}
+        for (b, impl), s in samples.items():
+            res["per"].setdefault(b, {})[impl] = dict(
+                secs=median([x["secs"] for x in s]), rss_kib=median([x["rss_kib"] for x in s]),
+                cpu_per_wall=median([x["cpu_per_wall"] for x in s]),
+                markers=s[0]["markers"], check=s[0]["check"], n=len(s))
+        # the trace suite through the collector (snug-replay --gc), against explicit snug
+        traces = sorted(glob.glob(os.path.join(self.B, "traces", "*.rep"))) + \
+            sorted(glob.glob(os.path.join(self.B, "traces", "gen", "*.rep")))
+        replay = os.path.join(self.B, "snug-replay")
+        n = self.p["replay_n"]
+        greps = max(1, self.p["trace_reps"] // 2)
+        have_explicit = "traces" in self.results
+        modes = ["gc"] + ([] if have_explicit else ["explicit"])
+        rs = {m: {} for m in modes}
+        log("gc: trace suite with snug-replay --gc, %d repetitions" % greps)
+        for rep in range(greps):
+            for mode in rotated(modes, rep):
+                cmd = [replay, "--json", "-n", str(n)] + (["--gc"] if mode == "gc" else []) \
+                    + traces
+                r = run(cmd, clean_env(), timeout=900)
+                repro = shell_line(["build/snug-replay"] + cmd[1:4 if mode == "gc" else 3]
+                                   + [os.path.relpath(t, ROOT).replace(
+                                       os.path.relpath(self.B, ROOT), "build")
+                                      for t in traces[:1]] + ["..."], {})
+                try:
+                    doc = json.loads(r["out"])
+                except ValueError:
+                    self.anomaly("gc", "snug-replay %s printed no JSON (%s): %s" % (
+                        mode, exit_str(r["rc"]), r["err"].strip()[-300:]), repro)
+                    continue
+                for t in doc["traces"]:
+                    name = os.path.relpath(t["path"], os.path.join(self.B, "traces"))
+                    if not t.get("ok") or t.get("errors"):
+                        self.anomaly("gc", "snug-replay %s on %s: %s" % (
+                            mode, name, t.get("message") or "%d correctness errors"
+                            % t.get("errors", 0)), repro)
+                        continue
+                    rs[mode].setdefault(name, []).append(t)
+            log("  repetition %d/%d done" % (rep + 1, greps))
+        replay_res = {}
+        for name in set(rs["gc"]):
+            g = rs["gc"][name]
+            row = dict(gc_util=median([x["util"] for x in g]),
+                       gc_tput=median([x["ops_per_sec"] for x in g]),
+                       gc_collections=median([x["gc_collections"] for x in g]),
+                       gc_heap_peak=median([x["gc_heap_peak"] for x in g]),
+                       gc_retained=max(x["gc_retained"] for x in g))
+            if have_explicit:
+                e = self.results["traces"]["per"].get("snug", {}).get(name)
+                if e:
+                    row.update(util=e["util"], tput=e["tput"])
+            elif name in rs.get("explicit", {}):
+                e = rs["explicit"][name]
+                row.update(util=median([x["util"] for x in e]),
+                           tput=median([x["ops_per_sec"] for x in e]))
+            replay_res[name] = row
+        res["replay"] = replay_res
+        res["replay_reps"] = greps
+        self.results["gc"] = res
+
+    # ------------------------------------------------------------ 6. utilization over time
+
+    def suite_series(self):
+        name = self.args.series_trace
+        trace = os.path.join(self.B, "traces", name)
+        if not os.path.exists(trace):
+            log("series: no trace %s in build/traces; skipped" % name)
+            return
+        replay = os.path.join(self.B, "snug-replay")
+        rel = "build/traces/" + name
+        runs = self.allocs + ["snug (GC)"]
+        log("series: %s under %s" % (name, ", ".join(runs)))
+        res = {"trace": name, "per": {}}
+        for alloc in runs:
+            tsv = os.path.join(self.tmp, "series-%s.tsv" % re.sub(r"\W+", "_", alloc))
+            if alloc == "snug":
+                cmd, extra = [replay, "-n", "0", "--series", tsv, trace], {}
+            elif alloc == "snug (GC)":
+                cmd, extra = [replay, "-n", "0", "--gc", "--series", tsv, trace], {}
+            else:
+                cmd = [replay, "-n", "0", "--system", "--series", tsv, trace]
+                extra = self.env_extra(alloc)
+            r = run(cmd, clean_env(extra), timeout=600)
+            repro = shell_line(["build/snug-replay"] + cmd[1:-3] + ["--series", "S.tsv", rel],
+                               extra)
+            if r["rc"] != 0 or not os.path.exists(tsv):
+                self.anomaly("series", "%s on %s: %s: %s" % (alloc, name, exit_str(r["rc"]),
+                                                             r["err"].strip()[-300:]), repro)
+                continue
+            rows = []
+            with open(tsv) as f:
+                for line in f:
+                    if line.startswith("#") or line.startswith("trace\t"):
+                        continue
+                    c = line.rstrip("\n").split("\t")
+                    num = lambda v: None if v == "-" else int(v)    # noqa: E731
+                    rows.append(dict(op=int(c[1]), payload=int(c[2]), heap=num(c[3]),
+                                     rss=int(c[4]), gc=num(c[5])))
+            self.series_rows[alloc] = rows
+            res["per"][alloc] = series_summary(rows)
+        # heap pictures at the peak of live payload
+        os.makedirs(self.args.out, exist_ok=True)
+        stem = name.replace(".rep", "")
+        res["plots"] = []
+        for mode, fname in ((None, "heap-%s.svg" % stem), ("--gc", "heap-gc-%s.svg" % stem)):
+            out = os.path.join(self.args.out, fname)
+            cmd = [replay, "-n", "0"] + ([mode] if mode else []) + ["--plot", out, trace]
+            r = run(cmd, clean_env(), timeout=600)
+            if r["rc"] != 0 or not os.path.exists(out):
+                self.anomaly("series", "heap picture %s: %s: %s" % (
+                    fname, exit_str(r["rc"]), r["err"].strip()[-300:]),
+                    shell_line(["build/snug-replay"] + cmd[1:-3] + ["--plot", fname, rel], {}))
+            else:
+                res["plots"].append(fname)
+        self.results["series"] = res
+
     # ------------------------------------------------------------ report
 
     def write(self, elapsed, load0, load1):
@@ -765,6 +971,152 @@ class Report:
             self.add_summary("micro", "instructions per %s, geomean" % pat, aggv, "snug",
                              False, "%.0f", a)
 
+    def sec_gc(self):
+        g = self.R.get("gc")
+        if not g:
+            return
+        impls = g["impls"]
+        per = g["per"]
+        mc = self.b.machine
+        names = [b for b in GC_BENCHES if b in per]
+        self.out("## 5. Garbage collection: snug's collector and bdwgc")
+        self.out()
+        self.out("Our own programs in `bench/gc/` (one source each; `gcb.h` maps `GCB_MALLOC`, "
+                 "`GCB_MALLOC_ATOMIC`, `GCB_COLLECT`, `GCB_ADD_ROOTS` to `snug_gc_*` or to "
+                 "bdwgc's `GC_*`), built against `libsnug.so` and against bdwgc %s "
+                 "(Debian `libgc1`, with glibc's malloc for explicit memory).  Wall time of "
+                 "the work and peak RSS (`wait4`), medians of %d interleaved runs.  Every "
+                 "program checks what it built (node counts, keys, payloads), and both "
+                 "collectors must print the same result; a run that fails either is dropped "
+                 "and listed under anomalies.  %s"
+                 % (mc.get("bdwgc") or "?", self.b.p["gc_reps"], self.gc_threads_note(g)))
+        self.out()
+        for b in names:
+            self.out("- `%s -s %s`: %s" % (b, g["params"][b], GC_WHAT[b]))
+        self.out()
+
+        def get(field, div):
+            def f(k, c):
+                v = per.get(k, {}).get(c)
+                return v[field] / div if v else None
+            return f
+        self.out("### Wall time (s, lower is better)")
+        self.out()
+        rows, aggv = self.metric_rows(names, lambda k: "`%s`" % k, impls, get("secs", 1),
+                                      "%.3f", False, "snug", geomean, "geometric mean")
+        self.table(["program"] + impls + ["best", "snug/bdwgc"], rows)
+        self.add_summary("gc", "wall time, geomean s", aggv, "snug", False, "%.3f", impls)
+        self.out("### Peak RSS (MiB, lower is better)")
+        self.out()
+        rows, ragg = self.metric_rows(names, lambda k: "`%s`" % k, impls,
+                                      get("rss_kib", 1024), "%.1f", False, "snug", geomean,
+                                      "geometric mean")
+        self.table(["program"] + impls + ["best", "snug/bdwgc"], rows)
+        self.add_summary("gc", "peak RSS, geomean MiB", ragg, "snug", False, "%.1f", impls)
+        rp = g.get("replay")
+        if rp:
+            tnames = [n for n in (self.R.get("traces") or {}).get("names", sorted(rp))
+                      if n in rp] or sorted(rp)
+            self.out("### The trace suite, explicit and collected (snug)")
+            self.out()
+            self.out("`snug-replay` (explicit: `snug_malloc`/`snug_free`) against "
+                     "`snug-replay --gc` (every block from `snug_gc_malloc_atomic`, a free "
+                     "only drops the reference; see `tools/README.md`): utilization with H "
+                     "from `snug_stats()` (garbage not collected yet included), throughput "
+                     "(median of %d run(s), each the fastest of %d passes), and the "
+                     "collections of one replay.  A collection starts after max(8 MiB, "
+                     "last kept) of allocation, so small traces hardly collect and their "
+                     "heap holds most of what they ever allocated."
+                     % (g["replay_reps"], self.b.p["replay_n"]))
+            self.out()
+            hdr = ["trace", "util % explicit", "util % GC", "Mops/s explicit", "Mops/s GC",
+                   "collections", "GC heap peak MiB"]
+            rows = []
+            ue, ug, te, tg = [], [], [], []
+            for n in tnames:
+                x = rp[n]
+                ue.append(x.get("util"))
+                ug.append(x["gc_util"])
+                te.append(x.get("tput"))
+                tg.append(x["gc_tput"])
+                rows.append(["`%s`" % n, cell(100 * x["util"] if x.get("util") is not None
+                                              else None, "%.1f"),
+                             cell(100 * x["gc_util"], "%.1f"),
+                             cell(x["tput"] / 1e6 if x.get("tput") else None, "%.1f"),
+                             cell(x["gc_tput"] / 1e6, "%.1f"), "%d" % x["gc_collections"],
+                             cell(x["gc_heap_peak"] / 1048576, "%.1f")])
+            rows.append(["**mean / geometric mean**",
+                         cell(100 * mean(ue) if mean(ue) is not None else None, "%.1f"),
+                         cell(100 * mean(ug), "%.1f"),
+                         cell(geomean(te) / 1e6 if geomean(te) else None, "%.1f"),
+                         cell(geomean(tg) / 1e6, "%.1f"), "", ""])
+            self.table(hdr, rows)
+            self.summary.append(("gc", "trace suite --gc: mean util %, geomean Mops/s",
+                                 "%s, %s" % (cell(100 * mean(ug), "%.1f"),
+                                             cell(geomean(tg) / 1e6, "%.1f")),
+                                 "explicit snug %s, %s" % (
+                                     cell(100 * mean(ue) if mean(ue) else None, "%.1f"),
+                                     cell(geomean(te) / 1e6 if geomean(te) else None,
+                                          "%.1f")), "", ""))
+            retained = {n: rp[n]["gc_retained"] for n in tnames if rp[n]["gc_retained"] > 4096}
+            if retained:
+                self.out("Conservatively retained after a trace dropped everything and "
+                         "collected (`gc_retained` > 4 KiB): %s." % ", ".join(
+                             "`%s` %d bytes" % kv for kv in sorted(retained.items())))
+                self.out()
+
+    @staticmethod
+    def gc_threads_note(g):
+        """What the runs say about parallel marking (bdwgc can mark with helper threads)."""
+        cpw = [v.get("cpu_per_wall") for b in g["per"].values() for v in b.values()
+               if v.get("cpu_per_wall")]
+        marks = sorted({v.get("markers") for b in g["per"].values()
+                        for i, v in b.items() if i == "bdwgc" and v.get("markers") is not None})
+        s = "CPU time / wall time of the runs: %.2f to %.2f" % (min(cpw), max(cpw)) \
+            if cpw else ""
+        if marks:
+            s += "; bdwgc's `GC_get_parallel()`: %s (%s)" % (
+                ", ".join(str(m) for m in marks),
+                "no parallel marker threads: both collectors mark on one thread"
+                if marks == [0] else "helper threads mark in parallel")
+        return s + "." if s else ""
+
+    def sec_series(self):
+        se = self.R.get("series")
+        if not se:
+            return
+        per = se["per"]
+        cols = [a for a in self.b.allocs + ["snug (GC)"] if a in per]
+        self.out("## 6. Utilization over time: `%s`" % se["trace"])
+        self.out()
+        self.out("`snug-replay --series` (one sample every ~1/1000 of the trace) under every "
+                 "allocator: the live payload P(t) and the heap H(t), here the growth of "
+                 "resident anonymous memory, the one measure every allocator has (snug's own "
+                 "accounting is drawn dashed).  `snug (GC)` is `snug-replay --gc`.  The "
+                 "lower panel is U(t) = P(t) / H(t), drawn where P is at least 5% of its "
+                 "peak.")
+        self.out()
+        self.out("![utilization over time](utilization-over-time.svg)")
+        self.out()
+
+        def f(key, mul, fm):
+            return lambda a: cell(per[a][key] * mul if per[a].get(key) is not None else None,
+                                  fm)
+        rows = []
+        for label, key, mul, fm in (
+                ("peak utilization %, max P / max H", "util_peak", 100, "%.1f"),
+                ("mean utilization % over the run", "util_mean", 100, "%.1f"),
+                ("peak heap (RSS growth), MiB", "peak_rss", 1 / 1048576, "%.2f"),
+                ("heap at the end (RSS growth), MiB", "end_rss", 1 / 1048576, "%.2f")):
+            rows.append([label] + [f(key, mul, fm)(a) for a in cols])
+        self.table(["`%s`" % se["trace"]] + cols, rows)
+        if se.get("plots"):
+            self.out("snug's heap at the peak of live payload (`snug-replay --plot`): %s." %
+                     ", ".join("[%s](%s)" % (p, p) for p in se["plots"]))
+            self.out()
+            self.out("![heap at the peak](%s)" % se["plots"][0])
+            self.out()
+
     def markdown(self):
         b = self.b
         mc = b.machine
@@ -773,6 +1125,8 @@ class Report:
         self.sec_mt()
         self.sec_programs()
         self.sec_micro()
+        self.sec_gc()
+        self.sec_series()
         body = self.lines[body_start:]
         self.lines = []
         self.out("# snug benchmark results%s" % (" (QUICK run: fewer repetitions, smaller "
@@ -792,6 +1146,9 @@ class Report:
                  "glibc %s (the system malloc), %s." % (mc["glibc"], ", ".join(
                      "%s %s (`%s`)" % (n, mc["versions"].get(n), b.preload[n])
                      for n in b.allocs if n in PEER_LIBS)))
+        if mc.get("bdwgc"):
+            self.out("Collectors (section 5): snug's (`snug_gc_*`, `libsnug.so`) and bdwgc %s "
+                     "(Debian `libgc1`)." % mc["bdwgc"])
         if b.missing:
             self.out("Not installed, skipped: %s." % ", ".join(b.missing))
         self.out()
@@ -817,8 +1174,11 @@ class Report:
         self.lines += body
         self.out("## Not measured yet")
         self.out()
-        self.out("- Utilization over time for one trace: `snug-replay` reports only the peak; "
-                 "the chart needs a per-op series (see bench/README.md).")
+        self.out("- Collection with several mutator threads: the GC programs are "
+                 "single-threaded (stopping the world is exercised by `make test`, not "
+                 "timed).")
+        self.out("- The peers' heaps over time beyond RSS: only snug has its own accounting "
+                 "and a heap walk.")
         self.out()
         self.out("Raw medians and parameters: `latest.json`; the harness: `bench/README.md`.")
         return "\n".join(self.lines) + "\n"
@@ -845,6 +1205,40 @@ class Report:
                     subtitle="%d traces; utilization from RSS growth (hollow: snug's own "
                              "heap accounting)" % len(t["names"]),
                     links=[("snug", "snug (own H)")], legend_head="util %, Mops/s")
+        se = self.R.get("series")
+        rows = {a: v[::max(1, len(v) // 500)] + ([v[-1]] if len(v) > 500 else [])
+                for a, v in self.b.series_rows.items()}
+        if se and rows:
+            order = [a for a in self.b.allocs + ["snug (GC)"] if a in rows]
+            stack = []
+            pp = max(r["payload"] for a in order for r in rows[a])
+            mib = 1048576.0
+            heap = [("live payload", [(r["op"], r["payload"] / mib) for r in rows[order[0]]],
+                     False)]
+            for a in order:
+                heap.append((a, [(r["op"], r["rss"] / mib) for r in rows[a]], False))
+                if rows[a][0]["heap"] is not None and a == "snug":
+                    heap.append(("snug (own H)", [(r["op"], r["heap"] / mib)
+                                                  for r in rows[a]], True))
+            stack.append(dict(title="live payload P(t) and heap H(t) (RSS growth; dashed: "
+                                    "snug's own accounting)", ylabel="MiB", series=heap))
+            util = []
+            for a in order:
+                util.append((a, [(r["op"], 100.0 * r["payload"] / r["rss"]
+                                  if r["rss"] > 0 and r["payload"] >= 0.05 * pp else None)
+                                 for r in rows[a]], False))
+                if rows[a][0]["heap"] is not None and a == "snug":
+                    util.append(("snug (own H)", [(r["op"], 100.0 * r["payload"] / r["heap"]
+                                                   if r["heap"] > 0 and r["payload"] >=
+                                                   0.05 * pp else None) for r in rows[a]],
+                                 True))
+            stack.append(dict(title="utilization U(t) = P(t) / H(t), where P >= 5% of its "
+                                    "peak", ylabel="%", series=util, ymax=100))
+            svgchart.lines(os.path.join(out, "utilization-over-time.svg"),
+                           "Utilization over time: %s" % se["trace"], "op", stack,
+                           subtitle="snug-replay --series under each allocator (snug (GC): "
+                                    "--gc); one sample every ~1/1000 of the trace",
+                           xmax=max(r["op"] for a in order for r in rows[a]))
         m = self.R.get("mt")
         if m:
             panel_data = []
@@ -871,7 +1265,10 @@ def main():
     ap.add_argument("--out", help="results directory (default bench/results; "
                     "build/bench/quick with --quick)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--suites", default="traces,mt,programs,micro")
+    ap.add_argument("--suites", default="traces,mt,programs,micro,gc,series")
+    ap.add_argument("--series-trace", default=SERIES_TRACE,
+                    help="trace of build/traces for the series suite (default %s)"
+                    % SERIES_TRACE)
     args = ap.parse_args()
     if not args.out:
         args.out = os.path.join(args.build, "bench", "quick") if args.quick else \

@@ -3,6 +3,7 @@ only: no matplotlib on the build machines).
 
     scatter(path, title, xlabel, ylabel, points)          one labelled point per series
     panels(path, title, xlabel, ylabel, xs, panels, ...)  small multiples of line charts
+    lines(path, title, xlabel, stack, ...)                panels stacked on one numeric x axis
 
 Colours are fixed per allocator name (COLORS) so every chart reads the same way.
 """
@@ -11,6 +12,7 @@ from xml.sax.saxutils import escape
 
 COLORS = {
     "snug": "#d62728", "snug (own H)": "#d62728", "snug (preload)": "#ff9896",
+    "snug (GC)": "#8c564b", "bdwgc": "#17becf", "live payload": "#222222",
     "glibc": "#1f77b4", "jemalloc": "#2ca02c", "mimalloc": "#9467bd",
     "tcmalloc": "#ff7f0e",
 }
@@ -215,4 +217,63 @@ def panels(path, title, xlabel, ylabel, xs, panel_data, cols=3, subtitle=None):
         svg.line(lx, ly, lx + 24, ly, color=col, width=3)
         svg.text(lx + 30, ly + 4, name, size=12)
         ly += 20
+    svg.save(path)
+
+
+def lines(path, title, xlabel, stack, subtitle=None, xmax=None, legend=None):
+    """stack: [dict(title, ylabel, series=[(name, [(x, y)], dash)], ymax=None, yfmt=fmt)]
+    drawn one above the other on a shared x axis from 0 to xmax; one legend (names in
+    order of first appearance, dashed where a series is) under the title."""
+    W, PH, L, R, T = 960, 230, 80, 30, 96
+    H = T + len(stack) * (PH + 60) + 20
+    svg = Svg(W, H)
+    svg.text(W / 2, 26, title, size=16, anchor="middle", weight="bold")
+    if subtitle:
+        svg.text(W / 2, 45, subtitle, size=11, anchor="middle", color="#555")
+    pw = W - L - R
+    if xmax is None:
+        xmax = max((x for p in stack for _, pts, _ in p["series"] for x, _ in pts), default=1)
+    xa, xb, xt = nice_ticks(0.0, float(xmax), 6)
+    names = []
+    for p in stack:
+        for name, pts, dash in p["series"]:
+            if pts and (name, dash) not in names:
+                names.append((name, dash))
+    # legend
+    lx, ly = L, 66
+    for i, (name, dash) in enumerate(legend or names):
+        c = color(name, i)
+        svg.line(lx, ly, lx + 24, ly, color=c, width=3, dash="6,3" if dash else None)
+        svg.text(lx + 30, ly + 4, name, size=11)
+        lx += 50 + 6.4 * len(name)
+        if lx > W - 160:
+            lx, ly = L, ly + 16
+    for k, p in enumerate(stack):
+        y0 = T + k * (PH + 60) + 14
+        vals = [y for _, pts, _ in p["series"] for _, y in pts if y is not None]
+        ymax = p.get("ymax") or (max(vals) * 1.05 if vals else 1.0)
+        ya, yb, yt = nice_ticks(0.0, ymax, 5)
+        _axes(svg, L, y0, pw, PH, (xa, xb), (ya, yb), xt, yt,
+              xlabel if k == len(stack) - 1 else None, p.get("ylabel"),
+              yfmt=p.get("yfmt", fmt), size=10)
+        svg.text(L, y0 - 6, p["title"], size=12, weight="bold")
+        for i, (name, pts, dash) in enumerate(p["series"]):
+            segs, cur = [], []
+            for x, y in pts:
+                if y is None:
+                    if cur:
+                        segs.append(cur)
+                    cur = []
+                    continue
+                y = min(max(y, ya), yb)
+                cur.append((L + (x - xa) / (xb - xa) * pw, y0 + PH - (y - ya) / (yb - ya) * PH))
+            if cur:
+                segs.append(cur)
+            for seg in segs:
+                if len(seg) == 1:
+                    seg = seg + [seg[0]]
+                svg.add("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s "
+                        "points=\"%s\"/>" % (color(name, i), " stroke-dasharray=\"6,3\""
+                                               if dash else "",
+                                               " ".join("%.1f,%.1f" % q for q in seg)))
     svg.save(path)
