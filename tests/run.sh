@@ -241,6 +241,12 @@ group_gc() {
         run_harness gc-linked 900 "$T/gc-linked"
     fi
     # the collector scans real stacks: ASan's fake stacks would hide locals from it
+    if [ -n "$M32" ]; then
+        # In a 4 GiB address space full of ASan's runtime data, pointer-like words
+        # falsely retain blocks often enough to break the exact reclaim checks.
+        skip gc-asan "32-bit ASan: conservative false retention makes the reclaim checks unreliable (the plain 32-bit gc group runs them)"
+        return
+    fi
     step build/gc-asan "$LOGS/build-gc-asan.log" $MAKE $PAR "$T/gc-asan" &&
         run_criterion gc-asan "$T/gc-asan" \
             ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1:halt_on_error=1 \

@@ -144,8 +144,8 @@ int main()
         } catch (const std::bad_alloc &) {
             thrown = true;
         }
-        CHECK(thrown, "new char[SIZE_MAX/4] did not throw bad_alloc");
-        volatile size_t n = SIZE_MAX / 4;
+        CHECK(thrown, "new char[SIZE_MAX/2 + 1] did not throw bad_alloc");
+        volatile size_t n = SIZE_MAX / 2 + 1;
         CHECK(new (std::nothrow) char[n] == nullptr, "nothrow new of a huge size did not return nullptr");
         CHECK(hc() == 0, "snug_heap_check");
     });
