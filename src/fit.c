@@ -515,17 +515,24 @@ void snug_fit_validate(const void *p, const char *op)
 
 static void trim_region_top(struct region *r, size_t keep);
 
+/* Free b; when that leaves more than the trim threshold free at its region's
+ * top, give the excess back to the kernel.  Lock held. */
+static void release_and_trim(uintptr_t b)
+{
+    b = release(b);
+    struct region *r = region_of(b);
+    if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
+        blk_size(b) > snug_opt.trim_threshold)
+        trim_region_top(r, snug_opt.top_pad);
+}
+
 void snug_fit_free(void *p)
 {
     snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     F->user_blocks--;
     F->user_bytes -= blk_size(b) - W;
-    b = release(b);
-    struct region *r = region_of(b);
-    if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
-        blk_size(b) > snug_opt.trim_threshold)
-        trim_region_top(r, snug_opt.top_pad);
+    release_and_trim(b);
     snug_unlock(&fit_lock);
 }
 
@@ -623,11 +630,7 @@ void snug_fit_page_free(void *page, size_t bytes)
     uintptr_t b = blk_of_payload(page);
     mark_pages((uintptr_t)page, bytes, 0);
     blk_set_head(b, blk_head(b) & ~BLK_PAGE);
-    b = release(b);
-    struct region *r = region_of(b);
-    if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
-        blk_size(b) > snug_opt.trim_threshold)
-        trim_region_top(r, snug_opt.top_pad);
+    release_and_trim(b);
     snug_unlock(&fit_lock);
 }
 
