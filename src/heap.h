@@ -69,8 +69,11 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * slot-start test. */
     uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32) & (SPAGE_MAXSLOTS - 1);
     uint64_t *w = &pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
+    /* A slot can be queued for a remote free only while h's remote list is not
+     * empty: look at the slot's own memory only then. */
     if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || (uint64_t)i * pg->bsize != off || !(*w & m) ||
-                                 remote_pending((uintptr_t)p))))
+                                 (atomic_load_explicit(&h->remote, memory_order_relaxed) &&
+                                  remote_pending((uintptr_t)p)))))
         heap_free_fault(pg, p);
     *w &= ~m;
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
