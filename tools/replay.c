@@ -130,10 +130,24 @@ static const struct api gc_api = {
 };
 static const struct api *A;
 
+/* The collector's granule: GC blocks are multiples of it and aligned to it.  Measured
+ * once (replay_one) as what a 1-byte block adds to snug_gc_heap_bytes(). */
+static size_t gc_gran = 16;
+
 /* The extent the collector gives a request of n bytes (snug_gc_heap_bytes counts these). */
 static inline size_t gc_ext(size_t n)
 {
-    return n ? (n + MIN_ALIGN - 1) & ~(size_t)(MIN_ALIGN - 1) : MIN_ALIGN;
+    return n ? (n + gc_gran - 1) & ~(gc_gran - 1) : gc_gran;
+}
+
+static void gc_probe_granule(void)
+{
+    size_t g0 = snug_gc_heap_bytes();
+    void *volatile p = snug_gc_malloc_atomic(1);
+    size_t g = snug_gc_heap_bytes() - g0;
+    if (p && g >= sizeof(void *) && !(g & (g - 1)))
+        gc_gran = g;
+    p = NULL;
 }
 
 static void *do_aligned(size_t align, size_t size)
@@ -982,19 +996,19 @@ static size_t need_align(size_t size)
 static unsigned char *gc_aligned(struct state *s, uint32_t id, size_t align, size_t size,
                                  size_t *ext)
 {
-    if (align <= MIN_ALIGN) {
+    if (align <= gc_gran) {
         s->off[id] = 0;
         *ext = gc_ext(size);
         return snug_gc_malloc_atomic(size);
     }
     if (size > SIZE_MAX - align || align > UINT32_MAX)
         return NULL;
-    unsigned char *b = snug_gc_malloc_atomic(size + align - MIN_ALIGN);
+    unsigned char *b = snug_gc_malloc_atomic(size + align - gc_gran);
     if (!b)
         return NULL;
     unsigned char *p = (unsigned char *)(((uintptr_t)b + align - 1) & ~(uintptr_t)(align - 1));
     s->off[id] = (uint32_t)(p - b);
-    *ext = gc_ext(size + align - MIN_ALIGN);
+    *ext = gc_ext(size + align - gc_gran);
     return p;
 }
 
@@ -1450,6 +1464,7 @@ static void replay_one(const char *path, struct result *res)
         /* The table is the replay's only reference to its blocks: it must be a root. */
         snug_gc_register_thread();
         snug_gc_add_roots(s.ptr, s.ptr + n);
+        gc_probe_granule();
     }
     /* Samples and the heap map, touched now so that they are in the RSS baseline. */
     struct series ser = {0};
