@@ -3,7 +3,7 @@
 # programs and the malloc/free fast path, and snug's collector against bdwgc (bench/gc);
 # writes bench/results/latest.md and the SVG charts.
 # Included by the top-level Makefile (uses its $(B), $(CC), $(ARCHFLAGS) and the
-# targets libs, tools, suite).  `make bench QUICK=1` is the two-minute version.
+# targets libs, tools, suite).  `make bench QUICK=1` is the one-minute version.
 # Nothing here asserts speed and CI never runs it.
 
 BENCH_B      := $(B)/bench

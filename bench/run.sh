@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # run.sh - `make bench` without make: builds what the benchmarks need (unless --no-build),
 # then runs bench/bench.py.  Usage: bench/run.sh [--quick] [--no-build] [bench.py options]
-#   --quick      the two-minute version; results in build/bench/quick/ (the committed
+#   --quick      the one-minute version; results in build/bench/quick/ (the committed
 #                bench/results/ come from full runs only)
-#   --suites S   comma-separated subset of traces,mt,programs,micro
+#   --suites S   comma-separated subset of traces,mt,programs,micro,gc,series
 #   --out DIR    results directory
 set -eu
 cd "$(dirname "$0")/.."
