@@ -88,6 +88,7 @@ static int opt_gc;                      /* --gc: through snug's collector */
 static const char *opt_series;          /* --series FILE */
 static size_t opt_every;                /* --every N (0: about 1000 samples per trace) */
 static const char *opt_plot;            /* --plot FILE.svg */
+static size_t opt_plot_op;              /* --plot-op N: after N ops, not at the peak (0) */
 static int multi_trace;                 /* more than one trace on the command line */
 
 /* ---------------- the allocator under test ---------------- */
@@ -807,7 +808,10 @@ static void plot_write(struct state *s, const struct heapmap *m, const struct se
          W, H, W, H);
     outf(o, "<g %s fill=\"#222\">\n<text x=\"%.0f\" y=\"26\" font-size=\"16\" "
          "font-weight=\"bold\" text-anchor=\"middle\">", font, W / 2);
-    outf(o, "%s heap at the peak of live payload: ", A->name);
+    if (opt_plot_op)
+        outf(o, "%s heap after op %zu: ", A->name, m->op);
+    else
+        outf(o, "%s heap at the peak of live payload: ", A->name);
     svg_escape(o, base_name(s->name));
     outf(o, "</text>\n");
     human(b1, sizeof b1, (double)m->payload);
@@ -1479,7 +1483,8 @@ static void replay_one(const char *path, struct result *res)
         hm = xcalloc(1, sizeof *hm);
         hm->cell = xcalloc((size_t)MAP_COLS * MAP_ROWS, sizeof *hm->cell);
         memset(hm->cell, 0, (size_t)MAP_COLS * MAP_ROWS * sizeof *hm->cell);
-        hm->want_op = find_peak_op(&s);
+        hm->want_op = opt_plot_op ? (opt_plot_op < t.nops ? opt_plot_op : t.nops) - 1
+                                  : find_peak_op(&s);
     }
     out_buffer()->n = 0;
     rss_anon();
@@ -1611,6 +1616,7 @@ static void usage(FILE *f)
         "  --every N   sample every N ops (default: about 1000 samples per trace)\n"
         "  --plot FILE.svg  draw snug's heap at the peak of live payload, and payload\n"
         "              and heap over the run (several traces: FILE-TRACE.svg each)\n"
+        "  --plot-op N draw the heap after op N instead (the last op if N is larger)\n"
         "Exit status: 0 no errors, 1 errors found (or a trace failed), 2 bad usage.\n",
         MAX_REPORTED_ERRORS);
 }
@@ -1646,6 +1652,14 @@ int main(int argc, char **argv)
             opt_series = argv[++i];
         } else if (!strcmp(a, "--plot") && i + 1 < argc) {
             opt_plot = argv[++i];
+        } else if (!strcmp(a, "--plot-op") && i + 1 < argc) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 1) {
+                fprintf(stderr, "snug-replay: bad --plot-op value\n");
+                return 2;
+            }
+            opt_plot_op = (size_t)v;
         } else if (!strcmp(a, "--every") && i + 1 < argc) {
             char *end;
             long long v = strtoll(argv[++i], &end, 10);
