@@ -368,7 +368,11 @@ SNUG_API void snug_gc_free(void *p)
     struct gc_state *g = snug_gc;
     int atomic;
     pthread_mutex_lock(&g->lock);
-    block_info(g, p, &atomic, 1, "snug_gc_free(): not a GC block");
+    size_t ext = block_info(g, p, &atomic, 1, "snug_gc_free(): not a GC block");
+    /* Freed explicitly (also by a moving realloc): no longer counts towards the
+     * next collection, or realloc-heavy programs would collect far too often. */
+    size_t since = atomic_load_explicit(&g->since, memory_order_relaxed);
+    atomic_store_explicit(&g->since, since > ext ? since - ext : 0, memory_order_relaxed);
     pthread_mutex_unlock(&g->lock);
     sn_free(p);
 }
