@@ -28,8 +28,8 @@ LIB_SRC  := $(sort $(wildcard src/*.c))
 CORE_SRC := $(filter-out src/override.c,$(LIB_SRC))
 HDRS     := $(wildcard src/*.h include/*.h)
 
-# Variants: full (override + prefixed), prefix (only snug_*), debug (prefix, internal
-# assertions), asan (prefix, ASan+UBSan).
+# Variants: full (override + prefixed), prefix (only snug_*), debug (prefix, -O1, the
+# fault-injection hook of snug_debug.h), asan (prefix, ASan+UBSan).
 OBJ_full   := $(patsubst src/%.c,$(B)/obj/full/%.o,$(LIB_SRC))
 OBJ_prefix := $(patsubst src/%.c,$(B)/obj/prefix/%.o,$(CORE_SRC))
 OBJ_debug  := $(patsubst src/%.c,$(B)/obj/debug/%.o,$(CORE_SRC))

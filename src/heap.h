@@ -30,7 +30,6 @@ void  heap_free_remote(struct spage *pg, void *p);
  * exited (then callers use heap_fallback_* under its lock). */
 struct heap *heap_get(void);
 void *heap_fallback_alloc(size_t n);
-void  heap_fallback_free(struct spage *pg, void *p);
 
 int   heap_init(void);
 void  heap_collect_parked(void);        /* malloc_trim: drain parked heaps */

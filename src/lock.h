@@ -26,11 +26,6 @@ static inline void snug_lock(snug_lock_t *l)
         }
     }
 }
-static inline int snug_trylock(snug_lock_t *l)
-{
-    return !atomic_load_explicit(&l->v, memory_order_relaxed) &&
-           !atomic_exchange_explicit(&l->v, 1, memory_order_acquire);
-}
 static inline void snug_unlock(snug_lock_t *l) { atomic_store_explicit(&l->v, 0, memory_order_release); }
 static inline void snug_lock_reset(snug_lock_t *l) { atomic_store_explicit(&l->v, 0, memory_order_relaxed); }
 #endif

@@ -7,7 +7,7 @@
 
 /* Anonymous read-write mapping, or NULL (errno set).  Counted as held. */
 void *snug_os_map(size_t len);
-/* Same, with the address space reserved but only `held` bytes counted. */
+/* Address space only (MAP_NORESERVE): nothing is counted; the caller counts what it uses. */
 void *snug_os_reserve(size_t len);
 void  snug_os_unmap(void *p, size_t len, size_t held);
 /* mremap with MAYMOVE; NULL on failure.  Accounting follows the length. */
