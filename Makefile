@@ -35,11 +35,10 @@ OBJ_prefix := $(patsubst src/%.c,$(B)/obj/prefix/%.o,$(CORE_SRC))
 OBJ_debug  := $(patsubst src/%.c,$(B)/obj/debug/%.o,$(CORE_SRC))
 OBJ_asan   := $(patsubst src/%.c,$(B)/obj/asan/%.o,$(CORE_SRC))
 
+# SNUG_PREFIX_ONLY=1: libsnug.so and libsnug.a carry only the snug_* API.
+LIBS := $(B)/libsnug.so $(B)/libsnug.a
 ifeq ($(SNUG_PREFIX_ONLY),1)
-LIBS := $(B)/libsnug.so $(B)/libsnug.a
 OBJ_full := $(OBJ_prefix)
-else
-LIBS := $(B)/libsnug.so $(B)/libsnug.a
 endif
 
 .PHONY: all libs run test bench install clean deps
