@@ -26,6 +26,7 @@ QUICK        ?=
 bench: libs tools suite bench-bins
 	@bench/deps.sh
 	@$(MAKE) --no-print-directory bench-bins
+	@$(MAKE) --no-print-directory B=$(B)/nochecks CHECKS=0 $(B)/nochecks/snug-replay
 	@bench/run.sh --no-build $(if $(filter-out 0,$(QUICK)),--quick,)
 
 bench-bins: $(BENCH_BINS)

@@ -253,7 +253,8 @@ class Bench:
     def snapshot(self, build):
         snap = os.path.join(self.tmp, "build")
         os.makedirs(os.path.join(snap, "bench"))
-        for f in ["libsnug.so", "snug-replay"] + \
+        os.makedirs(os.path.join(snap, "nochecks"))
+        for f in ["libsnug.so", "snug-replay", os.path.join("nochecks", "snug-replay")] + \
                 [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
                 [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
                  for i in GC_IMPLS] + \
@@ -287,7 +288,10 @@ class Bench:
         names = [os.path.relpath(t, os.path.join(self.B, "traces")) for t in traces]
         # "snug (preload)": libsnug.so under LD_PRELOAD with --system, measured exactly
         # like the peers (calls through the PLT) -- the like-for-like throughput.
-        runs = self.allocs + ["snug (preload)"]
+        # "snug (checks off)": the same replayer built with CHECKS=0 (bench.mk), so the
+        # cost of the default-mode checks can be read off (issue 4 asks for it).
+        nochecks = os.path.join(self.B, "nochecks", "snug-replay")
+        runs = self.allocs + ["snug (preload)"] + (["snug (checks off)"] if os.path.exists(nochecks) else [])
         samples = {a: {n: [] for n in names} for a in runs}
         reps, n = self.p["trace_reps"], self.p["replay_n"]
         reported = set()
@@ -297,6 +301,8 @@ class Bench:
             for alloc in rotated(runs, rep):
                 if alloc == "snug":
                     cmd, extra = [replay, "--json", "-n", str(n)] + traces, {}
+                elif alloc == "snug (checks off)":
+                    cmd, extra = [nochecks, "--json", "-n", str(n)] + traces, {}
                 elif alloc == "snug (preload)":
                     cmd = [replay, "--system", "--json", "-n", str(n)] + traces
                     extra = {"LD_PRELOAD": self.snug_so}
@@ -814,7 +820,7 @@ class Report:
                     len([n for n in names if "/" in n]), p["trace_reps"], p["replay_n"],
                     p["replay_n"]))
         self.out()
-        cols = a + ["snug (preload)"]
+        cols = a + ["snug (preload)"] + (["snug (checks off)"] if "snug (checks off)" in per else [])
         self.out("### Throughput (million ops/s, higher is better)")
         self.out()
         self.out("`snug (preload)` is `libsnug.so` under `LD_PRELOAD` with `--system`, "
@@ -831,6 +837,12 @@ class Report:
         self.table(["trace"] + cols + ["best", "snug/best peer"], rows)
         self.add_summary("traces", "throughput, geomean Mops/s", aggv, "snug", True, "%.1f", a)
         self.trace_tput = aggv
+        if aggv.get("snug (checks off)") and aggv.get("snug"):
+            self.out("The default-mode checks (double free, foreign pointers, tagged heads, "
+                     "guards, link validation) cost %.1f%% of throughput: `snug` against "
+                     "`snug (checks off)`, the same code built with `CHECKS=0` (geometric means)."
+                     % (100.0 * (1 - aggv["snug"] / aggv["snug (checks off)"])))
+            self.out()
 
         self.out("### Peak utilization (%, higher is better)")
         self.out()
