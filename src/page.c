@@ -1,5 +1,6 @@
-/* page.c - setting up small pages and refilling their free lists lazily, so a
- * fresh page touches only the memory it hands out. */
+/* page.c - setting up small pages (allocation bitmap, guards, reciprocal) and the
+ * slow half of taking a slot; a fresh page is filled in address order, so it
+ * touches only the memory it hands out. */
 #include "page.h"
 #include "sizeclass.h"
 #include <string.h>
