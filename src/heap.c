@@ -95,9 +95,7 @@ static void drain_remote(struct heap *h)
         if (next && !npg)
             snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)b, pg->bsize);
         ((uintptr_t *)b)[1] = 0;                /* no longer pending */
-        bit_clear(pg, (unsigned)i);
-        if ((unsigned)(i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
-        if (--pg->used == 0 || pg->used == pg->relist) heap_free_slow(h, pg);
+        heap_slot_freed(h, pg, (uint32_t)i);
         b = next;
         pg = npg;
         i = ni;

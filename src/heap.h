@@ -58,6 +58,15 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     return heap_alloc_slow(h, c);
 }
 
+/* Slot i of h's page pg is free again (local free, or a remote free applied). */
+static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h, struct spage *pg, uint32_t i)
+{
+    bit_clear(pg, i);
+    if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
+    /* Slow path when the page empties or may go back from the full list. */
+    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
+}
+
 /* Out of line: the faults heap_free_local reports (never return). */
 __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 
@@ -67,18 +76,15 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
     /* Masking keeps the bitmap index in range; a masked index fails the
      * slot-start test. */
     uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32) & (SPAGE_MAXSLOTS - 1);
-    uint64_t *w = &pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
+    uint64_t w = pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
     /* A slot can be queued for a remote free only while h's remote list is not
      * empty: look at the slot's own memory only then. */
-    if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || (uint64_t)i * pg->bsize != off || !(*w & m) ||
+    if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || (uint64_t)i * pg->bsize != off || !(w & m) ||
                                  (atomic_load_explicit(&h->remote, memory_order_relaxed) &&
                                   remote_pending((uintptr_t)p)))))
         heap_free_fault(pg, p);
-    *w &= ~m;
-    if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    /* Slow path when the page empties or may go back from the full list. */
-    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
+    heap_slot_freed(h, pg, i);
 }
 #endif
