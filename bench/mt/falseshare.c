@@ -72,14 +72,7 @@ int main(int argc, char **argv)
     given = mt_xmalloc(NAME, (size_t)T * sizeof *given);
     for (int i = 0; i < T; i++)
         given[i] = mt_xmalloc(NAME, OBJ);
-    pthread_t *th = mt_xmalloc(NAME, (size_t)T * sizeof *th);
-    double t0 = mt_now();
-    for (int i = 0; i < T; i++)
-        mt_pthread(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i), NAME, "create");
-    for (int i = 0; i < T; i++)
-        mt_pthread(pthread_join(th[i], NULL), NAME, "join");
-    double secs = mt_now() - t0;
-    free(th);
+    double secs = mt_run_threads(NAME, T, worker);
     free(given);
     return mt_report(NAME, T, 2ull * (uint64_t)(per_thread + 1) * (uint64_t)T, secs);
 }

@@ -69,13 +69,7 @@ int main(int argc, char **argv)
         }
     }
     mt_pthread(pthread_barrier_init(&barrier, NULL, (unsigned)T), NAME, "barrier");
-    pthread_t *th = mt_xmalloc(NAME, (size_t)T * sizeof *th);
-    double t0 = mt_now();
-    for (int i = 0; i < T; i++)
-        mt_pthread(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i), NAME, "create");
-    for (int i = 0; i < T; i++)
-        mt_pthread(pthread_join(th[i], NULL), NAME, "join");
-    double secs = mt_now() - t0;
+    double secs = mt_run_threads(NAME, T, worker);
     for (int i = 0; i < T; i++) {
         for (int j = 0; j < SLOTS; j++) {
             struct slot *s = &tables[i][j];
@@ -86,7 +80,6 @@ int main(int argc, char **argv)
         free(tables[i]);
     }
     free(tables);
-    free(th);
     pthread_barrier_destroy(&barrier);
     return mt_report(NAME, T, 2ull * (uint64_t)per_round * ROUNDS * (uint64_t)T, secs);
 }

@@ -85,13 +85,6 @@ int main(int argc, char **argv)
     per_thread = (long)(PAIRS * o.scale / T);
     if (per_thread < WINDOW)
         per_thread = WINDOW;
-    pthread_t *th = mt_xmalloc(NAME, (size_t)T * sizeof *th);
-    double t0 = mt_now();
-    for (int i = 0; i < T; i++)
-        mt_pthread(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i), NAME, "create");
-    for (int i = 0; i < T; i++)
-        mt_pthread(pthread_join(th[i], NULL), NAME, "join");
-    double secs = mt_now() - t0;
-    free(th);
+    double secs = mt_run_threads(NAME, T, worker);
     return mt_report(NAME, T, 2ull * (uint64_t)per_thread * (uint64_t)T, secs);
 }

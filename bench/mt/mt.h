@@ -182,6 +182,20 @@ static inline void mt_pthread(int rc, const char *bench, const char *what)
     }
 }
 
+/* Runs worker(i) on threads i = 0..T-1 and joins them; returns the wall time in seconds. */
+static inline double mt_run_threads(const char *bench, int T, void *(*worker)(void *))
+{
+    pthread_t *th = mt_xmalloc(bench, (size_t)T * sizeof *th);
+    double t0 = mt_now();
+    for (int i = 0; i < T; i++)
+        mt_pthread(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i), bench, "create");
+    for (int i = 0; i < T; i++)
+        mt_pthread(pthread_join(th[i], NULL), bench, "join");
+    double secs = mt_now() - t0;
+    free(th);
+    return secs;
+}
+
 /* Peak RSS in KiB: VmHWM from /proc/self/status, else ru_maxrss. */
 static inline long mt_maxrss_kib(void)
 {
