@@ -1621,6 +1621,19 @@ static void usage(FILE *f)
         MAX_REPORTED_ERRORS);
 }
 
+/* A positive whole-number option value; -1 (after a message) when it is not one. */
+static int positive_arg(const char *opt, const char *val, size_t *out)
+{
+    char *end;
+    long long v = strtoll(val, &end, 10);
+    if (*end || end == val || v < 1) {
+        fprintf(stderr, "snug-replay: bad %s value\n", opt);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int first = argc;
@@ -1653,21 +1666,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--plot") && i + 1 < argc) {
             opt_plot = argv[++i];
         } else if (!strcmp(a, "--plot-op") && i + 1 < argc) {
-            char *end;
-            long long v = strtoll(argv[++i], &end, 10);
-            if (*end || v < 1) {
-                fprintf(stderr, "snug-replay: bad --plot-op value\n");
-                return 2;
-            }
-            opt_plot_op = (size_t)v;
+            if (positive_arg(a, argv[++i], &opt_plot_op) != 0) return 2;
         } else if (!strcmp(a, "--every") && i + 1 < argc) {
-            char *end;
-            long long v = strtoll(argv[++i], &end, 10);
-            if (*end || v < 1) {
-                fprintf(stderr, "snug-replay: bad --every value\n");
-                return 2;
-            }
-            opt_every = (size_t)v;
+            if (positive_arg(a, argv[++i], &opt_every) != 0) return 2;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
