@@ -798,33 +798,29 @@ EXPORT void *memalign(size_t align, size_t n)
     return p;
 }
 
+/* valloc and pvalloc: page-aligned blocks of `size` bytes for a request of n. */
+static void *page_aligned(size_t n, size_t size, size_t page, void *(*realfn)(size_t))
+{
+    if (need_boot())
+        return boot_alloc(size, page);
+    if (tl_busy)
+        return realfn ? realfn(n) : next_memalign(page, size);
+    tl_busy = 1;
+    void *p = realfn ? realfn(n) : next_memalign(page, size);
+    if (p)
+        record_new(p, TOP_ALIGNED, size, page, size);
+    tl_busy = 0;
+    return p;
+}
+
 EXPORT void *valloc(size_t n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (need_boot())
-        return boot_alloc(n, page);
-    if (tl_busy)
-        return real.valloc ? real.valloc(n) : next_memalign(page, n);
-    tl_busy = 1;
-    void *p = real.valloc ? real.valloc(n) : next_memalign(page, n);
-    if (p)
-        record_new(p, TOP_ALIGNED, n, page, n);
-    tl_busy = 0;
-    return p;
+    return page_aligned(n, n, page, real.valloc);
 }
 
 EXPORT void *pvalloc(size_t n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t rounded = n ? (n + page - 1) & ~(page - 1) : page;
-    if (need_boot())
-        return boot_alloc(rounded, page);
-    if (tl_busy)
-        return real.pvalloc ? real.pvalloc(n) : next_memalign(page, rounded);
-    tl_busy = 1;
-    void *p = real.pvalloc ? real.pvalloc(n) : next_memalign(page, rounded);
-    if (p)
-        record_new(p, TOP_ALIGNED, rounded, page, rounded);
-    tl_busy = 0;
-    return p;
+    return page_aligned(n, n ? (n + page - 1) & ~(page - 1) : page, page, real.pvalloc);
 }
