@@ -790,6 +790,18 @@ class Report:
         cells.append(cell(ratio, "%.2f"))
         return cells
 
+    def metric_section(self, heading, keys, label, cols, get, fmtv, higher, key_head,
+                       suite, metric, ratio_head="snug/best peer"):
+        """A '### heading' table of one metric per key and column, its geometric-mean
+        row, and its line in the summary; returns the aggregate per column."""
+        self.out("### " + heading)
+        self.out()
+        rows, agg = self.metric_rows(keys, label, cols, get, fmtv, higher, "snug", geomean,
+                                     "geometric mean")
+        self.table([key_head] + cols + ["best", ratio_head], rows)
+        self.add_summary(suite, metric, agg, "snug", higher, fmtv, cols)
+        return agg
+
     def add_summary(self, suite, metric, aggv, snug_col, higher, fmtv, best_cols):
         peers = {c: aggv[c] for c in best_cols if not c.startswith("snug")}
         bp = best_of(peers, higher)
@@ -901,18 +913,13 @@ class Report:
                 v = per.get(k[0], {}).get(k[1], {}).get(c)
                 return v[field] / div if v else None
             return g
-        self.out("### Throughput (million ops/s, higher is better)")
-        self.out()
-        rows, aggv = self.metric_rows(keys, lambda k: "%s ×%s" % k, a, get("tput", 1e6),
-                                      "%.1f", True, "snug", geomean, "geometric mean")
-        self.table(["benchmark × threads"] + a + ["best", "snug/best peer"], rows)
-        self.add_summary("mt", "throughput, geomean Mops/s", aggv, "snug", True, "%.1f", a)
-        self.out("### Peak RSS (MiB, lower is better)")
-        self.out()
-        rows, ragg = self.metric_rows(keys, lambda k: "%s ×%s" % k, a, get("rss_kib", 1024),
-                                      "%.1f", False, "snug", geomean, "geometric mean")
-        self.table(["benchmark × threads"] + a + ["best", "snug/best peer"], rows)
-        self.add_summary("mt", "peak RSS, geomean MiB", ragg, "snug", False, "%.1f", a)
+        label = lambda k: "%s ×%s" % k
+        self.metric_section("Throughput (million ops/s, higher is better)", keys, label, a,
+                            get("tput", 1e6), "%.1f", True, "benchmark × threads",
+                            "mt", "throughput, geomean Mops/s")
+        self.metric_section("Peak RSS (MiB, lower is better)", keys, label, a,
+                            get("rss_kib", 1024), "%.1f", False, "benchmark × threads",
+                            "mt", "peak RSS, geomean MiB")
         self.out("Chart: [throughput by thread count](mt-scaling.svg)")
         self.out()
         self.out("![throughput by thread count](mt-scaling.svg)")
@@ -941,18 +948,12 @@ class Report:
                 v = per.get(k, {}).get(c)
                 return v[field] / div if v else None
             return g
-        self.out("### Wall time (s, lower is better)")
-        self.out()
-        rows, aggv = self.metric_rows(names, lambda k: "`%s`" % k, a, get("wall", 1), "%.3f",
-                                      False, "snug", geomean, "geometric mean")
-        self.table(["program"] + a + ["best", "snug/best peer"], rows)
-        self.add_summary("programs", "wall time, geomean s", aggv, "snug", False, "%.3f", a)
-        self.out("### Peak RSS (MiB, lower is better)")
-        self.out()
-        rows, ragg = self.metric_rows(names, lambda k: "`%s`" % k, a, get("rss_kib", 1024),
-                                      "%.1f", False, "snug", geomean, "geometric mean")
-        self.table(["program"] + a + ["best", "snug/best peer"], rows)
-        self.add_summary("programs", "peak RSS, geomean MiB", ragg, "snug", False, "%.1f", a)
+        label = lambda k: "`%s`" % k
+        self.metric_section("Wall time (s, lower is better)", names, label, a, get("wall", 1),
+                            "%.3f", False, "program", "programs", "wall time, geomean s")
+        self.metric_section("Peak RSS (MiB, lower is better)", names, label, a,
+                            get("rss_kib", 1024), "%.1f", False, "program",
+                            "programs", "peak RSS, geomean MiB")
 
     def sec_micro(self):
         mi = self.R.get("micro")
@@ -972,16 +973,11 @@ class Report:
                  "cache misses or contention.  Raw numbers: `micro.json`." % mi["n"])
         self.out()
         for pat, title in (("pair", "malloc + free pairs"), ("batch", "batches of 64")):
-            self.out("### %s (instructions per malloc + free, lower is better)" % title)
-            self.out()
-
             def g(k, c, pat=pat):
                 return mi["per"].get(c, {}).get(str(k), {}).get(pat)
-            rows, aggv = self.metric_rows(MICRO_SIZES, lambda k: "%d B" % k, a, g, "%.0f",
-                                          False, "snug", geomean, "geometric mean")
-            self.table(["size"] + a + ["best", "snug/best peer"], rows)
-            self.add_summary("micro", "instructions per %s, geomean" % pat, aggv, "snug",
-                             False, "%.0f", a)
+            self.metric_section("%s (instructions per malloc + free, lower is better)" % title,
+                                MICRO_SIZES, lambda k: "%d B" % k, a, g, "%.0f", False, "size",
+                                "micro", "instructions per %s, geomean" % pat)
 
     def sec_gc(self):
         g = self.R.get("gc")
@@ -1012,19 +1008,13 @@ class Report:
                 v = per.get(k, {}).get(c)
                 return v[field] / div if v else None
             return f
-        self.out("### Wall time (s, lower is better)")
-        self.out()
-        rows, aggv = self.metric_rows(names, lambda k: "`%s`" % k, impls, get("secs", 1),
-                                      "%.3f", False, "snug", geomean, "geometric mean")
-        self.table(["program"] + impls + ["best", "snug/bdwgc"], rows)
-        self.add_summary("gc", "wall time, geomean s", aggv, "snug", False, "%.3f", impls)
-        self.out("### Peak RSS (MiB, lower is better)")
-        self.out()
-        rows, ragg = self.metric_rows(names, lambda k: "`%s`" % k, impls,
-                                      get("rss_kib", 1024), "%.1f", False, "snug", geomean,
-                                      "geometric mean")
-        self.table(["program"] + impls + ["best", "snug/bdwgc"], rows)
-        self.add_summary("gc", "peak RSS, geomean MiB", ragg, "snug", False, "%.1f", impls)
+        label = lambda k: "`%s`" % k
+        self.metric_section("Wall time (s, lower is better)", names, label, impls,
+                            get("secs", 1), "%.3f", False, "program", "gc",
+                            "wall time, geomean s", "snug/bdwgc")
+        self.metric_section("Peak RSS (MiB, lower is better)", names, label, impls,
+                            get("rss_kib", 1024), "%.1f", False, "program", "gc",
+                            "peak RSS, geomean MiB", "snug/bdwgc")
         rp = g.get("replay")
         if rp:
             tnames = [n for n in (self.R.get("traces") or {}).get("names", sorted(rp))
