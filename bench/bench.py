@@ -226,6 +226,16 @@ def loadavg():
         return "?"
 
 
+def field_of(per, field, div, pair=False):
+    """A metric getter (key, column) -> per[key][column][field] / div, None when missing;
+    with pair, the key is a pair of nested keys."""
+    def get(k, c):
+        d = per.get(k[0], {}).get(k[1], {}) if pair else per.get(k, {})
+        v = d.get(c)
+        return v[field] / div if v else None
+    return get
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -908,17 +918,14 @@ class Report:
                  % (m["scale"], self.b.p["mt_reps"], self.b.machine.get("nproc")))
         self.out()
 
-        def get(field, div):
-            def g(k, c):
-                v = per.get(k[0], {}).get(k[1], {}).get(c)
-                return v[field] / div if v else None
-            return g
         label = lambda k: "%s ×%s" % k
         self.metric_section("Throughput (million ops/s, higher is better)", keys, label, a,
-                            get("tput", 1e6), "%.1f", True, "benchmark × threads",
+                            field_of(per, "tput", 1e6, True), "%.1f", True,
+                            "benchmark × threads",
                             "mt", "throughput, geomean Mops/s")
         self.metric_section("Peak RSS (MiB, lower is better)", keys, label, a,
-                            get("rss_kib", 1024), "%.1f", False, "benchmark × threads",
+                            field_of(per, "rss_kib", 1024, True), "%.1f", False,
+                            "benchmark × threads",
                             "mt", "peak RSS, geomean MiB")
         self.out("Chart: [throughput by thread count](mt-scaling.svg)")
         self.out()
@@ -943,16 +950,12 @@ class Report:
             self.out("- `%s`: %s" % (p["name"], p["what"]))
         self.out()
 
-        def get(field, div):
-            def g(k, c):
-                v = per.get(k, {}).get(c)
-                return v[field] / div if v else None
-            return g
         label = lambda k: "`%s`" % k
-        self.metric_section("Wall time (s, lower is better)", names, label, a, get("wall", 1),
+        self.metric_section("Wall time (s, lower is better)", names, label, a,
+                            field_of(per, "wall", 1),
                             "%.3f", False, "program", "programs", "wall time, geomean s")
         self.metric_section("Peak RSS (MiB, lower is better)", names, label, a,
-                            get("rss_kib", 1024), "%.1f", False, "program",
+                            field_of(per, "rss_kib", 1024), "%.1f", False, "program",
                             "programs", "peak RSS, geomean MiB")
 
     def sec_micro(self):
@@ -1003,17 +1006,12 @@ class Report:
             self.out("- `%s -s %s`: %s" % (b, g["params"][b], GC_WHAT[b]))
         self.out()
 
-        def get(field, div):
-            def f(k, c):
-                v = per.get(k, {}).get(c)
-                return v[field] / div if v else None
-            return f
         label = lambda k: "`%s`" % k
         self.metric_section("Wall time (s, lower is better)", names, label, impls,
-                            get("secs", 1), "%.3f", False, "program", "gc",
+                            field_of(per, "secs", 1), "%.3f", False, "program", "gc",
                             "wall time, geomean s", "snug/bdwgc")
         self.metric_section("Peak RSS (MiB, lower is better)", names, label, impls,
-                            get("rss_kib", 1024), "%.1f", False, "program", "gc",
+                            field_of(per, "rss_kib", 1024), "%.1f", False, "program", "gc",
                             "peak RSS, geomean MiB", "snug/bdwgc")
         rp = g.get("replay")
         if rp:
