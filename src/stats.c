@@ -19,18 +19,30 @@ void snug_stats_note_free(size_t bytes, size_t blocks)
     atomic_fetch_add_explicit(&heapless_freed_blocks, blocks, memory_order_relaxed);
 }
 
-size_t snug_live_bytes(void)
+/* Live bytes and blocks across the layers: thread heaps, the fit allocator, large blocks. */
+struct live { size_t bytes, blocks; struct fit_totals fit; size_t large_blocks, large_bytes; };
+
+static void live_now(struct live *l)
 {
     size_t a = 0, f = atomic_load_explicit(&heapless_freed, memory_order_relaxed);
+    size_t na = 0, nf = atomic_load_explicit(&heapless_freed_blocks, memory_order_relaxed);
     for (struct heap *h = heap_list(); h; h = h->next_all) {
         a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);
         f += __atomic_load_n(&h->freed_bytes, __ATOMIC_RELAXED);
+        na += __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED);
+        nf += __atomic_load_n(&h->freed_count, __ATOMIC_RELAXED);
     }
-    struct fit_totals t;
-    size_t lb, lbytes;
-    snug_fit_totals(&t);
-    large_totals(&lb, &lbytes);
-    return a - f + t.user_bytes + lbytes;
+    snug_fit_totals(&l->fit);
+    large_totals(&l->large_blocks, &l->large_bytes);
+    l->bytes = a - f + l->fit.user_bytes + l->large_bytes;
+    l->blocks = na - nf + l->fit.user_blocks + l->large_blocks;
+}
+
+size_t snug_live_bytes(void)
+{
+    struct live l;
+    live_now(&l);
+    return l.bytes;
 }
 
 void snug_stats_sample(void)
@@ -44,30 +56,22 @@ SNUG_API int snug_stats(struct snug_stats *out)
 {
     if (!out) return -1;
     if (snug_ensure_init() != 0) return -1;
-    struct fit_totals t;
-    snug_fit_totals(&t);
-    size_t lb, lbytes, a = 0, f = atomic_load(&heapless_freed), na = 0, nf = atomic_load(&heapless_freed_blocks);
-    large_totals(&lb, &lbytes);
-    for (struct heap *h = heap_list(); h; h = h->next_all) {
-        a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);
-        f += __atomic_load_n(&h->freed_bytes, __ATOMIC_RELAXED);
-        na += __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED);
-        nf += __atomic_load_n(&h->freed_count, __ATOMIC_RELAXED);
-    }
+    struct live l;
+    live_now(&l);
     out->heap_bytes = snug_os_held();
     out->heap_peak = snug_os_peak();
-    out->live_bytes = a - f + t.user_bytes + lbytes;
+    out->live_bytes = l.bytes;
     snug_stats_sample();
     out->live_peak = atomic_load(&live_peak);
     if (out->live_peak < out->live_bytes) out->live_peak = out->live_bytes;
-    out->live_blocks = na - nf + t.user_blocks + lb;
+    out->live_blocks = l.blocks;
     out->small_pages = heap_small_pages();
-    out->medium_blocks = t.user_blocks;
-    out->free_blocks = t.free_blocks;
-    out->free_bytes = t.free_bytes;
-    out->large_blocks = lb;
-    out->large_bytes = lbytes;
-    out->regions = t.regions;
+    out->medium_blocks = l.fit.user_blocks;
+    out->free_blocks = l.fit.free_blocks;
+    out->free_bytes = l.fit.free_bytes;
+    out->large_blocks = l.large_blocks;
+    out->large_bytes = l.large_bytes;
+    out->regions = l.fit.regions;
     return 0;
 }
 
