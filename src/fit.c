@@ -186,6 +186,20 @@ void blk_corrupt(uintptr_t b)
 /* Free the allocated block b (not on a bin), coalescing; returns the result.
  * b's own head is marked FREED first, so a later free of the same pointer is
  * recognised even after b has merged into a neighbour. */
+/* The free block before b (b's PREV_INUSE is clear), found through its foot.
+ * A foot is a plain size: it is trusted only when it leads inside b's region to
+ * a free block's head that agrees. */
+static uintptr_t prev_free_block(uintptr_t b)
+{
+    size_t psz = blk_prev_foot(b);
+    uintptr_t pb = b - psz;
+    struct region *r = region_of(b);
+    if (psz < MIN_BLOCK || (psz & BLK_FLAGS) || !r || psz > b - r->first || !blk_tag_ok(pb, blk_raw(pb)) ||
+        blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
+        snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
+    return pb;
+}
+
 /* Where a freed block's own size is remembered after it merged with the free
  * block after it (the word after the links; bigger blocks only). */
 #define ORIG_AT (3 * W)
@@ -198,14 +212,8 @@ static uintptr_t release(uintptr_t b)
     uintptr_t b0 = b;
     blk_set_head(b, sz | BLK_FREED | (h & BLK_PREV_INUSE));
     if (!(h & BLK_PREV_INUSE)) {
-        size_t psz = blk_prev_foot(b);
-        uintptr_t pb = b - psz;
-        /* A foot is a plain size: trust it only when it leads inside the region
-         * to a head that agrees. */
-        struct region *r = region_of(b);
-        if (psz < MIN_BLOCK || (psz & BLK_FLAGS) || !r || psz > b - r->first || !blk_tag_ok(pb, blk_raw(pb)) ||
-            blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
-            snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
+        uintptr_t pb = prev_free_block(b);
+        size_t psz = b - pb;
         b = pb;
         bin_remove(b, psz);
         sz += psz;
@@ -569,11 +577,8 @@ void *snug_fit_realloc(void *p, size_t n)
                 /* The block ends at (or next to a free block at) the region top: grow it. */
                 if (region_extend(r, need - sz + MIN_BLOCK) != 0) break;
             } else if (!(blk_head(b) & BLK_PREV_INUSE)) {
-                size_t psz = blk_prev_foot(b);
-                uintptr_t pb = b - psz;
-                if (psz < MIN_BLOCK || (psz & BLK_FLAGS) || psz > b - r->first || !blk_tag_ok(pb, blk_raw(pb)) ||
-                    blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
-                    snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
+                uintptr_t pb = prev_free_block(b);
+                size_t psz = b - pb;
                 if (psz + sz + nfree < need) break;
                 bin_remove(pb, psz);
                 if (nfree) bin_remove(n2, nfree);
