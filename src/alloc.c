@@ -91,10 +91,9 @@ void sn_free(void *p)
 {
     uintptr_t a = addr_page((uintptr_t)p);
     struct spage *pg = (struct spage *)a;
-    struct heap *h = snug_tl_heap;
     /* a > ADDR_MEDIUM: p is in a small page; owned by this thread and intact? */
-    if (SNUG_LIKELY(a > ADDR_MEDIUM && pg->owner == h && page_guard_ok(pg))) {
-        heap_free_local(h, pg, p);
+    if (SNUG_LIKELY(a > ADDR_MEDIUM && (SNUG_CHECKS ? pg->key == page_key(pg, snug_tl_key) : pg->owner == snug_tl_heap))) {
+        heap_free_local(snug_tl_heap, pg, p);
         return;
     }
     free_other(p, a);

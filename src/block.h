@@ -52,6 +52,9 @@ static inline uint64_t blk_head(uintptr_t b)
     if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
     return raw & BLK_VALUE;
 }
+/* The head of b when this operation has already checked (or written) it under
+ * the fit lock: read once, checked once. */
+static inline uint64_t blk_known(uintptr_t b) { return blk_raw(b) & BLK_VALUE; }
 static inline void   blk_set_head(uintptr_t b, uint64_t v) { *(uint64_t *)b = v | blk_tag(b, v); }
 static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
 static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - W) = sz; }

@@ -20,10 +20,12 @@
 #define NWORDS     ((NBINS + 63) / 64)
 #define BEST_SCAN  16
 
-/* A free block's links are stored encoded (xor with its own address and the
- * secret) and every decoded link is checked to be a free block's head before it
- * is followed: a write after free into a free block is caught, not followed. */
-typedef struct fblock { uint64_t head; uintptr_t next_enc, prev_enc; } fblock;
+/* A free block's links are stored encoded: the target address xor the secret
+ * in the low 48 bits, and in the top 16 a keyed hash of the link's own block,
+ * its direction and its target.  A decoded link is followed only when its hash
+ * agrees, so a write after free into a free block's links, or a link copied
+ * from another block, is caught before anything follows it. */
+typedef struct fblock { uint64_t head; uint64_t next_enc, prev_enc; } fblock;
 
 /* Fit state: lives at the start of region 0, like everything else snug keeps. */
 struct fit_state {
@@ -55,28 +57,29 @@ static void region_set_end(struct region *r, uintptr_t end)
 static struct fit_state *F;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 
-static int link_ok(uintptr_t to)
+#define LINK_NEXT 0x6e657874u
+#define LINK_PREV 0x70726576u
+static uint64_t link_tag(const fblock *f, uint64_t to, uint64_t dir)
 {
-    if ((to & (SNUG_ALIGN - 1)) != W) return 0;
-    uintptr_t r0len = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
-    if (to - snug_r0.start >= r0len - W) {          /* not in region 0: look it up */
-        struct region *r = region_of(to);
-        if (!r || to < r->first || to >= atomic_load_explicit(&r->end, memory_order_relaxed) - W) return 0;
-    }
-    uint64_t raw = blk_raw(to);
-    return blk_tag_ok(to, raw) && !(raw & BLK_INUSE);
+    uint64_t a = (uint64_t)(uintptr_t)f;
+    return (((a << 17 | a >> 47) ^ to ^ dir ^ snug_secret) * 0x9E3779B97F4A7C15ull) & ~BLK_VALUE;
 }
-static fblock *fb_link(const fblock *f, uintptr_t enc)
+static uint64_t link_enc(const fblock *f, const fblock *to, uint64_t dir)
 {
-    uintptr_t to = enc ^ (uintptr_t)f ^ (uintptr_t)snug_secret;
-    if (to && SNUG_UNLIKELY(SNUG_CHECK(!link_ok(to))))
+    uint64_t t = (uint64_t)(uintptr_t)to;
+    return ((t ^ snug_secret) & BLK_VALUE) | link_tag(f, t, dir);
+}
+static fblock *fb_link(const fblock *f, uint64_t enc, uint64_t dir)
+{
+    uint64_t to = (enc ^ snug_secret) & BLK_VALUE;
+    if (SNUG_UNLIKELY(SNUG_CHECK((enc & ~BLK_VALUE) != link_tag(f, to, dir))))
         snug_fatal("free block's links overwritten (write after free?) at", (const char *)f + W, 0);
-    return (fblock *)to;
+    return (fblock *)(uintptr_t)to;
 }
-static fblock *fb_next(const fblock *f) { return fb_link(f, f->next_enc); }
-static fblock *fb_prev(const fblock *f) { return fb_link(f, f->prev_enc); }
-static void fb_set_next(fblock *f, fblock *to) { f->next_enc = (uintptr_t)to ^ (uintptr_t)f ^ (uintptr_t)snug_secret; }
-static void fb_set_prev(fblock *f, fblock *to) { f->prev_enc = (uintptr_t)to ^ (uintptr_t)f ^ (uintptr_t)snug_secret; }
+static fblock *fb_next(const fblock *f) { return fb_link(f, f->next_enc, LINK_NEXT); }
+static fblock *fb_prev(const fblock *f) { return fb_link(f, f->prev_enc, LINK_PREV); }
+static void fb_set_next(fblock *f, fblock *to) { f->next_enc = link_enc(f, to, LINK_NEXT); }
+static void fb_set_prev(fblock *f, fblock *to) { f->prev_enc = link_enc(f, to, LINK_PREV); }
 
 static unsigned bin_index(size_t sz)
 {
@@ -105,9 +108,10 @@ static void bin_remove(uintptr_t b, size_t sz)
 {
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
+    /* The hashes bind each link to its block, direction and target, so the
+     * links read here are ones snug wrote for f; the heap checker (I4) also
+     * walks both directions of every list. */
     fblock *prev = fb_prev(f), *next = fb_next(f);
-    if (SNUG_CHECK((prev ? fb_next(prev) : F->bins[i]) != f || (next && fb_prev(next) != f)))
-        snug_fatal("free list links inconsistent (heap corruption) at", (const char *)f + W, 0);
     if (prev) fb_set_next(prev, next); else F->bins[i] = next;
     if (next) fb_set_prev(next, prev);
     if (!F->bins[i]) {
@@ -134,11 +138,13 @@ static uintptr_t find_fit(size_t need)
 {
     unsigned i = bin_index(need);
     fblock *best = NULL;
+    size_t best_size = SIZE_MAX;
     int n = 0;
     for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_next(f), n++) {
         size_t s = blk_size((uintptr_t)f);
-        if (s >= need && (!best || s < blk_size((uintptr_t)best))) {
+        if (s >= need && s < best_size) {
             best = f;
+            best_size = s;
             if (s == need) break;
         }
     }
@@ -194,8 +200,8 @@ static uintptr_t prev_free_block(uintptr_t b)
     size_t psz = blk_prev_foot(b);
     uintptr_t pb = b - psz;
     struct region *r = region_of(b);
-    if (psz < MIN_BLOCK || (psz & BLK_FLAGS) || !r || psz > b - r->first || !blk_tag_ok(pb, blk_raw(pb)) ||
-        blk_size(pb) != psz || (blk_head(pb) & BLK_INUSE))
+    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || !r || psz > b - r->first ? 0 : blk_raw(pb);
+    if (!raw || !blk_tag_ok(pb, raw) || (raw & (~BLK_FLAGS & BLK_VALUE)) != psz || (raw & BLK_INUSE))
         snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
     return pb;
 }
@@ -205,40 +211,44 @@ static uintptr_t prev_free_block(uintptr_t b)
 #define ORIG_AT (3 * W)
 static uint64_t orig_key(uintptr_t b) { return blk_tag(b, 0x5a17) | 1; }
 
+/* Every caller has just checked or written b's head. */
 static uintptr_t release(uintptr_t b)
 {
-    uint64_t h = blk_head(b);
+    uint64_t h = blk_known(b);
     size_t sz = (size_t)(h & ~BLK_FLAGS), sz0 = sz;
     uintptr_t b0 = b;
-    blk_set_head(b, sz | BLK_FREED | (h & BLK_PREV_INUSE));
     if (!(h & BLK_PREV_INUSE)) {
+        blk_set_head(b, sz | BLK_FREED);        /* stays behind, inside the merged block */
         uintptr_t pb = prev_free_block(b);
         size_t psz = b - pb;
         b = pb;
         bin_remove(b, psz);
         sz += psz;
-        h = blk_head(b);
+        h = blk_known(b);
     }
     uintptr_t n = b + sz;
-    if (!(blk_head(n) & BLK_INUSE)) {
-        size_t nsz = blk_size(n);
+    uint64_t nh = blk_head(n);
+    if (!(nh & BLK_INUSE)) {
+        size_t nsz = (size_t)(nh & ~BLK_FLAGS);
         bin_remove(n, nsz);
         sz += nsz;
+        n += nsz;
+        nh = blk_head(n);
     }
     blk_set_head(b, sz | (h & BLK_PREV_INUSE) | (b == b0 ? BLK_FREED : 0));
     if (b == b0 && sz >= ORIG_AT + 3 * W) *(uint64_t *)(b + ORIG_AT) = sz0 ^ orig_key(b);
     blk_set_foot(b, sz);
-    n = b + sz;
-    blk_set_head(n, blk_head(n) & ~BLK_PREV_INUSE);
+    blk_set_head(n, nh & ~BLK_PREV_INUSE);
     bin_insert(b, sz);
     return b;
 }
 
-/* b is free and off the bins: make it allocated with size need, freeing the rest. */
-static void take(uintptr_t b, size_t need)
+/* b is free and off the bins, its head h already checked: make it allocated
+ * with size need, freeing the rest. */
+static void take(uintptr_t b, uint64_t h, size_t need)
 {
-    size_t sz = blk_size(b);
-    uint64_t pflag = blk_head(b) & BLK_PREV_INUSE;
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    uint64_t pflag = h & BLK_PREV_INUSE;
     if (sz - need >= MIN_BLOCK) {
         blk_set_head(b, need | BLK_INUSE | pflag);
         uintptr_t r = b + need;
@@ -431,8 +441,9 @@ static uintptr_t alloc_locked(size_t need)
         b = find_fit(need);
         if (!b) { errno = ENOMEM; return 0; }
     }
-    bin_remove(b, blk_size(b));
-    take(b, need);
+    uint64_t h = blk_head(b);
+    bin_remove(b, (size_t)(h & ~BLK_FLAGS));
+    take(b, h, need);
     return b;
 }
 
@@ -442,8 +453,9 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
     uintptr_t b = find_aligned(need, align);
     if (b) {
-        bin_remove(b, blk_size(b));
-        take(b, blk_size(b));
+        uint64_t h = blk_known(b);                  /* checked by find_aligned */
+        bin_remove(b, (size_t)(h & ~BLK_FLAGS));
+        take(b, h, (size_t)(h & ~BLK_FLAGS));
     } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
         return 0;
     }
@@ -528,9 +540,10 @@ static void trim_region_top(struct region *r, size_t keep);
 static void release_and_trim(uintptr_t b)
 {
     b = release(b);
+    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    if (sz <= snug_opt.trim_threshold) return;
     struct region *r = region_of(b);
-    if (b + blk_size(b) == atomic_load_explicit(&r->end, memory_order_relaxed) - W &&
-        blk_size(b) > snug_opt.trim_threshold)
+    if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - W)
         trim_region_top(r, snug_opt.top_pad);
 }
 
@@ -539,7 +552,7 @@ void snug_fit_free(void *p)
     snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     F->user_blocks--;
-    F->user_bytes -= blk_size(b) - W;
+    F->user_bytes -= (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
     release_and_trim(b);
     snug_unlock(&fit_lock);
 }
@@ -554,7 +567,7 @@ void *snug_fit_realloc(void *p, size_t n)
     size_t need = blk_need(n);
     snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
-    size_t sz = blk_size(b);
+    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     uintptr_t result = 0;
     F->user_bytes -= sz - W;
     if (need <= sz) {

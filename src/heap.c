@@ -13,6 +13,7 @@
 #include <string.h>
 
 __thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));
+__thread uint64_t snug_tl_key __attribute__((tls_model("initial-exec")));
 static __thread int tl_exited __attribute__((tls_model("initial-exec")));
 
 static snug_lock_t heaps_lock = SNUG_LOCK_INIT;
@@ -168,6 +169,7 @@ static void thread_exit(void *arg)
     drain_remote(h);
     heap_release_empty(h);
     snug_tl_heap = NULL;
+    snug_tl_key = heap_key_of(NULL);
     tl_exited = 1;
     snug_lock(&heaps_lock);
     h->parked = 1;
@@ -198,6 +200,7 @@ struct heap *heap_get(void)
     snug_unlock(&heaps_lock);
     if (!h && !(h = heap_new())) return NULL;
     snug_tl_heap = h;
+    snug_tl_key = heap_key_of(h);
     pthread_setspecific(heap_key, h);
     return h;
 }

@@ -22,6 +22,9 @@ struct heap {
 };
 
 extern __thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));
+/* heap_key_of(snug_tl_heap), set with it: the free fast path finds "my page,
+ * header intact" in one compare against a page's key. */
+extern __thread uint64_t snug_tl_key __attribute__((tls_model("initial-exec")));
 
 void *heap_alloc_slow(struct heap *h, unsigned cls);      /* NULL + ENOMEM */
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
@@ -73,13 +76,14 @@ __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 static inline __attribute__((always_inline)) void heap_free_local(struct heap *h, struct spage *pg, void *p)
 {
     uint64_t off = (uint64_t)((uintptr_t)p - page_start(pg));
+    uint64_t q = page_div(pg, off);
     /* Masking keeps the bitmap index in range; a masked index fails the
      * slot-start test. */
-    uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32) & (SPAGE_MAXSLOTS - 1);
+    uint32_t i = (uint32_t)(q >> 32) & (SPAGE_MAXSLOTS - 1);
     uint64_t w = pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
     /* A slot can be queued for a remote free only while h's remote list is not
      * empty: look at the slot's own memory only then. */
-    if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || (uint64_t)i * pg->bsize != off || !(w & m) ||
+    if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || !div_exact(pg, q) || !(w & m) ||
                                  (atomic_load_explicit(&h->remote, memory_order_relaxed) &&
                                   remote_pending((uintptr_t)p)))))
         heap_free_fault(pg, p);

@@ -23,7 +23,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     if (n > SPAGE_MAXSLOTS) n = SPAGE_MAXSLOTS;
     memset(pg, 0, sizeof *pg);
     uint64_t inv = (((uint64_t)1 << 32) + bsize - 1) / bsize;
-    pg->check = (inv << 32) | page_guard(pg);
+    pg->inv = (uint32_t)inv;
     pg->head_guard = page_head_guard(pg);
     pg->bsize = (uint16_t)bsize;
     pg->nslots = (uint16_t)n;
@@ -35,6 +35,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
         size_t lo = (size_t)w * 64;
         pg->bits[w] = n <= lo ? ~(uint64_t)0 : n >= lo + 64 ? 0 : ~(uint64_t)0 << (n - lo);
     }
+    pg->key = page_key(pg, heap_key_of(owner));
     /* The owner last: a fork child rebuilds only pages whose owner is set. */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     pg->owner = owner;

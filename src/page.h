@@ -14,8 +14,9 @@
  *      free, or i >= nslots (no such slot); used == popcount(bits) - (256 - nslots)
  *   P2 hint < 4; every word before it is full
  *   P3 owner never changes; only the owner thread touches bits, used, hint
- *   P4 check's guard half == page ^ secret (checked on every free); head_guard ==
- *      its value (checked before a slow path follows next/prev)
+ *   P4 key == owner ^ page ^ secret (checked on every free, in one compare
+ *      with the owner test); head_guard == its value (checked before a slow
+ *      path follows next/prev)
  */
 #ifndef SNUG_PAGE_H
 #define SNUG_PAGE_H
@@ -28,8 +29,9 @@ struct heap;
 /* Two 64-byte lines.  The first holds what only slow paths use, behind a head
  * guard (an overflow from the block before the page, which first breaks the
  * page block's tagged head, is caught there).  The second holds everything
- * malloc and free touch and ends, next to slot 0, with the check word: guard
- * and reciprocal, so an underflow out of slot 0 is caught at the next free. */
+ * malloc and free touch and ends, next to slot 0, with the key: the owner
+ * keyed with the page address and the secret, so an underflow out of slot 0
+ * is caught at the next free, by the same compare that finds the owner. */
 struct spage {
     uint64_t head_guard;            /* page ^ secret ^ HEAD_SALT */
     struct spage *next, *prev;      /* owner's avail or full list for this class */
@@ -43,17 +45,20 @@ struct spage {
     uint16_t relist;                /* a full page goes back on the avail list when used drops to this */
     uint16_t area;                  /* nslots * bsize */
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
-    uint8_t pad_b_[64 - 32 - sizeof(void *) - 8 - 1 - 8];
-    uint64_t check;                 /* low 32 bits: guard, (page ^ secret); high 32: inv */
+    uint8_t pad_b_[64 - 32 - sizeof(void *) - 8 - 1 - 4 - 8];
+    uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiplication */
+    uint64_t key;                   /* owner ^ page ^ secret */
 };
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
 
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
 static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg) + pg->area; }
-static inline uint32_t page_inv(const struct spage *pg) { return (uint32_t)(pg->check >> 32); }
-static inline uint32_t page_guard(const struct spage *pg) { return (uint32_t)((uintptr_t)pg ^ (uintptr_t)snug_secret); }
-static inline int page_guard_ok(const struct spage *pg) { return !SNUG_CHECKS || (uint32_t)pg->check == page_guard(pg); }
+static inline uint32_t page_inv(const struct spage *pg) { return pg->inv; }
+/* The key of a page owned by heap h (h's thread keeps h ^ secret at hand). */
+static inline uint64_t page_key(const struct spage *pg, uint64_t hkey) { return hkey ^ (uintptr_t)pg; }
+static inline uint64_t heap_key_of(const void *h) { return (uint64_t)(uintptr_t)h ^ snug_secret; }
+static inline int page_guard_ok(const struct spage *pg) { return !SNUG_CHECKS || pg->key == page_key(pg, heap_key_of(pg->owner)); }
 static inline uint64_t page_head_guard(const struct spage *pg) { return (uint64_t)(uintptr_t)pg ^ snug_secret ^ 0x68656164u; }
 /* Both guards: for slow paths, before they follow the page's list links. */
 static inline int page_guards_ok(const struct spage *pg) { return page_guard_ok(pg) && pg->head_guard == page_head_guard(pg); }
@@ -62,13 +67,19 @@ static inline int page_guards_ok(const struct spage *pg) { return page_guard_ok(
 static inline uintptr_t remote_mark(uintptr_t slot) { return ~slot ^ (uintptr_t)snug_secret; }
 static inline int remote_pending(uintptr_t slot) { return ((const uintptr_t *)slot)[1] == remote_mark(slot); }
 
+/* off * inv: slot index in the high half; off is a multiple of bsize exactly
+ * when the low half is below inv (off < 2^16 and bsize <= 1024 keep the
+ * rounding error of inv under one step; a contract test checks every offset). */
+static inline uint64_t page_div(const struct spage *pg, uint64_t off) { return off * page_inv(pg); }
+static inline int div_exact(const struct spage *pg, uint64_t q) { return (uint32_t)q < page_inv(pg); }
+
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)
 {
     uint64_t off = (uint64_t)(p - page_start(pg));
-    uint32_t i = (uint32_t)((off * page_inv(pg)) >> 32);
-    if (SNUG_UNLIKELY(off >= pg->area || (uint64_t)i * pg->bsize != off)) return -1;
-    return (long)i;
+    uint64_t q = page_div(pg, off);
+    if (SNUG_UNLIKELY(off >= pg->area || !div_exact(pg, q))) return -1;
+    return (long)(q >> 32);
 }
 static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }
 static inline void bit_clear(struct spage *pg, unsigned i) { pg->bits[i >> 6] &= ~((uint64_t)1 << (i & 63)); }

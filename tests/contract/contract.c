@@ -770,3 +770,26 @@ CONTRACT(trim_returns_memory)
     snug_free(p);
     snug_free(q);
 }
+
+/* White-box: the small-page free path finds a slot's index with one multiply by
+ * ceil(2^32 / slot size) and tells a slot start from an interior pointer by the
+ * low half of the product.  Every class, every offset a page can have. */
+#include "../../src/page.h"
+#include "../../src/sizeclass.h"
+Test(pages, slot_index_by_reciprocal)
+{
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
+        struct spage pg;
+        memset(&pg, 0, sizeof pg);
+        size_t bsize = class_size(c);
+        pg.bsize = (uint16_t)bsize;
+        pg.inv = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
+        for (uint64_t off = 0; off < 65536; off++) {
+            uint64_t q = page_div(&pg, off);
+            int exact = off % bsize == 0;
+            cr_assert_eq(div_exact(&pg, q), exact, "class %u (%zu bytes), offset %llu", c, bsize,
+                         (unsigned long long)off);
+            if (exact) cr_assert_eq(q >> 32, off / bsize, "class %u, offset %llu", c, (unsigned long long)off);
+        }
+    }
+}
