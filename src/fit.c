@@ -140,8 +140,11 @@ static uintptr_t find_fit(size_t need)
     fblock *best = NULL;
     size_t best_size = SIZE_MAX;
     int n = 0;
+    /* Candidates' heads are read unchecked (alloc_locked checks the chosen one;
+     * the others are checked when next taken, merged or walked); their links
+     * are checked before they are followed. */
     for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_next(f), n++) {
-        size_t s = blk_size((uintptr_t)f);
+        size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);
         if (s >= need && s < best_size) {
             best = f;
             best_size = s;

@@ -81,11 +81,12 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * slot-start test. */
     uint32_t i = (uint32_t)(q >> 32) & (SPAGE_MAXSLOTS - 1);
     uint64_t w = pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
+    /* Not a slot start, or not allocated: one branch for all three. */
+    int bad = (off >= pg->area) | !div_exact(pg, q) | !(w & m);
     /* A slot can be queued for a remote free only while h's remote list is not
      * empty: look at the slot's own memory only then. */
-    if (SNUG_UNLIKELY(SNUG_CHECK(off >= pg->area || !div_exact(pg, q) || !(w & m) ||
-                                 (atomic_load_explicit(&h->remote, memory_order_relaxed) &&
-                                  remote_pending((uintptr_t)p)))))
+    if (SNUG_UNLIKELY(SNUG_CHECK(bad || (atomic_load_explicit(&h->remote, memory_order_relaxed) &&
+                                         remote_pending((uintptr_t)p)))))
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
