@@ -686,6 +686,8 @@ static void trim_region_top(struct region *r, size_t keep)
     bin_insert(b, sz);
 }
 
+size_t snug_fit_free_hint(void) { return __atomic_load_n(&F->free_bytes, __ATOMIC_RELAXED); }
+
 int snug_fit_trim(size_t pad)
 {
     snug_lock(&fit_lock);

@@ -67,8 +67,11 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         pg->in_full = 0;
         list_push(&h->avail[c], pg);
     }
-    if (pg->used == 0 && !(h->avail[c] == pg && pg->next == NULL))
-        page_release(h, pg);        /* keep one empty page per class to avoid thrashing */
+    /* Keep one empty page per class against thrashing, unless much memory is
+     * free around it: then the kept page could pin a heap top that would
+     * otherwise go back to the kernel. */
+    if (pg->used == 0 && !(h->avail[c] == pg && pg->next == NULL && snug_fit_free_hint() <= snug_opt.trim_threshold))
+        page_release(h, pg);
 }
 
 /* Apply the frees other threads queued on h. */

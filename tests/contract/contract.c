@@ -771,6 +771,30 @@ CONTRACT(trim_returns_memory)
     snug_free(q);
 }
 
+/* A burst of small blocks freed in full goes back to the kernel at the frees,
+ * with no malloc_trim: no page kept for reuse may pin the heap's top. */
+CONTRACT(small_burst_returns_memory)
+{
+    enum { N = 2 * 1024 * 1024 };                /* 128 MiB of 64-byte blocks */
+    void **v = snug_malloc(N * sizeof *v);
+    cr_assert_not_null(v);
+    memset(v, 0, N * sizeof *v);
+    size_t before = rss_bytes();
+    for (size_t i = 0; i < N; i++) {
+        v[i] = snug_malloc(64);
+        cr_assert_not_null(v[i]);
+        memset(v[i], 0x5a, 64);
+    }
+    size_t full = rss_bytes();
+    cr_assert_geq(full, before + 100 * MiB, "RSS %zu MiB before, %zu MiB with 128 MiB live", before / MiB, full / MiB);
+    for (size_t s = 0; s < 7; s++)                /* an order that empties pages late */
+        for (size_t i = s; i < N; i += 7) snug_free(v[i]);
+    size_t after = rss_bytes();
+    cr_assert_lt(after, before + 8 * MiB, "RSS %zu MiB before the burst, %zu MiB after it was freed",
+                 before / MiB, after / MiB);
+    snug_free(v);
+}
+
 /* White-box: the small-page free path finds a slot's index with one multiply by
  * ceil(2^32 / slot size) and tells a slot start from an interior pointer by the
  * low half of the product.  Every class, every offset a page can have. */
