@@ -686,7 +686,26 @@ static void trim_region_top(struct region *r, size_t keep)
     bin_insert(b, sz);
 }
 
-size_t snug_fit_free_hint(void) { return __atomic_load_n(&F->free_bytes, __ATOMIC_RELAXED); }
+int snug_fit_page_pins_top(void *page, size_t bytes)
+{
+    snug_lock(&fit_lock);
+    uintptr_t b = blk_of_payload(page);
+    uint64_t h = blk_head(b);
+    bytes = (size_t)(h & ~BLK_FLAGS);               /* the block may be a little larger */
+    uintptr_t n = b + bytes;
+    uint64_t nh = blk_head(n);
+    size_t free_after = 0;
+    if (!(nh & BLK_INUSE)) {                    /* a free block, then the sentinel? */
+        free_after = (size_t)(nh & ~BLK_FLAGS);
+        n += free_after;
+        nh = blk_head(n);
+    }
+    struct region *r = region_of(b);
+    int top = (nh & ~BLK_FLAGS) == 0 && n == atomic_load_explicit(&r->end, memory_order_relaxed) - W;
+    size_t free_before = top && !(h & BLK_PREV_INUSE) ? b - prev_free_block(b) : 0;
+    snug_unlock(&fit_lock);
+    return top && free_before + bytes + free_after > snug_opt.trim_threshold;
+}
 
 int snug_fit_trim(size_t pad)
 {

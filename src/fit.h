@@ -22,9 +22,9 @@ void   snug_fit_page_free(void *page, size_t bytes);
 void  *snug_fit_meta_alloc(size_t n);
 
 int    snug_fit_trim(size_t pad);
-/* Bytes on the free bins, read without the lock: a hint for callers deciding
- * whether to keep memory cached. */
-size_t snug_fit_free_hint(void);           /* 1 if memory went back to the kernel */
+/* Would freeing this small page leave more than the trim threshold free at
+ * its region's top (so that keeping it cached would pin that memory)? */
+int    snug_fit_page_pins_top(void *page, size_t bytes);           /* 1 if memory went back to the kernel */
 void   snug_fit_lock_all(void);             /* fork: take / release / reset */
 void   snug_fit_unlock_all(void);
 void   snug_fit_reset_locks(void);

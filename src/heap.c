@@ -38,6 +38,20 @@ static void list_remove(struct spage **head, struct spage *pg)
     pg->next = pg->prev = NULL;
 }
 
+static void avail_push(struct heap *h, struct spage *pg) { list_push(&h->avail[pg->cls], pg); }
+static void avail_remove(struct heap *h, struct spage *pg) { list_remove(&h->avail[pg->cls], pg); }
+
+/* Full and relist thresholds: a full page comes back when an eighth of it
+ * (at least one slot) is free. */
+static void page_to_full(struct heap *h, struct spage *pg)
+{
+    avail_remove(h, pg);
+    pg->in_full = 1;
+    unsigned n = pg->nslots;
+    pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));
+    list_push(&h->full[pg->cls], pg);
+}
+
 static struct spage *page_of(uintptr_t p)
 {
     uintptr_t pg = addr_page(p);
@@ -46,7 +60,7 @@ static struct spage *page_of(uintptr_t p)
 
 static void page_release(struct heap *h, struct spage *pg)
 {
-    list_remove(&h->avail[pg->cls], pg);
+    avail_remove(h, pg);
     h->pages--;
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
 }
@@ -65,12 +79,13 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     if (pg->in_full && pg->used <= pg->relist) {
         list_remove(&h->full[c], pg);
         pg->in_full = 0;
-        list_push(&h->avail[c], pg);
+        pg->relist = RELIST_NEVER;
+        avail_push(h, pg);
     }
-    /* Keep one empty page per class against thrashing, unless much memory is
-     * free around it: then the kept page could pin a heap top that would
-     * otherwise go back to the kernel. */
-    if (pg->used == 0 && !(h->avail[c] == pg && pg->next == NULL && snug_fit_free_hint() <= snug_opt.trim_threshold))
+    /* Keep one empty page per class against thrashing, unless it is all that
+     * pins a free heap top beyond the trim threshold (the end of a burst). */
+    if (pg->used == 0 && (h->avail[c] != pg || pg->next != NULL ||
+                          snug_fit_page_pins_top(pg, (size_t)pg->npages * SNUG_OSPAGE)))
         page_release(h, pg);
 }
 
@@ -119,9 +134,7 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
                 h->alloc_count++;
                 return b;
             }
-            list_remove(&h->avail[c], pg);
-            pg->in_full = 1;
-            list_push(&h->full[c], pg);
+            page_to_full(h, pg);
             pg = h->avail[c];
         }
         unsigned k = page_pages_for(class_size(c));
@@ -130,7 +143,7 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
         page_init(np, h, c, k);
         if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
             memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
-        list_push(&h->avail[c], np);
+        avail_push(h, np);
         h->pages++;
         snug_stats_sample();
     }
@@ -253,8 +266,10 @@ static void rebuild_page(uintptr_t page, void *arg)
     for (unsigned w = 0; w < 4; w++) pop += (unsigned)__builtin_popcountll(pg->bits[w]);
     pg->used = (uint16_t)(pop - (SPAGE_MAXSLOTS - pg->nslots));
     pg->hint = 0;
-    pg->in_full = pg->used == pg->nslots;
-    list_push(pg->in_full ? &h->full[pg->cls] : &h->avail[pg->cls], pg);
+    pg->in_full = 0;
+    pg->relist = RELIST_NEVER;
+    avail_push(h, pg);
+    if (pg->used == pg->nslots) page_to_full(h, pg);
     h->pages++;
 }
 
@@ -303,6 +318,8 @@ int heap_check_own(void)
                     page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
                     return snug_check_fail("page list broken", (uintptr_t)pg);
                 }
+                if ((pg->relist == RELIST_NEVER) == full || (full && pg->used <= pg->relist))
+                    return snug_check_fail("page relist threshold does not match its list", (uintptr_t)pg);
                 if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
             }
         }
