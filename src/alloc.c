@@ -152,7 +152,12 @@ void *sn_realloc(void *p, size_t n)
         void *q = large_realloc(p, n);
         if (q || n > old) return q;                      /* NULL: old block intact */
     }
-    void *q = sn_malloc(n);
+    /* Moving a growing medium block: take a quarter more than asked, so a block
+     * that keeps growing is copied O(log n) times, not once per call. */
+    size_t want = n, roomy = old + old / 4;
+    if (n > old && n > SNUG_SMALL_MAX && roomy > n && roomy < snug_opt.mmap_threshold) want = roomy;
+    void *q = sn_malloc(want);
+    if (!q && want > n) q = sn_malloc(n);
     if (!q) return NULL;
     memcpy(q, p, old < n ? old : n);
     sn_free(p);

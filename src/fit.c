@@ -603,7 +603,10 @@ void *snug_fit_realloc(void *p, size_t n)
                 memmove((void *)(pb + W), (void *)(b + W), sz - W);
                 blk_set_head(pb, total | BLK_INUSE | pflag);
                 blk_set_head(pb + total, blk_head(pb + total) | BLK_PREV_INUSE);
-                shrink_to(pb, need);
+                /* The payload moved, as in a copy: keep a quarter more than
+                 * asked when there is room, so a growing block moves rarely. */
+                size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
+                shrink_to(pb, roomy > need && roomy <= total ? roomy : need);
                 /* Leave a FREED head where the block was, when that spot is now
                  * plain free space: a later free of the old pointer is a double free. */
                 uintptr_t tail = pb + blk_size(pb);
