@@ -41,15 +41,15 @@ static void list_remove(struct spage **head, struct spage *pg)
 static void avail_push(struct heap *h, struct spage *pg) { list_push(&h->avail[pg->cls], pg); }
 static void avail_remove(struct heap *h, struct spage *pg) { list_remove(&h->avail[pg->cls], pg); }
 
-/* Full and relist thresholds: a full page comes back when an eighth of it
- * (at least one slot) is free. */
+/* A full page leaves its avail list and is on no list (only its in_full flag
+ * says where it is): the trip costs no other page's header.  It comes back
+ * when an eighth of it (at least one slot) is free. */
 static void page_to_full(struct heap *h, struct spage *pg)
 {
     avail_remove(h, pg);
     pg->in_full = 1;
     unsigned n = pg->nslots;
     pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));
-    list_push(&h->full[pg->cls], pg);
 }
 
 static struct spage *page_of(uintptr_t p)
@@ -77,7 +77,6 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     unsigned c = pg->cls;
     if (pg->in_full && pg->used <= pg->relist) {
-        list_remove(&h->full[c], pg);
         pg->in_full = 0;
         pg->relist = RELIST_NEVER;
         avail_push(h, pg);
@@ -287,7 +286,6 @@ void heap_fork_child(void)
             h->next_parked = parked;
             parked = h;
             memset(h->avail, 0, sizeof h->avail);
-            memset(h->full, 0, sizeof h->full);
             h->pages = 0;
             any = 1;
         }
@@ -304,25 +302,25 @@ size_t heap_small_pages(void)
     return n;
 }
 
-/* Lists of the calling thread's heap: every page on the list its state says. */
-int heap_check_own(void)
+/* Lists of the calling thread's heap: every page on the avail list its state
+ * says; with the full pages the page walk counted, as many as the heap owns. */
+int heap_check_own(size_t full_pages)
 {
     struct heap *h = snug_tl_heap;
     if (!h) return 0;
-    size_t n = 0;
-    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
-        for (int full = 0; full < 2; full++) {
-            struct spage *prev = NULL;
-            for (struct spage *pg = full ? h->full[c] : h->avail[c]; pg; prev = pg, pg = pg->next) {
-                if (pg->owner != h || pg->cls != c || pg->in_full != full || pg->prev != prev ||
-                    page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
-                    return snug_check_fail("page list broken", (uintptr_t)pg);
-                }
-                if ((pg->relist == RELIST_NEVER) == full || (full && pg->used <= pg->relist))
-                    return snug_check_fail("page relist threshold does not match its list", (uintptr_t)pg);
-                if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
+    size_t n = full_pages;
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
+        struct spage *prev = NULL;
+        for (struct spage *pg = h->avail[c]; pg; prev = pg, pg = pg->next) {
+            if (pg->owner != h || pg->cls != c || pg->in_full || pg->prev != prev ||
+                page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
+                return snug_check_fail("page list broken", (uintptr_t)pg);
             }
+            if (pg->relist != RELIST_NEVER)
+                return snug_check_fail("page relist threshold set on an avail page", (uintptr_t)pg);
+            if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
         }
+    }
     if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
     return 0;
 }

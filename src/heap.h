@@ -10,7 +10,6 @@
 
 struct heap {
     struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
-    struct spage *full[SNUG_NCLASSES];      /* pages with none */
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
     size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
     size_t alloc_count, freed_count;
@@ -43,7 +42,8 @@ void  heap_fork_child(void);
 /* Walk heaps for statistics and checks. */
 struct heap *heap_list(void);
 size_t heap_small_pages(void);
-int   heap_check_own(void);
+/* The calling thread's avail lists; full_pages: its pages the walk found full. */
+int   heap_check_own(size_t full_pages);
 
 /* Fast paths: a handful of instructions each; the slow paths are out of line. */
 static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap *h, size_t n)
@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h
 {
     bit_clear(pg, i);
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
-    /* Slow path when the page empties or may go back from the full list. */
+    /* Slow path when the page empties or may come back from being full. */
     if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
 }
 

@@ -34,7 +34,7 @@ struct heap;
  * is caught at the next free, by the same compare that finds the owner. */
 struct spage {
     uint64_t head_guard;            /* page ^ secret ^ HEAD_SALT */
-    struct spage *next, *prev;      /* owner's avail or full list for this class */
+    struct spage *next, *prev;      /* owner's avail list for this class (none when full) */
     uint16_t nslots;
     uint8_t cls, npages, in_full;
     uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 5];
@@ -42,7 +42,7 @@ struct spage {
     struct heap *owner;
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
-    uint16_t relist;                /* on the full list: back to avail when used drops to this; else never */
+    uint16_t relist;                /* when full: back to avail when used drops to this; else never */
     uint16_t area;                  /* nslots * bsize */
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
     uint8_t pad_b_[64 - 32 - sizeof(void *) - 8 - 1 - 4 - 8];
@@ -51,7 +51,7 @@ struct spage {
 };
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
-#define RELIST_NEVER   0xFFFFu          /* relist of a page not on the full list */
+#define RELIST_NEVER   0xFFFFu          /* relist of a page on its avail list */
 
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
 static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg) + pg->area; }
