@@ -44,9 +44,9 @@ static void avail_remove(struct heap *h, struct spage *pg) { list_remove(&h->ava
 /* A full page leaves its avail list and is on no list (only its in_full flag
  * says where it is): the trip costs no other page's header.  It comes back
  * when an eighth of it (at least one slot) is free. */
-static void page_to_full(struct heap *h, struct spage *pg)
+static void page_to_full(struct heap *h, struct spage *pg, unsigned c)
 {
-    avail_remove(h, pg);
+    list_remove(&h->avail[c], pg);
     pg->in_full = 1;
     unsigned n = pg->nslots;
     pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));
@@ -133,7 +133,7 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
                 h->alloc_count++;
                 return b;
             }
-            page_to_full(h, pg);
+            page_to_full(h, pg, c);
             pg = h->avail[c];
         }
         unsigned k = page_pages_for(class_size(c));
@@ -268,7 +268,7 @@ static void rebuild_page(uintptr_t page, void *arg)
     pg->in_full = 0;
     pg->relist = RELIST_NEVER;
     avail_push(h, pg);
-    if (pg->used == pg->nslots) page_to_full(h, pg);
+    if (pg->used == pg->nslots) page_to_full(h, pg, pg->cls);
     h->pages++;
 }
 

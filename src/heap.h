@@ -75,14 +75,13 @@ __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 
 static inline __attribute__((always_inline)) void heap_free_local(struct heap *h, struct spage *pg, void *p)
 {
-    uint64_t off = (uint64_t)((uintptr_t)p - page_start(pg));
-    uint64_t q = page_div(pg, off);
+    uint64_t q = page_div(pg, page_off(pg, (uintptr_t)p));
     /* Masking keeps the bitmap index in range; a masked index fails the
      * slot-start test. */
     uint32_t i = (uint32_t)(q >> 32) & (SPAGE_MAXSLOTS - 1);
     uint64_t w = pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
     /* Not a slot start, or not allocated: one branch for all three. */
-    int bad = (off >= pg->area) | !div_exact(pg, q) | !(w & m);
+    int bad = ((q >> 32) >= pg->nslots) | !div_exact(pg, q) | !(w & m);
     /* A slot can be queued for a remote free only while h's remote list is not
      * empty: look at the slot's own memory only then. */
     if (SNUG_UNLIKELY(SNUG_CHECK(bad || (atomic_load_explicit(&h->remote, memory_order_relaxed) &&

@@ -35,7 +35,7 @@ struct heap;
 struct spage {
     uint64_t head_guard;            /* page ^ secret ^ HEAD_SALT */
     struct spage *next, *prev;      /* owner's avail list for this class (none when full) */
-    uint16_t nslots;
+    uint16_t area;                  /* nslots * bsize */
     uint8_t cls, npages, in_full;
     uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 5];
     uint64_t bits[4] __attribute__((aligned(8)));  /* allocation bitmap, up to 256 slots */
@@ -43,12 +43,13 @@ struct spage {
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
     uint16_t relist;                /* when full: back to avail when used drops to this; else never */
-    uint16_t area;                  /* nslots * bsize */
+    uint16_t nslots;
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
     uint8_t pad_b_[64 - 32 - sizeof(void *) - 8 - 1 - 4 - 8];
     uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiplication */
     uint64_t key;                   /* owner ^ page ^ secret */
 };
+_Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, bits) == 64, "page header: two lines");
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
 #define RELIST_NEVER   0xFFFFu          /* relist of a page on its avail list */
@@ -68,18 +69,23 @@ static inline int page_guards_ok(const struct spage *pg) { return page_guard_ok(
 static inline uintptr_t remote_mark(uintptr_t slot) { return ~slot ^ (uintptr_t)snug_secret; }
 static inline int remote_pending(uintptr_t slot) { return ((const uintptr_t *)slot)[1] == remote_mark(slot); }
 
-/* off * inv: slot index in the high half; off is a multiple of bsize exactly
- * when the low half is below inv (off < 2^16 and bsize <= 1024 keep the
- * rounding error of inv under one step; a contract test checks every offset). */
-static inline uint64_t page_div(const struct spage *pg, uint64_t off) { return off * page_inv(pg); }
+/* Offset of p (an address in the page's OS pages) from slot 0, in 32 bits:
+ * below 2^16 in the slot area, above 2^32 - 2^8 in the header. */
+static inline uint32_t page_off(const struct spage *pg, uintptr_t p) { return (uint32_t)(p - page_start(pg)); }
+/* off * inv: the slot index in the high half (at least 2^22 for a header
+ * offset), and off is a multiple of bsize exactly when the low half is below
+ * inv (off < 2^16 and bsize <= 1024 keep the rounding error of inv under one
+ * step).  A contract test checks every class and offset. */
+static inline uint64_t page_div(const struct spage *pg, uint32_t off) { return (uint64_t)off * page_inv(pg); }
 static inline int div_exact(const struct spage *pg, uint64_t q) { return (uint32_t)q < page_inv(pg); }
+/* Is the quotient q that of a slot start?  Reads only the second header line. */
+static inline int div_slot(const struct spage *pg, uint64_t q) { return (q >> 32) < pg->nslots && div_exact(pg, q); }
 
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)
 {
-    uint64_t off = (uint64_t)(p - page_start(pg));
-    uint64_t q = page_div(pg, off);
-    if (SNUG_UNLIKELY(off >= pg->area || !div_exact(pg, q))) return -1;
+    uint64_t q = page_div(pg, page_off(pg, p));
+    if (SNUG_UNLIKELY(!div_slot(pg, q))) return -1;
     return (long)(q >> 32);
 }
 static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }

@@ -808,12 +808,14 @@ Test(pages, slot_index_by_reciprocal)
         size_t bsize = class_size(c);
         pg.bsize = (uint16_t)bsize;
         pg.inv = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
-        for (uint64_t off = 0; off < 65536; off++) {
+        pg.nslots = 256;
+        for (uint32_t k = 1; k <= 256; k++)         /* header offsets: never a slot */
+            cr_assert(!div_slot(&pg, page_div(&pg, (uint32_t)0 - k)), "class %u, offset -%u", c, k);
+        for (uint32_t off = 0; off < 65536; off++) {
             uint64_t q = page_div(&pg, off);
             int exact = off % bsize == 0;
-            cr_assert_eq(div_exact(&pg, q), exact, "class %u (%zu bytes), offset %llu", c, bsize,
-                         (unsigned long long)off);
-            if (exact) cr_assert_eq(q >> 32, off / bsize, "class %u, offset %llu", c, (unsigned long long)off);
+            cr_assert_eq(div_exact(&pg, q), exact, "class %u (%zu bytes), offset %u", c, bsize, off);
+            if (exact) cr_assert_eq(q >> 32, off / bsize, "class %u, offset %u", c, off);
         }
     }
 }
