@@ -72,6 +72,17 @@ void heap_free_fault(struct spage *pg, void *p)
     snug_fatal("double free of", p, pg->bsize);     /* bit clear, or queued by another thread */
 }
 
+/* One empty page per class is kept against thrashing, unless it is all that
+ * pins a free heap top beyond the trim threshold (the end of a burst).  The
+ * fit allocator is asked only after the heap has let go of more pages than
+ * the threshold since it last asked, so a class that thrashes asks rarely. */
+static int kept_page_pins_top(struct heap *h, struct spage *pg)
+{
+    if (h->pages_peak < h->pages + snug_opt.trim_threshold / SNUG_OSPAGE) return 0;
+    h->pages_peak = h->pages;
+    return snug_fit_page_pins_top(pg, (size_t)pg->npages * SNUG_OSPAGE);
+}
+
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
@@ -81,10 +92,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         pg->relist = RELIST_NEVER;
         avail_push(h, pg);
     }
-    /* Keep one empty page per class against thrashing, unless it is all that
-     * pins a free heap top beyond the trim threshold (the end of a burst). */
-    if (pg->used == 0 && (h->avail[c] != pg || pg->next != NULL ||
-                          snug_fit_page_pins_top(pg, (size_t)pg->npages * SNUG_OSPAGE)))
+    if (pg->used == 0 && (h->avail[c] != pg || pg->next != NULL || kept_page_pins_top(h, pg)))
         page_release(h, pg);
 }
 
@@ -143,7 +151,7 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
         if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
             memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
         avail_push(h, np);
-        h->pages++;
+        if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
         snug_stats_sample();
     }
 }

@@ -14,6 +14,7 @@ struct heap {
     size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
     size_t alloc_count, freed_count;
     size_t pages;                           /* small pages owned */
+    size_t pages_peak;                      /* most pages owned since the last top question */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
     int parked;
