@@ -212,10 +212,12 @@ void sn_free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void
 int sn_trim(size_t pad)
 {
     if (snug_ensure_init() != 0) return 0;
+    size_t before = snug_os_held();
     struct heap *h = snug_tl_heap;
-    if (h) heap_release_empty(h);
+    if (h) heap_release_empty(h);       /* empty pages may free a top that trims at once */
     heap_collect_parked();
-    return snug_fit_trim(pad);
+    int released = snug_fit_trim(pad);
+    return released || snug_os_held() < before;
 }
 
 /* The prefixed API: the same functions under their snug_ names. */

@@ -8,8 +8,8 @@
 #include <string.h>
 
 struct snug_options snug_opt = {
-    .trim_threshold = 256u * 1024u,
-    .top_pad = 128u * 1024u,
+    .trim_threshold = 192u * 1024u,
+    .top_pad = 0,
     .mmap_threshold = SNUG_LARGE_MIN,
     .verbose = 0,
 #ifdef SNUG_SECURE_DEFAULT
