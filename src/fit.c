@@ -181,7 +181,7 @@ static uintptr_t find_aligned(size_t need, size_t align)
     for (int j = bin_next(bin_index(need)); j >= 0 && seen < ALIGN_SCAN;
          j = (unsigned)j + 1 < NBINS ? bin_next((unsigned)j + 1) : -1)
         for (fblock *f = F->bins[j]; f && seen < ALIGN_SCAN; f = fb_next(f), seen++) {
-            size_t s = blk_size((uintptr_t)f);
+            size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
             if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
         }
     return 0;
@@ -456,7 +456,7 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
     uintptr_t b = find_aligned(need, align);
     if (b) {
-        uint64_t h = blk_known(b);                  /* checked by find_aligned */
+        uint64_t h = blk_head(b);
         bin_remove(b, (size_t)(h & ~BLK_FLAGS));
         take(b, h, (size_t)(h & ~BLK_FLAGS));
     } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
@@ -481,7 +481,7 @@ void *snug_fit_malloc(size_t n, size_t align)
     size_t need = blk_need(n);
     snug_lock(&fit_lock);
     uintptr_t b = alloc_aligned_locked(need, align);
-    if (b) { F->user_blocks++; F->user_bytes += blk_size(b) - W; }
+    if (b) { F->user_blocks++; F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W; }   /* just written */
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
 }
@@ -490,7 +490,7 @@ void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
     uintptr_t b = alloc_locked(blk_need(n));
-    if (b) blk_set_head(b, blk_head(b) | BLK_META);
+    if (b) blk_set_head(b, blk_known(b) | BLK_META);
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
 }
@@ -623,7 +623,8 @@ void *snug_fit_realloc(void *p, size_t n)
     return result ? (void *)(result + W) : NULL;
 }
 
-size_t snug_fit_usable(const void *p) { return blk_size(blk_of_payload(p)) - W; }
+/* p was validated by snug_fit_validate. */
+size_t snug_fit_usable(const void *p) { return (size_t)(blk_known(blk_of_payload(p)) & ~BLK_FLAGS) - W; }
 
 /* ---- small pages ------------------------------------------------------ */
 
@@ -641,7 +642,7 @@ void *snug_fit_page_alloc(size_t bytes)
     snug_lock(&fit_lock);
     uintptr_t b = alloc_aligned_locked(bytes, SNUG_OSPAGE);
     if (b) {
-        blk_set_head(b, blk_head(b) | BLK_PAGE);
+        blk_set_head(b, blk_known(b) | BLK_PAGE);
         mark_pages(b + W, bytes, 1);
     }
     snug_unlock(&fit_lock);

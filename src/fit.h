@@ -11,7 +11,7 @@ void   snug_fit_free(void *p);              /* validates; fatal on misuse */
 /* Resize using only the block's neighbours (may move the payload down into a
  * free previous block): the new payload, or NULL when that cannot make room. */
 void  *snug_fit_realloc(void *p, size_t n);
-size_t snug_fit_usable(const void *p);      /* payload bytes of a block */
+size_t snug_fit_usable(const void *p);      /* payload bytes of a block snug_fit_validate accepted */
 /* Validate a pointer as a live medium block; fatal otherwise. */
 void   snug_fit_validate(const void *p, const char *op);
 
