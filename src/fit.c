@@ -525,14 +525,16 @@ static uintptr_t checked_block(const void *p, const char *op)
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
-    if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
-    return b;
+    return b;           /* free and realloc go on to read (and check) the next head */
 }
 
 void snug_fit_validate(const void *p, const char *op)
 {
     snug_lock(&fit_lock);
-    checked_block(p, op);
+    uintptr_t b = checked_block(p, op);
+    /* An overflow into the next block is seen here too, as at free. */
+    uintptr_t n = b + (size_t)(blk_known(b) & ~BLK_FLAGS);
+    if (!(blk_head(n) & BLK_PREV_INUSE)) blk_corrupt(n);
     snug_unlock(&fit_lock);
 }
 
@@ -574,6 +576,7 @@ void *snug_fit_realloc(void *p, size_t n)
     uintptr_t result = 0;
     F->user_bytes -= sz - W;
     if (need <= sz) {
+        if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);   /* as growing would */
         shrink_to(b, need);
         result = b;
     } else {
