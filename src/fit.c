@@ -2,8 +2,11 @@
  * Free blocks sit on segregated bins: 16 exact bins below 256 bytes, then 8 bins
  * per power of two; two bitmaps find the first non-empty bin in constant time.
  * A request takes the best fit among the first few blocks of its own bin, else
- * the first block of the next non-empty bin.  Frees coalesce at once; a free
- * region top beyond the trim threshold goes back to the kernel. */
+ * the first block of the next non-empty bin.  The free block at the top of the
+ * growing region (the top) stays off the bins: carving from it and freeing
+ * into it cost no list work, and it serves a request only when no bin can.
+ * Frees coalesce at once; a free region top beyond the trim threshold goes
+ * back to the kernel. */
 #include "fit.h"
 #include "error.h"
 #include "lock.h"
@@ -35,6 +38,7 @@ struct fit_state {
     size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;
     size_t map_held;            /* bytes of region 0's map counted as held */
     struct region *last;        /* region that grows */
+    uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
 };
 
 struct region *_Atomic snug_regions;
@@ -122,6 +126,29 @@ static void bin_remove(uintptr_t b, size_t sz)
     F->free_blocks--;
 }
 
+/* Every free block is on its bin but the top, which F->top names (see above). */
+static void free_insert(uintptr_t b, size_t sz)
+{
+    if (F->last && b + sz == atomic_load_explicit(&F->last->end, memory_order_relaxed) - W) {
+        F->top = b;
+        F->free_bytes += sz;
+        F->free_blocks++;
+        return;
+    }
+    bin_insert(b, sz);
+}
+
+static void free_remove(uintptr_t b, size_t sz)
+{
+    if (b == F->top) {
+        F->top = 0;
+        F->free_bytes -= sz;
+        F->free_blocks--;
+        return;
+    }
+    bin_remove(b, sz);
+}
+
 /* First non-empty bin with index >= i, or -1. */
 static int bin_next(unsigned i)
 {
@@ -157,6 +184,7 @@ static uintptr_t find_fit(size_t need)
     if (j >= 0)                         /* the open-ended last bin: sizes vary */
         for (fblock *f = F->bins[j]; f; f = fb_next(f))
             if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
+    if (F->top && blk_size(F->top) >= need) return F->top;
     /* Nothing larger is free: the rest of the own bin before giving up. */
     for (fblock *f = F->bins[i]; f; f = fb_next(f))
         if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
@@ -184,6 +212,10 @@ static uintptr_t find_aligned(size_t need, size_t align)
             size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
             if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
         }
+    if (F->top) {
+        size_t s = blk_size(F->top);
+        if (s >= need && aligned_lead(F->top, align) + need <= s) return F->top;
+    }
     return 0;
 }
 
@@ -225,7 +257,7 @@ static uintptr_t release(uintptr_t b)
         uintptr_t pb = prev_free_block(b);
         size_t psz = b - pb;
         b = pb;
-        bin_remove(b, psz);
+        free_remove(b, psz);
         sz += psz;
         h = blk_known(b);
     }
@@ -233,7 +265,7 @@ static uintptr_t release(uintptr_t b)
     uint64_t nh = blk_head(n);
     if (!(nh & BLK_INUSE)) {
         size_t nsz = (size_t)(nh & ~BLK_FLAGS);
-        bin_remove(n, nsz);
+        free_remove(n, nsz);
         sz += nsz;
         n += nsz;
         nh = blk_head(n);
@@ -242,7 +274,7 @@ static uintptr_t release(uintptr_t b)
     if (b == b0 && sz >= ORIG_AT + 3 * W) *(uint64_t *)(b + ORIG_AT) = sz0 ^ orig_key(b);
     blk_set_foot(b, sz);
     blk_set_head(n, nh & ~BLK_PREV_INUSE);
-    bin_insert(b, sz);
+    free_insert(b, sz);
     return b;
 }
 
@@ -257,7 +289,7 @@ static void take(uintptr_t b, uint64_t h, size_t need)
         uintptr_t r = b + need;
         blk_set_head(r, (sz - need) | BLK_PREV_INUSE);
         blk_set_foot(r, sz - need);
-        bin_insert(r, sz - need);
+        free_insert(r, sz - need);
     } else {
         blk_set_head(b, sz | BLK_INUSE | pflag);
         uintptr_t n = b + sz;
@@ -287,7 +319,18 @@ static void region_link(struct region *r)
     struct region *_Atomic *at = &snug_regions;
     while (atomic_load(at)) at = &atomic_load(at)->next;
     atomic_store_explicit(at, r, memory_order_release);
-    if (F) { F->last = r; F->nregions++; }
+    if (F) {
+        if (F->top) {                           /* the old last region's top joins the bins */
+            uintptr_t t = F->top;
+            size_t sz = blk_size(t);
+            F->top = 0;
+            F->free_bytes -= sz;
+            F->free_blocks--;
+            bin_insert(t, sz);
+        }
+        F->last = r;
+        F->nregions++;
+    }
 }
 
 /* Lay out blocks in [first, end): one free block (or none) and the sentinel. */
@@ -445,7 +488,7 @@ static uintptr_t alloc_locked(size_t need)
         if (!b) { errno = ENOMEM; return 0; }
     }
     uint64_t h = blk_head(b);
-    bin_remove(b, (size_t)(h & ~BLK_FLAGS));
+    free_remove(b, (size_t)(h & ~BLK_FLAGS));
     take(b, h, need);
     return b;
 }
@@ -457,7 +500,7 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     uintptr_t b = find_aligned(need, align);
     if (b) {
         uint64_t h = blk_head(b);
-        bin_remove(b, (size_t)(h & ~BLK_FLAGS));
+        free_remove(b, (size_t)(h & ~BLK_FLAGS));
         take(b, h, (size_t)(h & ~BLK_FLAGS));
     } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
         return 0;
@@ -586,7 +629,7 @@ void *snug_fit_realloc(void *p, size_t n)
             uint64_t nh = blk_head(n2);
             size_t nfree = (nh & BLK_INUSE) ? 0 : (size_t)(nh & ~BLK_FLAGS);
             if (sz + nfree >= need) {
-                if (nfree) bin_remove(n2, nfree);
+                if (nfree) free_remove(n2, nfree);
                 blk_set_head(b, (sz + nfree) | (blk_head(b) & BLK_FLAGS));
                 blk_set_head(b + sz + nfree, blk_head(b + sz + nfree) | BLK_PREV_INUSE);
                 shrink_to(b, need);
@@ -599,8 +642,8 @@ void *snug_fit_realloc(void *p, size_t n)
                 uintptr_t pb = prev_free_block(b);
                 size_t psz = b - pb;
                 if (psz + sz + nfree < need) break;
-                bin_remove(pb, psz);
-                if (nfree) bin_remove(n2, nfree);
+                free_remove(pb, psz);
+                if (nfree) free_remove(n2, nfree);
                 size_t total = psz + sz + nfree;
                 uint64_t pflag = blk_head(pb) & BLK_PREV_INUSE;
                 memmove((void *)(pb + W), (void *)(b + W), sz - W);
@@ -662,6 +705,15 @@ void snug_fit_page_free(void *page, size_t bytes)
     snug_unlock(&fit_lock);
 }
 
+void snug_fit_page_orphan(void *page)
+{
+    size_t bytes;
+    snug_lock(&fit_lock);
+    bytes = (size_t)(blk_head(blk_of_payload(page)) & ~BLK_FLAGS) & ~(size_t)(SNUG_OSPAGE - 1);
+    snug_unlock(&fit_lock);
+    snug_fit_page_free(page, bytes);
+}
+
 /* ---- giving memory back ---------------------------------------------- */
 
 /* The last block of r is free: shrink the region so about `keep` bytes remain. */
@@ -677,10 +729,10 @@ static void trim_region_top(struct region *r, size_t keep)
     if (!dec) return;
     if (r->is_brk) {
         if (snug_os_brk_now() != end) return;               /* someone else moved brk */
-        bin_remove(b, sz);
-        if (snug_os_brk_shrink(dec) != 0) { bin_insert(b, sz); return; }
+        free_remove(b, sz);
+        if (snug_os_brk_shrink(dec) != 0) { free_insert(b, sz); return; }
     } else {
-        bin_remove(b, sz);
+        free_remove(b, sz);
         snug_os_discard((void *)(end - dec), dec);
         snug_os_account(-(intptr_t)dec);
     }
@@ -690,7 +742,7 @@ static void trim_region_top(struct region *r, size_t keep)
     blk_set_head(b, sz | (blk_head(b) & BLK_PREV_INUSE));
     blk_set_foot(b, sz);
     blk_set_head(end - W, BLK_INUSE);
-    bin_insert(b, sz);
+    free_insert(b, sz);
 }
 
 int snug_fit_page_pins_top(void *page, size_t bytes)
@@ -774,6 +826,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {
     int rc = 0;
     size_t nfree = 0, freebytes = 0;
+    int seen_top = 0;
     snug_lock(&fit_lock);
     for (struct region *r = atomic_load(&snug_regions); r && !rc; r = atomic_load(&r->next)) {
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed), b = r->first;
@@ -790,8 +843,13 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
                 if (!prev_inuse) { rc = snug_check_fail("adjacent free blocks (I3)", b); break; }
                 if (blk_prev_foot(b + sz) != sz) { rc = snug_check_fail("foot differs from head (I3)", b); break; }
                 int found = 0;
-                for (fblock *f = F->bins[bin_index(sz)]; f; f = fb_next(f)) if ((uintptr_t)f == b) { found = 1; break; }
-                if (!found) { rc = snug_check_fail("free block missing from its bin (I4)", b); break; }
+                if (b == F->top) {
+                    found = r == F->last && b + sz == end - W;
+                    seen_top = 1;
+                } else {
+                    for (fblock *f = F->bins[bin_index(sz)]; f; f = fb_next(f)) if ((uintptr_t)f == b) { found = 1; break; }
+                }
+                if (!found) { rc = snug_check_fail("free block missing from its bin, or a top that is not one (I4)", b); break; }
                 nfree++; freebytes += sz;
             }
             /* I5: map bytes of the OS pages whose start lies inside this payload. */
@@ -812,8 +870,9 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
         if (!rc && !blk_tag_ok(end - W, blk_raw(end - W))) rc = snug_check_fail("sentinel head overwritten (I1)", end - W);
         if (!rc && !!(blk_head(end - W) & BLK_PREV_INUSE) != prev_inuse) rc = snug_check_fail("sentinel PREV_INUSE (I2)", end - W);
     }
+    if (!rc && F->top && !seen_top) rc = snug_check_fail("the top names no free block (I4)", F->top);
     if (!rc) {
-        size_t listed = 0;
+        size_t listed = F->top ? 1 : 0;
         for (unsigned i = 0; i < NBINS && !rc; i++) {
             int bit = !!(F->bits[i / 64] & ((uint64_t)1 << (i % 64)));
             if (bit != !!F->bins[i]) rc = snug_check_fail("bin bitmap disagrees (I4)", i);

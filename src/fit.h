@@ -18,6 +18,8 @@ void   snug_fit_validate(const void *p, const char *op);
 /* Small pages: a 4 KiB-aligned run of `bytes` (multiple of 4 KiB) marked in the map. */
 void  *snug_fit_page_alloc(size_t bytes);
 void   snug_fit_page_free(void *page, size_t bytes);
+/* Fork child: free a page whose header was never completed (its size from its block). */
+void   snug_fit_page_orphan(void *page);
 /* Internal metadata blocks (heaps, tables): plain blocks, not counted as user data. */
 void  *snug_fit_meta_alloc(size_t n);
 

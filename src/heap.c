@@ -261,12 +261,19 @@ void heap_fork_prepare(void) { snug_lock(&heaps_lock); snug_lock(&fallback_lock)
 void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lock); }
 
 /* Fork child: re-derive a page of another thread's heap from its bitmap (that
- * thread may have been half-way through a lock-free update) and relink it. */
+ * thread may have been half-way through a lock-free update) and relink it.  A
+ * page another thread was still setting up (its header not yet valid) can hold
+ * no block: it is collected, chained through its first word, and freed after
+ * the walk. */
 static void rebuild_page(uintptr_t page, void *arg)
 {
-    (void)arg;
+    uintptr_t *orphans = arg;
     struct spage *pg = (struct spage *)page;
-    if (!page_guards_ok(pg)) return;            /* half-made when the fork came: left as is */
+    if (!page_guards_ok(pg)) {
+        *(uintptr_t *)page = *orphans;
+        *orphans = page;
+        return;
+    }
     struct heap *h = pg->owner;
     if (!h || !h->forked) return;
     unsigned pop = 0;
@@ -297,7 +304,13 @@ void heap_fork_child(void)
             h->pages = 0;
             any = 1;
         }
-    if (any) snug_fit_each_page(rebuild_page, NULL);
+    uintptr_t orphans = 0;
+    if (any) snug_fit_each_page(rebuild_page, &orphans);
+    while (orphans) {
+        uintptr_t next = *(uintptr_t *)orphans;
+        snug_fit_page_orphan((void *)orphans);
+        orphans = next;
+    }
     for (struct heap *h = parked; h; h = h->next_parked) h->forked = 0;
 }
 
