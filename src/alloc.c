@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "init.h"
 #include "large.h"
+#include "mcache.h"
 #include "options.h"
 #include "secure.h"
 #include "stats.h"
@@ -30,6 +31,11 @@ static void *plain_alloc(size_t n, size_t align, int secure)
         void *p = large_alloc(n, align, secure);
         if (p) snug_stats_sample();
         return p;
+    }
+    struct heap *h = snug_tl_heap;
+    if (h && h->mc && align <= SNUG_ALIGN && !secure) {
+        void *c = mcache_pop(h->mc, n);
+        if (c) return c;
     }
     /* The live-bytes peak is sampled on every 64th medium block (and on every
      * small page and large block): exact enough, and off the medium path. */
@@ -67,8 +73,20 @@ void snug_plain_free(void *p)
         else heap_free_remote(pg, p);
         return;
     }
-    if (a == ADDR_MEDIUM) snug_fit_free(p);
+    if (a == ADDR_MEDIUM) snug_fit_free(p);          /* the secure layer's blocks: no cache */
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
+}
+
+/* A medium block goes to the thread's cache when it has one (threads have
+ * been waiting for the fit lock), else straight back to the fit allocator. */
+static void medium_free(void *p)
+{
+    struct heap *h = snug_tl_heap;
+    if ((!h || !h->mc) && atomic_load_explicit(&snug_fit_waits, memory_order_relaxed) >= snug_opt.thread_cache_after &&
+        (h = heap_get()) != NULL && !h->mc)
+        h->mc = mcache_new();
+    if (h && h->mc && mcache_push(h->mc, p)) return;
+    snug_fit_free(p);
 }
 
 /* Everything free does besides a small block of the calling thread's own heap. */
@@ -83,7 +101,7 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     }
     if (!p) return;
     if (snug_opt.secure) secure_free(p);
-    else if (a == ADDR_MEDIUM) snug_fit_free(p);
+    else if (a == ADDR_MEDIUM) medium_free(p);
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
 }
 

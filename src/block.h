@@ -61,6 +61,10 @@ static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_
 static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - W) = sz; }
 static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - W); }
 static inline uintptr_t blk_of_payload(const void *p) { return (uintptr_t)p - W; }
+/* Second payload word of a medium block a thread cache holds (mcache.h): any
+ * free, realloc or size query of it is a use after free. */
+static inline uint64_t blk_cache_mark(uintptr_t payload) { return ~(uint64_t)payload ^ snug_secret ^ 0x6d63616368ull; }
+static inline int blk_cached(uintptr_t payload) { return ((const uint64_t *)payload)[1] == blk_cache_mark(payload); }
 /* Block size that holds n payload bytes. */
 static inline size_t blk_need(size_t n)
 {

@@ -60,6 +60,12 @@ static void region_set_end(struct region *r, uintptr_t end)
 }
 static struct fit_state *F;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
+_Atomic unsigned snug_fit_waits;
+/* The lock on the paths user requests take, counting the waits (mcache.h). */
+static void fit_lock_counted(void)
+{
+    if (SNUG_UNLIKELY(snug_lock(&fit_lock))) atomic_fetch_add_explicit(&snug_fit_waits, 1, memory_order_relaxed);
+}
 
 #define LINK_NEXT 0x6e657874u
 #define LINK_PREV 0x70726576u
@@ -522,7 +528,7 @@ void *snug_fit_malloc(size_t n, size_t align)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
-    snug_lock(&fit_lock);
+    fit_lock_counted();
     uintptr_t b = alloc_aligned_locked(need, align);
     if (b) { F->user_blocks++; F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W; }   /* just written */
     snug_unlock(&fit_lock);
@@ -566,10 +572,25 @@ static uintptr_t checked_block(const void *p, const char *op)
     }
     if (h & BLK_META)
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
+    if (sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
+        snug_fatal("double free of", p, sz - W);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
     return b;           /* free and realloc go on to read (and check) the next head */
 }
+
+/* The block head of a live medium block is changed by others only in its
+ * PREV_INUSE bit (a neighbour's free, under the lock), so it reads consistently
+ * without the lock. */
+size_t snug_fit_checked_size(const void *p, const char *op)
+{
+    uintptr_t b = checked_block(p, op);
+    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    blk_head(b + sz);                   /* an overflow into the next head is caught here, as at free */
+    return sz;
+}
+
+size_t snug_fit_cached_size(const void *p) { return blk_size(blk_of_payload(p)); }
 
 void snug_fit_validate(const void *p, const char *op)
 {
@@ -597,7 +618,7 @@ static void release_and_trim(uintptr_t b)
 
 void snug_fit_free(void *p)
 {
-    snug_lock(&fit_lock);
+    fit_lock_counted();
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     F->user_blocks--;
     F->user_bytes -= (size_t)(blk_known(b) & ~BLK_FLAGS) - W;

@@ -11,6 +11,12 @@ void   snug_fit_free(void *p);              /* validates; fatal on misuse */
 /* Resize using only the block's neighbours (may move the payload down into a
  * free previous block): the new payload, or NULL when that cannot make room. */
 void  *snug_fit_realloc(void *p, size_t n);
+/* Without the lock (for the thread caches): the size of the live medium block
+ * p, fatal when p is not one; and the size of a block a cache holds, its head
+ * checked.  snug_fit_waits counts the times the lock made a thread wait. */
+size_t snug_fit_checked_size(const void *p, const char *op);
+size_t snug_fit_cached_size(const void *p);
+extern _Atomic unsigned snug_fit_waits;
 size_t snug_fit_usable(const void *p);      /* payload bytes of a block snug_fit_validate accepted */
 /* Validate a pointer as a live medium block; fatal otherwise. */
 void   snug_fit_validate(const void *p, const char *op);

@@ -6,6 +6,7 @@
 #include "block.h"
 #include "fit.h"
 #include "lock.h"
+#include "mcache.h"
 #include "options.h"
 #include "stats.h"
 #include <errno.h>
@@ -179,6 +180,7 @@ void heap_free_remote(struct spage *pg, void *p)
 
 void heap_release_empty(struct heap *h)
 {
+    if (h->mc) mcache_flush(h->mc);
     for (unsigned c = 0; c < SNUG_NCLASSES; c++)
         for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
             nx = pg->next;

@@ -15,6 +15,7 @@ struct heap {
     size_t alloc_count, freed_count;
     size_t pages;                           /* small pages owned */
     size_t pages_peak;                      /* most pages owned since the last top question */
+    struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
     int parked;

@@ -16,10 +16,11 @@ static inline void snug_cpu_relax(void)
 typedef struct { atomic_int v; } snug_lock_t;
 #define SNUG_LOCK_INIT { 0 }
 
-static inline void snug_lock(snug_lock_t *l)
+/* Returns 1 when the lock was held by someone else first (it had to wait). */
+static inline int snug_lock(snug_lock_t *l)
 {
-    for (;;) {
-        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) return;
+    for (int waited = 0;; waited = 1) {
+        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) return waited;
         for (int spins = 0; atomic_load_explicit(&l->v, memory_order_relaxed); spins++) {
             if (spins > 64) { sched_yield(); spins = 0; }
             else snug_cpu_relax();

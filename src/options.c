@@ -11,6 +11,7 @@ struct snug_options snug_opt = {
     .trim_threshold = 192u * 1024u,
     .top_pad = 0,
     .mmap_threshold = SNUG_LARGE_MIN,
+    .thread_cache_after = 64,
     .verbose = 0,
 #ifdef SNUG_SECURE_DEFAULT
     .secure = 1,
@@ -73,7 +74,8 @@ static void apply(const char *s, size_t len)
     if (name_is(s, nlen, "nosecure") && !val) { snug_opt.secure = 0; return; }
     size_t *target = name_is(s, nlen, "trim_threshold") ? &snug_opt.trim_threshold
                    : name_is(s, nlen, "top_pad") ? &snug_opt.top_pad
-                   : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold : NULL;
+                   : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold
+                   : name_is(s, nlen, "thread_cache_after") ? &snug_opt.thread_cache_after : NULL;
     if (!target) { warn("unknown option", s, len); return; }
     if (!val || parse_size(val, vlen, &v) != 0) { warn("bad value in", s, len); return; }
     if (target == &snug_opt.mmap_threshold && v < SNUG_SMALL_MAX + 1) v = SNUG_SMALL_MAX + 1;
@@ -113,6 +115,7 @@ void snug_options_print(void)
     print_size("trim_threshold", snug_opt.trim_threshold);
     print_size("top_pad", snug_opt.top_pad);
     print_size("mmap_threshold", snug_opt.mmap_threshold);
+    print_size("thread_cache_after", snug_opt.thread_cache_after);
     print_size("verbose", (size_t)snug_opt.verbose);
     print_size("secure", (size_t)snug_opt.secure);
 }

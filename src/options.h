@@ -9,6 +9,7 @@ struct snug_options {
     size_t trim_threshold;      /* free bytes at a region top that trigger a trim */
     size_t top_pad;             /* free bytes a trim leaves at the top */
     size_t mmap_threshold;      /* requests this big get their own mapping */
+    size_t thread_cache_after;  /* fit-lock waits before threads cache medium blocks */
     int verbose;                /* print the effective settings at start-up */
     int secure;                 /* secure mode (secure.c) */
 };

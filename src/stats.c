@@ -6,6 +6,7 @@
 #include "heap.h"
 #include "init.h"
 #include "large.h"
+#include "mcache.h"
 #include "os.h"
 #include "snug.h"
 #include <stdatomic.h>
@@ -26,13 +27,22 @@ static void live_now(struct live *l)
 {
     size_t a = 0, f = atomic_load_explicit(&heapless_freed, memory_order_relaxed);
     size_t na = 0, nf = atomic_load_explicit(&heapless_freed_blocks, memory_order_relaxed);
+    size_t cached = 0, ncached = 0;             /* medium blocks in thread caches: freed */
     for (struct heap *h = heap_list(); h; h = h->next_all) {
         a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);
         f += __atomic_load_n(&h->freed_bytes, __ATOMIC_RELAXED);
         na += __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED);
         nf += __atomic_load_n(&h->freed_count, __ATOMIC_RELAXED);
+        struct mcache *mc = __atomic_load_n(&h->mc, __ATOMIC_ACQUIRE);
+        if (mc) {
+            size_t n = __atomic_load_n(&mc->blocks, __ATOMIC_RELAXED);
+            cached += __atomic_load_n(&mc->bytes, __ATOMIC_RELAXED) - n * SNUG_WORD;
+            ncached += n;
+        }
     }
     snug_fit_totals(&l->fit);
+    l->fit.user_bytes -= cached < l->fit.user_bytes ? cached : l->fit.user_bytes;
+    l->fit.user_blocks -= ncached < l->fit.user_blocks ? ncached : l->fit.user_blocks;
     large_totals(&l->large_blocks, &l->large_bytes);
     l->bytes = a - f + l->fit.user_bytes + l->large_bytes;
     l->blocks = na - nf + l->fit.user_blocks + l->large_blocks;

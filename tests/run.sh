@@ -220,6 +220,7 @@ group_stress() {
     step build/stress "$LOGS/build-stress.log" $MAKE $PAR "$T/stress-linked" "$T/stress-plain" || return
     run_harness stress-linked 600 "$T/stress-linked"
     run_harness stress-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/stress-plain"
+    run_harness stress-thread-cache 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 "$T/stress-plain"
 }
 
 group_exhaust() {
@@ -270,6 +271,9 @@ group_faults() {
     step build/faults "$LOGS/build-faults.log" $MAKE $PAR "$T/faults" "$T/faults-plain" || return
     run_harness faults-linked 300 "$T/faults"
     run_harness faults-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/faults-plain"
+    # medium frees through a thread cache (normally on only once threads contend)
+    run_harness faults-thread-cache 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 \
+        "$T/faults-plain" df- inv- ovf-medium udf-medium cache-
 }
 
 group_inject() {

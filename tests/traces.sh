@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # traces.sh - the heap checker over traces: builds the trace suite (tools/tools.mk `suite`),
-# then runs `snug-replay-debug --check` and `snug-replay` over every bundled (traces/) and
-# generated (build/traces/) trace; prints PASS/FAIL lines for tests/run.sh to count.
+# then runs `snug-replay-debug --check` (also with the thread caches forced on) and
+# `snug-replay` over every bundled (traces/) and generated (build/traces/) trace; prints
+# PASS/FAIL lines for tests/run.sh to count.
 set -u
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -51,6 +52,13 @@ for f in "${traces[@]}"; do
     else
         echo "FAIL traces/check/$name: snug-replay-debug --check exit status $?, see $log.check.log"
         tail -n 8 "$log.check.log" | sed 's/^/    | /'
+    fi
+    # the same with medium frees through a thread cache (on by default only once threads contend)
+    if SNUG_OPTIONS=thread_cache_after=0 timeout -k 10 300 "$B/snug-replay-debug" --check -n 0 "$f" >"$log.cache.log" 2>&1; then
+        echo "PASS traces/check-thread-cache/$name"
+    else
+        echo "FAIL traces/check-thread-cache/$name: snug-replay-debug --check exit status $?, see $log.cache.log"
+        tail -n 8 "$log.cache.log" | sed 's/^/    | /'
     fi
     if timeout -k 10 300 "$B/snug-replay" -n 0 "$f" >"$log.replay.log" 2>&1; then
         echo "PASS traces/replay/$name"

@@ -2,6 +2,8 @@
  * line on stderr starting with "snug: " that names the fault and the address, never silent
  * corruption.  Death tests, one child process per case:
  *   df-*    double free (small/medium/large; immediate, delayed, across threads, after realloc)
+ *   cache-* medium blocks freed into a thread cache (run.sh repeats df-, inv-, ovf-medium,
+ *           udf-medium and cache- with the caches forced on)
  *   inv-*   free / realloc / malloc_usable_size of pointers snug never returned (stack, global,
  *           interior, unaligned, far outside the heap, garbage values)
  *   ovf-*   overflow from one block into the next block's metadata, udf-* underflow into a
@@ -613,6 +615,31 @@ static void uaf_medium_foot_size(void)
     free(n);
 }
 
+/* ---- medium blocks in a thread cache (run again with SNUG_OPTIONS=thread_cache_after=0) ----- */
+
+/* A write after free wipes the block's cache mark; the second free is still seen. */
+static void cache_df_after_wipe(void)
+{
+    char *p = malloc(3000);
+    sink = malloc(2000);
+    expect_size(usable(p));
+    free(p);
+    scribble(p, 'W', 16);
+    arm();
+    free(expect(p));
+}
+/* A write after free into a freed medium block, seen when the block is next handed out. */
+static void cache_uaf_reuse(void)
+{
+    char *p = malloc(3000);
+    sink = malloc(2000);
+    free(p);
+    expect(p);
+    scribble(p, 'W', 16);
+    arm();
+    sink = malloc(3000);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 #define W_DF "double free"
@@ -649,6 +676,8 @@ static const struct fcase cases[] = {
     { "df-realloc-after-free-small", df_realloc_after_free_small, W_DF "|" W_INV, 0, 0 },
     { "df-realloc-after-free-medium", df_realloc_after_free_medium, W_DF "|" W_INV, 0, 0 },
     { "df-realloc-after-free-large", df_realloc_after_free_large, W_DF "|" W_INV, 0, 0 },
+    { "cache-df-medium-after-write", cache_df_after_wipe, W_DF, 0, 0 },
+    { "cache-uaf-medium-reuse", cache_uaf_reuse, W_DAMAGE, 0, 0 },
 
 #define INV(what, fn, seed)                                                \
     { "inv-free-" what, fn, W_INV, OP_FREE, seed },                        \

@@ -1,0 +1,72 @@
+/* mcache.c - the per-thread medium-block cache (see mcache.h): LIFO stacks by
+ * 256-byte size class, bounded in depth and in bytes; blocks go in and out
+ * without the fit lock, their heads checked each way. */
+#include "mcache.h"
+#include "error.h"
+#include "fit.h"
+#include <string.h>
+
+static unsigned mc_class(size_t block) { return (unsigned)((block - MC_MIN) / 256); }
+
+void *mcache_pop(struct mcache *mc, size_t n)
+{
+    size_t need = blk_need(n);
+    if (need > MC_MAX) return NULL;
+    /* The request's own class may hold a block a little too small; the next
+     * class up holds only blocks that fit (at most 512 bytes over). */
+    unsigned c = mc_class(need);
+    void *p = NULL;
+    size_t sz = 0;
+    for (unsigned k = c; k < MC_CLASSES && k <= c + 1 && !p; k++) {
+        if (!mc->n[k]) continue;
+        p = mc->slot[k][mc->n[k] - 1];
+        sz = snug_fit_cached_size(p);           /* checks the head: an overflow while cached */
+        if (sz < need) p = NULL;
+        else c = k;
+    }
+    if (!p) return NULL;
+    if (!blk_cached((uintptr_t)p))              /* its mark is gone: written after free */
+        snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
+    mc->n[c]--;
+    ((uint64_t *)p)[1] = 0;
+    mc->bytes -= sz;
+    mc->blocks--;
+    return p;
+}
+
+int mcache_push(struct mcache *mc, void *p)
+{
+    size_t sz = snug_fit_checked_size(p, "free(): invalid pointer");   /* fatal on a marked block */
+    if (sz > MC_MAX || sz < MC_MIN) return 0;
+    unsigned c = mc_class(sz);
+    /* A second free after a write wiped its mark: the block is still here. */
+    for (unsigned k = 0; k < mc->n[c]; k++)
+        if (mc->slot[c][k] == p) snug_fatal("double free of", p, sz - SNUG_WORD);
+    if (mc->n[c] == MC_DEPTH || mc->bytes + sz > MC_BUDGET) return 0;
+    ((uint64_t *)p)[1] = blk_cache_mark((uintptr_t)p);
+    mc->slot[c][mc->n[c]++] = p;
+    mc->bytes += sz;
+    mc->blocks++;
+    return 1;
+}
+
+void mcache_flush(struct mcache *mc)
+{
+    for (unsigned c = 0; c < MC_CLASSES; c++)
+        while (mc->n[c]) {
+            void *p = mc->slot[c][--mc->n[c]];
+            size_t sz = snug_fit_cached_size(p);
+            if (!blk_cached((uintptr_t)p)) snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
+            ((uint64_t *)p)[1] = 0;
+            mc->bytes -= sz;
+            mc->blocks--;
+            snug_fit_free(p);
+        }
+}
+
+struct mcache *mcache_new(void)
+{
+    struct mcache *mc = snug_fit_meta_alloc(sizeof *mc);
+    if (mc) memset(mc, 0, sizeof *mc);
+    return mc;
+}
