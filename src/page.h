@@ -17,6 +17,9 @@
  *   P4 key == owner ^ page ^ secret (checked on every free, in one compare
  *      with the owner test); head_guard == its value (checked before a slow
  *      path follows next/prev)
+ *   P5 a page is on its owner's avail list for its class exactly when it is not
+ *      in_full; an avail page's relist is RELIST_NEVER, a full page's is below
+ *      its used count (heap.c's checker, with the page walk counting full pages)
  */
 #ifndef SNUG_PAGE_H
 #define SNUG_PAGE_H
