@@ -86,14 +86,18 @@ static int kept_page_pins_top(struct heap *h, struct spage *pg)
 
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
-    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     unsigned c = pg->cls;
+    int only = pg->used == 0 && !pg->in_full && h->avail[c] == pg && pg->next == NULL;
+    /* The class's only page emptied: it stays, touching no list (the common
+     * case of a malloc/free pair), unless it pins a free heap top. */
+    if (only && !kept_page_pins_top(h, pg)) return;
+    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     if (pg->in_full && pg->used <= pg->relist) {
         pg->in_full = 0;
         pg->relist = RELIST_NEVER;
         avail_push(h, pg);
     }
-    if (pg->used == 0 && (h->avail[c] != pg || pg->next != NULL || kept_page_pins_top(h, pg)))
+    if (pg->used == 0 && (only || h->avail[c] != pg || pg->next != NULL || kept_page_pins_top(h, pg)))
         page_release(h, pg);
 }
 
