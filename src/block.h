@@ -19,8 +19,7 @@
  *   I2 PREV_INUSE of every head equals INUSE of the block before it
  *   I3 no two free blocks are adjacent; every free block's foot equals its size
  *   I4 every free block is on exactly the bin list its size maps to, except the
- *      top of the growing region and the last split's remainder (fit.c keeps
- *      those two off the bins)
+ *      top of the growing region (fit.c keeps it off the bins)
  *   I5 page map: the OS pages of a small page (a block with BLK_PAGE) carry
  *      1..k (1 + distance to the page start); every other map byte is 0.
  */

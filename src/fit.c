@@ -2,11 +2,9 @@
  * Free blocks sit on segregated bins: 16 exact bins below 256 bytes, then 8 bins
  * per power of two; two bitmaps find the first non-empty bin in constant time.
  * A request takes the best fit among the first few blocks of its own bin, else
- * the first block of the next non-empty bin.  Two free blocks stay off the
- * bins: the top of the growing region, which serves a request only when no bin
- * can, and the remainder of the last split (the designated victim), tried right
- * after the request's own bin; carving from them and freeing into them cost no
- * list work.
+ * the first block of the next non-empty bin.  The free block at the top of the
+ * growing region (the top) stays off the bins: carving from it and freeing
+ * into it cost no list work, and it serves a request only when no bin can.
  * Frees coalesce at once; a free region top beyond the trim threshold goes
  * back to the kernel. */
 #include "fit.h"
@@ -41,7 +39,6 @@ struct fit_state {
     size_t map_held;            /* bytes of region 0's map counted as held */
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
-    uintptr_t dv;               /* the last split's remainder (off the bins), or 0 */
 };
 
 struct region *_Atomic snug_regions;
@@ -135,44 +132,27 @@ static void bin_remove(uintptr_t b, size_t sz)
     F->free_blocks--;
 }
 
-/* Every free block is on its bin but two: the top (see above) and the
- * designated victim, the remainder of the last split, which the next request
- * that no block of its own bin fits carves from in turn (dlmalloc's dv):
- * a run of similar requests works at one spot with no list work. */
-static __attribute__((noinline)) void dv_replace(uintptr_t b, size_t sz)
+/* Every free block is on its bin but the top, which F->top names (see above). */
+static void free_insert(uintptr_t b, size_t sz)
 {
-    if (F->dv) {                                /* the old victim joins the bins */
-        uintptr_t o = F->dv;
-        size_t osz = blk_size(o);
-        F->free_bytes -= osz;
-        F->free_blocks--;
-        bin_insert(o, osz);
-    }
-    F->dv = b;
-    F->free_bytes += sz;
-    F->free_blocks++;
-}
-
-static inline void free_insert(uintptr_t b, size_t sz, int as_dv)
-{
-    if (b + sz == atomic_load_explicit(&F->last->end, memory_order_relaxed) - W) {
+    if (F->last && b + sz == atomic_load_explicit(&F->last->end, memory_order_relaxed) - W) {
         F->top = b;
         F->free_bytes += sz;
         F->free_blocks++;
-    } else if (as_dv) {
-        dv_replace(b, sz);
-    } else {
-        bin_insert(b, sz);
+        return;
     }
+    bin_insert(b, sz);
 }
 
-static inline void free_remove(uintptr_t b, size_t sz)
+static void free_remove(uintptr_t b, size_t sz)
 {
-    if (b == F->top) F->top = 0;
-    else if (b == F->dv) F->dv = 0;
-    else { bin_remove(b, sz); return; }
-    F->free_bytes -= sz;
-    F->free_blocks--;
+    if (b == F->top) {
+        F->top = 0;
+        F->free_bytes -= sz;
+        F->free_blocks--;
+        return;
+    }
+    bin_remove(b, sz);
 }
 
 /* First non-empty bin with index >= i, or -1. */
@@ -205,7 +185,6 @@ static uintptr_t find_fit(size_t need)
         }
     }
     if (best) return (uintptr_t)best;
-    if (F->dv && blk_size(F->dv) >= need) return F->dv;
     int j = bin_next(i + 1);
     if (j >= 0 && (unsigned)j < NBINS - 1) return (uintptr_t)F->bins[j];   /* any block fits */
     if (j >= 0)                         /* the open-ended last bin: sizes vary */
@@ -239,10 +218,9 @@ static uintptr_t find_aligned(size_t need, size_t align)
             size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
             if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
         }
-    for (int k = 0; k < 2; k++) {
-        uintptr_t t = k ? F->dv : F->top;
-        size_t s = t ? blk_size(t) : 0;
-        if (t && s >= need && aligned_lead(t, align) + need <= s) return t;
+    if (F->top) {
+        size_t s = blk_size(F->top);
+        if (s >= need && aligned_lead(F->top, align) + need <= s) return F->top;
     }
     return 0;
 }
@@ -280,13 +258,11 @@ static uintptr_t release(uintptr_t b)
     uint64_t h = blk_known(b);
     size_t sz = (size_t)(h & ~BLK_FLAGS), sz0 = sz;
     uintptr_t b0 = b;
-    int dv = 0;                                 /* the result absorbs the victim: it is the victim */
     if (!(h & BLK_PREV_INUSE)) {
         blk_set_head(b, sz | BLK_FREED);        /* stays behind, inside the merged block */
         uintptr_t pb = prev_free_block(b);
         size_t psz = b - pb;
         b = pb;
-        dv |= b == F->dv;
         free_remove(b, psz);
         sz += psz;
         h = blk_known(b);
@@ -295,7 +271,6 @@ static uintptr_t release(uintptr_t b)
     uint64_t nh = blk_head(n);
     if (!(nh & BLK_INUSE)) {
         size_t nsz = (size_t)(nh & ~BLK_FLAGS);
-        dv |= n == F->dv;
         free_remove(n, nsz);
         sz += nsz;
         n += nsz;
@@ -305,7 +280,7 @@ static uintptr_t release(uintptr_t b)
     if (b == b0 && sz >= ORIG_AT + 3 * W) *(uint64_t *)(b + ORIG_AT) = sz0 ^ orig_key(b);
     blk_set_foot(b, sz);
     blk_set_head(n, nh & ~BLK_PREV_INUSE);
-    free_insert(b, sz, dv);
+    free_insert(b, sz);
     return b;
 }
 
@@ -320,7 +295,7 @@ static void take(uintptr_t b, uint64_t h, size_t need)
         uintptr_t r = b + need;
         blk_set_head(r, (sz - need) | BLK_PREV_INUSE);
         blk_set_foot(r, sz - need);
-        free_insert(r, sz - need, 1);
+        free_insert(r, sz - need);
     } else {
         blk_set_head(b, sz | BLK_INUSE | pflag);
         uintptr_t n = b + sz;
@@ -776,7 +751,7 @@ static void trim_region_top(struct region *r, size_t keep)
     if (r->is_brk) {
         if (snug_os_brk_now() != end) return;               /* someone else moved brk */
         free_remove(b, sz);
-        if (snug_os_brk_shrink(dec) != 0) { free_insert(b, sz, 0); return; }
+        if (snug_os_brk_shrink(dec) != 0) { free_insert(b, sz); return; }
     } else {
         free_remove(b, sz);
         snug_os_discard((void *)(end - dec), dec);
@@ -788,7 +763,7 @@ static void trim_region_top(struct region *r, size_t keep)
     blk_set_head(b, sz | (blk_head(b) & BLK_PREV_INUSE));
     blk_set_foot(b, sz);
     blk_set_head(end - W, BLK_INUSE);
-    free_insert(b, sz, 0);
+    free_insert(b, sz);
 }
 
 int snug_fit_page_pins_top(void *page, size_t bytes)
@@ -820,8 +795,8 @@ int snug_fit_trim(size_t pad)
         trim_region_top(r, pad < SNUG_OSPAGE ? 0 : pad);
     int released = snug_os_held() < before;
     /* Free pages inside large free blocks go back too (the range stays mapped). */
-    for (unsigned i = bin_index(4 * SNUG_OSPAGE); i <= NBINS; i++)
-        for (fblock *f = i < NBINS ? F->bins[i] : (fblock *)F->dv; f; f = i < NBINS ? fb_next(f) : NULL) {
+    for (unsigned i = bin_index(4 * SNUG_OSPAGE); i < NBINS; i++)
+        for (fblock *f = F->bins[i]; f; f = fb_next(f)) {
             uintptr_t lo = snug_align_up((uintptr_t)f + sizeof(fblock), SNUG_OSPAGE);
             uintptr_t hi = ((uintptr_t)f + blk_size((uintptr_t)f) - W) & ~(uintptr_t)(SNUG_OSPAGE - 1);
             if (hi > lo) { snug_os_discard((void *)lo, hi - lo); released = 1; }
@@ -872,7 +847,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {
     int rc = 0;
     size_t nfree = 0, freebytes = 0;
-    int seen_top = 0, seen_dv = 0;
+    int seen_top = 0;
     snug_lock(&fit_lock);
     for (struct region *r = atomic_load(&snug_regions); r && !rc; r = atomic_load(&r->next)) {
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed), b = r->first;
@@ -892,9 +867,6 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
                 if (b == F->top) {
                     found = r == F->last && b + sz == end - W;
                     seen_top = 1;
-                } else if (b == F->dv) {
-                    found = 1;
-                    seen_dv = 1;
                 } else {
                     for (fblock *f = F->bins[bin_index(sz)]; f; f = fb_next(f)) if ((uintptr_t)f == b) { found = 1; break; }
                 }
@@ -920,10 +892,8 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
         if (!rc && !!(blk_head(end - W) & BLK_PREV_INUSE) != prev_inuse) rc = snug_check_fail("sentinel PREV_INUSE (I2)", end - W);
     }
     if (!rc && F->top && !seen_top) rc = snug_check_fail("the top names no free block (I4)", F->top);
-    if (!rc && F->dv && !seen_dv) rc = snug_check_fail("the victim names no free block (I4)", F->dv);
-    if (!rc && F->dv && F->dv == F->top) rc = snug_check_fail("the victim is the top (I4)", F->dv);
     if (!rc) {
-        size_t listed = (F->top ? 1 : 0) + (F->dv ? 1 : 0);
+        size_t listed = F->top ? 1 : 0;
         for (unsigned i = 0; i < NBINS && !rc; i++) {
             int bit = !!(F->bits[i / 64] & ((uint64_t)1 << (i % 64)));
             if (bit != !!F->bins[i]) rc = snug_check_fail("bin bitmap disagrees (I4)", i);
