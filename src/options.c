@@ -9,7 +9,7 @@
 
 struct snug_options snug_opt = {
     .trim_threshold = 192u * 1024u,
-    .top_pad = 0,
+    .top_pad = 64u * 1024u,
     .mmap_threshold = SNUG_LARGE_MIN,
     .thread_cache_after = 64,
     .verbose = 0,
