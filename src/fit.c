@@ -88,6 +88,19 @@ static fblock *fb_link(const fblock *f, uint64_t enc, uint64_t dir)
 }
 static fblock *fb_next(const fblock *f) { return fb_link(f, f->next_enc, LINK_NEXT); }
 static fblock *fb_prev(const fblock *f) { return fb_link(f, f->prev_enc, LINK_PREV); }
+/* The bounded scans of a bin only read the blocks they pass (a size, a next
+ * link).  A link that decodes to an aligned place inside region 0 can be read
+ * through without its hash: whatever block a scan picks is checked in full
+ * before anything is written (its head by alloc_locked, its links by
+ * bin_remove).  Anything else takes the full check. */
+static fblock *fb_scan_next(const fblock *f)
+{
+    uint64_t to = (f->next_enc ^ snug_secret) & BLK_VALUE;
+    uintptr_t r0len = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
+    if (!SNUG_CHECKS || !to || ((uintptr_t)to - snug_r0.start < r0len - W && ((uintptr_t)to & (SNUG_ALIGN - 1)) == W))
+        return (fblock *)(uintptr_t)to;
+    return fb_next(f);
+}
 static void fb_set_next(fblock *f, fblock *to) { f->next_enc = link_enc(f, to, LINK_NEXT); }
 static void fb_set_prev(fblock *f, fblock *to) { f->prev_enc = link_enc(f, to, LINK_PREV); }
 
@@ -176,7 +189,7 @@ static uintptr_t find_fit(size_t need)
     /* Candidates' heads are read unchecked (alloc_locked checks the chosen one;
      * the others are checked when next taken, merged or walked); their links
      * are checked before they are followed. */
-    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_next(f), n++) {
+    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_scan_next(f), n++) {
         size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);
         if (s >= need && s < best_size) {
             best = f;
@@ -214,7 +227,7 @@ static uintptr_t find_aligned(size_t need, size_t align)
     int seen = 0;
     for (int j = bin_next(bin_index(need)); j >= 0 && seen < ALIGN_SCAN;
          j = (unsigned)j + 1 < NBINS ? bin_next((unsigned)j + 1) : -1)
-        for (fblock *f = F->bins[j]; f && seen < ALIGN_SCAN; f = fb_next(f), seen++) {
+        for (fblock *f = F->bins[j]; f && seen < ALIGN_SCAN; f = fb_scan_next(f), seen++) {
             size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
             if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
         }
