@@ -779,12 +779,12 @@ static void trim_region_top(struct region *r, size_t keep)
     free_insert(b, sz);
 }
 
-int snug_fit_page_pins_top(void *page, size_t bytes)
+int snug_fit_page_pins_top(void *page)
 {
     snug_lock(&fit_lock);
     uintptr_t b = blk_of_payload(page);
     uint64_t h = blk_head(b);
-    bytes = (size_t)(h & ~BLK_FLAGS);               /* the block may be a little larger */
+    size_t bytes = (size_t)(h & ~BLK_FLAGS);        /* the page's block (may be a little larger) */
     uintptr_t n = b + bytes;
     uint64_t nh = blk_head(n);
     size_t free_after = 0;

@@ -29,10 +29,10 @@ void   snug_fit_page_orphan(void *page);
 /* Internal metadata blocks (heaps, tables): plain blocks, not counted as user data. */
 void  *snug_fit_meta_alloc(size_t n);
 
-int    snug_fit_trim(size_t pad);
+int    snug_fit_trim(size_t pad);           /* 1 if memory went back to the kernel */
 /* Would freeing this small page leave more than the trim threshold free at
  * its region's top (so that keeping it cached would pin that memory)? */
-int    snug_fit_page_pins_top(void *page, size_t bytes);           /* 1 if memory went back to the kernel */
+int    snug_fit_page_pins_top(void *page);
 void   snug_fit_lock_all(void);             /* fork: take / release / reset */
 void   snug_fit_unlock_all(void);
 void   snug_fit_reset_locks(void);

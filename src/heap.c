@@ -81,7 +81,7 @@ static int kept_page_pins_top(struct heap *h, struct spage *pg)
 {
     if (h->pages_peak < h->pages + snug_opt.trim_threshold / SNUG_OSPAGE) return 0;
     h->pages_peak = h->pages;
-    return snug_fit_page_pins_top(pg, (size_t)pg->npages * SNUG_OSPAGE);
+    return snug_fit_page_pins_top(pg);
 }
 
 void heap_free_slow(struct heap *h, struct spage *pg)
