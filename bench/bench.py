@@ -763,6 +763,13 @@ class Report:
     def out(self, s=""):
         self.lines.append(s)
 
+    def chart(self, title, svg):
+        """A link to an SVG chart, then the chart itself."""
+        self.out("Chart: [%s](%s)" % (title, svg))
+        self.out()
+        self.out("![%s](%s)" % (title, svg))
+        self.out()
+
     def table(self, head, rows, align=None):
         self.out("| " + " | ".join(head) + " |")
         self.out("|" + "|".join(align or ([" --- "] + [" ---: "] * (len(head) - 1))) + "|")
@@ -900,10 +907,7 @@ class Report:
         self.summary.append(("traces", "utilization, mean % (snug's own H)",
                              cell(uagg["snug (own H)"], "%.1f"), "", "", ""))
         self.trace_util = uagg
-        self.out("Charts: [throughput vs utilization](throughput-vs-utilization.svg)")
-        self.out()
-        self.out("![throughput vs utilization](throughput-vs-utilization.svg)")
-        self.out()
+        self.chart("throughput vs utilization", "throughput-vs-utilization.svg")
 
     def sec_mt(self):
         m = self.R.get("mt")
@@ -931,10 +935,7 @@ class Report:
                             field_of(per, "rss_kib", 1024, True), "%.1f", False,
                             "benchmark × threads",
                             "mt", "peak RSS, geomean MiB")
-        self.out("Chart: [throughput by thread count](mt-scaling.svg)")
-        self.out()
-        self.out("![throughput by thread count](mt-scaling.svg)")
-        self.out()
+        self.chart("throughput by thread count", "mt-scaling.svg")
 
     def sec_programs(self):
         pr = self.R.get("programs")

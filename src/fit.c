@@ -342,9 +342,7 @@ static void region_link(struct region *r)
         if (F->top) {                           /* the old last region's top joins the bins */
             uintptr_t t = F->top;
             size_t sz = blk_size(t);
-            F->top = 0;
-            F->free_bytes -= sz;
-            F->free_blocks--;
+            free_remove(t, sz);
             bin_insert(t, sz);
         }
         F->last = r;
