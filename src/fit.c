@@ -93,13 +93,23 @@ static fblock *fb_prev(const fblock *f) { return fb_link(f, f->prev_enc, LINK_PR
  * through without its hash: whatever block a scan picks is checked in full
  * before anything is written (its head by alloc_locked, its links by
  * bin_remove).  Anything else takes the full check. */
-static fblock *fb_scan_next(const fblock *f)
+static __attribute__((noinline)) fblock *fb_next_cold(const fblock *f) { return fb_next(f); }
+/* Region 0 as a scan sees it, read once per scan: x = to - base is a multiple
+ * of 16 below 16 * lim for a place inside it (region 0 starts 16-aligned);
+ * rotating x's low four bits to the top makes that one compare. */
+struct scan_span { uintptr_t base, lim; };
+static struct scan_span scan_span(void)
+{
+    uintptr_t len = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
+    return (struct scan_span){ snug_r0.start + W, (len - 2 * W) >> 4 };
+}
+static inline __attribute__((always_inline)) fblock *fb_scan_next(const fblock *f, struct scan_span sp)
 {
     uint64_t to = (f->next_enc ^ snug_secret) & BLK_VALUE;
-    uintptr_t r0len = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
-    if (!SNUG_CHECKS || !to || ((uintptr_t)to - snug_r0.start < r0len - W && ((uintptr_t)to & (SNUG_ALIGN - 1)) == W))
-        return (fblock *)(uintptr_t)to;
-    return fb_next(f);
+    if (!SNUG_CHECKS) return (fblock *)(uintptr_t)to;
+    uintptr_t x = (uintptr_t)to - sp.base;
+    if (SNUG_LIKELY((x >> 4 | x << (8 * sizeof x - 4)) < sp.lim) || !to) return (fblock *)(uintptr_t)to;
+    return fb_next_cold(f);
 }
 static void fb_set_next(fblock *f, fblock *to) { f->next_enc = link_enc(f, to, LINK_NEXT); }
 static void fb_set_prev(fblock *f, fblock *to) { f->prev_enc = link_enc(f, to, LINK_PREV); }
@@ -186,10 +196,11 @@ static uintptr_t find_fit(size_t need)
     fblock *best = NULL;
     size_t best_size = SIZE_MAX;
     int n = 0;
+    struct scan_span sp = scan_span();
     /* Candidates' heads are read unchecked (alloc_locked checks the chosen one;
      * the others are checked when next taken, merged or walked); their links
      * are checked before they are followed. */
-    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_scan_next(f), n++) {
+    for (fblock *f = F->bins[i]; f && n < BEST_SCAN; f = fb_scan_next(f, sp), n++) {
         size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);
         if (s >= need && s < best_size) {
             best = f;
@@ -225,9 +236,10 @@ static size_t aligned_lead(uintptr_t b, size_t align)
 static uintptr_t find_aligned(size_t need, size_t align)
 {
     int seen = 0;
+    struct scan_span sp = scan_span();
     for (int j = bin_next(bin_index(need)); j >= 0 && seen < ALIGN_SCAN;
          j = (unsigned)j + 1 < NBINS ? bin_next((unsigned)j + 1) : -1)
-        for (fblock *f = F->bins[j]; f && seen < ALIGN_SCAN; f = fb_scan_next(f), seen++) {
+        for (fblock *f = F->bins[j]; f && seen < ALIGN_SCAN; f = fb_scan_next(f, sp), seen++) {
             size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
             if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
         }

@@ -78,16 +78,18 @@ __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 static inline __attribute__((always_inline)) void heap_free_local(struct heap *h, struct spage *pg, void *p)
 {
     uint64_t q = page_div(pg, page_off(pg, (uintptr_t)p));
-    /* Masking keeps the bitmap index in range; a masked index fails the
-     * slot-start test. */
-    uint32_t i = (uint32_t)(q >> 32) & (SPAGE_MAXSLOTS - 1);
-    uint64_t w = pg->bits[i >> 6], m = (uint64_t)1 << (i & 63);
-    /* Not a slot start, or not allocated: one branch for all three. */
-    int bad = ((q >> 32) >= pg->nslots) | !div_exact(pg, q) | !(w & m);
-    /* A slot can be queued for a remote free only while h's remote list is not
-     * empty: look at the slot's own memory only then. */
-    if (SNUG_UNLIKELY(SNUG_CHECK(bad || (atomic_load_explicit(&h->remote, memory_order_relaxed) &&
-                                         remote_pending((uintptr_t)p)))))
+    uint32_t i = (uint32_t)(q >> 32);
+    /* Not a slot start (the index test comes first: it keeps the bitmap read
+     * in range), or not allocated.  A slot can be queued for a remote free
+     * only while h's remote list is not empty: look at the slot's own memory
+     * only then.  Separate branches cost fewer instructions than one folded
+     * test. */
+    if (SNUG_UNLIKELY(SNUG_CHECK((q >> 32) >= pg->nslots))) heap_free_fault(pg, p);
+    if (SNUG_UNLIKELY(SNUG_CHECK(!div_exact(pg, q)))) heap_free_fault(pg, p);
+    uint64_t m = (uint64_t)1 << (i & 63);
+    if (SNUG_UNLIKELY(SNUG_CHECK(!(pg->bits[i >> 6] & m)))) heap_free_fault(pg, p);
+    if (SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != 0)) &&
+        remote_pending((uintptr_t)p))
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
