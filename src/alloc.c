@@ -28,7 +28,9 @@ static void *plain_alloc(size_t n, size_t align, int secure)
         return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
     }
     if (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) {
-        void *p = large_alloc(n, align, secure);
+        void *p = !secure && align <= SNUG_ALIGN ? snug_fit_from_waiting_top(n) : NULL;
+        if (p) return p;
+        p = large_alloc(n, align, secure);
         if (p) snug_stats_sample();
         return p;
     }
@@ -124,9 +126,11 @@ void *sn_calloc(size_t n, size_t size)
     struct heap *h = snug_tl_heap;
     void *p;
     if (SNUG_LIKELY(h != NULL && total <= SNUG_SMALL_MAX)) p = heap_alloc_small(h, total);
-    else if (total >= snug_opt.mmap_threshold && total <= (size_t)PTRDIFF_MAX && !snug_opt.secure)
-        return alloc_generic(total, SNUG_ALIGN);                        /* fresh zero pages */
-    else p = alloc_generic(total, SNUG_ALIGN);
+    else if (total >= snug_opt.mmap_threshold && total <= (size_t)PTRDIFF_MAX && !snug_opt.secure) {
+        p = alloc_generic(total, SNUG_ALIGN);   /* fresh zero pages, unless from a waiting heap top */
+        if (p && addr_page((uintptr_t)p) == ADDR_MEDIUM) memset(p, 0, total);
+        return p;
+    } else p = alloc_generic(total, SNUG_ALIGN);
     if (p) memset(p, 0, total);
     return p;
 }
@@ -167,6 +171,7 @@ void *sn_realloc(void *p, size_t n)
         void *q = n < snug_opt.mmap_threshold ? snug_fit_realloc(p, n) : NULL;
         if (q) return q;
     } else if (n >= snug_opt.mmap_threshold / 2) {
+        if (n > old) snug_fit_end_wait();                /* growth is not added to a waiting top */
         void *q = large_realloc(p, n);
         if (q || n > old) return q;                      /* NULL: old block intact */
     }

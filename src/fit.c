@@ -6,7 +6,7 @@
  * growing region (the top) stays off the bins: carving from it and freeing
  * into it cost no list work, and it serves a request only when no bin can.
  * Frees coalesce at once; a free region top beyond the trim threshold goes
- * back to the kernel. */
+ * back to the kernel after a wait (decay, below). */
 #include "fit.h"
 #include "error.h"
 #include "lock.h"
@@ -39,6 +39,8 @@ struct fit_state {
     size_t map_held;            /* bytes of region 0's map counted as held */
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
+    uint64_t decay_since;       /* ms when a free top first waited to be trimmed; 0: none waits */
+    unsigned decay_tick;        /* events since the clock was last read */
 };
 
 struct region *_Atomic snug_regions;
@@ -405,6 +407,7 @@ static int region_extend(struct region *r, size_t more)
         snug_os_account((intptr_t)inc);
     }
     account_map(r, end + inc);
+    F->decay_since = 0;
     /* The old sentinel becomes the head of the new space. */
     uintptr_t nb = end - W;
     blk_set_head(nb, inc | (blk_head(nb) & BLK_PREV_INUSE) | BLK_INUSE);
@@ -508,6 +511,13 @@ int snug_fit_init(void)
 
 /* ---- allocation ------------------------------------------------------- */
 
+/* A block was carved from the top: once what is left of the top is below the
+ * trim threshold, no top waits (decay, below). */
+static void top_carved(void)
+{
+    if (F->decay_since && (!F->top || blk_size(F->top) <= snug_opt.trim_threshold)) F->decay_since = 0;
+}
+
 static uintptr_t alloc_locked(size_t need)
 {
     uintptr_t b = find_fit(need);
@@ -516,9 +526,11 @@ static uintptr_t alloc_locked(size_t need)
         b = find_fit(need);
         if (!b) { errno = ENOMEM; return 0; }
     }
+    int from_top = b == F->top;
     uint64_t h = blk_head(b);
     free_remove(b, (size_t)(h & ~BLK_FLAGS));
     take(b, h, need);
+    if (from_top) top_carved();
     return b;
 }
 
@@ -528,9 +540,11 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
     uintptr_t b = find_aligned(need, align);
     if (b) {
+        int from_top = b == F->top;
         uint64_t h = blk_head(b);
         free_remove(b, (size_t)(h & ~BLK_FLAGS));
         take(b, h, (size_t)(h & ~BLK_FLAGS));
+        if (from_top) top_carved();
     } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
         return 0;
     }
@@ -547,6 +561,8 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     return b;
 }
 
+static void decay_poll(void);
+
 void *snug_fit_malloc(size_t n, size_t align)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
@@ -554,6 +570,7 @@ void *snug_fit_malloc(size_t n, size_t align)
     fit_lock_counted();
     uintptr_t b = alloc_aligned_locked(need, align);
     if (b) { F->user_blocks++; F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W; }   /* just written */
+    decay_poll();
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
 }
@@ -627,16 +644,93 @@ void snug_fit_validate(const void *p, const char *op)
 
 static void trim_region_top(struct region *r, size_t keep);
 
-/* Free b; when that leaves more than the trim threshold free at its region's
- * top, give the excess back to the kernel.  Lock held. */
+/* Decay: a free region top beyond the trim threshold is not trimmed at once
+ * but after it has waited decay_ms (read on the next frees and fit calls, on
+ * a coarse clock, every 16th event).  A program that frees its heap and
+ * builds it again, phase after phase, keeps the pages and their faults are
+ * not paid again; memory left free goes back once the wait is over, and a
+ * top beyond decay_max is cut to that at once.  Region growth ends the wait
+ * (the whole top was wanted again); a program that cycles without growing
+ * pays one trim per decay_ms.  Lock held. */
+static int decay_due(void)
+{
+    if (!F->decay_since) {
+        F->decay_since = snug_os_now_ms() + 1;      /* never 0 */
+        F->decay_tick = 0;
+        return 0;
+    }
+    if (++F->decay_tick & 15) return 0;
+    return snug_os_now_ms() + 1 - F->decay_since >= snug_opt.decay_ms;
+}
+
+static void top_waits(struct region *r, size_t sz)
+{
+    if (!snug_opt.decay_ms || decay_due()) {
+        trim_region_top(r, snug_opt.top_pad);
+        F->decay_since = 0;
+    } else if (sz > snug_opt.trim_threshold + snug_opt.decay_max) {
+        trim_region_top(r, snug_opt.decay_max);
+    }
+}
+
+/* Free bytes at r's top (0 when its last block is in use). */
+static size_t region_top_free(const struct region *r)
+{
+    uintptr_t sent = atomic_load_explicit(&((struct region *)r)->end, memory_order_relaxed) - W;
+    return blk_head(sent) & BLK_PREV_INUSE ? 0 : blk_prev_foot(sent);
+}
+
+static void decay_now(void);
+
+/* A fit call while a top waits: trim once the wait is over. */
+static void decay_poll(void)
+{
+    if (SNUG_LIKELY(!F->decay_since) || (++F->decay_tick & 15)) return;
+    if (snug_os_now_ms() + 1 - F->decay_since < snug_opt.decay_ms) return;
+    decay_now();
+}
+
+static void decay_now(void)
+{
+    F->decay_since = 0;
+    for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
+        if (region_top_free(r) > snug_opt.trim_threshold) trim_region_top(r, snug_opt.top_pad);
+}
+
+void *snug_fit_from_waiting_top(size_t n)
+{
+    if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return NULL;
+    size_t need = blk_need(n);
+    uintptr_t b = 0;
+    snug_lock(&fit_lock);
+    /* The top is the last region's: grown if need be, the block costs the
+     * heap no more than a trim and a new mapping would. */
+    if (F->decay_since && F->top && (b = alloc_locked(need)) != 0) {
+        F->user_blocks++;
+        F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
+    }
+    snug_unlock(&fit_lock);
+    return b ? (void *)(b + W) : NULL;
+}
+
+void snug_fit_end_wait(void)
+{
+    snug_lock(&fit_lock);
+    if (F->decay_since) decay_now();
+    snug_unlock(&fit_lock);
+}
+
+/* Free b; a free top beyond the trim threshold left by that waits to be
+ * trimmed (above).  Lock held. */
 static void release_and_trim(uintptr_t b)
 {
     b = release(b);
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
-    if (sz <= snug_opt.trim_threshold) return;
+    if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
     struct region *r = region_of(b);
-    if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - W)
-        trim_region_top(r, snug_opt.top_pad);
+    if (b + sz != atomic_load_explicit(&r->end, memory_order_relaxed) - W) decay_poll();
+    else if (r == F->last) top_waits(r, sz);
+    else trim_region_top(r, snug_opt.top_pad);     /* only the growing region's top waits */
 }
 
 void snug_fit_free(void *p)
@@ -813,6 +907,7 @@ int snug_fit_page_pins_top(void *page)
 int snug_fit_trim(size_t pad)
 {
     snug_lock(&fit_lock);
+    F->decay_since = 0;
     size_t before = snug_os_held();
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
         trim_region_top(r, pad < SNUG_OSPAGE ? 0 : pad);

@@ -30,6 +30,13 @@ void   snug_fit_page_orphan(void *page);
 void  *snug_fit_meta_alloc(size_t n);
 
 int    snug_fit_trim(size_t pad);           /* 1 if memory went back to the kernel */
+/* A request of the large range while a free region top waits to be trimmed:
+ * carved from that top when it is big enough (not zeroed); else the waiting
+ * top is trimmed now and NULL returned, so a new mapping does not add to
+ * memory the heap holds free.  NULL at once when no top waits. */
+void  *snug_fit_from_waiting_top(size_t n);
+/* Trim a waiting top now (before a large block grows). */
+void   snug_fit_end_wait(void);
 /* Would freeing this small page leave more than the trim threshold free at
  * its region's top (so that keeping it cached would pin that memory)? */
 int    snug_fit_page_pins_top(void *page);

@@ -10,6 +10,8 @@
 struct snug_options snug_opt = {
     .trim_threshold = 192u * 1024u,
     .top_pad = 64u * 1024u,
+    .decay_ms = 500,
+    .decay_max = 16u * 1024u * 1024u,
     .mmap_threshold = SNUG_LARGE_MIN,
     .thread_cache_after = 64,
     .verbose = 0,
@@ -74,6 +76,8 @@ static void apply(const char *s, size_t len)
     if (name_is(s, nlen, "nosecure") && !val) { snug_opt.secure = 0; return; }
     size_t *target = name_is(s, nlen, "trim_threshold") ? &snug_opt.trim_threshold
                    : name_is(s, nlen, "top_pad") ? &snug_opt.top_pad
+                   : name_is(s, nlen, "decay_ms") ? &snug_opt.decay_ms
+                   : name_is(s, nlen, "decay_max") ? &snug_opt.decay_max
                    : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold
                    : name_is(s, nlen, "thread_cache_after") ? &snug_opt.thread_cache_after : NULL;
     if (!target) { warn("unknown option", s, len); return; }
@@ -114,6 +118,8 @@ void snug_options_print(void)
 {
     print_size("trim_threshold", snug_opt.trim_threshold);
     print_size("top_pad", snug_opt.top_pad);
+    print_size("decay_ms", snug_opt.decay_ms);
+    print_size("decay_max", snug_opt.decay_max);
     print_size("mmap_threshold", snug_opt.mmap_threshold);
     print_size("thread_cache_after", snug_opt.thread_cache_after);
     print_size("verbose", (size_t)snug_opt.verbose);

@@ -100,6 +100,13 @@ void snug_os_discard(void *p, size_t len)
 
 uintptr_t snug_os_brk_now(void) { return (uintptr_t)sbrk(0); }
 
+uint64_t snug_os_now_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void *snug_os_brk_grow(size_t inc)
 {
     if (injected_failure()) return NULL;

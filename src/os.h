@@ -26,6 +26,9 @@ size_t snug_os_held(void);
 size_t snug_os_peak(void);
 void   snug_os_reset_peak(void);
 
+/* A coarse monotonic clock in milliseconds (vDSO; no system call, no allocation). */
+uint64_t snug_os_now_ms(void);
+
 /* The per-process secret that keys block tags and link encodings; set once at
  * start-up from the kernel's AT_RANDOM bytes, a clock and ASLR. */
 extern uint64_t snug_secret;
