@@ -179,7 +179,7 @@ void *sn_realloc(void *p, size_t n)
      * that keeps growing is copied O(log n) times, not once per call. */
     size_t want = n, roomy = old + old / 4;
     if (n > old && n > SNUG_SMALL_MAX && roomy > n && roomy < snug_opt.mmap_threshold) want = roomy;
-    void *q = sn_malloc(want);
+    void *q = want > n ? snug_fit_malloc_roomy(want) : sn_malloc(want);
     if (!q && want > n) q = sn_malloc(n);
     if (!q) return NULL;
     memcpy(q, p, old < n ? old : n);

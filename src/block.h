@@ -34,7 +34,8 @@
 #define BLK_PAGE       ((uint64_t)4)   /* block holds a small-object page */
 #define BLK_FREED      ((uint64_t)8)   /* set in the head of a block when it is freed */
 #define BLK_META       ((uint64_t)1 << 47)   /* allocated for snug's own records */
-#define BLK_FLAGS      ((uint64_t)(SNUG_ALIGN - 1) | BLK_META)
+#define BLK_ROOMY      ((uint64_t)1 << 46)   /* sized by realloc with room to grow into */
+#define BLK_FLAGS      ((uint64_t)(SNUG_ALIGN - 1) | BLK_META | BLK_ROOMY)
 #define BLK_VALUE      (((uint64_t)1 << 48) - 1)
 #define MIN_BLOCK      (4 * SNUG_WORD)
 #define W              SNUG_WORD

@@ -575,6 +575,18 @@ void *snug_fit_malloc(size_t n, size_t align)
     return b ? (void *)(b + W) : NULL;
 }
 
+void *snug_fit_malloc_roomy(size_t n)
+{
+    void *p = snug_fit_malloc(n, SNUG_ALIGN);
+    if (p) {
+        snug_lock(&fit_lock);
+        uintptr_t b = blk_of_payload(p);
+        blk_set_head(b, blk_head(b) | BLK_ROOMY);
+        snug_unlock(&fit_lock);
+    }
+    return p;
+}
+
 void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
@@ -758,7 +770,13 @@ void *snug_fit_realloc(void *p, size_t n)
     F->user_bytes -= sz - W;
     if (need <= sz) {
         if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);   /* as growing would */
-        shrink_to(b, need);
+        /* A block realloc gave room to grow keeps it while it grows into it
+         * (within a quarter of its size); any other block is cut to size. */
+        uint64_t h = blk_known(b);
+        if (!(h & BLK_ROOMY) || need < sz - sz / 4) {
+            blk_set_head(b, h & ~BLK_ROOMY);
+            shrink_to(b, need);
+        }
         result = b;
     } else {
         struct region *r = region_of(b);
@@ -768,7 +786,7 @@ void *snug_fit_realloc(void *p, size_t n)
             size_t nfree = (nh & BLK_INUSE) ? 0 : (size_t)(nh & ~BLK_FLAGS);
             if (sz + nfree >= need) {
                 if (nfree) free_remove(n2, nfree);
-                blk_set_head(b, (sz + nfree) | (blk_head(b) & BLK_FLAGS));
+                blk_set_head(b, (sz + nfree) | (blk_head(b) & BLK_FLAGS & ~BLK_ROOMY));
                 blk_set_head(b + sz + nfree, blk_head(b + sz + nfree) | BLK_PREV_INUSE);
                 shrink_to(b, need);
                 result = b;
@@ -790,7 +808,12 @@ void *snug_fit_realloc(void *p, size_t n)
                 /* The payload moved, as in a copy: keep a quarter more than
                  * asked when there is room, so a growing block moves rarely. */
                 size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
-                shrink_to(pb, roomy > need && roomy <= total ? roomy : need);
+                if (roomy > need && roomy <= total) {
+                    shrink_to(pb, roomy);
+                    blk_set_head(pb, blk_known(pb) | BLK_ROOMY);
+                } else {
+                    shrink_to(pb, need);
+                }
                 /* Leave a FREED head where the block was, when that spot is now
                  * plain free space: a later free of the old pointer is a double free. */
                 uintptr_t tail = pb + blk_size(pb);

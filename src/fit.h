@@ -8,6 +8,9 @@
 int    snug_fit_init(void);                 /* 0 on success; creates region 0 */
 void  *snug_fit_malloc(size_t n, size_t align);   /* user block; NULL + ENOMEM */
 void   snug_fit_free(void *p);              /* validates; fatal on misuse */
+/* A block realloc moves a growing block to, with room to grow: later reallocs
+ * that stay within its last quarter keep it whole. */
+void  *snug_fit_malloc_roomy(size_t n);
 /* Resize using only the block's neighbours (may move the payload down into a
  * free previous block): the new payload, or NULL when that cannot make room. */
 void  *snug_fit_realloc(void *p, size_t n);
