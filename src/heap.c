@@ -86,18 +86,22 @@ static int kept_page_pins_top(struct heap *h, struct spage *pg)
 
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
-    unsigned c = pg->cls;
-    int only = pg->used == 0 && !pg->in_full && h->avail[c] == pg && pg->next == NULL;
-    /* The class's only page emptied: it stays, touching no list (the common
-     * case of a malloc/free pair), unless it pins a free heap top. */
-    if (only && !kept_page_pins_top(h, pg)) return;
-    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-    if (pg->in_full && pg->used <= pg->relist) {
+    /* A full page whose used count came down to its relist threshold (or to
+     * nothing, for a one-slot page): back on its avail list, at the head. */
+    if (pg->in_full) {
+        if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
         pg->in_full = 0;
         pg->relist = RELIST_NEVER;
         avail_push(h, pg);
+        if (pg->used) return;
     }
-    if (pg->used == 0 && (only || h->avail[c] != pg || pg->next != NULL || kept_page_pins_top(h, pg)))
+    /* The page emptied.  The class's only page stays, touching no list (the
+     * common case of a malloc/free pair), unless it pins a free heap top. */
+    unsigned c = pg->cls;
+    int only = h->avail[c] == pg && pg->next == NULL;
+    if (only && !kept_page_pins_top(h, pg)) return;
+    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+    if (only || h->avail[c] != pg || pg->next != NULL || kept_page_pins_top(h, pg))
         page_release(h, pg);
 }
 
@@ -133,32 +137,43 @@ static void drain_remote(struct heap *h)
     }
 }
 
+/* No page of class c has a free slot: a fresh page (out of line: it calls
+ * into the fit allocator). */
+static __attribute__((noinline)) void *heap_alloc_fresh(struct heap *h, unsigned c)
+{
+    unsigned k = page_pages_for(class_size(c));
+    struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
+    if (!np) return NULL;
+    page_init(np, h, c, k);
+    if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
+        memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
+    avail_push(h, np);
+    if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
+    snug_stats_sample();
+    void *b = page_take(np);
+    h->alloc_bytes += np->bsize;
+    h->alloc_count++;
+    return b;
+}
+
+/* The head page of class c had no free slot in its hinted bitmap word (or
+ * there was none): another word of it, or the next page, after moving full
+ * pages off the list. */
 void *heap_alloc_slow(struct heap *h, unsigned c)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed)) drain_remote(h);
-    for (;;) {
-        struct spage *pg = h->avail[c];
-        while (pg) {
+    struct spage *pg;
+    while ((pg = h->avail[c]) != NULL) {
+        if (pg->used < pg->nslots) {        /* a real slot's bit is clear (P1) */
             void *b = page_take(pg);
             if (!b) b = page_take_slow(pg);
-            if (b) {
-                h->alloc_bytes += pg->bsize;
-                h->alloc_count++;
-                return b;
-            }
-            page_to_full(h, pg, c);
-            pg = h->avail[c];
+            h->alloc_bytes += pg->bsize;
+            h->alloc_count++;
+            return b;
         }
-        unsigned k = page_pages_for(class_size(c));
-        struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
-        if (!np) return NULL;
-        page_init(np, h, c, k);
-        if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
-            memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
-        avail_push(h, np);
-        if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
-        snug_stats_sample();
+        page_to_full(h, pg, c);
     }
+    return heap_alloc_fresh(h, c);
 }
 
 void heap_free_remote(struct spage *pg, void *p)
