@@ -121,8 +121,8 @@ static unsigned bin_index(size_t sz)
     if (sz < 256) return (unsigned)(sz >> 4);
     unsigned fl = (unsigned)(8 * sizeof(size_t) - 1) - (unsigned)__builtin_clzl((unsigned long)sz);
     if (fl > FL_MAX) return NBINS - 1;
-    unsigned sl = (unsigned)(sz >> (fl - SL_BITS)) & ((1u << SL_BITS) - 1);
-    return NSMALLBINS + (fl - FL_MIN) * (1u << SL_BITS) + sl;
+    /* sz >> (fl - SL_BITS) is 2^SL_BITS + the second-level index. */
+    return (fl << SL_BITS) + (unsigned)(sz >> (fl - SL_BITS)) - ((FL_MIN + 1) << SL_BITS) + NSMALLBINS;
 }
 
 static void bin_insert(uintptr_t b, size_t sz)
