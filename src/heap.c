@@ -13,8 +13,7 @@
 #include <pthread.h>
 #include <string.h>
 
-__thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));
-__thread uint64_t snug_tl_key __attribute__((tls_model("initial-exec")));
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 static __thread int tl_exited __attribute__((tls_model("initial-exec")));
 
 static snug_lock_t heaps_lock = SNUG_LOCK_INIT;

@@ -22,10 +22,13 @@ struct heap {
     int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
 
-extern __thread struct heap *snug_tl_heap __attribute__((tls_model("initial-exec")));
-/* heap_key_of(snug_tl_heap), set with it: the free fast path finds "my page,
- * header intact" in one compare against a page's key. */
-extern __thread uint64_t snug_tl_key __attribute__((tls_model("initial-exec")));
+/* The calling thread's heap, and heap_key_of(it), set together: the free fast
+ * path finds "my page, header intact" in one compare against a page's key.
+ * One thread-local record, so both are read from one thread-pointer offset. */
+struct snug_tl { struct heap *heap; uint64_t key; };
+extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
+#define snug_tl_heap (snug_tl.heap)
+#define snug_tl_key  (snug_tl.key)
 
 void *heap_alloc_slow(struct heap *h, unsigned cls);      /* NULL + ENOMEM */
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
@@ -86,13 +89,16 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * test. */
     if (SNUG_UNLIKELY(SNUG_CHECK((q >> 32) >= pg->nslots))) heap_free_fault(pg, p);
     if (SNUG_UNLIKELY(SNUG_CHECK(!div_exact(pg, q)))) heap_free_fault(pg, p);
-    uint64_t m = (uint64_t)1 << (i & 63);
-    if (SNUG_UNLIKELY(SNUG_CHECK(!(pg->bits[i >> 6] & m)))) heap_free_fault(pg, p);
+    /* The bitmap word is read once: tested, then written back without the bit. */
+    uint64_t *wp = &pg->bits[i >> 6], w = *wp, m = (uint64_t)1 << (i & 63);
+    if (SNUG_UNLIKELY(SNUG_CHECK(!(w & m)))) heap_free_fault(pg, p);
     if (SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != 0)) &&
         remote_pending((uintptr_t)p))
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    heap_slot_freed(h, pg, i);
+    *wp = w & ~m;
+    if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
+    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
 }
 #endif
