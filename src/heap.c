@@ -136,11 +136,15 @@ static void drain_remote(struct heap *h)
     }
 }
 
+#define SMALL_HEAP_PAGES 64
+
 /* No page of class c has a free slot: a fresh page (out of line: it calls
  * into the fit allocator). */
 static __attribute__((noinline)) void *heap_alloc_fresh(struct heap *h, unsigned c)
 {
-    unsigned k = page_pages_for(class_size(c));
+    /* A small heap takes one-OS-page pages whatever their waste: a class
+     * used a few times should not hold 16 KiB. */
+    unsigned k = h->pages < SMALL_HEAP_PAGES ? 1 : page_pages_for(class_size(c));
     struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
     if (!np) return NULL;
     page_init(np, h, c, k);
