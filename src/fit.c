@@ -632,17 +632,29 @@ static uintptr_t checked_block(const void *p, const char *op)
 }
 
 /* The block head of a live medium block is changed by others only in its
- * PREV_INUSE bit (a neighbour's free, under the lock), so it reads consistently
- * without the lock. */
+ * PREV_INUSE bit (a neighbour's free, under the lock), so on 64-bit, where a
+ * head is one store and one load, it reads consistently without the lock.
+ * On 32-bit a head is two words, and a read racing a neighbour's rewrite
+ * would see half of each: there these reads take the lock. */
+#define HEADS_LOCK_FREE (sizeof(void *) == 8)
 size_t snug_fit_checked_size(const void *p, const char *op)
 {
+    if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, op);
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     blk_head(b + sz);                   /* an overflow into the next head is caught here, as at free */
+    if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     return sz;
 }
 
-size_t snug_fit_cached_size(const void *p) { return blk_size(blk_of_payload(p)); }
+size_t snug_fit_cached_size(const void *p)
+{
+    if (HEADS_LOCK_FREE) return blk_size(blk_of_payload(p));
+    snug_lock(&fit_lock);
+    size_t sz = blk_size(blk_of_payload(p));
+    snug_unlock(&fit_lock);
+    return sz;
+}
 
 void snug_fit_validate(const void *p, const char *op)
 {
