@@ -137,14 +137,19 @@ static void drain_remote(struct heap *h)
 }
 
 #define SMALL_HEAP_PAGES 64
+#define SMALL_HEAP_SLOTS 4
 
 /* No page of class c has a free slot: a fresh page (out of line: it calls
  * into the fit allocator). */
 static __attribute__((noinline)) void *heap_alloc_fresh(struct heap *h, unsigned c)
 {
-    /* A small heap takes one-OS-page pages whatever their waste: a class
-     * used a few times should not hold 16 KiB. */
-    unsigned k = h->pages < SMALL_HEAP_PAGES ? 1 : page_pages_for(class_size(c));
+    /* A small heap takes the smallest pages that still hold SMALL_HEAP_SLOTS
+     * slots, whatever their waste: a class used a few times should not hold
+     * 16 KiB, nor a busy one change pages every third malloc. */
+    size_t bsize = class_size(c);
+    unsigned k = page_pages_for(bsize);
+    if (h->pages < SMALL_HEAP_PAGES)
+        while (k > 1 && (k / 2 * SNUG_OSPAGE - SNUG_WORD - SPAGE_HDR) / bsize >= SMALL_HEAP_SLOTS) k /= 2;
     struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
     if (!np) return NULL;
     page_init(np, h, c, k);
