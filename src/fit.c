@@ -729,10 +729,12 @@ void *snug_fit_from_waiting_top(size_t n)
     snug_lock(&fit_lock);
     /* The top is the last region's: grown if need be, the block costs the
      * heap no more than a trim and a new mapping would. */
+    int saved = errno;                  /* a failure here leaves the request to a mapping */
     if (F->decay_since && F->top && (b = alloc_locked(need)) != 0) {
         F->user_blocks++;
         F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
     }
+    errno = saved;
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
 }
