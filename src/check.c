@@ -17,7 +17,7 @@ static int check_page(uintptr_t payload, size_t bytes)
     struct heap *o = pg->owner;
     int mine = o == snug_tl_heap || (o && __atomic_load_n(&o->parked, __ATOMIC_RELAXED));
     if (o && o == snug_tl_heap && pg->in_full) {
-        if (pg->relist == RELIST_NEVER || pg->used <= pg->relist)
+        if (pg->relist == RELIST_EMPTY || pg->used <= pg->relist)
             return snug_check_fail("full page's relist threshold wrong", payload);
         own_full++;
     }

@@ -90,7 +90,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     if (pg->in_full) {
         if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
         pg->in_full = 0;
-        pg->relist = RELIST_NEVER;
+        pg->relist = RELIST_EMPTY;
         avail_push(h, pg);
         if (pg->used) return;
     }
@@ -310,7 +310,7 @@ static void rebuild_page(uintptr_t page, void *arg)
     pg->used = (uint16_t)(pop - (SPAGE_MAXSLOTS - pg->nslots));
     pg->hint = 0;
     pg->in_full = 0;
-    pg->relist = RELIST_NEVER;
+    pg->relist = RELIST_EMPTY;
     avail_push(h, pg);
     if (pg->used == pg->nslots) page_to_full(h, pg, pg->cls);
     h->pages++;
@@ -366,7 +366,7 @@ int heap_check_own(size_t full_pages)
                 page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
                 return snug_check_fail("page list broken", (uintptr_t)pg);
             }
-            if (pg->relist != RELIST_NEVER)
+            if (pg->relist != RELIST_EMPTY)
                 return snug_check_fail("page relist threshold set on an avail page", (uintptr_t)pg);
             if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
         }

@@ -72,7 +72,7 @@ static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h
     bit_clear(pg, i);
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     /* Slow path when the page empties or may come back from being full. */
-    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
+    if (SNUG_UNLIKELY(--pg->used <= pg->relist)) heap_free_slow(h, pg);
 }
 
 /* Out of line: the faults heap_free_local reports (never return). */
@@ -99,6 +99,6 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
     h->freed_count++;
     *wp = w & ~m;
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
-    if (SNUG_UNLIKELY(--pg->used == 0 || pg->used == pg->relist)) heap_free_slow(h, pg);
+    if (SNUG_UNLIKELY(--pg->used <= pg->relist)) heap_free_slow(h, pg);
 }
 #endif

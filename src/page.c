@@ -28,7 +28,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     pg->bsize = (uint16_t)bsize;
     pg->nslots = (uint16_t)n;
     pg->area = (uint16_t)(n * bsize);
-    pg->relist = RELIST_NEVER;                              /* set when the page fills */
+    pg->relist = RELIST_EMPTY;                              /* set when the page fills */
     pg->cls = (uint8_t)cls;
     pg->npages = (uint8_t)npages;
     for (unsigned w = 0; w < 4; w++) {                      /* no such slots: never free */

@@ -18,7 +18,7 @@
  *      with the owner test); head_guard == its value (checked before a slow
  *      path follows next/prev)
  *   P5 a page is on its owner's avail list for its class exactly when it is not
- *      in_full; an avail page's relist is RELIST_NEVER, a full page's is below
+ *      in_full; an avail page's relist is RELIST_EMPTY (0), a full page's is below
  *      its used count (heap.c's checker, with the page walk counting full pages)
  */
 #ifndef SNUG_PAGE_H
@@ -45,7 +45,8 @@ struct spage {
     struct heap *owner;
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
-    uint16_t relist;                /* when full: back to avail when used drops to this; else never */
+    uint16_t relist;                /* a free leaves the fast path when used drops to this: when full,
+                                     * the count that puts it back on its list; else 0 (emptied) */
     uint16_t nslots;
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
     uint8_t pad_b_[64 - 32 - sizeof(void *) - 8 - 1 - 4 - 8];
@@ -55,7 +56,7 @@ struct spage {
 _Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, bits) == 64, "page header: two lines");
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
-#define RELIST_NEVER   0xFFFFu          /* relist of a page on its avail list */
+#define RELIST_EMPTY   0u               /* relist of a page on its avail list: slow path when it empties */
 
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
 static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg) + pg->area; }
