@@ -56,11 +56,13 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     unsigned c = size_class(n);
     struct spage *pg = h->avail[c];
     if (SNUG_LIKELY(pg != NULL)) {
-        void *b = page_take(pg);
-        if (SNUG_LIKELY(b != NULL)) {
-            h->alloc_bytes += pg->bsize;
+        unsigned k = pg->hint;
+        uint64_t w = pg->bits[k];
+        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take without its NULL) */
+            size_t bsize = pg->bsize;
+            h->alloc_bytes += bsize;
             h->alloc_count++;
-            return b;
+            return page_take_in(pg, k, w, bsize);
         }
     }
     return heap_alloc_slow(h, c);

@@ -97,15 +97,21 @@ static inline void bit_clear(struct spage *pg, unsigned i) { pg->bits[i >> 6] &=
 
 /* Take the lowest free slot of the hinted bitmap word; NULL when that word is
  * full (page_take_slow looks at the other words). */
+/* Take the lowest free slot of bitmap word k, whose value w is not full
+ * (bsize: the page's, read before the stores). */
+static inline void *page_take_in(struct spage *pg, unsigned k, uint64_t w, size_t bsize)
+{
+    unsigned b = (unsigned)__builtin_ctzll(~w);
+    pg->bits[k] = w | ((uint64_t)1 << b);
+    pg->used++;
+    return (void *)(page_start(pg) + (uintptr_t)(k * 64 + b) * bsize);
+}
 static inline void *page_take(struct spage *pg)
 {
     unsigned k = pg->hint;
     uint64_t w = pg->bits[k];
     if (SNUG_UNLIKELY(w == ~(uint64_t)0)) return NULL;
-    unsigned b = (unsigned)__builtin_ctzll(~w);
-    pg->bits[k] = w | ((uint64_t)1 << b);
-    pg->used++;
-    return (void *)(page_start(pg) + (uintptr_t)(k * 64 + b) * pg->bsize);
+    return page_take_in(pg, k, w, pg->bsize);
 }
 
 /* Number of OS pages a page of class c spans. */
