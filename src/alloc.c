@@ -163,17 +163,22 @@ void *sn_realloc(void *p, size_t n)
     if (n == 0) { sn_free(p); return NULL; }
     if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     if (SNUG_UNLIKELY(snug_opt.secure)) return secure_realloc(p, n);
-    size_t old = snug_plain_usable(p, "realloc(): invalid pointer");
     uintptr_t a = addr_page((uintptr_t)p);
-    if (a > ADDR_MEDIUM) {
-        if (n <= old && n * 2 >= old) return p;          /* small block still fits well */
-    } else if (a == ADDR_MEDIUM) {
-        void *q = n < snug_opt.mmap_threshold ? snug_fit_realloc(p, n) : NULL;
+    size_t old;
+    if (a == ADDR_MEDIUM && n < snug_opt.mmap_threshold) {
+        /* snug_fit_realloc validates p as free would; NULL: the block must move. */
+        void *q = snug_fit_realloc(p, n);
         if (q) return q;
-    } else if (n >= snug_opt.mmap_threshold / 2) {
-        if (n > old) snug_fit_end_wait();                /* growth is not added to a waiting top */
-        void *q = large_realloc(p, n);
-        if (q || n > old) return q;                      /* NULL: old block intact */
+        old = snug_fit_usable(p);
+    } else {
+        old = snug_plain_usable(p, "realloc(): invalid pointer");
+        if (a > ADDR_MEDIUM) {
+            if (n <= old && n * 2 >= old) return p;      /* small block still fits well */
+        } else if (a != ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2) {
+            if (n > old) snug_fit_end_wait();            /* growth is not added to a waiting top */
+            void *q = large_realloc(p, n);
+            if (q || n > old) return q;                  /* NULL: old block intact */
+        }
     }
     /* Moving a growing medium block: take a quarter more than asked, so a block
      * that keeps growing is copied O(log n) times, not once per call. */
