@@ -563,29 +563,26 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
 
 static void decay_poll(void);
 
-void *snug_fit_malloc(size_t n, size_t align)
+/* A user block; `flags` (BLK_ROOMY or 0) go into its head. */
+static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, size_t align, uint64_t flags)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
     fit_lock_counted();
     uintptr_t b = alloc_aligned_locked(need, align);
-    if (b) { F->user_blocks++; F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W; }   /* just written */
+    if (b) {
+        uint64_t h = blk_known(b);      /* just written */
+        if (flags) blk_set_head(b, h | flags);
+        F->user_blocks++;
+        F->user_bytes += (size_t)(h & ~BLK_FLAGS) - W;
+    }
     decay_poll();
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
 }
 
-void *snug_fit_malloc_roomy(size_t n)
-{
-    void *p = snug_fit_malloc(n, SNUG_ALIGN);
-    if (p) {
-        snug_lock(&fit_lock);
-        uintptr_t b = blk_of_payload(p);
-        blk_set_head(b, blk_head(b) | BLK_ROOMY);
-        snug_unlock(&fit_lock);
-    }
-    return p;
-}
+void *snug_fit_malloc(size_t n, size_t align) { return fit_malloc_flags(n, align, 0); }
+void *snug_fit_malloc_roomy(size_t n) { return fit_malloc_flags(n, SNUG_ALIGN, BLK_ROOMY); }
 
 void *snug_fit_meta_alloc(size_t n)
 {

@@ -93,7 +93,6 @@ static inline long page_slot(const struct spage *pg, uintptr_t p)
     return (long)(q >> 32);
 }
 static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }
-static inline void bit_clear(struct spage *pg, unsigned i) { pg->bits[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
 
 /* Take the lowest free slot of the hinted bitmap word; NULL when that word is
  * full (page_take_slow looks at the other words). */
