@@ -511,11 +511,24 @@ int snug_fit_init(void)
 
 /* ---- allocation ------------------------------------------------------- */
 
-/* A block was carved from the top: once what is left of the top is below the
- * trim threshold, no top waits (decay, below). */
-static void top_carved(void)
+/* Take `need` bytes (a found free block's size or less) from free block b.
+ * Carved from the top, once what is left of it is below the trim threshold,
+ * no top waits (decay, below). */
+static inline __attribute__((always_inline)) void carve(uintptr_t b, size_t need)
 {
-    if (F->decay_since && (!F->top || blk_size(F->top) <= snug_opt.trim_threshold)) F->decay_since = 0;
+    int from_top = b == F->top;
+    uint64_t h = blk_head(b);
+    free_remove(b, (size_t)(h & ~BLK_FLAGS));
+    take(b, h, need);
+    if (from_top && F->decay_since && (!F->top || blk_size(F->top) <= snug_opt.trim_threshold))
+        F->decay_since = 0;
+}
+
+/* b was handed out as a user block: the counts. */
+static void user_taken(uintptr_t b)
+{
+    F->user_blocks++;
+    F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
 }
 
 static uintptr_t alloc_locked(size_t need)
@@ -526,11 +539,7 @@ static uintptr_t alloc_locked(size_t need)
         b = find_fit(need);
         if (!b) { errno = ENOMEM; return 0; }
     }
-    int from_top = b == F->top;
-    uint64_t h = blk_head(b);
-    free_remove(b, (size_t)(h & ~BLK_FLAGS));
-    take(b, h, need);
-    if (from_top) top_carved();
+    carve(b, need);
     return b;
 }
 
@@ -540,11 +549,7 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
     uintptr_t b = find_aligned(need, align);
     if (b) {
-        int from_top = b == F->top;
-        uint64_t h = blk_head(b);
-        free_remove(b, (size_t)(h & ~BLK_FLAGS));
-        take(b, h, (size_t)(h & ~BLK_FLAGS));
-        if (from_top) top_carved();
+        carve(b, blk_size(b));
     } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
         return 0;
     }
@@ -571,10 +576,8 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
     fit_lock_counted();
     uintptr_t b = alloc_aligned_locked(need, align);
     if (b) {
-        uint64_t h = blk_known(b);      /* just written */
-        if (flags) blk_set_head(b, h | flags);
-        F->user_blocks++;
-        F->user_bytes += (size_t)(h & ~BLK_FLAGS) - W;
+        if (flags) blk_set_head(b, blk_known(b) | flags);     /* just written */
+        user_taken(b);
     }
     decay_poll();
     snug_unlock(&fit_lock);
@@ -673,15 +676,18 @@ static void trim_region_top(struct region *r, size_t keep);
  * top beyond decay_max is cut to that at once.  Region growth ends the wait
  * (the whole top was wanted again); a program that cycles without growing
  * pays one trim per decay_ms.  Lock held. */
+/* A top waits: on every 16th call, has it waited decay_ms? */
+static int decay_over(void)
+{
+    return !(++F->decay_tick & 15) && snug_os_now_ms() + 1 - F->decay_since >= snug_opt.decay_ms;
+}
+
 static int decay_due(void)
 {
-    if (!F->decay_since) {
-        F->decay_since = snug_os_now_ms() + 1;      /* never 0 */
-        F->decay_tick = 0;
-        return 0;
-    }
-    if (++F->decay_tick & 15) return 0;
-    return snug_os_now_ms() + 1 - F->decay_since >= snug_opt.decay_ms;
+    if (F->decay_since) return decay_over();
+    F->decay_since = snug_os_now_ms() + 1;      /* never 0 */
+    F->decay_tick = 0;
+    return 0;
 }
 
 static void top_waits(struct region *r, size_t sz)
@@ -706,9 +712,7 @@ static void decay_now(void);
 /* A fit call while a top waits: trim once the wait is over. */
 static void decay_poll(void)
 {
-    if (SNUG_LIKELY(!F->decay_since) || (++F->decay_tick & 15)) return;
-    if (snug_os_now_ms() + 1 - F->decay_since < snug_opt.decay_ms) return;
-    decay_now();
+    if (SNUG_UNLIKELY(F->decay_since != 0) && decay_over()) decay_now();
 }
 
 static void decay_now(void)
@@ -727,10 +731,7 @@ void *snug_fit_from_waiting_top(size_t n)
     /* The top is the last region's: grown if need be, the block costs the
      * heap no more than a trim and a new mapping would. */
     int saved = errno;                  /* a failure here leaves the request to a mapping */
-    if (F->decay_since && F->top && (b = alloc_locked(need)) != 0) {
-        F->user_blocks++;
-        F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
-    }
+    if (F->decay_since && F->top && (b = alloc_locked(need)) != 0) user_taken(b);
     errno = saved;
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;

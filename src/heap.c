@@ -139,9 +139,9 @@ static void drain_remote(struct heap *h)
 #define SMALL_HEAP_PAGES 64
 #define SMALL_HEAP_SLOTS 4
 
-/* No page of class c has a free slot: a fresh page (out of line: it calls
- * into the fit allocator). */
-static __attribute__((noinline)) void *heap_alloc_fresh(struct heap *h, unsigned c)
+/* No page of class c has a free slot: a fresh one on its list, 0 when there
+ * is no memory (out of line: it calls into the fit allocator). */
+static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
 {
     /* A small heap takes the smallest pages that still hold SMALL_HEAP_SLOTS
      * slots, whatever their waste: a class used a few times should not hold
@@ -149,39 +149,38 @@ static __attribute__((noinline)) void *heap_alloc_fresh(struct heap *h, unsigned
     size_t bsize = class_size(c);
     unsigned k = page_pages_for(bsize);
     if (h->pages < SMALL_HEAP_PAGES)
-        while (k > 1 && (k / 2 * SNUG_OSPAGE - SNUG_WORD - SPAGE_HDR) / bsize >= SMALL_HEAP_SLOTS) k /= 2;
+        while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
     struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
-    if (!np) return NULL;
+    if (!np) return 0;
     page_init(np, h, c, k);
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);
     if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
     snug_stats_sample();
-    void *b = page_take(np);
-    h->alloc_bytes += np->bsize;
-    h->alloc_count++;
-    return b;
+    return 1;
 }
 
 /* The head page of class c had no free slot in its hinted bitmap word (or
  * there was none): another word of it, or the next page, after moving full
- * pages off the list. */
+ * pages off the list; a fresh page when none is left. */
 void *heap_alloc_slow(struct heap *h, unsigned c)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed)) drain_remote(h);
-    struct spage *pg;
-    while ((pg = h->avail[c]) != NULL) {
-        if (pg->used < pg->nslots) {        /* a real slot's bit is clear (P1) */
-            void *b = page_take(pg);
-            if (!b) b = page_take_slow(pg);
-            h->alloc_bytes += pg->bsize;
-            h->alloc_count++;
-            return b;
+    do {
+        struct spage *pg;
+        while ((pg = h->avail[c]) != NULL) {
+            if (pg->used < pg->nslots) {    /* a real slot's bit is clear (P1) */
+                void *b = page_take(pg);
+                if (!b) b = page_take_slow(pg);
+                h->alloc_bytes += pg->bsize;
+                h->alloc_count++;
+                return b;
+            }
+            page_to_full(h, pg, c);
         }
-        page_to_full(h, pg, c);
-    }
-    return heap_alloc_fresh(h, c);
+    } while (heap_page_new(h, c));
+    return NULL;
 }
 
 void heap_free_remote(struct spage *pg, void *p)

@@ -5,22 +5,23 @@
 #include "sizeclass.h"
 #include <string.h>
 
+unsigned page_slots_for(unsigned npages, size_t bsize)
+{
+    size_t n = (npages * SNUG_OSPAGE - SNUG_WORD - SPAGE_HDR) / bsize;
+    return n > SPAGE_MAXSLOTS ? SPAGE_MAXSLOTS : (unsigned)n;
+}
+
 unsigned page_pages_for(size_t bsize)
 {
-    for (unsigned k = 1; k < 4; k *= 2) {
-        size_t area = k * SNUG_OSPAGE - SNUG_WORD - SPAGE_HDR;
-        size_t n = area / bsize;
-        if (n > SPAGE_MAXSLOTS) n = SPAGE_MAXSLOTS;
-        if ((k * SNUG_OSPAGE - n * bsize) * 8 <= k * SNUG_OSPAGE) return k;
-    }
+    for (unsigned k = 1; k < 4; k *= 2)
+        if ((k * SNUG_OSPAGE - page_slots_for(k, bsize) * bsize) * 8 <= k * SNUG_OSPAGE) return k;
     return 4;
 }
 
 void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages)
 {
     size_t bsize = class_size(cls);
-    size_t n = (npages * SNUG_OSPAGE - SNUG_WORD - SPAGE_HDR) / bsize;
-    if (n > SPAGE_MAXSLOTS) n = SPAGE_MAXSLOTS;
+    size_t n = page_slots_for(npages, bsize);
     memset(pg, 0, sizeof *pg);
     uint64_t inv = (((uint64_t)1 << 32) + bsize - 1) / bsize;
     pg->inv = (uint32_t)inv;

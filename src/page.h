@@ -113,8 +113,9 @@ static inline void *page_take(struct spage *pg)
     return page_take_in(pg, k, w, pg->bsize);
 }
 
-/* Number of OS pages a page of class c spans. */
+/* Number of OS pages a page of class c spans; slots a page of npages holds. */
 unsigned page_pages_for(size_t bsize);
+unsigned page_slots_for(unsigned npages, size_t bsize);
 void  page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages);
 /* Move the hint to a word with a clear bit and take a slot; NULL when full. */
 void *page_take_slow(struct spage *pg);
