@@ -39,11 +39,11 @@ static void *plain_alloc(size_t n, size_t align, int secure)
         void *c = mcache_pop(h->mc, n);
         if (c) return c;
     }
-    /* The live-bytes peak is sampled on every 64th medium block (and on every
-     * small page and large block): exact enough, and off the medium path. */
-    static _Atomic unsigned medium_count;
+    /* The live-bytes peak is sampled on every 64th medium block of a thread
+     * (and on every small page and large block): exact enough, and off the
+     * medium path. */
     void *p = snug_fit_malloc(n, align);
-    if (p && (atomic_fetch_add_explicit(&medium_count, 1, memory_order_relaxed) & 63) == 0) snug_stats_sample();
+    if (p && (snug_tl.medium_count++ & 63) == 0) snug_stats_sample();
     return p;
 }
 

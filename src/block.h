@@ -106,7 +106,7 @@ static inline struct region *region_of(uintptr_t a)
 /* Region 0 at a glance, for the classifier's fast path: its extent and map.
  * len changes under the fit lock (release); readers load it relaxed. */
 struct region0_view {
-    uintptr_t start, mapbase;
+    uintptr_t start, mapbase, first;
     const uint8_t *kind;
     _Atomic uintptr_t len;
 };

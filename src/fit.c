@@ -39,6 +39,7 @@ struct fit_state {
     size_t map_held;            /* bytes of region 0's map counted as held */
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
+    uintptr_t last_sent;        /* last's sentinel head (last->end - W) */
     uint64_t decay_since;       /* ms when a free top first waited to be trimmed; 0: none waits */
     unsigned decay_tick;        /* events since the clock was last read */
 };
@@ -55,12 +56,16 @@ uintptr_t addr_page_slow(uintptr_t a)
 }
 
 /* Every change of a region's end goes through here (region 0's view follows). */
+static struct fit_state *F;
 static void region_set_end(struct region *r, uintptr_t end)
 {
     atomic_store_explicit(&r->end, end, memory_order_release);
     if (r->start == snug_r0.start) atomic_store_explicit(&snug_r0.len, end - r->start, memory_order_release);
+    if (r == F->last) F->last_sent = end - W;
 }
-static struct fit_state *F;
+/* Set when the first thread cache is made (under the lock): only then can a
+ * block carry a cache mark (mcache.h), so only then is the mark looked for. */
+static int caches_made;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 _Atomic unsigned snug_fit_waits;
 /* The lock on the paths user requests take, counting the waits (mcache.h). */
@@ -129,8 +134,7 @@ static void bin_insert(uintptr_t b, size_t sz)
 {
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
-    fb_set_prev(f, NULL);
-    fb_set_next(f, F->bins[i]);
+    fb_set_next(f, F->bins[i]);         /* a bin's head has no prev link (never read) */
     if (F->bins[i]) fb_set_prev(F->bins[i], f);
     F->bins[i] = f;
     F->bits[i / 64] |= (uint64_t)1 << (i % 64);
@@ -139,16 +143,22 @@ static void bin_insert(uintptr_t b, size_t sz)
     F->free_blocks++;
 }
 
-static void bin_remove(uintptr_t b, size_t sz)
+static inline __attribute__((always_inline)) void bin_remove(uintptr_t b, size_t sz)
 {
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
     /* The hashes bind each link to its block, direction and target, so the
      * links read here are ones snug wrote for f; the heap checker (I4) also
-     * walks both directions of every list. */
-    fblock *prev = fb_prev(f), *next = fb_next(f);
-    if (prev) fb_set_next(prev, next); else F->bins[i] = next;
-    if (next) fb_set_prev(next, prev);
+     * walks both directions of every list.  The head's prev link is stale:
+     * it is known to be the head by the bin, not by its link. */
+    fblock *next = fb_next(f);
+    if (F->bins[i] == f) {
+        F->bins[i] = next;
+    } else {
+        fblock *prev = fb_prev(f);
+        fb_set_next(prev, next);
+        if (next) fb_set_prev(next, prev);
+    }
     if (!F->bins[i]) {
         F->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
         if (!F->bits[i / 64]) F->summary &= ~((uint64_t)1 << (i / 64));
@@ -158,9 +168,9 @@ static void bin_remove(uintptr_t b, size_t sz)
 }
 
 /* Every free block is on its bin but the top, which F->top names (see above). */
-static void free_insert(uintptr_t b, size_t sz)
+static inline void free_insert(uintptr_t b, size_t sz)
 {
-    if (F->last && b + sz == atomic_load_explicit(&F->last->end, memory_order_relaxed) - W) {
+    if (b + sz == F->last_sent) {
         F->top = b;
         F->free_bytes += sz;
         F->free_blocks++;
@@ -169,7 +179,7 @@ static void free_insert(uintptr_t b, size_t sz)
     bin_insert(b, sz);
 }
 
-static void free_remove(uintptr_t b, size_t sz)
+static inline void free_remove(uintptr_t b, size_t sz)
 {
     if (b == F->top) {
         F->top = 0;
@@ -181,7 +191,7 @@ static void free_remove(uintptr_t b, size_t sz)
 }
 
 /* First non-empty bin with index >= i, or -1. */
-static int bin_next(unsigned i)
+static inline __attribute__((always_inline)) int bin_next(unsigned i)
 {
     unsigned w = i / 64;
     uint64_t m = F->bits[w] & (~(uint64_t)0 << (i % 64));
@@ -192,7 +202,7 @@ static int bin_next(unsigned i)
     return (int)(w * 64 + (unsigned)__builtin_ctzll(F->bits[w]));
 }
 
-static uintptr_t find_fit(size_t need)
+static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need)
 {
     unsigned i = bin_index(need);
     fblock *best = NULL;
@@ -216,7 +226,8 @@ static uintptr_t find_fit(size_t need)
     if (j >= 0)                         /* the open-ended last bin: sizes vary */
         for (fblock *f = F->bins[j]; f; f = fb_next(f))
             if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
-    if (F->top && blk_size(F->top) >= need) return F->top;
+    /* (carve checks the head of the block it takes) */
+    if (F->top && (blk_known(F->top) & ~BLK_FLAGS) >= need) return F->top;
     /* Nothing larger is free: the rest of the own bin before giving up. */
     for (fblock *f = F->bins[i]; f; f = fb_next(f))
         if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
@@ -277,10 +288,10 @@ static uintptr_t prev_free_block(uintptr_t b)
 /* Where a freed block's own size is remembered after it merged with the free
  * block after it (the word after the links; bigger blocks only). */
 #define ORIG_AT (3 * W)
-static uint64_t orig_key(uintptr_t b) { return blk_tag(b, 0x5a17) | 1; }
+static uint64_t orig_key(uintptr_t b) { return ((uint64_t)b ^ snug_secret) << 1 | 1; }
 
 /* Every caller has just checked or written b's head. */
-static uintptr_t release(uintptr_t b)
+static inline __attribute__((always_inline)) uintptr_t release(uintptr_t b)
 {
     uint64_t h = blk_known(b);
     size_t sz = (size_t)(h & ~BLK_FLAGS), sz0 = sz;
@@ -313,7 +324,7 @@ static uintptr_t release(uintptr_t b)
 
 /* b is free and off the bins, its head h already checked: make it allocated
  * with size need, freeing the rest. */
-static void take(uintptr_t b, uint64_t h, size_t need)
+static inline __attribute__((always_inline)) void take(uintptr_t b, uint64_t h, size_t need)
 {
     size_t sz = (size_t)(h & ~BLK_FLAGS);
     uint64_t pflag = h & BLK_PREV_INUSE;
@@ -360,6 +371,7 @@ static void region_link(struct region *r)
             bin_insert(t, sz);
         }
         F->last = r;
+        F->last_sent = atomic_load_explicit(&r->end, memory_order_relaxed) - W;
         F->nregions++;
     }
 }
@@ -502,9 +514,11 @@ int snug_fit_init(void)
     snug_r0.start = r->start;
     snug_r0.mapbase = r->mapbase;
     snug_r0.kind = m->kind;
+    snug_r0.first = first;
     region_set_end(r, end);
     region_link(r);
     F->last = r;
+    F->last_sent = end - W;
     F->nregions = 1;
     return 0;
 }
@@ -531,7 +545,7 @@ static void user_taken(uintptr_t b)
     F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
 }
 
-static uintptr_t alloc_locked(size_t need)
+static inline __attribute__((always_inline)) uintptr_t alloc_locked(size_t need)
 {
     uintptr_t b = find_fit(need);
     if (!b) {
@@ -587,6 +601,13 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
 void *snug_fit_malloc(size_t n, size_t align) { return fit_malloc_flags(n, align, 0); }
 void *snug_fit_malloc_roomy(size_t n) { return fit_malloc_flags(n, SNUG_ALIGN, BLK_ROOMY); }
 
+void snug_fit_caches_on(void)
+{
+    snug_lock(&fit_lock);
+    caches_made = 1;
+    snug_unlock(&fit_lock);
+}
+
 void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
@@ -599,11 +620,19 @@ void *snug_fit_meta_alloc(size_t n)
 /* Fatal unless p is the payload of an allocated medium block.  Lock held. */
 static uintptr_t checked_block(const void *p, const char *op)
 {
-    uintptr_t b = blk_of_payload(p);
-    struct region *r = region_of((uintptr_t)p);
-    if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !r || b < r->first)
+    uintptr_t b = blk_of_payload(p), first, end;
+    size_t len0 = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
+    if ((uintptr_t)p - snug_r0.start < len0) {          /* region 0 */
+        first = snug_r0.first;
+        end = snug_r0.start + len0;
+    } else {
+        struct region *r = region_of((uintptr_t)p);
+        if (!r) snug_fatal(op, p, 0);
+        first = r->first;
+        end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    }
+    if (((uintptr_t)p & (SNUG_ALIGN - 1)) || b < first)
         snug_fatal(op, p, 0);
-    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
     uint64_t raw = blk_raw(b);
     if (!blk_tag_ok(b, raw)) {
         char msg[96];
@@ -624,7 +653,7 @@ static uintptr_t checked_block(const void *p, const char *op)
     }
     if (h & BLK_META)
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
-    if (sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
+    if (caches_made && sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
         snug_fatal("double free of", p, sz - W);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
@@ -1052,7 +1081,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
             if (bit != !!F->bins[i]) rc = snug_check_fail("bin bitmap disagrees (I4)", i);
             fblock *prev = NULL;
             for (fblock *f = F->bins[i]; f && !rc; prev = f, f = fb_next(f)) {
-                if (fb_prev(f) != prev) rc = snug_check_fail("bin list links broken (I4)", (uintptr_t)f);
+                if (prev && fb_prev(f) != prev) rc = snug_check_fail("bin list links broken (I4)", (uintptr_t)f);
                 else if (!blk_tag_ok((uintptr_t)f, f->head) || bin_index(blk_size((uintptr_t)f)) != i || (f->head & BLK_INUSE)) rc = snug_check_fail("block on wrong bin (I4)", (uintptr_t)f);
                 if (++listed > nfree) rc = snug_check_fail("bins hold blocks the heap walk did not see (I4)", (uintptr_t)f);
             }

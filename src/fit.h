@@ -20,6 +20,8 @@ void  *snug_fit_realloc(void *p, size_t n);
 size_t snug_fit_checked_size(const void *p, const char *op);
 size_t snug_fit_cached_size(const void *p);
 extern _Atomic unsigned snug_fit_waits;
+/* Before the first thread cache is made: from then on free looks for cache marks. */
+void   snug_fit_caches_on(void);
 size_t snug_fit_usable(const void *p);      /* payload bytes of a block snug_fit_validate accepted */
 /* Validate a pointer as a live medium block; fatal otherwise. */
 void   snug_fit_validate(const void *p, const char *op);

@@ -25,7 +25,7 @@ struct heap {
 /* The calling thread's heap, and heap_key_of(it), set together: the free fast
  * path finds "my page, header intact" in one compare against a page's key.
  * One thread-local record, so both are read from one thread-pointer offset. */
-struct snug_tl { struct heap *heap; uint64_t key; };
+struct snug_tl { struct heap *heap; uint64_t key; unsigned medium_count; };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)
 #define snug_tl_key  (snug_tl.key)

@@ -66,6 +66,7 @@ void mcache_flush(struct mcache *mc)
 
 struct mcache *mcache_new(void)
 {
+    snug_fit_caches_on();
     struct mcache *mc = snug_fit_meta_alloc(sizeof *mc);
     if (mc) memset(mc, 0, sizeof *mc);
     return mc;
