@@ -405,8 +405,10 @@ static int region_extend(struct region *r, size_t more)
 {
     uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
     size_t held = end - r->start;
-    size_t slack = held / 16;                 /* amortise syscalls, bounded waste */
-    if (slack > (size_t)4 << 20) slack = (size_t)4 << 20;
+    /* A brk region grows by a little more than asked, to amortise the system
+     * calls; a mapping's growth is only counted, so it takes what it needs. */
+    size_t slack = r->is_brk ? held / 64 : 0;
+    if (slack > (size_t)1 << 20) slack = (size_t)1 << 20;
     if (more > (size_t)PTRDIFF_MAX / 2) { errno = ENOMEM; return -1; }
     size_t inc = snug_align_up(more + slack, SNUG_OSPAGE);
     struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
@@ -758,9 +760,12 @@ void *snug_fit_from_waiting_top(size_t n)
     uintptr_t b = 0;
     snug_lock(&fit_lock);
     /* The top is the last region's: grown if need be, the block costs the
-     * heap no more than a trim and a new mapping would. */
+     * heap no more than a trim and a new mapping would.  A top that does not
+     * wait is used when it holds a quarter of the request or more. */
     int saved = errno;                  /* a failure here leaves the request to a mapping */
-    if (F->decay_since && F->top && (b = alloc_locked(need)) != 0) user_taken(b);
+    if (F->top && (F->decay_since || blk_size(F->top) >= need / 4) &&
+        (b = alloc_locked(need)) != 0)
+        user_taken(b);
     errno = saved;
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;

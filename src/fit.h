@@ -35,10 +35,11 @@ void   snug_fit_page_orphan(void *page);
 void  *snug_fit_meta_alloc(size_t n);
 
 int    snug_fit_trim(size_t pad);           /* 1 if memory went back to the kernel */
-/* A request of the large range while a free region top waits to be trimmed:
- * carved from that top when it is big enough (not zeroed); else the waiting
- * top is trimmed now and NULL returned, so a new mapping does not add to
- * memory the heap holds free.  NULL at once when no top waits. */
+/* A request of the large range while the growing region has a free top that
+ * waits to be trimmed, or that holds a quarter of the request: carved from
+ * that top, grown if need be (not zeroed), so a new mapping does not add to
+ * memory the heap holds free.  NULL when there is no such top, or the heap
+ * cannot grow (errno unchanged: the caller maps the block). */
 void  *snug_fit_from_waiting_top(size_t n);
 /* Trim a waiting top now (before a large block grows). */
 void   snug_fit_end_wait(void);

@@ -43,13 +43,14 @@ static void avail_remove(struct heap *h, struct spage *pg) { list_remove(&h->ava
 
 /* A full page leaves its avail list and is on no list (only its in_full flag
  * says where it is): the trip costs no other page's header.  It comes back
- * when an eighth of it (at least one slot) is free. */
+ * when a sixteenth of it (at least one slot) is free: freed slots of a full
+ * page wait for reuse, but never more than that share of the page. */
 static void page_to_full(struct heap *h, struct spage *pg, unsigned c)
 {
     list_remove(&h->avail[c], pg);
     pg->in_full = 1;
     unsigned n = pg->nslots;
-    pg->relist = (uint16_t)(n - (n / 8 ? n / 8 : 1));
+    pg->relist = (uint16_t)(n - (n / 16 ? n / 16 : 1));
 }
 
 static struct spage *page_of(uintptr_t p)
