@@ -84,16 +84,22 @@ void snug_plain_free(void *p)
 static void medium_free(void *p)
 {
     struct heap *h = snug_tl_heap;
-    if ((!h || !h->mc) && atomic_load_explicit(&snug_fit_waits, memory_order_relaxed) >= snug_opt.thread_cache_after &&
-        (h = heap_get()) != NULL && !h->mc)
-        h->mc = mcache_new();
-    if (h && h->mc && mcache_push(h->mc, p)) return;
+    if (SNUG_UNLIKELY(h && h->mc)) {
+        if (mcache_push(h->mc, p)) return;
+    } else if (SNUG_UNLIKELY(atomic_load_explicit(&snug_fit_waits, memory_order_relaxed) >= snug_opt.thread_cache_after) &&
+               (h = heap_get()) != NULL && !h->mc && (h->mc = mcache_new()) != NULL && mcache_push(h->mc, p)) {
+        return;
+    }
     snug_fit_free(p);
 }
 
 /* Everything free does besides a small block of the calling thread's own heap. */
 static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
 {
+    if (SNUG_LIKELY(a == ADDR_MEDIUM && !snug_opt.secure)) {
+        medium_free(p);
+        return;
+    }
     if (a > ADDR_MEDIUM) {
         struct spage *pg = (struct spage *)a;
         if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
@@ -103,7 +109,6 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     }
     if (!p) return;
     if (snug_opt.secure) secure_free(p);
-    else if (a == ADDR_MEDIUM) medium_free(p);
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
 }
 

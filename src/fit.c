@@ -274,12 +274,19 @@ void blk_corrupt(uintptr_t b)
 /* The free block before b (b's PREV_INUSE is clear), found through its foot.
  * A foot is a plain size: it is trusted only when it leads inside b's region to
  * a free block's head that agrees. */
+/* First block of the region holding b (a block of some region). */
+static uintptr_t region_first_of(uintptr_t b)
+{
+    if (b - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed)) return snug_r0.first;
+    struct region *r = region_of(b);
+    return r ? r->first : b;
+}
+
 static uintptr_t prev_free_block(uintptr_t b)
 {
     size_t psz = blk_prev_foot(b);
     uintptr_t pb = b - psz;
-    struct region *r = region_of(b);
-    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || !r || psz > b - r->first ? 0 : blk_raw(pb);
+    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || psz > b - region_first_of(b) ? 0 : blk_raw(pb);
     if (!raw || !blk_tag_ok(pb, raw) || (raw & (~BLK_FLAGS & BLK_VALUE)) != psz || (raw & BLK_INUSE))
         snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
     return pb;
@@ -619,6 +626,16 @@ void *snug_fit_meta_alloc(size_t n)
     return b ? (void *)(b + W) : NULL;
 }
 
+static __attribute__((noinline, noreturn, cold)) void not_a_block(const void *p, const char *op)
+{
+    char msg[96];
+    size_t n = 0;
+    for (const char *s = op; *s && n < 60; s++) msg[n++] = *s;
+    for (const char *s = " (not a block, or its head was overwritten)"; *s && n + 1 < sizeof msg; s++) msg[n++] = *s;
+    msg[n] = 0;
+    snug_fatal(msg, p, 0);
+}
+
 /* Fatal unless p is the payload of an allocated medium block.  Lock held. */
 static uintptr_t checked_block(const void *p, const char *op)
 {
@@ -636,14 +653,7 @@ static uintptr_t checked_block(const void *p, const char *op)
     if (((uintptr_t)p & (SNUG_ALIGN - 1)) || b < first)
         snug_fatal(op, p, 0);
     uint64_t raw = blk_raw(b);
-    if (!blk_tag_ok(b, raw)) {
-        char msg[96];
-        size_t n = 0;
-        for (const char *s = op; *s && n < 60; s++) msg[n++] = *s;
-        for (const char *s = " (not a block, or its head was overwritten)"; *s && n + 1 < sizeof msg; s++) msg[n++] = *s;
-        msg[n] = 0;
-        snug_fatal(msg, p, 0);
-    }
+    if (!blk_tag_ok(b, raw)) not_a_block(p, op);
     uint64_t h = raw & BLK_VALUE;
     size_t sz = (size_t)(h & ~BLK_FLAGS);
     if (!(h & BLK_INUSE)) {          /* a free head (maybe merged away): freed before */
