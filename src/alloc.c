@@ -28,9 +28,11 @@ static void *plain_alloc(size_t n, size_t align, int secure)
         return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
     }
     if (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) {
-        void *p = !secure && align <= SNUG_ALIGN ? snug_fit_from_waiting_top(n) : NULL;
-        if (p) return p;
-        p = large_alloc(n, align, secure);
+        /* Memory already held first: a mapping a freed large block left, a
+         * free heap top; a new mapping last. */
+        void *p = secure ? NULL : large_reuse(n, align);
+        if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_waiting_top(n);
+        if (!p) p = large_alloc(n, align, secure);
         if (p) snug_stats_sample();
         return p;
     }
@@ -43,7 +45,10 @@ static void *plain_alloc(size_t n, size_t align, int secure)
      * (and on every small page and large block): exact enough, and off the
      * medium path. */
     void *p = snug_fit_malloc(n, align);
-    if (p && (snug_tl.medium_count++ & 63) == 0) snug_stats_sample();
+    if (p && (snug_tl.medium_count++ & 63) == 0) {
+        snug_stats_sample();
+        large_cache_poll();
+    }
     return p;
 }
 
@@ -132,8 +137,8 @@ void *sn_calloc(size_t n, size_t size)
     void *p;
     if (SNUG_LIKELY(h != NULL && total <= SNUG_SMALL_MAX)) p = heap_alloc_small(h, total);
     else if (total >= snug_opt.mmap_threshold && total <= (size_t)PTRDIFF_MAX && !snug_opt.secure) {
-        p = alloc_generic(total, SNUG_ALIGN);   /* fresh zero pages, unless from a waiting heap top */
-        if (p && addr_page((uintptr_t)p) == ADDR_MEDIUM) memset(p, 0, total);
+        p = alloc_generic(total, SNUG_ALIGN);   /* fresh zero pages, unless from the heap or reused */
+        if (p && (addr_page((uintptr_t)p) == ADDR_MEDIUM || large_reused(p))) memset(p, 0, total);
         return p;
     } else p = alloc_generic(total, SNUG_ALIGN);
     if (p) memset(p, 0, total);
@@ -249,7 +254,8 @@ int sn_trim(size_t pad)
     struct heap *h = snug_tl_heap;
     if (h) heap_release_empty(h);       /* empty pages may free a top that trims at once */
     heap_collect_parked();
-    int released = snug_fit_trim(pad);
+    int released = large_cache_drop();
+    released |= snug_fit_trim(pad);
     return released || snug_os_held() < before;
 }
 

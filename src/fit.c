@@ -9,6 +9,7 @@
  * back to the kernel after a wait (decay, below). */
 #include "fit.h"
 #include "error.h"
+#include "large.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -473,6 +474,8 @@ static int grow(size_t need)
     size_t have = 0;
     if (!(blk_head(end - W) & BLK_PREV_INUSE)) have = blk_prev_foot(end - W);
     size_t more = need > have ? need - have : 0;
+    /* Mappings kept for reuse would only add to what the heap holds. */
+    large_cache_drop();
     if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
     return region_new_mmap(need + MIN_BLOCK) ? 0 : -1;
 }

@@ -2,11 +2,13 @@
  *     [ ... padding ... | struct lhead | payload ............ ]
  * The payload is at least 64 bytes in and aligned as asked.  The registry maps
  * payload address -> nothing (a set); it is what makes free() of a pointer snug
- * never returned, or a second free of a large block, a clean fatal error. */
+ * never returned, or a second free of a large block, a clean fatal error.
+ * A freed mapping is kept a while for reuse (the cache, below). */
 #include "large.h"
 #include "config.h"
 #include "error.h"
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include <errno.h>
 #include <string.h>
@@ -17,9 +19,13 @@ struct lhead {
     uintptr_t map;          /* start of the mapping */
     size_t maplen;          /* its length */
     size_t usable;          /* payload bytes */
+    size_t asked;           /* bytes last asked for (a reused mapping may hold more) */
+    unsigned flags;         /* LH_GUARDED, LH_REUSED */
     uintptr_t check2;       /* ~check; last, so an underflow out of the payload hits it */
 };
 #define LARGE_OFF 64
+#define LH_GUARDED 1u       /* secure mode's guard pages: never cached */
+#define LH_REUSED  2u       /* the mapping came from the cache: not zero */
 
 static snug_lock_t large_lock = SNUG_LOCK_INIT;
 static uintptr_t *table;            /* open addressing: 0 empty, p live, p|1 freed (a tombstone) */
@@ -80,7 +86,83 @@ static void table_insert(uintptr_t p)
 static struct lhead *head_of(uintptr_t p) { return (struct lhead *)(p - sizeof(struct lhead)); }
 static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->check == (p ^ (uintptr_t)snug_secret) && h->check2 == ~h->check; }
 
-void *large_alloc(size_t n, size_t align, int guarded)
+/* The cache: mappings of freed large blocks, kept up to decay_ms (and at most
+ * decay_max bytes, LCACHE_N mappings) in case a block of about that size is
+ * asked for again: a buffer grown and dropped in a loop gets its pages back
+ * without faulting them in anew.  The smallest that fits is reused whole.
+ * Checked on every large call and every 64th medium malloc (large_cache_poll);
+ * malloc_trim drops them all.  Lock held for all of these. */
+#define LCACHE_N 8
+static struct lcached { uintptr_t map; size_t len; uint64_t since; } lcache[LCACHE_N];
+static unsigned lcache_n;
+static size_t lcache_bytes;
+
+static void lcache_unmap(unsigned i)
+{
+    struct lcached c = lcache[i];
+    lcache[i] = lcache[--lcache_n];
+    lcache_bytes -= c.len;
+    snug_os_unmap((void *)c.map, c.len, c.len);
+}
+
+static void lcache_expire(uint64_t now)
+{
+    for (unsigned i = lcache_n; i-- > 0;)
+        if (now - lcache[i].since >= snug_opt.decay_ms) lcache_unmap(i);
+}
+
+/* Keep a freed mapping; 0 when it must be unmapped instead. */
+static int lcache_put(uintptr_t map, size_t len)
+{
+    if (!snug_opt.decay_ms || len > snug_opt.decay_max) return 0;
+    uint64_t now = snug_os_now_ms();
+    lcache_expire(now);
+    while (lcache_n && (lcache_n == LCACHE_N || lcache_bytes + len > snug_opt.decay_max)) {
+        unsigned old = 0;
+        for (unsigned i = 1; i < lcache_n; i++) if (lcache[i].since < lcache[old].since) old = i;
+        lcache_unmap(old);
+    }
+    lcache[lcache_n++] = (struct lcached){ map, len, now };
+    lcache_bytes += len;
+    return 1;
+}
+
+/* The smallest kept mapping of at least len bytes, taken out; 0 when none. */
+static uintptr_t lcache_take(size_t len, size_t *got)
+{
+    lcache_expire(snug_os_now_ms());
+    unsigned best = LCACHE_N;
+    for (unsigned i = 0; i < lcache_n; i++)
+        if (lcache[i].len >= len && (best == LCACHE_N || lcache[i].len < lcache[best].len)) best = i;
+    if (best == LCACHE_N) return 0;
+    uintptr_t m = lcache[best].map;
+    *got = lcache[best].len;
+    lcache_bytes -= *got;
+    lcache[best] = lcache[--lcache_n];
+    return m;
+}
+
+void large_cache_poll(void)
+{
+    if (!__atomic_load_n(&lcache_n, __ATOMIC_RELAXED)) return;
+    snug_lock(&large_lock);
+    lcache_expire(snug_os_now_ms());
+    snug_unlock(&large_lock);
+}
+
+int large_cache_drop(void)
+{
+    if (!__atomic_load_n(&lcache_n, __ATOMIC_RELAXED)) return 0;
+    snug_lock(&large_lock);
+    int any = lcache_n != 0;
+    while (lcache_n) lcache_unmap(lcache_n - 1);
+    snug_unlock(&large_lock);
+    return any;
+}
+
+int large_reused(const void *p) { return (head_of((uintptr_t)p)->flags & LH_REUSED) != 0; }
+
+static void *large_place(size_t n, size_t align, int guarded, int reuse)
 {
     if (align < SNUG_ALIGN) align = SNUG_ALIGN;
     size_t off = align > LARGE_OFF ? align : LARGE_OFF;
@@ -88,8 +170,21 @@ void *large_alloc(size_t n, size_t align, int guarded)
     size_t extra = align > SNUG_OSPAGE ? align : 0;      /* mmap gives only page alignment */
     size_t guard = guarded ? SNUG_OSPAGE : 0;
     size_t len = snug_align_up(n + off + extra, SNUG_OSPAGE) + 2 * guard;
-    char *m = snug_os_map(len);
-    if (!m) return NULL;
+    char *m = NULL;
+    unsigned flags = guarded ? LH_GUARDED : 0;
+    if (reuse) {
+        size_t got = 0;
+        if (!__atomic_load_n(&lcache_n, __ATOMIC_RELAXED)) return NULL;
+        snug_lock(&large_lock);
+        m = (char *)lcache_take(len, &got);
+        snug_unlock(&large_lock);
+        if (!m) return NULL;
+        len = got;
+        flags |= LH_REUSED;
+    } else {
+        m = snug_os_map(len);
+        if (!m) return NULL;
+    }
     uintptr_t p;
     if (guarded) {
         /* Inaccessible pages on both sides; the payload ends at the upper one. */
@@ -106,6 +201,8 @@ void *large_alloc(size_t n, size_t align, int guarded)
     h->map = (uintptr_t)m;
     h->maplen = len;
     h->usable = (uintptr_t)m + len - guard - p;
+    h->asked = n;
+    h->flags = flags;
     h->check = p ^ (uintptr_t)snug_secret;
     h->check2 = ~h->check;
     snug_lock(&large_lock);
@@ -121,6 +218,9 @@ void *large_alloc(size_t n, size_t align, int guarded)
     snug_unlock(&large_lock);
     return (void *)p;
 }
+
+void *large_alloc(size_t n, size_t align, int guarded) { return large_place(n, align, guarded, 0); }
+void *large_reuse(size_t n, size_t align) { return large_place(n, align, 0, 1); }
 
 static void table_delete(size_t at) { table[at] |= 1; tcount--; tdeleted++; }
 
@@ -155,8 +255,9 @@ int large_free(void *p)
     nbytes -= h->usable;
     uintptr_t m = h->map;
     size_t len = h->maplen;
+    int kept = !(h->flags & LH_GUARDED) && lcache_put(m, len);
     snug_unlock(&large_lock);
-    snug_os_unmap((void *)m, len, len);
+    if (!kept) snug_os_unmap((void *)m, len, len);
     return 1;
 }
 
@@ -181,7 +282,14 @@ void *large_realloc(void *p, size_t n)
     size_t off = (uintptr_t)p - h->map;
     if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
     size_t len = snug_align_up(n + off, SNUG_OSPAGE);
-    if (len == h->maplen) { snug_unlock(&large_lock); return p; }
+    /* The mapping holds n already (it may be a bigger one reused): a block
+     * that grows keeps it; one that shrinks keeps it unless more than half of
+     * it would go unused. */
+    if (len <= h->maplen && (n >= h->asked || len * 2 > h->maplen)) {
+        h->asked = n;
+        snug_unlock(&large_lock);
+        return p;
+    }
     /* Only blocks whose payload offset keeps its alignment under any address move. */
     if (off > SNUG_OSPAGE && ((uintptr_t)p & (SNUG_OSPAGE - 1)) != 0) { snug_unlock(&large_lock); return NULL; }
     if (table_reserve() != 0) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
@@ -195,6 +303,8 @@ void *large_realloc(void *p, size_t n)
     nh->map = (uintptr_t)m;
     nh->maplen = len;
     nh->usable = len - off;
+    nh->asked = n;
+    nh->flags &= ~LH_REUSED;            /* realloc keeps contents, and calloc is done with it */
     nh->check = q ^ (uintptr_t)snug_secret;
     nh->check2 = ~nh->check;
     nbytes += nh->usable;
@@ -214,6 +324,7 @@ void large_totals(size_t *blocks, size_t *bytes)
 void large_fork_prepare(void) { snug_lock(&large_lock); }
 void large_fork_parent(void) { snug_unlock(&large_lock); }
 void large_fork_child(void) { snug_lock_reset(&large_lock); }
+/* (the child keeps the parent's cache: the mappings were copied with it) */
 
 int large_check(void)
 {

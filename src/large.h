@@ -1,14 +1,22 @@
 /* large.h - blocks big enough to get their own mapping: mmap'd on malloc,
- * mremap'd on realloc, munmap'd on free.  A registry of live large blocks
+ * mremap'd on realloc, munmap'd on free (or kept a while for reuse).  A registry of live large blocks
  * (an open-addressing table in its own mapping) validates every pointer. */
 #ifndef SNUG_LARGE_H
 #define SNUG_LARGE_H
 #include <stddef.h>
 #include <stdint.h>
 
-/* Fresh zero pages; NULL + ENOMEM.  guarded: PROT_NONE pages on both sides and
- * the payload ends at the upper one (secure mode). */
+/* A mapping of fresh zero pages; NULL + ENOMEM.  guarded: PROT_NONE pages on
+ * both sides and the payload ends at the upper one (secure mode; such a
+ * mapping is never kept for reuse). */
 void  *large_alloc(size_t n, size_t align, int guarded);
+/* A large block in a mapping a freed one left (not zeroed: large_reused(p) is
+ * 1 until the block is reallocated); NULL when none is big enough. */
+void  *large_reuse(size_t n, size_t align);
+int    large_reused(const void *p);
+/* Unmap cached mappings older than decay_ms; all of them (1 if there were any). */
+void   large_cache_poll(void);
+int    large_cache_drop(void);
 /* Free p if it is a large block: 1 when freed, 0 when p is not one. */
 int    large_free(void *p);
 /* Usable bytes of large block p, or 0 when p is not one. */

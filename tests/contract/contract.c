@@ -820,6 +820,49 @@ CONTRACT(small_burst_returns_memory_after_decay)
     snug_free(v);
 }
 
+/* Freed large blocks: their mappings are kept a while for reuse (at most
+ * decay_max bytes), handed out again for a later large request without new
+ * mappings, and go back to the kernel at malloc_trim or once they have waited
+ * decay_ms and the program calls again. */
+static size_t free_large_burst(void **v, int n, size_t size)
+{
+    for (int i = 0; i < n; i++) {
+        v[i] = snug_malloc(size);
+        cr_assert_not_null(v[i]);
+        memset(v[i], 0x6b, size);
+    }
+    size_t held_live = stats().heap_bytes;
+    for (int i = 0; i < n; i++) snug_free(v[i]);
+    return held_live;
+}
+
+CONTRACT(large_mappings_reused_then_returned)
+{
+    enum { N = 6 };
+    const size_t size = 2 * MiB;
+    void *v[N];
+    size_t base = stats().heap_bytes;
+    size_t held_live = free_large_burst(v, N, size);
+    cr_assert_geq(held_live, base + N * size, "heap_bytes %zu with %d x 2 MiB live (base %zu)", held_live, N, base);
+    size_t kept = stats().heap_bytes;
+    cr_assert_leq(kept, base + 16 * MiB + 2 * MiB, "heap_bytes %zu after the frees: more than decay_max kept", kept);
+    /* A new large block of that size comes from what is kept: nothing new is held. */
+    void *p = snug_malloc(size);
+    cr_assert_not_null(p);
+    cr_assert_leq(stats().heap_bytes, kept, "a large malloc after large frees mapped new memory");
+    memset(p, 0x11, size);
+    snug_free(p);
+    snug_trim(0);
+    size_t trimmed = stats().heap_bytes;
+    cr_assert_lt(trimmed, base + MiB, "heap_bytes %zu after malloc_trim (base %zu)", trimmed, base);
+
+    free_large_burst(v, N, size);
+    usleep(700 * 1000);                             /* past decay_ms */
+    for (int i = 0; i < 64; i++) snug_free(snug_malloc(8000));
+    size_t decayed = stats().heap_bytes;
+    cr_assert_lt(decayed, base + MiB, "heap_bytes %zu 0.7 s after the frees (base %zu)", decayed, base);
+}
+
 /* White-box: the small-page free path finds a slot's index with one multiply by
  * ceil(2^32 / slot size) and tells a slot start from an interior pointer by the
  * low half of the product.  Every class, every offset a page can have. */
