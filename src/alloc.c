@@ -119,14 +119,31 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
 
 void sn_free(void *p)
 {
-    uintptr_t a = addr_page((uintptr_t)p);
-    struct spage *pg = (struct spage *)a;
-    /* a > ADDR_MEDIUM: p is in a small page; owned by this thread and intact? */
-    if (SNUG_LIKELY(a > ADDR_MEDIUM && (SNUG_CHECKS ? pg->key == page_key(pg, snug_tl_key) : pg->owner == snug_tl_heap))) {
+    /* addr_page, with region 0's case spelled out: a small page there is
+     * known by its map byte alone. */
+    uintptr_t d = (uintptr_t)p - snug_r0.start;
+    struct spage *pg;
+    if (SNUG_LIKELY(d < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
+        unsigned k = snug_r0.kind[d >> SNUG_OSPAGE_SHIFT];
+        if (SNUG_UNLIKELY(!k)) {
+            free_other(p, ADDR_MEDIUM);
+            return;
+        }
+        pg = (struct spage *)(((uintptr_t)p & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE);
+    } else {
+        uintptr_t a = addr_page_slow((uintptr_t)p);
+        if (a <= ADDR_MEDIUM) {
+            free_other(p, a);
+            return;
+        }
+        pg = (struct spage *)a;
+    }
+    /* Owned by this thread and intact?  (free_other takes the rest.) */
+    if (SNUG_LIKELY(SNUG_CHECKS ? pg->key == page_key(pg, snug_tl_key) : pg->owner == snug_tl_heap)) {
         heap_free_local(snug_tl_heap, pg, p);
         return;
     }
-    free_other(p, a);
+    free_other(p, (uintptr_t)pg);
 }
 
 void *sn_calloc(size_t n, size_t size)

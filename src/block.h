@@ -106,7 +106,7 @@ static inline struct region *region_of(uintptr_t a)
 /* Region 0 at a glance, for the classifier's fast path: its extent and map.
  * len changes under the fit lock (release); readers load it relaxed. */
 struct region0_view {
-    uintptr_t start, mapbase, first;
+    uintptr_t start, first;     /* start is an OS page boundary: map index 0 */
     const uint8_t *kind;
     _Atomic uintptr_t len;
 };
@@ -119,7 +119,7 @@ uintptr_t addr_page_slow(uintptr_t a);
 static inline uintptr_t addr_page(uintptr_t a)
 {
     if (SNUG_LIKELY(a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
-        unsigned k = snug_r0.kind[(a - snug_r0.mapbase) >> SNUG_OSPAGE_SHIFT];
+        unsigned k = snug_r0.kind[(a - snug_r0.start) >> SNUG_OSPAGE_SHIFT];
         return k ? (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE : ADDR_MEDIUM;
     }
     return addr_page_slow(a);

@@ -484,7 +484,7 @@ int snug_fit_init(void)
 {
     uintptr_t brk0 = snug_os_brk_now();
     size_t hdr = snug_align_up(sizeof(struct region), SNUG_ALIGN) + snug_align_up(sizeof(struct fit_state), SNUG_ALIGN);
-    uintptr_t start = snug_align_up(brk0, SNUG_ALIGN);
+    uintptr_t start = snug_align_up(brk0, SNUG_OSPAGE);     /* map index 0 at start (addr_page) */
     uintptr_t first = snug_align_up(start + hdr + W, SNUG_ALIGN) - W;
     uintptr_t end = snug_align_up(first + 4 * SNUG_OSPAGE, SNUG_OSPAGE);
     uintptr_t limit = 0;
@@ -524,7 +524,6 @@ int snug_fit_init(void)
     region_format(r);
     bin_insert(r->first, blk_size(r->first));
     snug_r0.start = r->start;
-    snug_r0.mapbase = r->mapbase;
     snug_r0.kind = m->kind;
     snug_r0.first = first;
     region_set_end(r, end);

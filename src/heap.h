@@ -68,11 +68,12 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     return heap_alloc_slow(h, c);
 }
 
-/* Slot i of h's page pg is free again; *wp, read as w, is its bitmap word. */
+/* Slot i of h's page pg is free again; its bitmap word *wp becomes nw (the
+ * word without the slot's bit). */
 static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap *h, struct spage *pg, uint32_t i,
-                                                                    uint64_t *wp, uint64_t w)
+                                                                    uint64_t *wp, uint64_t nw)
 {
-    *wp = w & ~((uint64_t)1 << (i & 63));
+    *wp = nw;
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     /* Slow path when the page empties or may come back from being full. */
     if (SNUG_UNLIKELY(--pg->used <= pg->relist)) heap_free_slow(h, pg);
@@ -80,7 +81,7 @@ static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap
 /* (local free, or a remote free applied) */
 static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h, struct spage *pg, uint32_t i)
 {
-    heap_slot_freed_in(h, pg, i, &pg->bits[i >> 6], pg->bits[i >> 6]);
+    heap_slot_freed_in(h, pg, i, &pg->bits[i >> 6], pg->bits[i >> 6] & ~((uint64_t)1 << (i & 63)));
 }
 
 /* Out of line: the faults heap_free_local reports (never return). */
@@ -105,6 +106,7 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    heap_slot_freed_in(h, pg, i, wp, w);
+    /* (with checks on, the bit is known to be set: clearing it is a flip) */
+    heap_slot_freed_in(h, pg, i, wp, SNUG_CHECKS ? w ^ m : w & ~m);
 }
 #endif
