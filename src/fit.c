@@ -56,8 +56,9 @@ uintptr_t addr_page_slow(uintptr_t a)
     return k ? (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE : ADDR_MEDIUM;
 }
 
-/* Every change of a region's end goes through here (region 0's view follows). */
 static struct fit_state *F;
+/* Every change of a region's end goes through here (region 0's view and the
+ * last region's sentinel follow). */
 static void region_set_end(struct region *r, uintptr_t end)
 {
     atomic_store_explicit(&r->end, end, memory_order_release);
@@ -272,22 +273,29 @@ void blk_corrupt(uintptr_t b)
 /* Free the allocated block b (not on a bin), coalescing; returns the result.
  * b's own head is marked FREED first, so a later free of the same pointer is
  * recognised even after b has merged into a neighbour. */
+/* First block and end of the region holding address a (region 0 read from its
+ * view, without the walk); 0 when a is in none. */
+static uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
+{
+    size_t len0 = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
+    if (a - snug_r0.start < len0) {
+        *end = snug_r0.start + len0;
+        return snug_r0.first;
+    }
+    struct region *r = region_of(a);
+    if (!r) return 0;
+    *end = atomic_load_explicit(&r->end, memory_order_relaxed);
+    return r->first;
+}
+
 /* The free block before b (b's PREV_INUSE is clear), found through its foot.
  * A foot is a plain size: it is trusted only when it leads inside b's region to
  * a free block's head that agrees. */
-/* First block of the region holding b (a block of some region). */
-static uintptr_t region_first_of(uintptr_t b)
-{
-    if (b - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed)) return snug_r0.first;
-    struct region *r = region_of(b);
-    return r ? r->first : b;
-}
-
 static uintptr_t prev_free_block(uintptr_t b)
 {
     size_t psz = blk_prev_foot(b);
-    uintptr_t pb = b - psz;
-    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || psz > b - region_first_of(b) ? 0 : blk_raw(pb);
+    uintptr_t pb = b - psz, end, first = region_bounds(b, &end);
+    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || !first || psz > b - first ? 0 : blk_raw(pb);
     if (!raw || !blk_tag_ok(pb, raw) || (raw & (~BLK_FLAGS & BLK_VALUE)) != psz || (raw & BLK_INUSE))
         snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + W), 0);
     return pb;
@@ -641,18 +649,8 @@ static __attribute__((noinline, noreturn, cold)) void not_a_block(const void *p,
 /* Fatal unless p is the payload of an allocated medium block.  Lock held. */
 static uintptr_t checked_block(const void *p, const char *op)
 {
-    uintptr_t b = blk_of_payload(p), first, end;
-    size_t len0 = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
-    if ((uintptr_t)p - snug_r0.start < len0) {          /* region 0 */
-        first = snug_r0.first;
-        end = snug_r0.start + len0;
-    } else {
-        struct region *r = region_of((uintptr_t)p);
-        if (!r) snug_fatal(op, p, 0);
-        first = r->first;
-        end = atomic_load_explicit(&r->end, memory_order_relaxed);
-    }
-    if (((uintptr_t)p & (SNUG_ALIGN - 1)) || b < first)
+    uintptr_t b = blk_of_payload(p), end, first = region_bounds((uintptr_t)p, &end);
+    if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !first || b < first)
         snug_fatal(op, p, 0);
     uint64_t raw = blk_raw(b);
     if (!blk_tag_ok(b, raw)) not_a_block(p, op);

@@ -24,7 +24,9 @@ struct heap {
 
 /* The calling thread's heap, and heap_key_of(it), set together: the free fast
  * path finds "my page, header intact" in one compare against a page's key.
- * One thread-local record, so both are read from one thread-pointer offset. */
+ * One thread-local record, so both are read from one thread-pointer offset.
+ * medium_count: the thread's medium mallocs (alloc.c samples statistics on
+ * every 64th). */
 struct snug_tl { struct heap *heap; uint64_t key; unsigned medium_count; };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)
