@@ -101,14 +101,13 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
     if (SNUG_UNLIKELY(SNUG_CHECK((q >> 32) >= pg->nslots))) heap_free_fault(pg, p);
     if (SNUG_UNLIKELY(SNUG_CHECK(!div_exact(pg, q)))) heap_free_fault(pg, p);
     /* The bitmap word is read once: tested, then written back without the bit. */
-    uint64_t *wp = &pg->bits[i >> 6], w = *wp, m = (uint64_t)1 << (i & 63);
-    if (SNUG_UNLIKELY(SNUG_CHECK(!(w & m)))) heap_free_fault(pg, p);
+    uint64_t *wp = &pg->bits[i >> 6], w = *wp;
+    if (SNUG_UNLIKELY(SNUG_CHECK(!((w >> (i & 63)) & 1)))) heap_free_fault(pg, p);   /* (one bt) */
     if (SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != 0)) &&
         remote_pending((uintptr_t)p))
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    /* (with checks on, the bit is known to be set: clearing it is a flip) */
-    heap_slot_freed_in(h, pg, i, wp, SNUG_CHECKS ? w ^ m : w & ~m);
+    heap_slot_freed_in(h, pg, i, wp, w & ~((uint64_t)1 << (i & 63)));     /* (one btr) */
 }
 #endif
