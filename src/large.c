@@ -94,7 +94,7 @@ static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->
  * malloc_trim drops them all.  Lock held for all of these. */
 #define LCACHE_N 8
 static struct lcached { uintptr_t map; size_t len; uint64_t since; } lcache[LCACHE_N];
-static unsigned lcache_n;
+static _Atomic unsigned lcache_n;      /* (read without the lock as a hint) */
 static size_t lcache_bytes;
 
 static void lcache_unmap(unsigned i)
@@ -339,6 +339,10 @@ int large_check(void)
             rc = snug_check_fail("large block header damaged", table[i]);
     }
     if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);
+    size_t kept = 0;
+    for (unsigned i = 0; i < lcache_n && i < LCACHE_N; i++) kept += lcache[i].len;
+    if (!rc && (lcache_n > LCACHE_N || kept != lcache_bytes || kept > snug_opt.decay_max))
+        rc = snug_check_fail("kept large mappings miscounted", lcache_n);
     snug_unlock(&large_lock);
     return rc;
 }
