@@ -144,7 +144,7 @@ static uintptr_t lcache_take(size_t len, size_t *got)
 
 void large_cache_poll(void)
 {
-    if (!__atomic_load_n(&lcache_n, __ATOMIC_RELAXED)) return;
+    if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return;
     snug_lock(&large_lock);
     lcache_expire(snug_os_now_ms());
     snug_unlock(&large_lock);
@@ -152,7 +152,7 @@ void large_cache_poll(void)
 
 int large_cache_drop(void)
 {
-    if (!__atomic_load_n(&lcache_n, __ATOMIC_RELAXED)) return 0;
+    if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return 0;
     snug_lock(&large_lock);
     int any = lcache_n != 0;
     while (lcache_n) lcache_unmap(lcache_n - 1);
@@ -174,7 +174,7 @@ static void *large_place(size_t n, size_t align, int guarded, int reuse)
     unsigned flags = guarded ? LH_GUARDED : 0;
     if (reuse) {
         size_t got = 0;
-        if (!__atomic_load_n(&lcache_n, __ATOMIC_RELAXED)) return NULL;
+        if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return NULL;
         snug_lock(&large_lock);
         m = (char *)lcache_take(len, &got);
         snug_unlock(&large_lock);
