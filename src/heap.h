@@ -98,7 +98,7 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * only while h's remote list is not empty: look at the slot's own memory
      * only then.  Separate branches cost fewer instructions than one folded
      * test. */
-    if (SNUG_UNLIKELY(SNUG_CHECK((q >> 32) >= pg->nslots))) heap_free_fault(pg, p);
+    if (SNUG_UNLIKELY(SNUG_CHECK(i >= pg->nslots))) heap_free_fault(pg, p);
     if (SNUG_UNLIKELY(SNUG_CHECK(!div_exact(pg, q)))) heap_free_fault(pg, p);
     /* The bitmap word is read once: tested, then written back without the bit. */
     uint64_t *wp = &pg->bits[i >> 6], w = *wp;

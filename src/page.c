@@ -27,7 +27,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     pg->inv = (uint32_t)inv;
     pg->head_guard = page_head_guard(pg);
     pg->bsize = (uint16_t)bsize;
-    pg->nslots = (uint16_t)n;
+    pg->nslots = (uint32_t)n;
     pg->area = (uint16_t)(n * bsize);
     pg->relist = RELIST_EMPTY;                              /* set when the page fills */
     pg->cls = (uint8_t)cls;

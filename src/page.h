@@ -47,9 +47,9 @@ struct spage {
     uint16_t used;                  /* slots allocated or queued for a remote free */
     uint16_t relist;                /* a free leaves the fast path when used drops to this: when full,
                                      * the count that puts it back on its list; else 0 (emptied) */
-    uint16_t nslots;
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
-    uint8_t pad_b_[64 - 32 - sizeof(void *) - 8 - 1 - 4 - 8];
+    uint8_t pad_b_[64 - 32 - sizeof(void *) - 6 - 1 - 4 - 4 - 8];
+    uint32_t nslots;                /* (32 bits: free compares a slot index with it in one instruction) */
     uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiplication */
     uint64_t key;                   /* owner ^ page ^ secret */
 };
@@ -83,7 +83,7 @@ static inline uint32_t page_off(const struct spage *pg, uintptr_t p) { return (u
 static inline uint64_t page_div(const struct spage *pg, uint32_t off) { return (uint64_t)off * page_inv(pg); }
 static inline int div_exact(const struct spage *pg, uint64_t q) { return (uint32_t)q < page_inv(pg); }
 /* Is the quotient q that of a slot start?  Reads only the second header line. */
-static inline int div_slot(const struct spage *pg, uint64_t q) { return (q >> 32) < pg->nslots && div_exact(pg, q); }
+static inline int div_slot(const struct spage *pg, uint64_t q) { return (uint32_t)(q >> 32) < pg->nslots && div_exact(pg, q); }
 
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)
