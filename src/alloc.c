@@ -18,38 +18,50 @@
 
 #define ALIGN_TO_LARGE (64u * 1024u)     /* alignments above this get a mapping */
 
+/* The small and large cases of plain_alloc, out of line so the medium path
+ * keeps no registers it does not use. */
+static __attribute__((noinline)) void *small_alloc(size_t n, int secure)
+{
+    struct heap *h = secure ? NULL : heap_get();
+    return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
+}
+
+static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, int secure)
+{
+    /* Memory already held first: a mapping a freed large block left, a free
+     * heap top; a new mapping last. */
+    void *p = secure ? NULL : large_reuse(n, align);
+    if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_waiting_top(n);
+    if (!p) p = large_alloc(n, align, secure);
+    if (p) snug_stats_sample();
+    return p;
+}
+
+static __attribute__((noinline)) void *medium_sampled(size_t n, size_t align)
+{
+    void *p = snug_fit_malloc(n, align);
+    snug_stats_sample();
+    large_cache_poll();
+    return p;
+}
+
 /* Everything but the small fast path.  `secure` allocations (the secure layer's)
  * never use a thread heap, so in secure mode the fast paths are never taken. */
 static void *plain_alloc(size_t n, size_t align, int secure)
 {
     if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-    if (n <= SNUG_SMALL_MAX && align <= SNUG_ALIGN) {
-        struct heap *h = secure ? NULL : heap_get();
-        return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
-    }
-    if (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) {
-        /* Memory already held first: a mapping a freed large block left, a
-         * free heap top; a new mapping last. */
-        void *p = secure ? NULL : large_reuse(n, align);
-        if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_waiting_top(n);
-        if (!p) p = large_alloc(n, align, secure);
-        if (p) snug_stats_sample();
-        return p;
-    }
+    if (n <= SNUG_SMALL_MAX && align <= SNUG_ALIGN) return small_alloc(n, secure);
+    if (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) return large_alloc_any(n, align, secure);
     struct heap *h = snug_tl_heap;
-    if (h && h->mc && align <= SNUG_ALIGN && !secure) {
+    if (SNUG_UNLIKELY(h && h->mc) && align <= SNUG_ALIGN && !secure) {
         void *c = mcache_pop(h->mc, n);
         if (c) return c;
     }
-    /* The live-bytes peak is sampled on every 64th medium block of a thread
+    /* The live-bytes peak is sampled on every 64th medium malloc of a thread
      * (and on every small page and large block): exact enough, and off the
-     * medium path. */
-    void *p = snug_fit_malloc(n, align);
-    if (p && (snug_tl.medium_count++ & 63) == 0) {
-        snug_stats_sample();
-        large_cache_poll();
-    }
-    return p;
+     * medium path, which is then a tail call. */
+    if (SNUG_LIKELY(snug_tl.medium_count++ & 63)) return snug_fit_malloc(n, align);
+    return medium_sampled(n, align);
 }
 
 static void *alloc_generic(size_t n, size_t align)

@@ -275,7 +275,7 @@ void blk_corrupt(uintptr_t b)
  * recognised even after b has merged into a neighbour. */
 /* First block and end of the region holding address a (region 0 read from its
  * view, without the walk); 0 when a is in none. */
-static uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
+static inline uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
 {
     size_t len0 = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
     if (a - snug_r0.start < len0) {
@@ -607,7 +607,7 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
     fit_lock_counted();
-    uintptr_t b = alloc_aligned_locked(need, align);
+    uintptr_t b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
     if (b) {
         if (flags) blk_set_head(b, blk_known(b) | flags);     /* just written */
         user_taken(b);
@@ -751,7 +751,7 @@ static size_t region_top_free(const struct region *r)
 static void decay_now(void);
 
 /* A fit call while a top waits: trim once the wait is over. */
-static void decay_poll(void)
+static inline __attribute__((always_inline)) void decay_poll(void)
 {
     if (SNUG_UNLIKELY(F->decay_since != 0) && decay_over()) decay_now();
 }
@@ -790,7 +790,7 @@ void snug_fit_end_wait(void)
 
 /* Free b; a free top beyond the trim threshold left by that waits to be
  * trimmed (above).  Lock held. */
-static void release_and_trim(uintptr_t b)
+static inline __attribute__((always_inline)) void release_and_trim(uintptr_t b)
 {
     b = release(b);
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
