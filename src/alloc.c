@@ -31,7 +31,7 @@ static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, i
     /* Memory already held first: a mapping a freed large block left, a free
      * heap top; a new mapping last. */
     void *p = secure ? NULL : large_reuse(n, align);
-    if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_waiting_top(n);
+    if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_top(n);
     if (!p) p = large_alloc(n, align, secure);
     if (p) snug_stats_sample();
     return p;

@@ -763,7 +763,7 @@ static void decay_now(void)
         if (region_top_free(r) > snug_opt.trim_threshold) trim_region_top(r, snug_opt.top_pad);
 }
 
-void *snug_fit_from_waiting_top(size_t n)
+void *snug_fit_from_top(size_t n)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return NULL;
     size_t need = blk_need(n);

@@ -40,7 +40,7 @@ int    snug_fit_trim(size_t pad);           /* 1 if memory went back to the kern
  * that top, grown if need be (not zeroed), so a new mapping does not add to
  * memory the heap holds free.  NULL when there is no such top, or the heap
  * cannot grow (errno unchanged: the caller maps the block). */
-void  *snug_fit_from_waiting_top(size_t n);
+void  *snug_fit_from_top(size_t n);
 /* Trim a waiting top now (before a large block grows). */
 void   snug_fit_end_wait(void);
 /* Would freeing this small page leave more than the trim threshold free at
