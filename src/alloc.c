@@ -141,7 +141,7 @@ void sn_free(void *p)
             free_other(p, ADDR_MEDIUM);
             return;
         }
-        pg = (struct spage *)(((uintptr_t)p & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE);
+        pg = (struct spage *)page_of_kind((uintptr_t)p, k);
     } else {
         uintptr_t a = addr_page_slow((uintptr_t)p);
         if (a <= ADDR_MEDIUM) {

@@ -112,6 +112,13 @@ struct region0_view {
 };
 extern struct region0_view snug_r0;
 
+/* The small page holding address a, whose OS page has map byte k (1 + its
+ * distance from the page's first OS page; I5). */
+static inline uintptr_t page_of_kind(uintptr_t a, unsigned k)
+{
+    return (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE;
+}
+
 #define ADDR_NONE   ((uintptr_t)0)      /* in no region */
 #define ADDR_MEDIUM ((uintptr_t)1)      /* in a region, not in a small page */
 uintptr_t addr_page_slow(uintptr_t a);
@@ -120,7 +127,7 @@ static inline uintptr_t addr_page(uintptr_t a)
 {
     if (SNUG_LIKELY(a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
         unsigned k = snug_r0.kind[(a - snug_r0.start) >> SNUG_OSPAGE_SHIFT];
-        return k ? (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE : ADDR_MEDIUM;
+        return k ? page_of_kind(a, k) : ADDR_MEDIUM;
     }
     return addr_page_slow(a);
 }

@@ -53,7 +53,7 @@ uintptr_t addr_page_slow(uintptr_t a)
     struct region *r = region_of(a);
     if (!r) return ADDR_NONE;
     unsigned k = region_kind(r, a);
-    return k ? (a & ~(uintptr_t)(SNUG_OSPAGE - 1)) - (uintptr_t)(k - 1) * SNUG_OSPAGE : ADDR_MEDIUM;
+    return k ? page_of_kind(a, k) : ADDR_MEDIUM;
 }
 
 static struct fit_state *F;
@@ -536,9 +536,7 @@ int snug_fit_init(void)
     snug_r0.first = first;
     region_set_end(r, end);
     region_link(r);
-    F->last = r;
-    F->last_sent = end - W;
-    F->nregions = 1;
+    F->nregions = 1;                            /* (region_link made r the last) */
     return 0;
 }
 
@@ -795,10 +793,10 @@ static inline __attribute__((always_inline)) void release_and_trim(uintptr_t b)
     b = release(b);
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
+    if (b + sz == F->last_sent) { top_waits(F->last, sz); return; }   /* only the growing region's top waits */
     struct region *r = region_of(b);
-    if (b + sz != atomic_load_explicit(&r->end, memory_order_relaxed) - W) decay_poll();
-    else if (r == F->last) top_waits(r, sz);
-    else trim_region_top(r, snug_opt.top_pad);     /* only the growing region's top waits */
+    if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - W) trim_region_top(r, snug_opt.top_pad);
+    else decay_poll();
 }
 
 void snug_fit_free(void *p)

@@ -101,8 +101,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     int only = h->avail[c] == pg && pg->next == NULL;
     if (only && !kept_page_pins_top(h, pg)) return;
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-    if (only || h->avail[c] != pg || pg->next != NULL || kept_page_pins_top(h, pg))
-        page_release(h, pg);
+    page_release(h, pg);
 }
 
 /* Apply the frees other threads queued on h. */
