@@ -88,7 +88,7 @@ void snug_plain_free(void *p)
         struct spage *pg = (struct spage *)a;
         struct heap *h = snug_tl_heap;
         if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-        if (SNUG_LIKELY(pg->owner == h)) heap_free_local(h, pg, p);
+        if (SNUG_LIKELY(h && pg->owner == h)) heap_free_local(h, pg, p, 0);
         else heap_free_remote(pg, p);
         return;
     }
@@ -120,7 +120,9 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     if (a > ADDR_MEDIUM) {
         struct spage *pg = (struct spage *)a;
         if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        struct heap *h = snug_tl_heap;
         if (snug_opt.secure) secure_free(p);         /* secure mode has no thread heaps */
+        else if (h && pg->owner == h) heap_free_local(h, pg, p, 0);   /* remote frees pending */
         else heap_free_remote(pg, p);
         return;
     }
@@ -150,9 +152,11 @@ void sn_free(void *p)
         }
         pg = (struct spage *)a;
     }
-    /* Owned by this thread and intact?  (free_other takes the rest.) */
-    if (SNUG_LIKELY(SNUG_CHECKS ? pg->key == page_key(pg, snug_tl_key) : pg->owner == snug_tl_heap)) {
-        heap_free_local(snug_tl_heap, pg, p);
+    /* Owned by this thread, intact, nothing queued by other threads?
+     * (free_other takes the rest.) */
+    struct heap *h;
+    if (SNUG_LIKELY(heap_owns_quiet(pg, &h))) {
+        heap_free_local(h, pg, p, 1);
         return;
     }
     free_other(p, (uintptr_t)pg);

@@ -13,7 +13,16 @@
 #include <pthread.h>
 #include <string.h>
 
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
+/* A thread without a heap compares page keys with heap_none's list head,
+ * which init sets to a value no page key can match (the heap at address ~0). */
+static struct heap heap_none;
+#if SNUG_REMOTE_KEYED
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote };
+static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.remote = h ? &h->remote : &heap_none.remote; }
+#else
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0 };
+static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.key = heap_key_of(h); }
+#endif
 static __thread int tl_exited __attribute__((tls_model("initial-exec")));
 
 static snug_lock_t heaps_lock = SNUG_LOCK_INIT;
@@ -117,16 +126,17 @@ static struct spage *queued_slot(struct heap *h, uintptr_t b, long *i)
 
 static void drain_remote(struct heap *h)
 {
-    uintptr_t b = atomic_exchange_explicit(&h->remote, 0, memory_order_acquire);
+    const uintptr_t end = remote_empty(h);
+    uintptr_t b = atomic_exchange_explicit(&h->remote, end, memory_order_acquire);
     long i;
-    struct spage *pg = b ? queued_slot(h, b, &i) : NULL;
-    if (b && !pg) snug_fatal("remote free list corrupted (write after free?) at", (void *)b, 0);
-    while (b) {
+    struct spage *pg = b != end ? queued_slot(h, b, &i) : NULL;
+    if (b != end && !pg) snug_fatal("remote free list corrupted (write after free?) at", (void *)b, 0);
+    while (b != end) {
         /* Check the next slot before following the link to it. */
         uintptr_t next = *(uintptr_t *)b ^ (uintptr_t)snug_secret;
         long ni = 0;
-        struct spage *npg = next ? queued_slot(h, next, &ni) : NULL;
-        if (next && !npg)
+        struct spage *npg = next != end ? queued_slot(h, next, &ni) : NULL;
+        if (next != end && !npg)
             snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)b, pg->bsize);
         ((uintptr_t *)b)[1] = 0;                /* no longer pending */
         heap_slot_freed(h, pg, (uint32_t)i);
@@ -166,7 +176,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * pages off the list; a fresh page when none is left. */
 void *heap_alloc_slow(struct heap *h, unsigned c)
 {
-    if (atomic_load_explicit(&h->remote, memory_order_relaxed)) drain_remote(h);
+    if (atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h)) drain_remote(h);
     do {
         struct spage *pg;
         while ((pg = h->avail[c]) != NULL) {
@@ -219,8 +229,7 @@ static void thread_exit(void *arg)
     struct heap *h = arg;
     drain_remote(h);
     heap_release_empty(h);
-    snug_tl_heap = NULL;
-    snug_tl_key = heap_key_of(NULL);
+    tl_set(NULL);
     tl_exited = 1;
     snug_lock(&heaps_lock);
     h->parked = 1;
@@ -234,6 +243,7 @@ static struct heap *heap_new(void)
     struct heap *h = snug_fit_meta_alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
+    atomic_store_explicit(&h->remote, remote_empty(h), memory_order_relaxed);
     snug_lock(&heaps_lock);
     h->next_all = atomic_load_explicit(&all_heaps, memory_order_relaxed);
     atomic_store_explicit(&all_heaps, h, memory_order_release);
@@ -250,8 +260,7 @@ struct heap *heap_get(void)
     if (h) { parked = h->next_parked; h->parked = 0; }
     snug_unlock(&heaps_lock);
     if (!h && !(h = heap_new())) return NULL;
-    snug_tl_heap = h;
-    snug_tl_key = heap_key_of(h);
+    tl_set(h);
     pthread_setspecific(heap_key, h);
     return h;
 }
@@ -266,6 +275,7 @@ void *heap_fallback_alloc(size_t n)
 
 int heap_init(void)
 {
+    atomic_store_explicit(&heap_none.remote, remote_empty((const struct heap *)~(uintptr_t)0), memory_order_relaxed);
     if (pthread_key_create(&heap_key, thread_exit) != 0) return -1;
     fallback = heap_new();
     return fallback ? 0 : -1;

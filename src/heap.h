@@ -22,15 +22,32 @@ struct heap {
     int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
 
-/* The calling thread's heap, and heap_key_of(it), set together: the free fast
- * path finds "my page, header intact" in one compare against a page's key.
- * One thread-local record, so both are read from one thread-pointer offset.
- * medium_count: the thread's medium mallocs (alloc.c samples statistics on
- * every 64th). */
-struct snug_tl { struct heap *heap; uint64_t key; unsigned medium_count; };
+/* The remote list's empty value.  On 64-bit it is the heap's key (odd, so
+ * never a slot's address): then one compare of a page's key with the list
+ * head tells the free fast path "my page, header intact, and no remote free
+ * pending that this free could repeat" (SNUG_REMOTE_KEYED).  On 32-bit the
+ * list head is narrower than a key; there the empty list is 0 and free looks
+ * at it separately. */
+#define SNUG_REMOTE_KEYED (UINTPTR_MAX == UINT64_MAX)
+static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_KEYED ? (uintptr_t)heap_key_of(h) : 0; }
+
+/* The calling thread's heap, and what free compares page keys with, set
+ * together, in one thread-local record so both are read from one
+ * thread-pointer offset: the address of the heap's remote list head (on
+ * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
+ * heap_none's list, whose head matches no page.  medium_count: the thread's
+ * medium mallocs (alloc.c samples statistics on every 64th). */
+struct snug_tl {
+    struct heap *heap;
+#if SNUG_REMOTE_KEYED
+    _Atomic uintptr_t *remote;
+#else
+    uint64_t key;
+#endif
+    unsigned medium_count;
+};
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)
-#define snug_tl_key  (snug_tl.key)
 
 void *heap_alloc_slow(struct heap *h, unsigned cls);      /* NULL + ENOMEM */
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
@@ -89,25 +106,42 @@ static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h
 /* Out of line: the faults heap_free_local reports (never return). */
 __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 
-static inline __attribute__((always_inline)) void heap_free_local(struct heap *h, struct spage *pg, void *p)
+/* Does the calling thread's heap (*hp) own pg, with pg's key intact and (on
+ * 64-bit) no other thread's free queued on the heap? */
+static inline __attribute__((always_inline)) int heap_owns_quiet(const struct spage *pg, struct heap **hp)
 {
-    uint64_t q = page_div(pg, page_off(pg, (uintptr_t)p));
-    uint32_t i = (uint32_t)(q >> 32);
-    /* Not a slot start (the index test comes first: it keeps the bitmap read
-     * in range), or not allocated.  A slot can be queued for a remote free
-     * only while h's remote list is not empty: look at the slot's own memory
-     * only then.  Separate branches cost fewer instructions than one folded
-     * test. */
+    if (!SNUG_CHECKS) return pg->owner == (*hp = snug_tl_heap);
+#if SNUG_REMOTE_KEYED
+    _Atomic uintptr_t *r = snug_tl.remote;
+    *hp = (struct heap *)((char *)r - offsetof(struct heap, remote));
+    return pg->key == (atomic_load_explicit(r, memory_order_relaxed) ^ (uintptr_t)pg);
+#else
+    *hp = snug_tl_heap;
+    return pg->key == page_key(pg, snug_tl.key);
+#endif
+}
+
+/* Free p, a slot of h's page pg.  quiet: heap_owns_quiet found h's remote list
+ * empty (on 64-bit), so no slot is queued for a remote free. */
+static inline __attribute__((always_inline)) void heap_free_local(struct heap *h, struct spage *pg, void *p, int quiet)
+{
+    uint32_t i = page_quot(pg, page_off(pg, (uintptr_t)p));
+    /* Not a slot start (one compare: see page_quot; it also keeps the bitmap
+     * read in range), or not allocated.  A slot can be queued for a remote
+     * free only while h's remote list is not empty: look at the slot's own
+     * memory only then (on 64-bit, heap_owns_quiet has seen it empty).
+     * Separate branches cost fewer instructions than one folded test. */
     if (SNUG_UNLIKELY(SNUG_CHECK(i >= pg->nslots))) heap_free_fault(pg, p);
-    if (SNUG_UNLIKELY(SNUG_CHECK(!div_exact(pg, q)))) heap_free_fault(pg, p);
     /* The bitmap word is read once: tested, then written back without the bit. */
     uint64_t *wp = &pg->bits[i >> 6], w = *wp;
     if (SNUG_UNLIKELY(SNUG_CHECK(!((w >> (i & 63)) & 1)))) heap_free_fault(pg, p);   /* (one bt) */
-    if (SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != 0)) &&
+    if (!(quiet && SNUG_REMOTE_KEYED) &&
+        SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h))) &&
         remote_pending((uintptr_t)p))
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    heap_slot_freed_in(h, pg, i, wp, w & ~((uint64_t)1 << (i & 63)));     /* (one btr) */
+    /* The bit is known set when checked: flipping it clears it (one btc). */
+    heap_slot_freed_in(h, pg, i, wp, SNUG_CHECKS ? w ^ ((uint64_t)1 << (i & 63)) : w & ~((uint64_t)1 << (i & 63)));
 }
 #endif

@@ -1,4 +1,4 @@
-/* page.c - setting up small pages (allocation bitmap, guards, reciprocal) and the
+/* page.c - setting up small pages (allocation bitmap, guards, slot divisor) and the
  * slow half of taking a slot; a fresh page is filled in address order, so it
  * touches only the memory it hands out. */
 #include "page.h"
@@ -23,8 +23,9 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     size_t bsize = class_size(cls);
     size_t n = page_slots_for(npages, bsize);
     memset(pg, 0, sizeof *pg);
-    uint64_t inv = (((uint64_t)1 << 32) + bsize - 1) / bsize;
-    pg->inv = (uint32_t)inv;
+    unsigned shift;
+    pg->inv = page_inv_for(bsize, &shift);
+    pg->shift = (uint8_t)shift;
     pg->head_guard = page_head_guard(pg);
     pg->bsize = (uint16_t)bsize;
     pg->nslots = (uint32_t)n;
@@ -58,8 +59,9 @@ int page_check(const struct spage *pg, int mine)
     if (pg->bsize != class_size(pg->cls) || pg->nslots == 0 || pg->nslots > SPAGE_MAXSLOTS ||
         pg->area != pg->nslots * pg->bsize)
         return snug_check_fail("bad page header", (uintptr_t)pg);
-    if (page_inv(pg) != (uint32_t)((((uint64_t)1 << 32) + pg->bsize - 1) / pg->bsize))
-        return snug_check_fail("page reciprocal damaged", (uintptr_t)pg);
+    unsigned shift;
+    if (pg->inv != page_inv_for(pg->bsize, &shift) || pg->shift != shift)
+        return snug_check_fail("page slot divisor damaged", (uintptr_t)pg);
     if (page_end(pg) > (uintptr_t)pg + pg->npages * SNUG_OSPAGE - SNUG_WORD)
         return snug_check_fail("page slot area out of bounds", (uintptr_t)pg);
     if (!mine) return 0;

@@ -7,7 +7,8 @@
  * no free list inside free slots, so an overflow or a write after free cannot
  * reach allocator metadata in a neighbouring slot.  malloc takes the lowest
  * clear bit (pages fill in address order, so untouched memory stays untouched);
- * free checks the slot start and clears its bit.
+ * free checks the slot start (one multiply, rotate and compare) and clears its
+ * bit.
  *
  * Invariants (checked by check.c):
  *   P1 bit i is set exactly when slot i is allocated or queued for a remote
@@ -15,8 +16,9 @@
  *   P2 hint < 4; every word before it is full
  *   P3 owner never changes; only the owner thread touches bits, used, hint
  *   P4 key == owner ^ page ^ secret (checked on every free, in one compare
- *      with the owner test); head_guard == its value (checked before a slow
- *      path follows next/prev)
+ *      with the owner test and, on 64-bit, the owner's remote list being
+ *      empty: heap.h); head_guard == its value (checked before a slow path
+ *      follows next/prev)
  *   P5 a page is on its owner's avail list for its class exactly when it is not
  *      in_full; an avail page's relist is RELIST_EMPTY (0), a full page's is below
  *      its used count (heap.c's checker, with the page walk counting full pages)
@@ -48,9 +50,12 @@ struct spage {
     uint16_t relist;                /* a free leaves the fast path when used drops to this: when full,
                                      * the count that puts it back on its list; else 0 (emptied) */
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
-    uint8_t pad_b_[64 - 32 - sizeof(void *) - 6 - 1 - 4 - 4 - 8];
+    uint8_t shift;                  /* bsize = odd part << shift */
+#if UINTPTR_MAX == UINT32_MAX
+    uint8_t pad_b_[4];
+#endif
     uint32_t nslots;                /* (32 bits: free compares a slot index with it in one instruction) */
-    uint32_t inv;                   /* ceil(2^32 / bsize): slot index by multiplication */
+    uint32_t inv;                   /* slot index by multiplication (page_quot) */
     uint64_t key;                   /* owner ^ page ^ secret */
 };
 _Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, bits) == 64, "page header: two lines");
@@ -60,7 +65,6 @@ _Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, bits) == 64
 
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
 static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg) + pg->area; }
-static inline uint32_t page_inv(const struct spage *pg) { return pg->inv; }
 /* The key of a page owned by heap h (h's thread keeps h ^ secret at hand). */
 static inline uint64_t page_key(const struct spage *pg, uint64_t hkey) { return hkey ^ (uintptr_t)pg; }
 static inline uint64_t heap_key_of(const void *h) { return (uint64_t)(uintptr_t)h ^ snug_secret; }
@@ -76,22 +80,49 @@ static inline int remote_pending(uintptr_t slot) { return ((const uintptr_t *)sl
 /* Offset of p (an address in the page's OS pages) from slot 0, in 32 bits:
  * below 2^16 in the slot area, above 2^32 - 2^8 in the header. */
 static inline uint32_t page_off(const struct spage *pg, uintptr_t p) { return (uint32_t)(p - page_start(pg)); }
-/* off * inv: the slot index in the high half (at least 2^22 for a header
- * offset), and off is a multiple of bsize exactly when the low half is below
- * inv (off < 2^16 and bsize <= 1024 keep the rounding error of inv under one
- * step).  A contract test checks every class and offset. */
-static inline uint64_t page_div(const struct spage *pg, uint32_t off) { return (uint64_t)off * page_inv(pg); }
-static inline int div_exact(const struct spage *pg, uint64_t q) { return (uint32_t)q < page_inv(pg); }
-/* Is the quotient q that of a slot start?  Reads only the second header line. */
-static inline int div_slot(const struct spage *pg, uint64_t q) { return (uint32_t)(q >> 32) < pg->nslots && div_exact(pg, q); }
-
+#if SNUG_CHECKS
+/* inv is the inverse of bsize's odd part modulo 2^32.  off * inv, rotated
+ * right by shift, is off / bsize when bsize divides off, and at least 2^22
+ * when it does not, for every 32-bit off (an exact-division test: Hacker's
+ * Delight, 10-17).  So one compare with nslots tells a slot start from an
+ * interior pointer, a header offset and the page's unused tail. */
+static inline uint32_t page_inv_for(size_t bsize, unsigned *shift)
+{
+    *shift = (unsigned)__builtin_ctzll(bsize);
+    uint32_t d = (uint32_t)(bsize >> *shift), x = d;       /* x: d's inverse to 3 bits */
+    for (int k = 0; k < 4; k++) x *= 2 - d * x;             /* each step doubles them */
+    return x;
+}
+static inline uint32_t page_quot(const struct spage *pg, uint32_t off)
+{
+    uint32_t x = off * pg->inv;
+    unsigned s = pg->shift;                                 /* (4 or more: slots are 16-byte multiples) */
+    return x >> s | x << (32 - s);
+}
 /* Slot index of p, or -1 when p is not the start of a slot. */
 static inline long page_slot(const struct spage *pg, uintptr_t p)
 {
-    uint64_t q = page_div(pg, page_off(pg, p));
-    if (SNUG_UNLIKELY(!div_slot(pg, q))) return -1;
+    uint32_t q = page_quot(pg, page_off(pg, p));
+    return SNUG_LIKELY(q < pg->nslots) ? (long)q : -1;
+}
+#else
+/* Unchecked builds (a benchmark baseline) take a slot start's index from the
+ * high half of off * ceil(2^32 / bsize); the low half is below inv exactly
+ * when bsize divides off (off < 2^16 and bsize <= 1024 keep the rounding
+ * error under one step). */
+static inline uint32_t page_inv_for(size_t bsize, unsigned *shift)
+{
+    *shift = 0;
+    return (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
+}
+static inline uint32_t page_quot(const struct spage *pg, uint32_t off) { return (uint32_t)((uint64_t)off * pg->inv >> 32); }
+static inline long page_slot(const struct spage *pg, uintptr_t p)
+{
+    uint64_t q = (uint64_t)page_off(pg, p) * pg->inv;
+    if (SNUG_UNLIKELY((uint32_t)(q >> 32) >= pg->nslots || (uint32_t)q >= pg->inv)) return -1;
     return (long)(q >> 32);
 }
+#endif
 static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }
 
 /* Take the lowest free slot of the hinted bitmap word; NULL when that word is

@@ -863,27 +863,76 @@ CONTRACT(large_mappings_reused_then_returned)
     cr_assert_lt(decayed, base + MiB, "heap_bytes %zu 0.7 s after the frees (base %zu)", decayed, base);
 }
 
-/* White-box: the small-page free path finds a slot's index with one multiply by
- * ceil(2^32 / slot size) and tells a slot start from an interior pointer by the
- * low half of the product.  Every class, every offset a page can have. */
+/* A small block freed by another thread waits on the owner's remote list until
+ * the owner next needs a page.  Meanwhile the owner's own frees of its other
+ * blocks (same page, same class, other classes) are ordinary frees: they
+ * succeed, the counts stay true, and every slot comes back once. */
+#include <pthread.h>
+static void *free_in_thread(void *arg)
+{
+    void **v = arg;
+    for (int i = 0; i < 8; i++) snug_free(v[i * 4]);
+    return NULL;
+}
+CONTRACT(own_frees_while_remote_frees_wait)
+{
+    enum { N = 64 };
+    void *a[N], *b[N];
+    struct snug_stats s0 = stats();
+    for (int i = 0; i < N; i++) {
+        a[i] = snug_malloc(48);
+        b[i] = snug_malloc(200);
+        cr_assert(a[i] && b[i]);
+        fill(a[i], 48, (size_t)i);
+    }
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_in_thread, a), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    for (int i = 0; i < N; i++) {                   /* the rest of a, all of b: this thread's frees */
+        if (i % 4 && i < 32) assert_pattern(a[i], 48, (size_t)i, "a block another thread's free left alone");
+        if (i % 4 || i >= 32) snug_free(a[i]);
+        snug_free(b[i]);
+    }
+    cr_assert_eq(snug_heap_check(), 0);
+    /* Reuse applies the queued frees: every slot is handed out again once. */
+    void *c[2 * N];
+    for (int i = 0; i < 2 * N; i++) {
+        c[i] = snug_malloc(48);
+        cr_assert(c[i]);
+        for (int j = 0; j < i; j++) cr_assert_neq(c[i], c[j], "slot handed out twice");
+    }
+    for (int i = 0; i < 2 * N; i++) snug_free(c[i]);
+    struct snug_stats s1 = stats();
+    cr_assert_eq(s1.live_blocks, s0.live_blocks, "live blocks %zu, was %zu", s1.live_blocks, s0.live_blocks);
+    cr_assert_eq(s1.live_bytes, s0.live_bytes, "live bytes %zu, was %zu", s1.live_bytes, s0.live_bytes);
+}
+
+/* White-box: the small-page free path finds a slot's index with one multiply
+ * and one rotate (page_quot), and tells a slot start from everything else in
+ * the page by one compare with the slot count.  Every class, every offset a
+ * page can have (header, slot area, unused tail), full and part-full counts. */
 #include "../../src/page.h"
 #include "../../src/sizeclass.h"
-Test(pages, slot_index_by_reciprocal)
+Test(pages, slot_index_by_inverse)
 {
     for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
         struct spage pg;
         memset(&pg, 0, sizeof pg);
         size_t bsize = class_size(c);
+        unsigned shift;
         pg.bsize = (uint16_t)bsize;
-        pg.inv = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
-        pg.nslots = 256;
-        for (uint32_t k = 1; k <= 256; k++)         /* header offsets: never a slot */
-            cr_assert(!div_slot(&pg, page_div(&pg, (uint32_t)0 - k)), "class %u, offset -%u", c, k);
-        for (uint32_t off = 0; off < 65536; off++) {
-            uint64_t q = page_div(&pg, off);
-            int exact = off % bsize == 0;
-            cr_assert_eq(div_exact(&pg, q), exact, "class %u (%zu bytes), offset %u", c, bsize, off);
-            if (exact) cr_assert_eq(q >> 32, off / bsize, "class %u, offset %u", c, off);
+        pg.inv = page_inv_for(bsize, &shift);
+        pg.shift = (uint8_t)shift;
+        uintptr_t base = page_start(&pg);
+        for (uint32_t n = 1; n <= 256; n = n < 8 ? n + 1 : n * 2) {
+            pg.nslots = n;
+            for (uint32_t k = 1; k <= SPAGE_HDR; k++)       /* header offsets: never a slot */
+                cr_assert_eq(page_slot(&pg, base - k), -1, "class %u, %u slots, offset -%u", c, n, k);
+            for (uint32_t off = 0; off < 4 * 4096; off++) {
+                long want = off % bsize == 0 && off / bsize < n ? (long)(off / bsize) : -1;
+                cr_assert_eq(page_slot(&pg, base + off), want, "class %u (%zu bytes), %u slots, offset %u",
+                             c, bsize, n, off);
+            }
         }
     }
 }
