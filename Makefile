@@ -18,7 +18,7 @@ SECFLAGS += $(if $(filter 0,$(CHECKS)),-DSNUG_CHECKS=0,)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -ftls-model=initial-exec \
              -fno-strict-aliasing -Iinclude -Isrc $(ARCHFLAGS) $(SECFLAGS)
-OPT      ?= -O2 -g
+OPT      ?= -O2 -g -fno-tree-slp-vectorize
 LIB_CFLAGS := $(BASEFLAGS) $(WARN) $(OPT) -fvisibility=hidden -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector
 TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g

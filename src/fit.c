@@ -645,7 +645,7 @@ static __attribute__((noinline, noreturn, cold)) void not_a_block(const void *p,
 }
 
 /* Fatal unless p is the payload of an allocated medium block.  Lock held. */
-static uintptr_t checked_block(const void *p, const char *op)
+static inline __attribute__((always_inline)) uintptr_t checked_block(const void *p, const char *op)
 {
     uintptr_t b = blk_of_payload(p), end, first = region_bounds((uintptr_t)p, &end);
     if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !first || b < first)
