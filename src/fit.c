@@ -323,17 +323,18 @@ static inline __attribute__((always_inline)) uintptr_t release(uintptr_t b)
     }
     uintptr_t n = b + sz;
     uint64_t nh = blk_head(n);
-    if (!(nh & BLK_INUSE)) {
+    int next_free = !(nh & BLK_INUSE);
+    if (next_free) {
         size_t nsz = (size_t)(nh & ~BLK_FLAGS);
         free_remove(n, nsz);
         sz += nsz;
-        n += nsz;
-        nh = blk_head(n);
     }
     blk_set_head(b, sz | (h & BLK_PREV_INUSE) | (b == b0 ? BLK_FREED : 0));
     if (b == b0 && sz >= ORIG_AT + 3 * W) *(uint64_t *)(b + ORIG_AT) = sz0 ^ orig_key(b);
     blk_set_foot(b, sz);
-    blk_set_head(n, nh & ~BLK_PREV_INUSE);
+    /* The block after: allocated (I3).  When b took in a free neighbour, the
+     * block after that one already says its neighbour is free (I2). */
+    if (!next_free) blk_set_head(n, nh & ~BLK_PREV_INUSE);
     free_insert(b, sz);
     return b;
 }
