@@ -72,6 +72,7 @@ static void page_release(struct heap *h, struct spage *pg)
 {
     avail_remove(h, pg);
     h->pages--;
+    if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]--;
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
 }
 
@@ -148,6 +149,11 @@ static void drain_remote(struct heap *h)
 
 #define SMALL_HEAP_PAGES 64
 #define SMALL_HEAP_SLOTS 4
+/* A class that already fills this many pages (256 KiB or more) takes the
+ * page size that wastes least (page_pages_dense): its header and tail are then
+ * paid once per 2 or 4 OS pages, and the larger last page is small beside what
+ * the class holds. */
+#define BUSY_CLASS_PAGES 64
 
 /* No page of class c has a free slot: a fresh one on its list, 0 when there
  * is no memory (out of line: it calls into the fit allocator). */
@@ -160,6 +166,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     unsigned k = page_pages_for(bsize);
     if (h->pages < SMALL_HEAP_PAGES)
         while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
+    else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)
+        k = page_pages_dense(bsize);
     struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
     if (!np) return 0;
     page_init(np, h, c, k);
@@ -167,6 +175,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);
     if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
+    if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
     snug_stats_sample();
     return 1;
 }
@@ -323,6 +332,7 @@ static void rebuild_page(uintptr_t page, void *arg)
     avail_push(h, pg);
     if (pg->used == pg->nslots) page_to_full(h, pg, pg->cls);
     h->pages++;
+    if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]++;
 }
 
 void heap_fork_child(void)
@@ -339,6 +349,7 @@ void heap_fork_child(void)
             h->next_parked = parked;
             parked = h;
             memset(h->avail, 0, sizeof h->avail);
+            memset(h->cls_pages, 0, sizeof h->cls_pages);
             h->pages = 0;
             any = 1;
         }
@@ -381,5 +392,12 @@ int heap_check_own(size_t full_pages)
         }
     }
     if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
+    size_t per_class = 0;
+    int stuck = 0;
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
+        per_class += h->cls_pages[c];
+        stuck |= h->cls_pages[c] == UINT16_MAX;
+    }
+    if (!stuck && per_class != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
     return 0;
 }

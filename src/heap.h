@@ -14,6 +14,7 @@ struct heap {
     size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
     size_t alloc_count, freed_count;
     size_t pages;                           /* small pages owned */
+    uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (stuck at UINT16_MAX once there) */
     size_t pages_peak;                      /* most pages owned since the last top question */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */

@@ -18,6 +18,14 @@ unsigned page_pages_for(size_t bsize)
     return 4;
 }
 
+unsigned page_pages_dense(size_t bsize)
+{
+    unsigned best = 1;
+    for (unsigned k = 2; k <= 4; k *= 2)          /* n/k slots per OS page: the most wins, ties the smaller */
+        if (page_slots_for(k, bsize) * best > page_slots_for(best, bsize) * k) best = k;
+    return best;
+}
+
 void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages)
 {
     size_t bsize = class_size(cls);

@@ -146,6 +146,7 @@ static inline void *page_take(struct spage *pg)
 
 /* Number of OS pages a page of class c spans; slots a page of npages holds. */
 unsigned page_pages_for(size_t bsize);
+unsigned page_pages_dense(size_t bsize);    /* the page size (1, 2, 4) that wastes least */
 unsigned page_slots_for(unsigned npages, size_t bsize);
 void  page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages);
 /* Move the hint to a word with a clear bit and take a slot; NULL when full. */

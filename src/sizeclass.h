@@ -1,7 +1,7 @@
 /* sizeclass.h - the small size classes: 16-byte steps to 256, 32-byte steps to
  * 512, 64-byte steps to 1024 (32 classes, worst internal waste 12%), and the
  * page size each class uses (1-4 OS pages, chosen so a page wastes <= 1/8; heap.c
- * gives a small heap smaller ones). */
+ * gives a small heap smaller ones and a busy class the densest). */
 #ifndef SNUG_SIZECLASS_H
 #define SNUG_SIZECLASS_H
 #include "config.h"
