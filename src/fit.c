@@ -8,6 +8,7 @@
  * Frees coalesce at once; a free region top beyond the trim threshold goes
  * back to the kernel after a wait (decay, below). */
 #include "fit.h"
+#include <sys/single_threaded.h>
 #include "error.h"
 #include "large.h"
 #include "lock.h"
@@ -70,11 +71,20 @@ static void region_set_end(struct region *r, uintptr_t end)
 static int caches_made;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 _Atomic unsigned snug_fit_waits;
-/* The lock on the paths user requests take, counting the waits (mcache.h). */
-static void fit_lock_counted(void)
+/* The lock on the paths user requests take (malloc, free, realloc), counting
+ * the waits (mcache.h).  While the process has one thread (glibc's
+ * __libc_single_threaded, which only that thread's pthread_create clears) no
+ * one else can enter, and the lock is not taken: its atomic exchange would
+ * wait for every store still pending (a realloc's copy, the program's writes)
+ * to drain.  Returns whether it was taken, for fit_unlock_user; the choice is
+ * made once per call, so a thread created later finds the lock consistent. */
+static inline int fit_lock_user(void)
 {
+    if (__libc_single_threaded) return 0;
     if (SNUG_UNLIKELY(snug_lock(&fit_lock))) atomic_fetch_add_explicit(&snug_fit_waits, 1, memory_order_relaxed);
+    return 1;
 }
+static inline void fit_unlock_user(int locked) { if (locked) snug_unlock(&fit_lock); }
 
 #define LINK_NEXT 0x6e657874u
 #define LINK_PREV 0x70726576u
@@ -605,14 +615,14 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
-    fit_lock_counted();
+    int locked = fit_lock_user();
     uintptr_t b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
     if (b) {
         if (flags) blk_set_head(b, blk_known(b) | flags);     /* just written */
         user_taken(b);
     }
     decay_poll();
-    snug_unlock(&fit_lock);
+    fit_unlock_user(locked);
     return b ? (void *)(b + W) : NULL;
 }
 
@@ -802,12 +812,12 @@ static inline __attribute__((always_inline)) void release_and_trim(uintptr_t b)
 
 void snug_fit_free(void *p)
 {
-    fit_lock_counted();
+    int locked = fit_lock_user();
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     F->user_blocks--;
     F->user_bytes -= (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
     release_and_trim(b);
-    snug_unlock(&fit_lock);
+    fit_unlock_user(locked);
 }
 
 /* Resize without a fresh block: shrink in place; grow into a free next block or
@@ -818,7 +828,7 @@ void *snug_fit_realloc(void *p, size_t n)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return NULL;
     size_t need = blk_need(n);
-    snug_lock(&fit_lock);
+    int locked = fit_lock_user();
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     uintptr_t result = 0;
@@ -881,7 +891,7 @@ void *snug_fit_realloc(void *p, size_t n)
         }
     }
     F->user_bytes += blk_size(result ? result : b) - W;
-    snug_unlock(&fit_lock);
+    fit_unlock_user(locked);
     return result ? (void *)(result + W) : NULL;
 }
 
