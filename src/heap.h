@@ -104,6 +104,18 @@ static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h
     heap_slot_freed_in(h, pg, i, &pg->bits[i >> 6], pg->bits[i >> 6] & ~((uint64_t)1 << (i & 63)));
 }
 
+/* w without bit i % 64.  x86's btr takes the bit number modulo 64 itself;
+ * gcc masks it first all the same, so it is spelled out there. */
+static inline uint64_t bit_cleared(uint64_t w, uint32_t i)
+{
+#if defined(__x86_64__)
+    __asm__("btr %1, %0" : "+r"(w) : "r"((uint64_t)i) : "cc");
+    return w;
+#else
+    return w & ~((uint64_t)1 << (i & 63));
+#endif
+}
+
 /* Out of line: the faults heap_free_local reports (never return). */
 __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 
@@ -142,7 +154,6 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
         heap_free_fault(pg, p);
     h->freed_bytes += pg->bsize;
     h->freed_count++;
-    /* The bit is known set when checked: flipping it clears it (one btc). */
-    heap_slot_freed_in(h, pg, i, wp, SNUG_CHECKS ? w ^ ((uint64_t)1 << (i & 63)) : w & ~((uint64_t)1 << (i & 63)));
+    heap_slot_freed_in(h, pg, i, wp, bit_cleared(w, i));
 }
 #endif
