@@ -131,17 +131,28 @@ static void check_bounded_churn(void)
         slot[i] = snug_gc_malloc_atomic(1024);
         for (size_t k = 0; k < 128; k++) slot[i][k] = i ^ k;
     }
-    size_t max_held = 0;
+    /* Each garbage chain links every block to the one before, so one word
+     * that looks like a pointer into a chain keeps all of it older than that
+     * block (up to 8 MiB) until the word changes.  On 32-bit any word has a
+     * far better chance of landing in the heap: there the GC heap's peak over
+     * 40 runs spread from 16 to 43 MiB, and passed 48 MiB about once in ten
+     * (64-bit: 20.6 MiB every time), so its bound is wider.  Either bound
+     * still fails a heap that grows with the 1 GiB. */
+    const size_t gc_bound = sizeof(void *) == 8 ? 48 * MiB : 64 * MiB;
+    const size_t held_bound = gc_bound + 16 * MiB;
+    size_t max_held = 0, max_gc = 0;
     for (int step = 0; step < 128; step++) {                /* 128 x 8 MiB = 1 GiB */
         garbage(8 * MiB, &r);
         struct snug_stats st = get_stats();
         if (st.heap_bytes > max_held) max_held = st.heap_bytes;
-        CHECK(st.heap_bytes < 64 * MiB, "snug holds %zu MiB after %d x 8 MiB of garbage", st.heap_bytes >> 20, step + 1);
-        CHECK(snug_gc_heap_bytes() < 48 * MiB, "gc heap %zu MiB", snug_gc_heap_bytes() >> 20);
+        if (snug_gc_heap_bytes() > max_gc) max_gc = snug_gc_heap_bytes();
+        CHECK(st.heap_bytes < held_bound, "snug holds %zu MiB after %d x 8 MiB of garbage", st.heap_bytes >> 20, step + 1);
+        CHECK(snug_gc_heap_bytes() < gc_bound, "gc heap %zu MiB", snug_gc_heap_bytes() >> 20);
     }
     for (size_t i = 0; i < SLOTS; i++)
         for (size_t k = 0; k < 128; k++) CHECK(slot[i][k] == (i ^ k), "slot %zu corrupted", i);
-    note("1 GiB of garbage with 4 MiB live: snug held at most %zu KiB", max_held >> 10);
+    note("1 GiB of garbage with 4 MiB live: snug held at most %zu KiB, the GC heap %zu KiB", max_held >> 10,
+         max_gc >> 10);
 }
 
 /* ---- malloc'd memory (snug's own explicit blocks) is not a root ----------------------------- */
