@@ -88,6 +88,18 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     return heap_alloc_slow(h, c);
 }
 
+/* w without bit i % 64.  x86's btr takes the bit number modulo 64 by itself,
+ * but gcc masks it first anyway: there the instruction is written out. */
+static inline uint64_t bit_cleared(uint64_t w, uint32_t i)
+{
+#if defined(__x86_64__)
+    __asm__("btr %1, %0" : "+r"(w) : "r"((uint64_t)i) : "cc");
+    return w;
+#else
+    return w & ~((uint64_t)1 << (i & 63));
+#endif
+}
+
 /* Slot i of h's page pg is free again; its bitmap word *wp becomes nw (the
  * word without the slot's bit). */
 static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap *h, struct spage *pg, uint32_t i,
@@ -101,19 +113,7 @@ static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap
 /* (local free, or a remote free applied) */
 static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h, struct spage *pg, uint32_t i)
 {
-    heap_slot_freed_in(h, pg, i, &pg->bits[i >> 6], pg->bits[i >> 6] & ~((uint64_t)1 << (i & 63)));
-}
-
-/* w without bit i % 64.  x86's btr takes the bit number modulo 64 itself;
- * gcc masks it first all the same, so it is spelled out there. */
-static inline uint64_t bit_cleared(uint64_t w, uint32_t i)
-{
-#if defined(__x86_64__)
-    __asm__("btr %1, %0" : "+r"(w) : "r"((uint64_t)i) : "cc");
-    return w;
-#else
-    return w & ~((uint64_t)1 << (i & 63));
-#endif
+    heap_slot_freed_in(h, pg, i, &pg->bits[i >> 6], bit_cleared(pg->bits[i >> 6], i));
 }
 
 /* Out of line: the faults heap_free_local reports (never return). */
