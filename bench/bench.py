@@ -21,6 +21,7 @@ Writes DIR/latest.md, DIR/latest.json and DIR/*.svg (DIR: bench/results, or
 build/bench/quick with --quick).  Python standard library only.
 """
 import argparse
+import concurrent.futures
 import glob
 import hashlib
 import json
@@ -361,7 +362,41 @@ class Bench:
                     tput=max(x["tput"] for x in s),     # see the note under "1. Trace replay"
                     util=median([x["util"] for x in s]),
                     util_rss=median([x["util_rss"] for x in s]), n=len(s))
+        if "snug (checks off)" in runs:
+            res["checks_ir"] = self.checks_instructions(replay, nochecks, traces, names)
         self.results["traces"] = res
+
+    def checks_instructions(self, replay, nochecks, traces, names):
+        """Instructions per timing pass of every trace under callgrind, for the replayer
+        with the default-mode checks and without: (I(-n 3) - I(-n 1)) / 2.  Exact and
+        repeatable where the throughput is not; skipped in --quick mode."""
+        vg = shutil.which("valgrind")
+        if not vg or self.args.quick:
+            return None
+        log("traces: the checks in instructions (callgrind, %d runs)" % (4 * len(traces)))
+        jobs = [(b, t, n) for b in (replay, nochecks) for t in traces for n in (1, 3)]
+
+        def one(job):
+            b, t, n = job
+            r = run([vg, "--tool=callgrind", "--callgrind-out-file=/dev/null", b, "--no-fork",
+                     "-n", str(n), t], clean_env(), timeout=900)
+            m = re.search(r"refs:\s+([\d,]+)", r["err"])
+            if r["rc"] != 0 or not m:
+                self.anomaly("traces", "callgrind of %s -n %d %s: %s" % (
+                    os.path.relpath(b, ROOT), n, os.path.relpath(t, ROOT), exit_str(r["rc"])),
+                    shell_line(["valgrind", "--tool=callgrind", os.path.relpath(b, ROOT),
+                                "--no-fork", "-n", str(n), os.path.relpath(t, ROOT)], {}))
+                return job, None
+            return job, int(m.group(1).replace(",", ""))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
+            got = dict(ex.map(one, jobs))
+        per = {}
+        for t, nm in zip(traces, names):
+            v = [got.get((b, t, 3)) is not None and got.get((b, t, 1)) is not None and
+                 (got[(b, t, 3)] - got[(b, t, 1)]) / 2 for b in (replay, nochecks)]
+            if v[0] and v[1]:
+                per[nm] = dict(checks=v[0], nochecks=v[1])
+        return per or None
 
     # ------------------------------------------------------------ 2. multi-threaded
 
@@ -875,6 +910,16 @@ class Report:
                      "guards, link validation) cost %.1f%% of throughput: `snug` against "
                      "`snug (checks off)`, the same code built with `CHECKS=0` (geometric means)."
                      % (100.0 * (1 - aggv["snug"] / aggv["snug (checks off)"])))
+            self.out()
+        ci = t.get("checks_ir")
+        if ci:
+            r = [ci[k]["checks"] / ci[k]["nochecks"] for k in sorted(ci)]
+            self.out("In instructions (`valgrind --tool=callgrind`, per timing pass: the "
+                     "difference of `-n 3` and `-n 1`, halved) the checks add %.1f%% "
+                     "(geometric mean over %d traces; %.1f-%.1f%% per trace).  Exact and "
+                     "repeatable, where the throughput moves by a point or more between runs "
+                     "on a shared machine."
+                     % (100.0 * (geomean(r) - 1), len(r), 100.0 * (min(r) - 1), 100.0 * (max(r) - 1)))
             self.out()
 
         self.out("### Peak utilization (%, higher is better)")
