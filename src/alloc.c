@@ -81,15 +81,22 @@ void *sn_malloc(size_t n)
     return alloc_generic(n, SNUG_ALIGN);
 }
 
+/* A small block, off the fast path: the page header checked in full, then a
+ * free of the calling thread's own page (remote frees may be pending on it)
+ * or a remote free to its owner. */
+static void small_free_checked(struct spage *pg, void *p)
+{
+    if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+    struct heap *h = snug_tl_heap;
+    if (h && pg->owner == h) heap_free_local(h, pg, p, 0);
+    else heap_free_remote(pg, p);
+}
+
 void snug_plain_free(void *p)
 {
     uintptr_t a = addr_page((uintptr_t)p);
     if (SNUG_LIKELY(a > ADDR_MEDIUM)) {
-        struct spage *pg = (struct spage *)a;
-        struct heap *h = snug_tl_heap;
-        if (SNUG_UNLIKELY(!page_guard_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-        if (SNUG_LIKELY(h && pg->owner == h)) heap_free_local(h, pg, p, 0);
-        else heap_free_remote(pg, p);
+        small_free_checked((struct spage *)a, p);
         return;
     }
     if (a == ADDR_MEDIUM) snug_fit_free(p);          /* the secure layer's blocks: no cache */
@@ -119,11 +126,9 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     }
     if (a > ADDR_MEDIUM) {
         struct spage *pg = (struct spage *)a;
-        if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-        struct heap *h = snug_tl_heap;
-        if (snug_opt.secure) secure_free(p);         /* secure mode has no thread heaps */
-        else if (h && pg->owner == h) heap_free_local(h, pg, p, 0);   /* remote frees pending */
-        else heap_free_remote(pg, p);
+        if (!snug_opt.secure) small_free_checked(pg, p);
+        else if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        else secure_free(p);                        /* secure mode has no thread heaps */
         return;
     }
     if (!p) return;

@@ -280,9 +280,6 @@ void blk_corrupt(uintptr_t b)
     snug_fatal("heap block head overwritten (overflow from the block before it?) at", (void *)(b + W), 0);
 }
 
-/* Free the allocated block b (not on a bin), coalescing; returns the result.
- * b's own head is marked FREED first, so a later free of the same pointer is
- * recognised even after b has merged into a neighbour. */
 /* First block and end of the region holding address a (region 0 read from its
  * view, without the walk); 0 when a is in none. */
 static inline uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
@@ -316,7 +313,10 @@ static uintptr_t prev_free_block(uintptr_t b)
 #define ORIG_AT (3 * W)
 static uint64_t orig_key(uintptr_t b) { return ((uint64_t)b ^ snug_secret) << 1 | 1; }
 
-/* Every caller has just checked or written b's head. */
+/* Free the allocated block b (not on a bin), coalescing; returns the result.
+ * b's own head is marked FREED first, so a later free of the same pointer is
+ * recognised even after b has merged into a neighbour.  Every caller has just
+ * checked or written b's head. */
 static inline __attribute__((always_inline)) uintptr_t release(uintptr_t b)
 {
     uint64_t h = blk_known(b);

@@ -97,11 +97,18 @@ static struct lcached { uintptr_t map; size_t len; uint64_t since; } lcache[LCAC
 static _Atomic unsigned lcache_n;      /* (read without the lock as a hint) */
 static size_t lcache_bytes;
 
-static void lcache_unmap(unsigned i)
+/* Entry i taken out of the cache. */
+static struct lcached lcache_remove(unsigned i)
 {
     struct lcached c = lcache[i];
     lcache[i] = lcache[--lcache_n];
     lcache_bytes -= c.len;
+    return c;
+}
+
+static void lcache_unmap(unsigned i)
+{
+    struct lcached c = lcache_remove(i);
     snug_os_unmap((void *)c.map, c.len, c.len);
 }
 
@@ -135,11 +142,9 @@ static uintptr_t lcache_take(size_t len, size_t *got)
     for (unsigned i = 0; i < lcache_n; i++)
         if (lcache[i].len >= len && (best == LCACHE_N || lcache[i].len < lcache[best].len)) best = i;
     if (best == LCACHE_N) return 0;
-    uintptr_t m = lcache[best].map;
-    *got = lcache[best].len;
-    lcache_bytes -= *got;
-    lcache[best] = lcache[--lcache_n];
-    return m;
+    struct lcached c = lcache_remove(best);
+    *got = c.len;
+    return c.map;
 }
 
 void large_cache_poll(void)

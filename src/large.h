@@ -1,6 +1,7 @@
 /* large.h - blocks big enough to get their own mapping: mmap'd on malloc,
- * mremap'd on realloc, munmap'd on free (or kept a while for reuse).  A registry of live large blocks
- * (an open-addressing table in its own mapping) validates every pointer. */
+ * mremap'd on realloc, munmap'd on free (or kept a while for reuse).  A
+ * registry of live large blocks (an open-addressing table in its own mapping)
+ * validates every pointer. */
 #ifndef SNUG_LARGE_H
 #define SNUG_LARGE_H
 #include <stddef.h>
