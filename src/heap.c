@@ -32,28 +32,53 @@ static snug_lock_t fallback_lock = SNUG_LOCK_INIT;
 static struct heap *fallback;          /* serves threads whose heap is gone (exited) */
 static pthread_key_t heap_key;
 
+/* A page list: linked by next from the head to the tail (whose next is NULL);
+ * prev links run backwards, and the head's prev is the tail, so both ends are
+ * at hand from the head alone. */
 static void list_push(struct spage **head, struct spage *pg)
 {
-    pg->prev = NULL;
-    pg->next = *head;
-    if (*head) (*head)->prev = pg;
+    struct spage *h = *head;
+    pg->next = h;
+    pg->prev = h ? h->prev : pg;
+    if (h) h->prev = pg;
     *head = pg;
+}
+
+static void list_push_tail(struct spage **head, struct spage *pg)
+{
+    struct spage *h = *head;
+    if (!h) {
+        list_push(head, pg);
+        return;
+    }
+    struct spage *t = h->prev;
+    t->next = pg;
+    pg->prev = t;
+    pg->next = NULL;
+    h->prev = pg;
 }
 
 static void list_remove(struct spage **head, struct spage *pg)
 {
-    if (pg->prev) pg->prev->next = pg->next; else *head = pg->next;
+    struct spage *h = *head;
+    if (pg == h) *head = pg->next; else pg->prev->next = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
+    else if (pg != h) h->prev = pg->prev;        /* the tail went */
     pg->next = pg->prev = NULL;
 }
 
 static void avail_push(struct heap *h, struct spage *pg) { list_push(&h->avail[pg->cls], pg); }
+static void avail_push_tail(struct heap *h, struct spage *pg) { list_push_tail(&h->avail[pg->cls], pg); }
 static void avail_remove(struct heap *h, struct spage *pg) { list_remove(&h->avail[pg->cls], pg); }
 
 /* A full page leaves its avail list and is on no list (only its in_full flag
  * says where it is): the trip costs no other page's header.  It comes back
  * when a sixteenth of it (at least one slot) is free: freed slots of a full
- * page wait for reuse, but never more than that share of the page. */
+ * page wait for reuse, but never more than that share of the page.  It comes
+ * back at the tail: the head page goes on filling, and pages are refilled in
+ * the order they came back, each having gathered frees the longest (perl's
+ * trace: 13% of its peak heap was free slots when they came back at the
+ * head, 7% at the tail). */
 static void page_to_full(struct heap *h, struct spage *pg, unsigned c)
 {
     list_remove(&h->avail[c], pg);
@@ -102,13 +127,13 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
         pg->in_full = 0;
         pg->relist = RELIST_EMPTY;
-        avail_push(h, pg);
+        avail_push_tail(h, pg);
         if (pg->used) return;
     }
     /* The page emptied.  The class's only page stays, touching no list (the
      * common case of a malloc/free pair), unless it pins a free heap top. */
     unsigned c = pg->cls;
-    int only = h->avail[c] == pg && pg->next == NULL;
+    int only = h->avail[c] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
     if (only && !kept_page_pins_top(h, pg)) return;
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     page_release(h, pg);
@@ -380,9 +405,10 @@ int heap_check_own(size_t full_pages)
     if (!h) return 0;
     size_t n = full_pages;
     for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
-        struct spage *prev = NULL;
-        for (struct spage *pg = h->avail[c]; pg; prev = pg, pg = pg->next) {
-            if (pg->owner != h || pg->cls != c || pg->in_full || pg->prev != prev ||
+        struct spage *head = h->avail[c], *prev = NULL;
+        for (struct spage *pg = head; pg; prev = pg, pg = pg->next) {
+            if (pg->owner != h || pg->cls != c || pg->in_full || (pg != head && pg->prev != prev) ||
+                (!pg->next && head->prev != pg) ||
                 page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
                 return snug_check_fail("page list broken", (uintptr_t)pg);
             }
