@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 /* A thread without a heap compares page keys with heap_none's list head,
  * which init sets to a value no page key can match (the heap at address ~0). */
@@ -205,10 +206,30 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     return 1;
 }
 
+/* Sparse classes.  A page holds a class's slots whether one is used or all
+ * are, so a small heap whose requests spread over many classes is mostly the
+ * free tails of their pages (the short trace: 32 classes, a page each, a third
+ * of the heap free slots).  While the process has one thread and the heap
+ * holds fewer than SMALL_HEAP_PAGES pages, a request of a class of SPARSE_MIN
+ * bytes or more that finds no free slot goes to the fit allocator (8 bytes of
+ * head, 16-byte steps) instead of opening a page, for the class's first
+ * SPARSE_MAX such requests.  The bound keeps the cost (a fit malloc and free
+ * is about ten times a page's) a one-off: a class in steady use soon has its
+ * own pages.  Threads never take this path: the fit allocator has one lock. */
+#define SPARSE_MIN 128
+#define SPARSE_MAX UINT8_MAX
+
+static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
+{
+    h->sparse_served[c]++;
+    return snug_fit_malloc(n, SNUG_ALIGN);
+}
+
 /* The head page of class c had no free slot in its hinted bitmap word (or
  * there was none): another word of it, or the next page, after moving full
- * pages off the list; a fresh page when none is left. */
-void *heap_alloc_slow(struct heap *h, unsigned c)
+ * pages off the list; a sparse class's block from the fit allocator; a fresh
+ * page when none is left. */
+void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h)) drain_remote(h);
     do {
@@ -223,6 +244,9 @@ void *heap_alloc_slow(struct heap *h, unsigned c)
             }
             page_to_full(h, pg, c);
         }
+        if (class_size(c) >= SPARSE_MIN && h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES &&
+            __libc_single_threaded)
+            return sparse_alloc(h, c, n);
     } while (heap_page_new(h, c));
     return NULL;
 }

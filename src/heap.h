@@ -15,6 +15,7 @@ struct heap {
     size_t alloc_count, freed_count;
     size_t pages;                           /* small pages owned */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (stuck at UINT16_MAX once there) */
+    uint8_t sparse_served[SNUG_NCLASSES];   /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the last top question */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
@@ -50,7 +51,7 @@ struct snug_tl {
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)
 
-void *heap_alloc_slow(struct heap *h, unsigned cls);      /* NULL + ENOMEM */
+void *heap_alloc_slow(size_t n, struct heap *h, unsigned cls);  /* NULL + ENOMEM (n first: it stays in its register) */
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
 void  heap_free_remote(struct spage *pg, void *p);
 /* The calling thread's heap, creating or adopting one; NULL when the thread has
@@ -85,7 +86,7 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
             return page_take_in(pg, k, w, bsize);
         }
     }
-    return heap_alloc_slow(h, c);
+    return heap_alloc_slow(n, h, c);
 }
 
 /* w without bit i % 64.  x86's btr takes the bit number modulo 64 by itself,
