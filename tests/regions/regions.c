@@ -1,6 +1,8 @@
 /* regions.c - memory from the kernel: the heap shrinks with a negative sbrk when its top is
  * free, continues in mmap'd regions when brk cannot grow (a mapping in the way), and never
- * moves or shrinks the break past memory somebody else took with sbrk.  Linked with -lsnug. */
+ * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
+ * no page per rarely used size class.  Linked with -lsnug; single-threaded (each check runs
+ * in a forked child of a process that never made a thread). */
 #include "harness.h"
 #include <sys/mman.h>
 
@@ -135,6 +137,66 @@ static void check_heap_walk(void)
     for (int i = 0; i < 3; i++) free(w.probe[i]);
 }
 
+/* A small heap whose requests spread over many size classes does not pay a page of free
+ * slots per class: one block in each class from 128 bytes up leaves (almost) no free small
+ * slot behind (a page each would leave over 80 KiB).  Those blocks behave like any other
+ * (contents, realloc both ways, free); a class asked for often gets its own pages after all.
+ * (Only while the process has one thread: hence here, not in the Criterion suite.) */
+static void add_free_slots(const void *start, size_t bytes, enum snug_span_kind kind, void *arg)
+{
+    (void)start;
+    if (kind == SNUG_SPAN_SLOT_FREE) *(size_t *)arg += bytes;
+}
+static size_t free_slot_bytes(void)
+{
+    int (*walk)(snug_span_fn, void *) = (int (*)(snug_span_fn, void *))dlsym(RTLD_DEFAULT, "snug_heap_walk");
+    CHECK(walk != NULL, "snug_heap_walk exported");
+    size_t n = 0;
+    CHECK(walk(add_free_slots, &n) == 0, "walk returns 0");
+    return n;
+}
+static void check_sparse_classes(void)
+{
+    enum { NC = 25, MANY = 300 };
+    unsigned char *p[NC];
+    size_t before = free_slot_bytes();
+    for (int c = 0; c < NC; c++) {      /* 125, 141, ..., 1021: one in each class of 128-1024 bytes */
+        size_t n = c < 9 ? 128 + 16 * (size_t)c - 3 : c < 17 ? 256 + 32 * (size_t)(c - 8) - 3 : 512 + 64 * (size_t)(c - 16) - 3;
+        p[c] = malloc(n);
+        CHECK(p[c] != NULL, "malloc(%zu)", n);
+        CHECK(((uintptr_t)p[c] & 15) == 0, "malloc(%zu) = %p aligned", n, (void *)p[c]);
+        CHECK(sd_usable(p[c]) >= n, "usable size of malloc(%zu): %zu", n, sd_usable(p[c]));
+        memset(p[c], c + 1, n);
+    }
+    size_t after = free_slot_bytes();
+    note("free small slots: %zu bytes before, %zu after one block in each of %d classes", before, after, NC);
+    CHECK(after < before + 4096, "%zu bytes of free slots for one block in each of %d classes", after - before, NC);
+    for (int c = 0; c < NC; c++) {
+        size_t n = sd_usable(p[c]);
+        p[c] = realloc(p[c], 2 * n);
+        CHECK(p[c] != NULL, "realloc up");
+        for (int k = 0; k < 125; k++) CHECK(p[c][k] == c + 1, "class %d byte %d after growing", c, k);
+        p[c] = realloc(p[c], 100);
+        CHECK(p[c] != NULL, "realloc down");
+        for (int k = 0; k < 100; k++) CHECK(p[c][k] == c + 1, "class %d byte %d after shrinking", c, k);
+    }
+    for (int c = 0; c < NC; c++) free(p[c]);
+    CHECK(sd_heap_check() == 0, "heap check");
+    static unsigned char *q[MANY];
+    size_t pages0 = get_stats().small_pages;
+    for (int i = 0; i < MANY; i++) {
+        q[i] = malloc(200);
+        CHECK(q[i] != NULL, "malloc(200)");
+        memset(q[i], i & 0xff, 200);
+    }
+    CHECK(get_stats().small_pages > pages0, "%d blocks of 200 bytes and no page of their class", MANY);
+    for (int i = 0; i < MANY; i++) {
+        for (int k = 0; k < 200; k += 7) CHECK(q[i][k] == (unsigned char)(i & 0xff), "block %d byte %d", i, k);
+        free(q[i]);
+    }
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 int main(void)
 {
     snugdl_init();
@@ -142,5 +204,6 @@ int main(void)
     run_check("brk-blocked-mmap-regions", check_brk_blocked, 60);
     run_check("foreign-sbrk-respected", check_foreign_sbrk, 60);
     run_check("heap-walk", check_heap_walk, 60);
+    run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
     return harness_done();
 }
