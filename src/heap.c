@@ -217,7 +217,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * is about ten times a page's) a one-off: a class in steady use soon has its
  * own pages.  Threads never take this path: the fit allocator has one lock. */
 #define SPARSE_MIN 128
-#define SPARSE_MAX UINT8_MAX
+#define SPARSE_MAX 511
 
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
 {

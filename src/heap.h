@@ -15,7 +15,7 @@ struct heap {
     size_t alloc_count, freed_count;
     size_t pages;                           /* small pages owned */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (stuck at UINT16_MAX once there) */
-    uint8_t sparse_served[SNUG_NCLASSES];   /* requests of the class the fit allocator took (heap.c) */
+    uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the last top question */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
