@@ -215,7 +215,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * head, 16-byte steps) instead of opening a page, for the class's first
  * SPARSE_MAX such requests.  The bound keeps the cost (a fit malloc and free
  * is about ten times a page's) a one-off: a class in steady use soon has its
- * own pages.  Threads never take this path: the fit allocator has one lock. */
+ * own pages.  Threads never take this path: the fit allocator has one lock;
+ * nor does secure mode, whose small slots are verified again when handed out. */
 #define SPARSE_MIN 128
 #define SPARSE_MAX 511
 
@@ -245,7 +246,7 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
             page_to_full(h, pg, c);
         }
         if (class_size(c) >= SPARSE_MIN && h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES &&
-            __libc_single_threaded)
+            __libc_single_threaded && !snug_opt.secure)
             return sparse_alloc(h, c, n);
     } while (heap_page_new(h, c));
     return NULL;
