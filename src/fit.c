@@ -853,7 +853,16 @@ void *snug_fit_realloc(void *p, size_t n)
                 if (nfree) free_remove(n2, nfree);
                 blk_set_head(b, (sz + nfree) | (blk_head(b) & BLK_FLAGS & ~BLK_ROOMY));
                 blk_set_head(b + sz + nfree, blk_head(b + sz + nfree) | BLK_PREV_INUSE);
-                shrink_to(b, need);
+                /* Growing into memory already held: a quarter more than
+                 * asked when it is there, as when the block moves, so the
+                 * next small steps cost no list work. */
+                size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
+                if (roomy > need && roomy <= sz + nfree) {
+                    shrink_to(b, roomy);
+                    blk_set_head(b, blk_known(b) | BLK_ROOMY);
+                } else {
+                    shrink_to(b, need);
+                }
                 result = b;
             } else if (tries == 0 && r == F->last &&
                        n2 + nfree == atomic_load_explicit(&r->end, memory_order_relaxed) - W) {
