@@ -222,8 +222,9 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
 
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
 {
-    h->sparse_served[c]++;
-    return snug_fit_malloc(n, SNUG_ALIGN);
+    void *p = snug_fit_malloc(n, SNUG_ALIGN);
+    if (!(++h->sparse_served[c] & 63)) snug_stats_sample();   /* the live peak, as for medium blocks */
+    return p;
 }
 
 /* The head page of class c had no free slot in its hinted bitmap word (or
