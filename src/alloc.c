@@ -77,7 +77,16 @@ int snug_plain_is_small(const void *p) { return addr_page((uintptr_t)p) > ADDR_M
 void *sn_malloc(size_t n)
 {
     struct heap *h = snug_tl_heap;
-    if (SNUG_LIKELY(h != NULL && n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
+    if (SNUG_LIKELY(h != NULL)) {
+        if (SNUG_LIKELY(n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
+        /* A medium request straight to the fit allocator (a thread with a
+         * heap is past start-up and not in secure mode): plain_alloc's way,
+         * without its other cases. */
+        if (n < snug_opt.mmap_threshold && !h->mc) {
+            if (SNUG_LIKELY(snug_tl.medium_count++ & 63)) return snug_fit_malloc(n, SNUG_ALIGN);
+            return medium_sampled(n, SNUG_ALIGN);
+        }
+    }
     return alloc_generic(n, SNUG_ALIGN);
 }
 
@@ -145,7 +154,15 @@ void sn_free(void *p)
     if (SNUG_LIKELY(d < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
         unsigned k = snug_r0.kind[d >> SNUG_OSPAGE_SHIFT];
         if (SNUG_UNLIKELY(!k)) {
-            free_other(p, ADDR_MEDIUM);
+            /* A medium block straight to the fit allocator when no thread
+             * cache is or may be made (medium_free's other cases); a thread
+             * with a heap is not in secure mode. */
+            struct heap *h = snug_tl_heap;
+            if (h && !h->mc &&
+                atomic_load_explicit(&snug_fit_waits, memory_order_relaxed) < snug_opt.thread_cache_after)
+                snug_fit_free(p);
+            else
+                free_other(p, ADDR_MEDIUM);
             return;
         }
         pg = (struct spage *)page_of_kind((uintptr_t)p, k);
