@@ -45,6 +45,15 @@ static __attribute__((noinline)) void *medium_sampled(size_t n, size_t align)
     return p;
 }
 
+/* A medium block from the fit allocator.  The live-bytes peak is sampled on
+ * every 64th medium malloc of a thread (and on every small page and large
+ * block): exact enough, and off the medium path, which is then a tail call. */
+static inline __attribute__((always_inline)) void *medium_fit(size_t n, size_t align)
+{
+    if (SNUG_LIKELY(snug_tl.medium_count++ & 63)) return snug_fit_malloc(n, align);
+    return medium_sampled(n, align);
+}
+
 /* Everything but the small fast path.  `secure` allocations (the secure layer's)
  * never use a thread heap, so in secure mode the fast paths are never taken. */
 static void *plain_alloc(size_t n, size_t align, int secure)
@@ -57,11 +66,7 @@ static void *plain_alloc(size_t n, size_t align, int secure)
         void *c = mcache_pop(h->mc, n);
         if (c) return c;
     }
-    /* The live-bytes peak is sampled on every 64th medium malloc of a thread
-     * (and on every small page and large block): exact enough, and off the
-     * medium path, which is then a tail call. */
-    if (SNUG_LIKELY(snug_tl.medium_count++ & 63)) return snug_fit_malloc(n, align);
-    return medium_sampled(n, align);
+    return medium_fit(n, align);
 }
 
 static void *alloc_generic(size_t n, size_t align)
@@ -82,10 +87,7 @@ void *sn_malloc(size_t n)
         /* A medium request straight to the fit allocator (a thread with a
          * heap is past start-up and not in secure mode): plain_alloc's way,
          * without its other cases. */
-        if (n < snug_opt.mmap_threshold && !h->mc) {
-            if (SNUG_LIKELY(snug_tl.medium_count++ & 63)) return snug_fit_malloc(n, SNUG_ALIGN);
-            return medium_sampled(n, SNUG_ALIGN);
-        }
+        if (n < snug_opt.mmap_threshold && !h->mc) return medium_fit(n, SNUG_ALIGN);
     }
     return alloc_generic(n, SNUG_ALIGN);
 }

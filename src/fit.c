@@ -380,6 +380,21 @@ static void shrink_to(uintptr_t b, size_t need)
     release(t);
 }
 
+/* Cut allocated block b of `room` bytes for a realloc to need bytes (more
+ * than the old size sz): a quarter more than sz when the room holds it, with
+ * BLK_ROOMY (realloc keeps that while the block grows into it), so a block
+ * growing in small steps is resized rarely; else need exactly. */
+static inline void shrink_roomy(uintptr_t b, size_t sz, size_t need, size_t room)
+{
+    size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
+    if (roomy > need && roomy <= room) {
+        shrink_to(b, roomy);
+        blk_set_head(b, blk_known(b) | BLK_ROOMY);
+    } else {
+        shrink_to(b, need);
+    }
+}
+
 /* ---- regions ---------------------------------------------------------- */
 
 static size_t map_bytes(size_t pages) { return sizeof(struct pmap) + snug_align_up(pages, SNUG_ALIGN); }
@@ -853,16 +868,7 @@ void *snug_fit_realloc(void *p, size_t n)
                 if (nfree) free_remove(n2, nfree);
                 blk_set_head(b, (sz + nfree) | (blk_head(b) & BLK_FLAGS & ~BLK_ROOMY));
                 blk_set_head(b + sz + nfree, blk_head(b + sz + nfree) | BLK_PREV_INUSE);
-                /* Growing into memory already held: a quarter more than
-                 * asked when it is there, as when the block moves, so the
-                 * next small steps cost no list work. */
-                size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
-                if (roomy > need && roomy <= sz + nfree) {
-                    shrink_to(b, roomy);
-                    blk_set_head(b, blk_known(b) | BLK_ROOMY);
-                } else {
-                    shrink_to(b, need);
-                }
+                shrink_roomy(b, sz, need, sz + nfree);   /* (room from memory already held) */
                 result = b;
             } else if (tries == 0 && r == F->last &&
                        n2 + nfree == atomic_load_explicit(&r->end, memory_order_relaxed) - W) {
@@ -879,15 +885,7 @@ void *snug_fit_realloc(void *p, size_t n)
                 memmove((void *)(pb + W), (void *)(b + W), sz - W);
                 blk_set_head(pb, total | BLK_INUSE | pflag);
                 blk_set_head(pb + total, blk_head(pb + total) | BLK_PREV_INUSE);
-                /* The payload moved, as in a copy: keep a quarter more than
-                 * asked when there is room, so a growing block moves rarely. */
-                size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
-                if (roomy > need && roomy <= total) {
-                    shrink_to(pb, roomy);
-                    blk_set_head(pb, blk_known(pb) | BLK_ROOMY);
-                } else {
-                    shrink_to(pb, need);
-                }
+                shrink_roomy(pb, sz, need, total);       /* (the payload moved, as in a copy) */
                 /* Leave a FREED head where the block was, when that spot is now
                  * plain free space: a later free of the old pointer is a double free. */
                 uintptr_t tail = pb + blk_size(pb);
