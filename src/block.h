@@ -32,7 +32,7 @@
 #define BLK_INUSE      ((uint64_t)1)
 #define BLK_PREV_INUSE ((uint64_t)2)
 #define BLK_PAGE       ((uint64_t)4)   /* block holds a small-object page */
-#define BLK_FREED      ((uint64_t)8)   /* set in the head of a block when it is freed */
+#define BLK_FREED      ((uint64_t)8)   /* set in the head of a block when it is freed (with INUSE: parked, fit.c) */
 #define BLK_META       ((uint64_t)1 << 47)   /* allocated for snug's own records */
 #define BLK_ROOMY      ((uint64_t)1 << 46)   /* sized by realloc with room to grow into */
 #define BLK_FLAGS      ((uint64_t)(SNUG_ALIGN - 1) | BLK_META | BLK_ROOMY)

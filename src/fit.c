@@ -5,8 +5,10 @@
  * the first block of the next non-empty bin.  The free block at the top of the
  * growing region (the top) stays off the bins: carving from it and freeing
  * into it cost no list work, and it serves a request only when no bin can.
- * Frees coalesce at once; a free region top beyond the trim threshold goes
- * back to the kernel after a wait (decay, below). */
+ * Frees coalesce at once, except that a single-threaded process parks a freed
+ * block of up to 64 KiB for a malloc of its exact size (parked blocks, below);
+ * a free region top beyond the trim threshold goes back to the kernel after a
+ * wait (decay, below). */
 #include "fit.h"
 #include <sys/single_threaded.h>
 #include "error.h"
@@ -24,6 +26,14 @@
 #define NBINS      (NSMALLBINS + (FL_MAX - FL_MIN + 1) * (1 << SL_BITS))
 #define NWORDS     ((NBINS + 63) / 64)
 #define BEST_SCAN  16
+#define QUICK_MAX  (64u * 1024u)       /* largest block size parked (below) */
+#define NQUICK     256u                 /* lists, by size / 16 modulo NQUICK */
+#define NQWORDS    (NQUICK / 64)
+#define QUICK_CAP  64u                  /* blocks parked at once */
+#define QUICK_BYTES (256u * 1024u)      /* and their bytes */
+#define QUICK_GAIN 256                  /* a list's credit: + per hit, */
+#define QUICK_LOSS 64                   /* - per block parked in vain, */
+#define QUICK_CREDIT_MAX 2048           /* + 1 per free not parked */
 
 /* A free block's links are stored encoded: the target address xor the secret
  * in the low 48 bits, and in the top 16 a keyed hash of the link's own block,
@@ -44,6 +54,12 @@ struct fit_state {
     uintptr_t last_sent;        /* last's sentinel head (last->end - W) */
     uint64_t decay_since;       /* ms when a free top first waited to be trimmed; 0: none waits */
     unsigned decay_tick;        /* events since the clock was last read */
+    /* Parked blocks (below): a LIFO list per exact size, a bit per non-empty list. */
+    unsigned quick_n;
+    size_t quick_bytes;
+    uint64_t quick_bits[NQWORDS];
+    fblock *quick[NQUICK];
+    int16_t quick_credit[NQUICK];
 };
 
 struct region *_Atomic snug_regions;
@@ -395,6 +411,80 @@ static inline void shrink_roomy(uintptr_t b, size_t sz, size_t need, size_t room
     }
 }
 
+/* ---- parked blocks ----------------------------------------------------
+ * While the process has one thread, a freed block of up to QUICK_MAX bytes is
+ * not coalesced at once but parked on a LIFO list (size / 16 modulo NQUICK),
+ * and a malloc of exactly its size takes the list's first back: neither pays
+ * for bins, splits and merges, and the block is likely still in the cache.
+ * Any other malloc (and an aligned or page request, a metadata block, a trim,
+ * a realloc growing into a parked neighbour) first makes every parked block
+ * rejoin the heap, freed and coalesced as usual, so every search sees the heap
+ * immediate coalescing would have left and the heap grows no sooner; at most
+ * QUICK_CAP blocks and QUICK_BYTES wait.  A list whose parked blocks rejoin
+ * unused loses credit (a taken one gains it); below zero its frees are not
+ * parked, one more each time, until it is back at zero: sizes that do not
+ * recur (the coalescing trace) stop paying for parking.
+ * A parked block stays allocated in the layout's eyes (INUSE, with FREED: a
+ * second free of it is seen), so its neighbours do not merge with it, and it
+ * links through its first payload word (a hashed link, checked when followed).
+ * Q1: a block is parked exactly when its head has INUSE and FREED, and it is
+ * then on list quick_index(size) once; quick_bits, quick_n and quick_bytes
+ * agree with the lists. */
+#define LINK_QUICK 0x7175696bu
+static fblock *quick_next(const fblock *f) { return fb_link(f, f->next_enc, LINK_QUICK); }
+static inline unsigned quick_index(size_t sz) { return (unsigned)(sz >> 4) % NQUICK; }
+
+/* Park allocated block b (head h, just checked): 0 when it must be freed now
+ * (its list's parked blocks went unused lately, it is too big, the lists are
+ * full, or it would join the top). */
+static inline __attribute__((always_inline)) int quick_park(uintptr_t b, uint64_t h)
+{
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    unsigned q = quick_index(sz);
+    if (sz > QUICK_MAX) return 0;
+    if (F->quick_credit[q] < 0) {
+        F->quick_credit[q]++;
+        return 0;
+    }
+    if (F->quick_n >= QUICK_CAP || F->quick_bytes + sz > QUICK_BYTES) return 0;
+    uintptr_t n = b + sz;
+    (void)blk_head(n);                  /* an overflow into the next head is caught here, as at free */
+    if (n == F->top || n == F->last_sent) return 0;
+    fblock *f = (fblock *)b;
+    f->next_enc = link_enc(f, F->quick[q], LINK_QUICK);
+    blk_set_head(b, (h & ~BLK_ROOMY) | BLK_FREED);
+    F->quick[q] = f;
+    F->quick_bits[q / 64] |= (uint64_t)1 << (q % 64);
+    F->quick_n++;
+    F->quick_bytes += sz;
+    return 1;
+}
+
+/* Unpark the first block of non-empty list q, allocated again (its head checked). */
+static inline __attribute__((always_inline)) uintptr_t quick_pop(unsigned q, uint64_t h)
+{
+    fblock *f = F->quick[q];
+    uintptr_t b = (uintptr_t)f;
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    if (SNUG_UNLIKELY((h & (BLK_INUSE | BLK_FREED)) != (BLK_INUSE | BLK_FREED) || quick_index(sz) != q))
+        blk_corrupt(b);
+    if (!(F->quick[q] = quick_next(f))) F->quick_bits[q / 64] &= ~((uint64_t)1 << (q % 64));
+    blk_set_head(b, h & ~BLK_FREED);
+    F->quick_n--;
+    F->quick_bytes -= sz;
+    return b;
+}
+
+/* A parked block of exactly `need` bytes, taken back; 0 when its list's first is not one. */
+static inline __attribute__((always_inline)) uintptr_t quick_take(size_t need)
+{
+    unsigned q = quick_index(need);
+    if (!F->quick[q] || (size_t)(blk_known((uintptr_t)F->quick[q]) & ~BLK_FLAGS) != need) return 0;
+    uint64_t h = blk_head((uintptr_t)F->quick[q]);      /* (checked: it is taken) */
+    if (F->quick_credit[q] < QUICK_CREDIT_MAX) F->quick_credit[q] += QUICK_GAIN;
+    return quick_pop(q, h);
+}
+
 /* ---- regions ---------------------------------------------------------- */
 
 static size_t map_bytes(size_t pages) { return sizeof(struct pmap) + snug_align_up(pages, SNUG_ALIGN); }
@@ -588,6 +678,10 @@ static void user_taken(uintptr_t b)
     F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
 }
 
+static void quick_flush(void);
+
+/* (Parked blocks were flushed: a request takes from the top or grows the heap
+ * only when immediate coalescing would have left nothing else.) */
 static inline __attribute__((always_inline)) uintptr_t alloc_locked(size_t need)
 {
     uintptr_t b = find_fit(need);
@@ -604,6 +698,7 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
 {
     if (align <= SNUG_ALIGN) return alloc_locked(need);
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
+    if (F->quick_n) quick_flush();
     uintptr_t b = find_aligned(need, align);
     if (b) {
         carve(b, blk_size(b));
@@ -631,7 +726,16 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
     int locked = fit_lock_user();
-    uintptr_t b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
+    /* A parked block of the size (while the process has one thread), else
+     * every parked block rejoins the heap before the search. */
+    uintptr_t b;
+    if (!locked && align <= SNUG_ALIGN && (b = quick_take(need)) != 0) {
+        if (flags) blk_set_head(b, blk_known(b) | flags);
+        user_taken(b);
+        return (void *)(b + W);
+    }
+    if (F->quick_n) quick_flush();
+    b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
     if (b) {
         if (flags) blk_set_head(b, blk_known(b) | flags);     /* just written */
         user_taken(b);
@@ -654,6 +758,7 @@ void snug_fit_caches_on(void)
 void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
+    if (F->quick_n) quick_flush();
     uintptr_t b = alloc_locked(blk_need(n));
     if (b) blk_set_head(b, blk_known(b) | BLK_META);
     snug_unlock(&fit_lock);
@@ -687,8 +792,10 @@ static inline __attribute__((always_inline)) uintptr_t checked_block(const void 
         else if ((h & BLK_FREED) && sz < ORIG_AT + 3 * W) orig = sz - W;
         snug_fatal("double free of", p, orig);
     }
-    if (h & BLK_META)
+    if (h & (BLK_META | BLK_FREED)) {
+        if (h & BLK_FREED) snug_fatal("double free of", p, sz - W);     /* parked (below) */
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
+    }
     if (caches_made && sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
         snug_fatal("double free of", p, sz - W);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
@@ -797,6 +904,7 @@ void *snug_fit_from_top(size_t n)
      * heap no more than a trim and a new mapping would.  A top that does not
      * wait is used when it holds a quarter of the request or more. */
     int saved = errno;                  /* a failure here leaves the request to a mapping */
+    if (F->quick_n) quick_flush();
     if (F->top && (F->decay_since || blk_size(F->top) >= need / 4) &&
         (b = alloc_locked(need)) != 0)
         user_taken(b);
@@ -825,12 +933,29 @@ static inline __attribute__((always_inline)) void release_and_trim(uintptr_t b)
     else decay_poll();
 }
 
+/* Every parked block rejoins the heap. */
+static void quick_flush(void)
+{
+    for (unsigned w = 0; w < NQWORDS; w++)
+        while (F->quick_bits[w]) {
+            unsigned q = w * 64 + (unsigned)__builtin_ctzll(F->quick_bits[w]);
+            while (F->quick[q]) {
+                uintptr_t b = quick_pop(q, blk_head((uintptr_t)F->quick[q]));
+                int c = F->quick_credit[q] - QUICK_LOSS;
+                F->quick_credit[q] = (int16_t)(c < INT16_MIN ? INT16_MIN : c);
+                release_and_trim(b);
+            }
+        }
+}
+
 void snug_fit_free(void *p)
 {
     int locked = fit_lock_user();
     uintptr_t b = checked_block(p, "free(): invalid pointer");
+    uint64_t h = blk_known(b);
     F->user_blocks--;
-    F->user_bytes -= (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
+    F->user_bytes -= (size_t)(h & ~BLK_FLAGS) - W;
+    if (!locked && quick_park(b, h)) return;
     release_and_trim(b);
     fit_unlock_user(locked);
 }
@@ -860,6 +985,8 @@ void *snug_fit_realloc(void *p, size_t n)
         result = b;
     } else {
         struct region *r = region_of(b);
+        /* A parked block after b rejoins the heap first: b may grow into it. */
+        if (F->quick_n && (blk_head(b + sz) & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED)) quick_flush();
         for (int tries = 0; tries < 2 && !result; tries++) {
             uintptr_t n2 = b + sz;
             uint64_t nh = blk_head(n2);
@@ -1002,6 +1129,7 @@ int snug_fit_page_pins_top(void *page)
 int snug_fit_trim(size_t pad)
 {
     snug_lock(&fit_lock);
+    if (F->quick_n) quick_flush();
     F->decay_since = 0;
     size_t before = snug_os_held();
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
@@ -1026,8 +1154,11 @@ void snug_fit_each_block(void (*fn)(uintptr_t b, size_t size, uint64_t flags, vo
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next)) {
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
         fn(r->start, r->first - r->start, BLK_META | BLK_INUSE, arg);
-        for (uintptr_t b = r->first; b < end - W; b += blk_size(b))
-            fn(b, blk_size(b), blk_head(b) & BLK_FLAGS, arg);
+        for (uintptr_t b = r->first; b < end - W; b += blk_size(b)) {
+            uint64_t fl = blk_head(b) & BLK_FLAGS;
+            if ((fl & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED)) fl &= ~BLK_INUSE;   /* parked: free */
+            fn(b, blk_size(b), fl, arg);
+        }
     }
     snug_unlock(&fit_lock);
 }
@@ -1048,8 +1179,8 @@ void snug_fit_reset_locks(void) { snug_lock_reset(&fit_lock); }
 void snug_fit_totals(struct fit_totals *t)
 {
     snug_lock(&fit_lock);
-    t->free_blocks = F->free_blocks;
-    t->free_bytes = F->free_bytes;
+    t->free_blocks = F->free_blocks + F->quick_n;
+    t->free_bytes = F->free_bytes + F->quick_bytes;
     t->user_blocks = F->user_blocks;
     t->user_bytes = F->user_bytes;
     t->regions = F->nregions;
@@ -1059,7 +1190,7 @@ void snug_fit_totals(struct fit_totals *t)
 int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {
     int rc = 0;
-    size_t nfree = 0, freebytes = 0;
+    size_t nfree = 0, freebytes = 0, nparked = 0, parkedbytes = 0;
     int seen_top = 0;
     snug_lock(&fit_lock);
     for (struct region *r = atomic_load(&snug_regions); r && !rc; r = atomic_load(&r->next)) {
@@ -1085,6 +1216,11 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
                 }
                 if (!found) { rc = snug_check_fail("free block missing from its bin, or a top that is not one (I4)", b); break; }
                 nfree++; freebytes += sz;
+            } else if (h & BLK_FREED) {        /* parked (Q1) */
+                int found = 0;
+                for (fblock *f = F->quick[quick_index(sz)]; f && !found; f = quick_next(f)) found = (uintptr_t)f == b;
+                if (!found) { rc = snug_check_fail("parked block missing from its list (Q1)", b); break; }
+                nparked++; parkedbytes += sz;
             }
             /* I5: map bytes of the OS pages whose start lies inside this payload. */
             uintptr_t pg = snug_align_up(b + W, SNUG_OSPAGE);
@@ -1119,6 +1255,22 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
         }
         if (!rc && (listed != nfree || F->free_blocks != nfree || F->free_bytes != freebytes))
             rc = snug_check_fail("free counts disagree (I4)", nfree);
+    }
+    if (!rc) {
+        size_t listed = 0;
+        for (unsigned q = 0; q < NQUICK && !rc; q++) {
+            if (!!(F->quick_bits[q / 64] & ((uint64_t)1 << (q % 64))) != !!F->quick[q])
+                rc = snug_check_fail("parked list bitmap disagrees (Q1)", q);
+            for (fblock *f = F->quick[q]; f && !rc; f = quick_next(f)) {
+                uint64_t h = f->head;
+                if (!blk_tag_ok((uintptr_t)f, h) || (h & (BLK_INUSE | BLK_FREED)) != (BLK_INUSE | BLK_FREED) ||
+                    quick_index((size_t)(h & (BLK_VALUE & ~BLK_FLAGS))) != q)
+                    rc = snug_check_fail("block on a parked list is not parked there (Q1)", (uintptr_t)f);
+                else if (++listed > nparked) rc = snug_check_fail("parked lists hold blocks the heap walk did not see (Q1)", (uintptr_t)f);
+            }
+        }
+        if (!rc && (listed != nparked || F->quick_n != nparked || F->quick_bytes != parkedbytes))
+            rc = snug_check_fail("parked counts disagree (Q1)", nparked);
     }
     snug_unlock(&fit_lock);
     return rc;

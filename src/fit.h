@@ -1,6 +1,7 @@
 /* fit.h - the fit allocator: boundary-tag blocks in the heap regions, found with
- * two-level segregated bins (TLSF-style) and coalesced at once.  It serves
- * medium requests, small-object pages and snug's own metadata.  One lock. */
+ * two-level segregated bins (TLSF-style) and coalesced at once (or parked for a
+ * request of the same size first, while the process has one thread).  It
+ * serves medium requests, small-object pages and snug's own metadata.  One lock. */
 #ifndef SNUG_FIT_H
 #define SNUG_FIT_H
 #include "block.h"

@@ -574,24 +574,28 @@ static void uaf_small_remote(void)
     arm();
     for (int i = 0; i < 2000; i++) sink = malloc(48); /* the owner applies remote frees */
 }
+/* Blocks of these sizes are freed (and coalesced) at once: a medium block of up
+ * to 64 KiB may instead be parked for reuse (fit.c), its own cases below. */
+#define MED_A 70000
+#define MED_B 80000
 static void uaf_medium(void)
 {
-    char *prev = malloc(3000), *p = malloc(5000), *next = malloc(2000);
+    char *prev = malloc(MED_A), *p = malloc(MED_B), *next = malloc(2000);
     sink = next;
     free(p);
     expect(p); expect(prev);
     scribble(p, 'W', 16);
-    trig_size = 5000;
+    trig_size = MED_B;
     switch (the_trig) {
     case TR_FREE_A: arm(); free(prev); break;                 /* merges with the free p */
-    case TR_REALLOC_A: arm(); sink = realloc(prev, 6000); break; /* grows into p */
-    default: arm(); sink = malloc(5000); sink = malloc(5000); break;
+    case TR_REALLOC_A: arm(); sink = realloc(prev, MED_A + MED_B / 2); break; /* grows into p */
+    default: arm(); sink = malloc(MED_B); sink = malloc(MED_B); break;
     }
 }
 /* the foot at the end of a free medium block, overwritten; the block after it is then freed */
 static void uaf_medium_foot(void)
 {
-    char *p = malloc(5000), *n = malloc(3000);
+    char *p = malloc(MED_A), *n = malloc(MED_B);
     sink = malloc(2000);
     if (n != p + usable(p) + 8) setup_fail("medium blocks not adjacent");
     free(p);
@@ -604,7 +608,7 @@ static void uaf_medium_foot(void)
 /* the same, with a size-like value (1 GiB) in the foot: it must not be followed out of the heap */
 static void uaf_medium_foot_size(void)
 {
-    char *p = malloc(5000), *n = malloc(3000);
+    char *p = malloc(MED_A), *n = malloc(MED_B);
     sink = malloc(2000);
     if (n != p + usable(p) + 8) setup_fail("medium blocks not adjacent");
     free(p);
@@ -613,6 +617,21 @@ static void uaf_medium_foot_size(void)
     memcpy(n - 16, &gib, 8);
     arm();
     free(n);
+}
+
+/* A parked medium block's link (its first word), overwritten after free: seen
+ * when a malloc of its size takes it back (TR_MALLOC), or when a malloc of
+ * another size makes every parked block rejoin the heap. */
+static void uaf_parked(void)
+{
+    char *p = malloc(3000), *q = malloc(3000);
+    sink = malloc(2000);
+    free(q);
+    free(p);                   /* p first on its list, q after it */
+    expect(p);
+    scribble(p, 'W', 8);
+    arm();
+    sink = malloc(the_trig == TR_MALLOC ? 3000 : 5000);
 }
 
 /* ---- medium blocks in a thread cache (run again with SNUG_OPTIONS=thread_cache_after=0) ----- */
@@ -739,6 +758,8 @@ static const struct fcase cases[] = {
     { "uaf-medium-links/realloc-prev", uaf_medium, W_DAMAGE, TR_REALLOC_A, 0 },
     { "uaf-medium-foot/free-next", uaf_medium_foot, W_DAMAGE, 0, 0 },
     { "uaf-medium-foot-size/free-next", uaf_medium_foot_size, W_DAMAGE, 0, 0 },
+    { "uaf-medium-parked-link/malloc-same-size", uaf_parked, W_DAMAGE, TR_MALLOC, 0 },
+    { "uaf-medium-parked-link/malloc-other-size", uaf_parked, W_DAMAGE, 0, 0 },
 };
 
 /* ---- the parent's side ---------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* regions.c - memory from the kernel: the heap shrinks with a negative sbrk when its top is
  * free, continues in mmap'd regions when brk cannot grow (a mapping in the way), and never
  * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
- * no page per rarely used size class.  Linked with -lsnug; single-threaded (each check runs
+ * no page per rarely used size class; freed medium blocks parked for reuse still count as free
+ * and rejoin the heap before it grows.  Linked with -lsnug; single-threaded (each check runs
  * in a forked child of a process that never made a thread). */
 #include "harness.h"
 #include <sys/mman.h>
@@ -197,6 +198,73 @@ static void check_sparse_classes(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* A freed medium block (up to 64 KiB) may be parked for reuse instead of coalesced at once:
+ * a malloc of its size takes back the last one freed; it counts as free (statistics, heap
+ * walk, heap check) and a second free of it is a double free (faults.c); and parked blocks
+ * rejoin the heap before anything else is used, so a request for the union of freed
+ * neighbours gets their space, not new memory.  (Only while the process has one thread.) */
+struct find_span { uintptr_t at; int kind; };
+static void find_span_cb(const void *start, size_t bytes, enum snug_span_kind kind, void *arg)
+{
+    struct find_span *f = arg;
+    if (f->at >= (uintptr_t)start && f->at < (uintptr_t)start + bytes) f->kind = (int)kind;
+}
+/* The kind of the heap-walk span holding p (-1: none). */
+static int span_kind_at(const void *p)
+{
+    int (*walk)(snug_span_fn, void *) = (int (*)(snug_span_fn, void *))dlsym(RTLD_DEFAULT, "snug_heap_walk");
+    CHECK(walk != NULL, "snug_heap_walk exported");
+    struct find_span f = { (uintptr_t)p, -1 };
+    CHECK(walk(find_span_cb, &f) == 0, "walk returns 0");
+    return f.kind;
+}
+static void check_parked(void)
+{
+    enum { N = 3000, M = 8 };
+    unsigned char *a[M];
+    for (int i = 0; i < M; i++) {
+        a[i] = malloc(N);
+        CHECK(a[i] != NULL, "malloc(%d)", N);
+        memset(a[i], i + 1, N);
+    }
+    void *guard = malloc(2000);           /* the blocks do not end at the heap top */
+    CHECK(guard != NULL, "malloc");
+    struct snug_stats s0 = get_stats();
+    free(a[1]);
+    free(a[2]);                           /* neighbours */
+    struct snug_stats s1 = get_stats();
+    CHECK(s1.live_bytes + 2 * sd_usable(a[0]) == s0.live_bytes, "freed blocks leave live bytes: %zu -> %zu",
+          s0.live_bytes, s1.live_bytes);
+    CHECK(s1.free_bytes >= s0.free_bytes + 2 * N, "freed blocks count as free bytes: %zu -> %zu",
+          s0.free_bytes, s1.free_bytes);
+    int k = span_kind_at(a[2] + 100);
+    CHECK(k == SNUG_SPAN_FREE, "the heap walk shows a freed block as free (kind %d)", k);
+    CHECK(sd_heap_check() == 0, "heap check with freed blocks waiting");
+    unsigned char *b = malloc(N);
+    CHECK(b == a[2], "malloc(%d) after freeing %p then %p: %p (the last freed, still warm)", N,
+          (void *)a[1], (void *)a[2], (void *)b);
+    for (int i = 3; i < M; i++)
+        for (int j = 0; j < N; j += 13) CHECK(a[i][j] == i + 1, "block %d byte %d", i, j);
+    /* Four neighbours freed, then their union asked for: it is their space. */
+    for (int i = 2; i < 6; i++) free(a[i]);
+    uintptr_t brk0 = (uintptr_t)sbrk(0);
+    size_t span = (size_t)(a[6] - a[2]);
+    unsigned char *u = malloc(span - 64);
+    CHECK(u != NULL, "malloc(%zu)", span - 64);
+    CHECK(u >= a[1] && u < a[6], "the union of freed neighbours (%p..%p) serves a request for it: %p",
+          (void *)a[1], (void *)a[6], (void *)u);
+    CHECK((uintptr_t)sbrk(0) == brk0, "no heap growth for it");
+    CHECK(sd_heap_check() == 0, "heap check");
+    memset(u, 0x77, span - 64);
+    for (int j = 0; j < N; j += 13) CHECK(a[6][j] == 7 && a[0][j] == 1, "neighbours unchanged at byte %d", j);
+    free(u);
+    free(a[0]);
+    free(a[6]);
+    free(a[7]);
+    free(guard);
+    CHECK(sd_heap_check() == 0, "heap check at the end");
+}
+
 int main(void)
 {
     snugdl_init();
@@ -205,5 +273,6 @@ int main(void)
     run_check("foreign-sbrk-respected", check_foreign_sbrk, 60);
     run_check("heap-walk", check_heap_walk, 60);
     run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
+    run_check("parked-medium-blocks", check_parked, 60);
     return harness_done();
 }
