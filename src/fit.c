@@ -448,8 +448,8 @@ static inline __attribute__((always_inline)) int quick_park(uintptr_t b, uint64_
     }
     if (F->quick_n >= QUICK_CAP || F->quick_bytes + sz > QUICK_BYTES) return 0;
     uintptr_t n = b + sz;
+    if (n == F->top || n == F->last_sent) return 0;       /* (release reads n's head) */
     (void)blk_head(n);                  /* an overflow into the next head is caught here, as at free */
-    if (n == F->top || n == F->last_sent) return 0;
     fblock *f = (fblock *)b;
     f->next_enc = link_enc(f, F->quick[q], LINK_QUICK);
     blk_set_head(b, (h & ~BLK_ROOMY) | BLK_FREED);
