@@ -435,20 +435,20 @@ static fblock *quick_next(const fblock *f) { return fb_link(f, f->next_enc, LINK
 static inline unsigned quick_index(size_t sz) { return (unsigned)(sz >> 4) % NQUICK; }
 
 /* Park allocated block b (head h, just checked): 0 when it must be freed now
- * (its list's parked blocks went unused lately, it is too big, the lists are
- * full, or it would join the top). */
+ * (it is too big; it would join the top, where parked it would keep the free
+ * space below it from the top and from the kernel; its list's parked blocks
+ * went unused lately; or the lists are full). */
 static inline __attribute__((always_inline)) int quick_park(uintptr_t b, uint64_t h)
 {
     size_t sz = (size_t)(h & ~BLK_FLAGS);
     unsigned q = quick_index(sz);
-    if (sz > QUICK_MAX) return 0;
+    uintptr_t n = b + sz;
+    if (sz > QUICK_MAX || n == F->top || n == F->last_sent) return 0;   /* (release reads n's head) */
     if (F->quick_credit[q] < 0) {
         F->quick_credit[q]++;
         return 0;
     }
     if (F->quick_n >= QUICK_CAP || F->quick_bytes + sz > QUICK_BYTES) return 0;
-    uintptr_t n = b + sz;
-    if (n == F->top || n == F->last_sent) return 0;       /* (release reads n's head) */
     (void)blk_head(n);                  /* an overflow into the next head is caught here, as at free */
     fblock *f = (fblock *)b;
     f->next_enc = link_enc(f, F->quick[q], LINK_QUICK);
