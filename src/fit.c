@@ -54,7 +54,7 @@ struct fit_state {
     uintptr_t last_sent;        /* last's sentinel head (last->end - W) */
     uint64_t decay_since;       /* ms when a free top first waited to be trimmed; 0: none waits */
     unsigned decay_tick;        /* events since the clock was last read */
-    /* Parked blocks (below): a LIFO list per exact size, a bit per non-empty list. */
+    /* Parked blocks (below): LIFO lists by size, a bit per non-empty list, a credit per list. */
     unsigned quick_n;
     size_t quick_bytes;
     uint64_t quick_bits[NQWORDS];
