@@ -433,6 +433,7 @@ static inline void shrink_roomy(uintptr_t b, size_t sz, size_t need, size_t room
 #define LINK_QUICK 0x7175696bu
 static fblock *quick_next(const fblock *f) { return fb_link(f, f->next_enc, LINK_QUICK); }
 static inline unsigned quick_index(size_t sz) { return (unsigned)(sz >> 4) % NQUICK; }
+static inline int blk_parked(uint64_t h) { return (h & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED); }
 
 /* Park allocated block b (head h, just checked): 0 when it must be freed now
  * (it is too big; it would join the top, where parked it would keep the free
@@ -466,7 +467,7 @@ static inline __attribute__((always_inline)) uintptr_t quick_pop(unsigned q, uin
     fblock *f = F->quick[q];
     uintptr_t b = (uintptr_t)f;
     size_t sz = (size_t)(h & ~BLK_FLAGS);
-    if (SNUG_UNLIKELY((h & (BLK_INUSE | BLK_FREED)) != (BLK_INUSE | BLK_FREED) || quick_index(sz) != q))
+    if (SNUG_UNLIKELY(!blk_parked(h) || quick_index(sz) != q))
         blk_corrupt(b);
     if (!(F->quick[q] = quick_next(f))) F->quick_bits[q / 64] &= ~((uint64_t)1 << (q % 64));
     blk_set_head(b, h & ~BLK_FREED);
@@ -680,10 +681,11 @@ static void user_taken(uintptr_t b)
 
 static void quick_flush(void);
 
-/* (Parked blocks were flushed: a request takes from the top or grows the heap
- * only when immediate coalescing would have left nothing else.) */
+/* Every search starts from the heap immediate coalescing would have left:
+ * parked blocks rejoin it first. */
 static inline __attribute__((always_inline)) uintptr_t alloc_locked(size_t need)
 {
+    if (F->quick_n) quick_flush();
     uintptr_t b = find_fit(need);
     if (!b) {
         if (grow(need) != 0) return 0;
@@ -726,16 +728,9 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
     int locked = fit_lock_user();
-    /* A parked block of the size (while the process has one thread), else
-     * every parked block rejoins the heap before the search. */
-    uintptr_t b;
-    if (!locked && align <= SNUG_ALIGN && (b = quick_take(need)) != 0) {
-        if (flags) blk_set_head(b, blk_known(b) | flags);
-        user_taken(b);
-        return (void *)(b + W);
-    }
-    if (F->quick_n) quick_flush();
-    b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
+    /* A parked block of the size (while the process has one thread), else a search. */
+    uintptr_t b = !locked && align <= SNUG_ALIGN ? quick_take(need) : 0;
+    if (!b) b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
     if (b) {
         if (flags) blk_set_head(b, blk_known(b) | flags);     /* just written */
         user_taken(b);
@@ -758,7 +753,6 @@ void snug_fit_caches_on(void)
 void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
-    if (F->quick_n) quick_flush();
     uintptr_t b = alloc_locked(blk_need(n));
     if (b) blk_set_head(b, blk_known(b) | BLK_META);
     snug_unlock(&fit_lock);
@@ -986,7 +980,7 @@ void *snug_fit_realloc(void *p, size_t n)
     } else {
         struct region *r = region_of(b);
         /* A parked block after b rejoins the heap first: b may grow into it. */
-        if (F->quick_n && (blk_head(b + sz) & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED)) quick_flush();
+        if (F->quick_n && blk_parked(blk_head(b + sz))) quick_flush();
         for (int tries = 0; tries < 2 && !result; tries++) {
             uintptr_t n2 = b + sz;
             uint64_t nh = blk_head(n2);
@@ -1156,7 +1150,7 @@ void snug_fit_each_block(void (*fn)(uintptr_t b, size_t size, uint64_t flags, vo
         fn(r->start, r->first - r->start, BLK_META | BLK_INUSE, arg);
         for (uintptr_t b = r->first; b < end - W; b += blk_size(b)) {
             uint64_t fl = blk_head(b) & BLK_FLAGS;
-            if ((fl & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED)) fl &= ~BLK_INUSE;   /* parked: free */
+            if (blk_parked(fl)) fl &= ~BLK_INUSE;       /* parked: free */
             fn(b, blk_size(b), fl, arg);
         }
     }
@@ -1263,7 +1257,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
                 rc = snug_check_fail("parked list bitmap disagrees (Q1)", q);
             for (fblock *f = F->quick[q]; f && !rc; f = quick_next(f)) {
                 uint64_t h = f->head;
-                if (!blk_tag_ok((uintptr_t)f, h) || (h & (BLK_INUSE | BLK_FREED)) != (BLK_INUSE | BLK_FREED) ||
+                if (!blk_tag_ok((uintptr_t)f, h) || !blk_parked(h) ||
                     quick_index((size_t)(h & (BLK_VALUE & ~BLK_FLAGS))) != q)
                     rc = snug_check_fail("block on a parked list is not parked there (Q1)", (uintptr_t)f);
                 else if (++listed > nparked) rc = snug_check_fail("parked lists hold blocks the heap walk did not see (Q1)", (uintptr_t)f);
