@@ -121,7 +121,7 @@ static void medium_free(void *p)
     struct heap *h = snug_tl_heap;
     if (SNUG_UNLIKELY(h && h->mc)) {
         if (mcache_push(h->mc, p)) return;
-    } else if (SNUG_UNLIKELY(atomic_load_explicit(&snug_fit_waits, memory_order_relaxed) >= snug_opt.thread_cache_after) &&
+    } else if (SNUG_UNLIKELY(atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) >= snug_opt.thread_cache_after) &&
                (h = heap_get()) != NULL && !h->mc && (h->mc = mcache_new()) != NULL && mcache_push(h->mc, p)) {
         return;
     }
@@ -161,7 +161,7 @@ void sn_free(void *p)
              * with a heap is not in secure mode. */
             struct heap *h = snug_tl_heap;
             if (h && !h->mc &&
-                atomic_load_explicit(&snug_fit_waits, memory_order_relaxed) < snug_opt.thread_cache_after)
+                atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after)
                 snug_fit_free(p);
             else
                 free_other(p, ADDR_MEDIUM);

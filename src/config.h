@@ -25,6 +25,12 @@
 #endif
 #define SNUG_CHECK(cond) (SNUG_CHECKS && (cond))
 
+/* Data that threads write often sits alone on its cache line (aligned and
+ * padded by its type), so no core's write evicts another core's copy of the
+ * read-mostly globals every malloc and free read (snug_r0, snug_secret, snug_opt). */
+#define SNUG_LINE        64
+#define SNUG_OWN_LINE    __attribute__((aligned(SNUG_LINE)))
+
 #define SNUG_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SNUG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SNUG_INTERNAL    __attribute__((visibility("hidden")))

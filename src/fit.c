@@ -86,7 +86,7 @@ static void region_set_end(struct region *r, uintptr_t end)
  * block carry a cache mark (mcache.h), so only then is the mark looked for. */
 static int caches_made;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
-_Atomic unsigned snug_fit_waits;
+struct snug_waits snug_fit_waits;
 /* The lock on the paths user requests take (malloc, free, realloc), counting
  * the waits (mcache.h).  While the process has one thread (glibc's
  * __libc_single_threaded, which only that thread's pthread_create clears) no
@@ -97,7 +97,7 @@ _Atomic unsigned snug_fit_waits;
 static inline int fit_lock_user(void)
 {
     if (__libc_single_threaded) return 0;
-    if (SNUG_UNLIKELY(snug_lock(&fit_lock))) atomic_fetch_add_explicit(&snug_fit_waits, 1, memory_order_relaxed);
+    if (SNUG_UNLIKELY(snug_lock(&fit_lock))) atomic_fetch_add_explicit(&snug_fit_waits.n, 1, memory_order_relaxed);
     return 1;
 }
 static inline void fit_unlock_user(int locked) { if (locked) snug_unlock(&fit_lock); }
@@ -1180,6 +1180,8 @@ void snug_fit_totals(struct fit_totals *t)
     t->regions = F->nregions;
     snug_unlock(&fit_lock);
 }
+
+size_t snug_fit_user_bytes_now(void) { return __atomic_load_n(&F->user_bytes, __ATOMIC_RELAXED); }
 
 int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {

@@ -17,10 +17,12 @@ void  *snug_fit_malloc_roomy(size_t n);
 void  *snug_fit_realloc(void *p, size_t n);
 /* Without the lock (for the thread caches): the size of the live medium block
  * p, fatal when p is not one; and the size of a block a cache holds, its head
- * checked.  snug_fit_waits counts the times the lock made a thread wait. */
+ * checked.  snug_fit_waits.n counts the times the lock made a thread wait
+ * (written under contention: alone on its line). */
 size_t snug_fit_checked_size(const void *p, const char *op);
 size_t snug_fit_cached_size(const void *p);
-extern _Atomic unsigned snug_fit_waits;
+struct snug_waits { _Atomic unsigned n; } SNUG_OWN_LINE;
+extern struct snug_waits snug_fit_waits;
 /* Before the first thread cache is made: from then on free looks for cache marks. */
 void   snug_fit_caches_on(void);
 size_t snug_fit_usable(const void *p);      /* payload bytes of a block snug_fit_validate accepted */
@@ -53,6 +55,9 @@ void   snug_fit_reset_locks(void);
 
 struct fit_totals { size_t free_blocks, free_bytes, user_blocks, user_bytes, regions; };
 void   snug_fit_totals(struct fit_totals *t);
+/* Bytes in user blocks, read without the lock (the live-peak sampler's: as
+ * of some recent moment, not a snapshot consistent with the other counts). */
+size_t snug_fit_user_bytes_now(void);
 /* Checker: walk everything under the lock; returns 0 or prints and returns -1.
  * page_check is called for every small page block. */
 int    snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes));

@@ -326,6 +326,8 @@ void large_totals(size_t *blocks, size_t *bytes)
     snug_unlock(&large_lock);
 }
 
+size_t large_bytes_now(void) { return __atomic_load_n(&nbytes, __ATOMIC_RELAXED); }
+
 void large_fork_prepare(void) { snug_lock(&large_lock); }
 void large_fork_parent(void) { snug_unlock(&large_lock); }
 void large_fork_child(void) { snug_lock_reset(&large_lock); }

@@ -25,6 +25,7 @@ size_t large_usable(const void *p);
 /* Resize large block p to n bytes, moving it if needed (mremap); NULL + ENOMEM. */
 void  *large_realloc(void *p, size_t n);
 void   large_totals(size_t *blocks, size_t *bytes);
+size_t large_bytes_now(void);           /* without the lock (see snug_fit_user_bytes_now) */
 void   large_fork_prepare(void);
 void   large_fork_parent(void);
 void   large_fork_child(void);

@@ -1,8 +1,9 @@
 /* lock.h - the one lock type snug uses: a small test-and-test-and-set spinlock
- * that yields to the scheduler under contention. No allocation, fork-safe by
- * re-initialisation in the child. */
+ * that yields to the scheduler under contention, alone on its cache line. No
+ * allocation, fork-safe by re-initialisation in the child. */
 #ifndef SNUG_LOCK_H
 #define SNUG_LOCK_H
+#include "config.h"
 #include <stdatomic.h>
 #include <sched.h>
 
@@ -13,7 +14,7 @@ static inline void snug_cpu_relax(void)
 #endif
 }
 
-typedef struct { atomic_int v; } snug_lock_t;
+typedef struct { atomic_int v; } SNUG_OWN_LINE snug_lock_t;
 #define SNUG_LOCK_INIT { 0 }
 
 /* Returns 1 when the lock was held by someone else first (it had to wait). */

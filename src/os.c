@@ -25,8 +25,8 @@ void snug_os_init_secret(void)
     snug_secret = s | 1;
 }
 
-static atomic_size_t held_bytes;
-static atomic_size_t peak_bytes;
+/* Bytes held from the kernel now and at most (every thread's growth writes them). */
+static struct { atomic_size_t held, peak; } SNUG_OWN_LINE os_bytes;
 static atomic_long fail_countdown = -1;
 
 static int injected_failure(void)
@@ -42,16 +42,16 @@ void snug_os_fail_after(long after) { atomic_store(&fail_countdown, after); }
 
 void snug_os_account(intptr_t delta)
 {
-    size_t now = atomic_fetch_add_explicit(&held_bytes, (size_t)delta, memory_order_relaxed) + (size_t)delta;
-    size_t peak = atomic_load_explicit(&peak_bytes, memory_order_relaxed);
+    size_t now = atomic_fetch_add_explicit(&os_bytes.held, (size_t)delta, memory_order_relaxed) + (size_t)delta;
+    size_t peak = atomic_load_explicit(&os_bytes.peak, memory_order_relaxed);
     while (delta > 0 && now > peak &&
-           !atomic_compare_exchange_weak_explicit(&peak_bytes, &peak, now, memory_order_relaxed,
+           !atomic_compare_exchange_weak_explicit(&os_bytes.peak, &peak, now, memory_order_relaxed,
                                                   memory_order_relaxed)) {}
 }
 
-size_t snug_os_held(void) { return atomic_load_explicit(&held_bytes, memory_order_relaxed); }
-size_t snug_os_peak(void) { return atomic_load_explicit(&peak_bytes, memory_order_relaxed); }
-void snug_os_reset_peak(void) { atomic_store(&peak_bytes, atomic_load(&held_bytes)); }
+size_t snug_os_held(void) { return atomic_load_explicit(&os_bytes.held, memory_order_relaxed); }
+size_t snug_os_peak(void) { return atomic_load_explicit(&os_bytes.peak, memory_order_relaxed); }
+void snug_os_reset_peak(void) { atomic_store(&os_bytes.peak, atomic_load(&os_bytes.held)); }
 
 static void *map_raw(size_t len, int flags)
 {

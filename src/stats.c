@@ -11,23 +11,27 @@
 #include "snug.h"
 #include <stdatomic.h>
 
-static atomic_size_t live_peak;
-static atomic_size_t heapless_freed, heapless_freed_blocks;
+/* The live peak, and frees by threads without a heap (any thread may write them). */
+static struct { atomic_size_t live_peak, heapless_freed, heapless_freed_blocks; } SNUG_OWN_LINE sc;
 
 void snug_stats_note_free(size_t bytes, size_t blocks)
 {
-    atomic_fetch_add_explicit(&heapless_freed, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&heapless_freed_blocks, blocks, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sc.heapless_freed, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sc.heapless_freed_blocks, blocks, memory_order_relaxed);
 }
 
 /* Live bytes and blocks across the layers: thread heaps, the fit allocator, large blocks. */
 struct live { size_t bytes, blocks; struct fit_totals fit; size_t large_blocks, large_bytes; };
 
-static void live_now(struct live *l)
+/* The thread heaps' part: small bytes and blocks allocated minus freed, and
+ * the medium blocks the thread caches hold (freed, though the fit allocator
+ * counts them as in use). */
+struct heaps_part { size_t a, f, na, nf, cached, ncached; };
+static void heaps_now(struct heaps_part *s)
 {
-    size_t a = 0, f = atomic_load_explicit(&heapless_freed, memory_order_relaxed);
-    size_t na = 0, nf = atomic_load_explicit(&heapless_freed_blocks, memory_order_relaxed);
-    size_t cached = 0, ncached = 0;             /* medium blocks in thread caches: freed */
+    size_t a = 0, f = atomic_load_explicit(&sc.heapless_freed, memory_order_relaxed);
+    size_t na = 0, nf = atomic_load_explicit(&sc.heapless_freed_blocks, memory_order_relaxed);
+    size_t cached = 0, ncached = 0;
     for (struct heap *h = heap_list(); h; h = h->next_all) {
         a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);
         f += __atomic_load_n(&h->freed_bytes, __ATOMIC_RELAXED);
@@ -40,12 +44,19 @@ static void live_now(struct live *l)
             ncached += n;
         }
     }
+    *s = (struct heaps_part){ a, f, na, nf, cached, ncached };
+}
+
+static void live_now(struct live *l)
+{
+    struct heaps_part s;
+    heaps_now(&s);
     snug_fit_totals(&l->fit);
-    l->fit.user_bytes -= cached < l->fit.user_bytes ? cached : l->fit.user_bytes;
-    l->fit.user_blocks -= ncached < l->fit.user_blocks ? ncached : l->fit.user_blocks;
+    l->fit.user_bytes -= s.cached < l->fit.user_bytes ? s.cached : l->fit.user_bytes;
+    l->fit.user_blocks -= s.ncached < l->fit.user_blocks ? s.ncached : l->fit.user_blocks;
     large_totals(&l->large_blocks, &l->large_bytes);
-    l->bytes = a - f + l->fit.user_bytes + l->large_bytes;
-    l->blocks = na - nf + l->fit.user_blocks + l->large_blocks;
+    l->bytes = s.a - s.f + l->fit.user_bytes + l->large_bytes;
+    l->blocks = s.na - s.nf + l->fit.user_blocks + l->large_blocks;
 }
 
 size_t snug_live_bytes(void)
@@ -55,11 +66,17 @@ size_t snug_live_bytes(void)
     return l.bytes;
 }
 
+/* Sampled on the allocation paths (every 64th medium malloc of a thread, every
+ * small page and large block): live bytes read without taking any lock, so a
+ * sample never waits for, or makes wait, the fit and large allocators. */
 void snug_stats_sample(void)
 {
-    size_t now = snug_live_bytes();
-    size_t peak = atomic_load_explicit(&live_peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak(&live_peak, &peak, now)) {}
+    struct heaps_part s;
+    heaps_now(&s);
+    size_t fit = snug_fit_user_bytes_now();
+    size_t now = s.a - s.f + (fit - (s.cached < fit ? s.cached : fit)) + large_bytes_now();
+    size_t peak = atomic_load_explicit(&sc.live_peak, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak(&sc.live_peak, &peak, now)) {}
 }
 
 SNUG_API int snug_stats(struct snug_stats *out)
@@ -72,7 +89,7 @@ SNUG_API int snug_stats(struct snug_stats *out)
     out->heap_peak = snug_os_peak();
     out->live_bytes = l.bytes;
     snug_stats_sample();
-    out->live_peak = atomic_load(&live_peak);
+    out->live_peak = atomic_load(&sc.live_peak);
     if (out->live_peak < out->live_bytes) out->live_peak = out->live_bytes;
     out->live_blocks = l.blocks;
     out->small_pages = heap_small_pages();
@@ -89,5 +106,5 @@ SNUG_API void snug_stats_reset_peak(void)
 {
     if (snug_ensure_init() != 0) return;
     snug_os_reset_peak();
-    atomic_store(&live_peak, snug_live_bytes());
+    atomic_store(&sc.live_peak, snug_live_bytes());
 }
