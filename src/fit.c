@@ -158,7 +158,7 @@ static unsigned bin_index(size_t sz)
     return (fl << SL_BITS) + (unsigned)(sz >> (fl - SL_BITS)) - ((FL_MIN + 1) << SL_BITS) + NSMALLBINS;
 }
 
-static void bin_insert(uintptr_t b, size_t sz)
+static inline __attribute__((always_inline)) void bin_insert(uintptr_t b, size_t sz)
 {
     unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
@@ -196,7 +196,7 @@ static inline __attribute__((always_inline)) void bin_remove(uintptr_t b, size_t
 }
 
 /* Every free block is on its bin but the top, which F->top names (see above). */
-static inline void free_insert(uintptr_t b, size_t sz)
+static inline __attribute__((always_inline)) void free_insert(uintptr_t b, size_t sz)
 {
     if (b + sz == F->last_sent) {
         F->top = b;
@@ -207,7 +207,7 @@ static inline void free_insert(uintptr_t b, size_t sz)
     bin_insert(b, sz);
 }
 
-static inline void free_remove(uintptr_t b, size_t sz)
+static inline __attribute__((always_inline)) void free_remove(uintptr_t b, size_t sz)
 {
     if (b == F->top) {
         F->top = 0;
@@ -365,6 +365,10 @@ static inline __attribute__((always_inline)) uintptr_t release(uintptr_t b)
     return b;
 }
 
+/* The same, out of line, for the callers off the malloc and free paths (so
+ * that only those two carry its inlined list work). */
+static __attribute__((noinline)) uintptr_t release_cold(uintptr_t b) { return release(b); }
+
 /* b is free and off the bins, its head h already checked: make it allocated
  * with size need, freeing the rest. */
 static inline __attribute__((always_inline)) void take(uintptr_t b, uint64_t h, size_t need)
@@ -393,7 +397,7 @@ static void shrink_to(uintptr_t b, size_t need)
     blk_set_head(b, need | (h & BLK_FLAGS));
     uintptr_t t = b + need;
     blk_set_head(t, (sz - need) | BLK_INUSE | BLK_PREV_INUSE);
-    release(t);
+    release_cold(t);
 }
 
 /* Cut allocated block b of `room` bytes for a realloc to need bytes (more
@@ -560,7 +564,7 @@ static int region_extend(struct region *r, size_t more)
     blk_set_head(nb, inc | (blk_head(nb) & BLK_PREV_INUSE) | BLK_INUSE);
     blk_set_head(nb + inc, BLK_INUSE | BLK_PREV_INUSE);
     region_set_end(r, end + inc);
-    release(nb);
+    release_cold(nb);
     return 0;
 }
 
@@ -696,15 +700,17 @@ static inline __attribute__((always_inline)) uintptr_t alloc_locked(size_t need)
     return b;
 }
 
+static __attribute__((noinline)) uintptr_t alloc_locked_cold(size_t need) { return alloc_locked(need); }
+
 static uintptr_t alloc_aligned_locked(size_t need, size_t align)
 {
-    if (align <= SNUG_ALIGN) return alloc_locked(need);
+    if (align <= SNUG_ALIGN) return alloc_locked_cold(need);
     if (need > SIZE_MAX / 2 - align) { errno = ENOMEM; return 0; }
     if (F->quick_n) quick_flush();
     uintptr_t b = find_aligned(need, align);
     if (b) {
         carve(b, blk_size(b));
-    } else if (!(b = alloc_locked(need + align + MIN_BLOCK))) {
+    } else if (!(b = alloc_locked_cold(need + align + MIN_BLOCK))) {
         return 0;
     }
     size_t lead0 = aligned_lead(b, align);
@@ -713,7 +719,7 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
         size_t lead = nb - b, total = blk_size(b);
         blk_set_head(b, lead | BLK_INUSE | (blk_head(b) & BLK_PREV_INUSE));
         blk_set_head(nb, (total - lead) | BLK_INUSE | BLK_PREV_INUSE);
-        release(b);
+        release_cold(b);
         b = nb;
     }
     shrink_to(b, need);
@@ -753,7 +759,7 @@ void snug_fit_caches_on(void)
 void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
-    uintptr_t b = alloc_locked(blk_need(n));
+    uintptr_t b = alloc_locked_cold(blk_need(n));
     if (b) blk_set_head(b, blk_known(b) | BLK_META);
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
@@ -900,7 +906,7 @@ void *snug_fit_from_top(size_t n)
     int saved = errno;                  /* a failure here leaves the request to a mapping */
     if (F->quick_n) quick_flush();
     if (F->top && (F->decay_since || blk_size(F->top) >= need / 4) &&
-        (b = alloc_locked(need)) != 0)
+        (b = alloc_locked_cold(need)) != 0)
         user_taken(b);
     errno = saved;
     snug_unlock(&fit_lock);
@@ -914,11 +920,10 @@ void snug_fit_end_wait(void)
     snug_unlock(&fit_lock);
 }
 
-/* Free b; a free top beyond the trim threshold left by that waits to be
- * trimmed (above).  Lock held. */
-static inline __attribute__((always_inline)) void release_and_trim(uintptr_t b)
+/* The free block b was just made by a free: a free top beyond the trim
+ * threshold left by that waits to be trimmed (above).  Lock held. */
+static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
 {
-    b = release(b);
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
     if (b + sz == F->last_sent) { top_waits(F->last, sz); return; }   /* only the growing region's top waits */
@@ -937,7 +942,7 @@ static void quick_flush(void)
                 uintptr_t b = quick_pop(q, blk_head((uintptr_t)F->quick[q]));
                 int c = F->quick_credit[q] - QUICK_LOSS;
                 F->quick_credit[q] = (int16_t)(c < INT16_MIN ? INT16_MIN : c);
-                release_and_trim(b);
+                trim_after(release_cold(b));
             }
         }
 }
@@ -950,7 +955,7 @@ void snug_fit_free(void *p)
     F->user_blocks--;
     F->user_bytes -= (size_t)(h & ~BLK_FLAGS) - W;
     if (!locked && quick_park(b, h)) return;
-    release_and_trim(b);
+    trim_after(release(b));
     fit_unlock_user(locked);
 }
 
@@ -1055,7 +1060,7 @@ void snug_fit_page_free(void *page, size_t bytes)
     uintptr_t b = blk_of_payload(page);
     mark_pages((uintptr_t)page, bytes, 0);
     blk_set_head(b, blk_head(b) & ~BLK_PAGE);
-    release_and_trim(b);
+    trim_after(release_cold(b));
     snug_unlock(&fit_lock);
 }
 
