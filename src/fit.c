@@ -152,7 +152,8 @@ static void fb_set_prev(fblock *f, fblock *to) { f->prev_enc = link_enc(f, to, L
 static unsigned bin_index(size_t sz)
 {
     if (sz < 256) return (unsigned)(sz >> 4);
-    unsigned fl = (unsigned)(8 * sizeof(size_t) - 1) - (unsigned)__builtin_clzl((unsigned long)sz);
+    /* (xor, not subtraction: compilers see the bit scan in it) */
+    unsigned fl = (unsigned)(8 * sizeof(long) - 1) ^ (unsigned)__builtin_clzl((unsigned long)sz);
     if (fl > FL_MAX) return NBINS - 1;
     /* sz >> (fl - SL_BITS) is 2^SL_BITS + the second-level index. */
     return (fl << SL_BITS) + (unsigned)(sz >> (fl - SL_BITS)) - ((FL_MIN + 1) << SL_BITS) + NSMALLBINS;
@@ -171,9 +172,9 @@ static inline __attribute__((always_inline)) void bin_insert(uintptr_t b, size_t
     F->free_blocks++;
 }
 
-static inline __attribute__((always_inline)) void bin_remove(uintptr_t b, size_t sz)
+/* Take b (of size sz) off bin i, the bin its size maps to. */
+static inline __attribute__((always_inline)) void bin_remove_at(uintptr_t b, size_t sz, unsigned i)
 {
-    unsigned i = bin_index(sz);
     fblock *f = (fblock *)b;
     /* The hashes bind each link to its block, direction and target, so the
      * links read here are ones snug wrote for f; the heap checker (I4) also
@@ -194,6 +195,8 @@ static inline __attribute__((always_inline)) void bin_remove(uintptr_t b, size_t
     F->free_bytes -= sz;
     F->free_blocks--;
 }
+
+static inline __attribute__((always_inline)) void bin_remove(uintptr_t b, size_t sz) { bin_remove_at(b, sz, bin_index(sz)); }
 
 /* Every free block is on its bin but the top, which F->top names (see above). */
 static inline __attribute__((always_inline)) void free_insert(uintptr_t b, size_t sz)
@@ -230,9 +233,12 @@ static inline __attribute__((always_inline)) int bin_next(unsigned i)
     return (int)(w * 64 + (unsigned)__builtin_ctzll(F->bits[w]));
 }
 
-static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need)
+/* A free block of `need` bytes or more, and the bin it is on (*bin; anything
+ * for the top), or 0. */
+static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need, unsigned *bin)
 {
     unsigned i = bin_index(need);
+    *bin = i;
     fblock *best = NULL;
     size_t best_size = SIZE_MAX;
     int n = 0;
@@ -250,6 +256,7 @@ static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need)
     }
     if (best) return (uintptr_t)best;
     int j = bin_next(i + 1);
+    *bin = (unsigned)j;
     if (j >= 0 && (unsigned)j < NBINS - 1) return (uintptr_t)F->bins[j];   /* any block fits */
     if (j >= 0)                         /* the open-ended last bin: sizes vary */
         for (fblock *f = F->bins[j]; f; f = fb_next(f))
@@ -257,6 +264,7 @@ static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need)
     /* (carve checks the head of the block it takes) */
     if (F->top && (blk_known(F->top) & ~BLK_FLAGS) >= need) return F->top;
     /* Nothing larger is free: the rest of the own bin before giving up. */
+    *bin = i;
     for (fblock *f = F->bins[i]; f; f = fb_next(f))
         if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
     return 0;
@@ -663,17 +671,24 @@ int snug_fit_init(void)
 
 /* ---- allocation ------------------------------------------------------- */
 
-/* Take `need` bytes (a found free block's size or less) from free block b.
- * Carved from the top, once what is left of it is below the trim threshold,
- * no top waits (decay, below). */
-static inline __attribute__((always_inline)) void carve(uintptr_t b, size_t need)
+/* Take `need` bytes (a found free block's size or less) from free block b,
+ * the top or on bin `bin`.  Carved from the top, once what is left of it is
+ * below the trim threshold, no top waits (decay, below). */
+static inline __attribute__((always_inline)) void carve_at(uintptr_t b, size_t need, unsigned bin)
 {
     int from_top = b == F->top;
     uint64_t h = blk_head(b);
-    free_remove(b, (size_t)(h & ~BLK_FLAGS));
+    size_t sz = (size_t)(h & ~BLK_FLAGS);
+    if (from_top) free_remove(b, sz);
+    else bin_remove_at(b, sz, bin);
     take(b, h, need);
     if (from_top && F->decay_since && (!F->top || blk_size(F->top) <= snug_opt.trim_threshold))
         F->decay_since = 0;
+}
+
+static inline __attribute__((always_inline)) void carve(uintptr_t b, size_t need)
+{
+    carve_at(b, need, bin_index(blk_size(b)));
 }
 
 /* b was handed out as a user block: the counts. */
@@ -690,13 +705,14 @@ static void quick_flush(void);
 static inline __attribute__((always_inline)) uintptr_t alloc_locked(size_t need)
 {
     if (F->quick_n) quick_flush();
-    uintptr_t b = find_fit(need);
+    unsigned bin;
+    uintptr_t b = find_fit(need, &bin);
     if (!b) {
         if (grow(need) != 0) return 0;
-        b = find_fit(need);
+        b = find_fit(need, &bin);
         if (!b) { errno = ENOMEM; return 0; }
     }
-    carve(b, need);
+    carve_at(b, need, bin);
     return b;
 }
 
