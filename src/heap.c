@@ -227,11 +227,10 @@ static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, 
     return p;
 }
 
-/* The head page of class c had no free slot in its hinted bitmap word (or
- * there was none): another word of it, or the next page, after moving full
- * pages off the list; a sparse class's block from the fit allocator; a fresh
- * page when none is left. */
-void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
+/* The rest of heap_alloc_slow (below): remote frees applied, the next page
+ * after moving full pages off the list, a sparse class's block from the fit
+ * allocator, a fresh page when none is left. */
+static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *h, unsigned c)
 {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h)) drain_remote(h);
     do {
@@ -251,6 +250,29 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
             return sparse_alloc(h, c, n);
     } while (heap_page_new(h, c));
     return NULL;
+}
+
+/* The head page of class c had no free slot in its hinted bitmap word (or
+ * there was none).  Most often the page still has free slots in a later word:
+ * that case is taken here, in a leaf that saves no registers; the rest is
+ * heap_alloc_refill's. */
+void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
+{
+    struct spage *pg = h->avail[c];
+    if (pg && pg->used < pg->nslots &&
+        atomic_load_explicit(&h->remote, memory_order_relaxed) == remote_empty(h)) {
+        for (unsigned k = pg->hint; k < 4; k++) {       /* (the words before the hint are full: P2) */
+            uint64_t w = pg->bits[k];
+            if (w != ~(uint64_t)0) {
+                size_t bsize = pg->bsize;
+                pg->hint = (uint8_t)k;
+                h->alloc_bytes += bsize;
+                h->alloc_count++;
+                return page_take_in(pg, k, w, bsize);
+            }
+        }
+    }
+    return heap_alloc_refill(n, h, c);
 }
 
 void heap_free_remote(struct spage *pg, void *p)
