@@ -169,6 +169,7 @@ void sn_free(void *p)
         }
         pg = (struct spage *)page_of_kind((uintptr_t)p, k);
     } else {
+        if (!p) return;                 /* free(NULL), common enough to skip the region walk */
         uintptr_t a = addr_page_slow((uintptr_t)p);
         if (a <= ADDR_MEDIUM) {
             free_other(p, a);
