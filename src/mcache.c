@@ -12,12 +12,16 @@ void *mcache_pop(struct mcache *mc, size_t n)
 {
     size_t need = blk_need(n);
     if (need > MC_MAX) return NULL;
-    /* The request's own class may hold a block a little too small; the next
-     * class up holds only blocks that fit (at most 512 bytes over). */
+    /* The request's own class may hold a block a little too small; the
+     * classes above hold blocks that fit.  A block up to a quarter (at least
+     * 496 bytes) larger than asked is taken: in a thread's mix of sizes the
+     * exact class is often empty, and every miss takes the fit lock. */
     unsigned c = mc_class(need);
+    size_t over = need / 4 > 496 ? need / 4 : 496;
+    unsigned last = need + over > MC_MAX ? MC_CLASSES - 1 : mc_class(need + over);
     void *p = NULL;
     size_t sz = 0;
-    for (unsigned k = c; k < MC_CLASSES && k <= c + 1 && !p; k++) {
+    for (unsigned k = c; k <= last && !p; k++) {
         if (!mc->n[k]) continue;
         p = mc->slot[k][mc->n[k] - 1];
         sz = snug_fit_cached_size(p);           /* checks the head: an overflow while cached */
