@@ -261,7 +261,7 @@ static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need, uns
     if (j >= 0)                         /* the open-ended last bin: sizes vary */
         for (fblock *f = F->bins[j]; f; f = fb_next(f))
             if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
-    /* (carve checks the head of the block it takes) */
+    /* (carve_at checks the head of the block it takes) */
     if (F->top && (blk_known(F->top) & ~BLK_FLAGS) >= need) return F->top;
     /* Nothing larger is free: the rest of the own bin before giving up. */
     *bin = i;
@@ -686,11 +686,6 @@ static inline __attribute__((always_inline)) void carve_at(uintptr_t b, size_t n
         F->decay_since = 0;
 }
 
-static inline __attribute__((always_inline)) void carve(uintptr_t b, size_t need)
-{
-    carve_at(b, need, bin_index(blk_size(b)));
-}
-
 /* b was handed out as a user block: the counts. */
 static void user_taken(uintptr_t b)
 {
@@ -725,7 +720,8 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     if (F->quick_n) quick_flush();
     uintptr_t b = find_aligned(need, align);
     if (b) {
-        carve(b, blk_size(b));
+        size_t sz = blk_size(b);
+        carve_at(b, sz, bin_index(sz));
     } else if (!(b = alloc_locked_cold(need + align + MIN_BLOCK))) {
         return 0;
     }

@@ -227,6 +227,17 @@ static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, 
     return p;
 }
 
+/* A slot of h's page pg, counted; NULL when pg has none free. */
+static inline __attribute__((always_inline)) void *heap_take(struct heap *h, struct spage *pg)
+{
+    void *b = page_take_any(pg);
+    if (b) {
+        h->alloc_bytes += pg->bsize;
+        h->alloc_count++;
+    }
+    return b;
+}
+
 /* The rest of heap_alloc_slow (below): remote frees applied, the next page
  * after moving full pages off the list, a sparse class's block from the fit
  * allocator, a fresh page when none is left. */
@@ -236,13 +247,9 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
     do {
         struct spage *pg;
         while ((pg = h->avail[c]) != NULL) {
-            if (pg->used < pg->nslots) {    /* a real slot's bit is clear (P1) */
-                void *b = page_take(pg);
-                if (!b) b = page_take_slow(pg);
-                h->alloc_bytes += pg->bsize;
-                h->alloc_count++;
+            void *b;
+            if (pg->used < pg->nslots && (b = heap_take(h, pg)) != NULL)    /* (P1: then one is) */
                 return b;
-            }
             page_to_full(h, pg, c);
         }
         if (class_size(c) >= SPARSE_MIN && h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES &&
@@ -259,19 +266,11 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
 void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
 {
     struct spage *pg = h->avail[c];
+    void *b;
     if (pg && pg->used < pg->nslots &&
-        atomic_load_explicit(&h->remote, memory_order_relaxed) == remote_empty(h)) {
-        for (unsigned k = pg->hint; k < 4; k++) {       /* (the words before the hint are full: P2) */
-            uint64_t w = pg->bits[k];
-            if (w != ~(uint64_t)0) {
-                size_t bsize = pg->bsize;
-                pg->hint = (uint8_t)k;
-                h->alloc_bytes += bsize;
-                h->alloc_count++;
-                return page_take_in(pg, k, w, bsize);
-            }
-        }
-    }
+        atomic_load_explicit(&h->remote, memory_order_relaxed) == remote_empty(h) &&
+        (b = heap_take(h, pg)) != NULL)
+        return b;
     return heap_alloc_refill(n, h, c);
 }
 

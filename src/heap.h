@@ -79,7 +79,7 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     if (SNUG_LIKELY(pg != NULL)) {
         unsigned k = pg->hint;
         uint64_t w = pg->bits[k];
-        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take without its NULL) */
+        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take_any, its first word only) */
             size_t bsize = pg->bsize;
             h->alloc_bytes += bsize;
             h->alloc_count++;

@@ -51,16 +51,6 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
     pg->owner = owner;
 }
 
-void *page_take_slow(struct spage *pg)
-{
-    for (unsigned k = 0; k < 4; k++)
-        if (pg->bits[k] != ~(uint64_t)0) {
-            pg->hint = (uint8_t)k;
-            return page_take(pg);
-        }
-    return NULL;
-}
-
 int page_check(const struct spage *pg, int mine)
 {
     if (!page_guards_ok(pg)) return snug_check_fail("page guard overwritten (P4)", (uintptr_t)pg);

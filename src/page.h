@@ -125,8 +125,6 @@ static inline long page_slot(const struct spage *pg, uintptr_t p)
 #endif
 static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((pg->bits[i >> 6] >> (i & 63)) & 1); }
 
-/* Take the lowest free slot of the hinted bitmap word; NULL when that word is
- * full (page_take_slow looks at the other words). */
 /* Take the lowest free slot of bitmap word k, whose value w is not full
  * (bsize: the page's, read before the stores). */
 static inline void *page_take_in(struct spage *pg, unsigned k, uint64_t w, size_t bsize)
@@ -136,12 +134,18 @@ static inline void *page_take_in(struct spage *pg, unsigned k, uint64_t w, size_
     pg->used++;
     return (void *)(page_start(pg) + (uintptr_t)(k * 64 + b) * bsize);
 }
-static inline void *page_take(struct spage *pg)
+/* Take the lowest free slot at or after the hinted word (the words before it
+ * are full: P2), moving the hint to its word; NULL when none is free. */
+static inline void *page_take_any(struct spage *pg)
 {
-    unsigned k = pg->hint;
-    uint64_t w = pg->bits[k];
-    if (SNUG_UNLIKELY(w == ~(uint64_t)0)) return NULL;
-    return page_take_in(pg, k, w, pg->bsize);
+    for (unsigned k = pg->hint; k < 4; k++) {
+        uint64_t w = pg->bits[k];
+        if (w != ~(uint64_t)0) {
+            pg->hint = (uint8_t)k;
+            return page_take_in(pg, k, w, pg->bsize);
+        }
+    }
+    return NULL;
 }
 
 /* Number of OS pages a page of class c spans; slots a page of npages holds. */
@@ -149,8 +153,6 @@ unsigned page_pages_for(size_t bsize);
 unsigned page_pages_dense(size_t bsize);    /* the page size (1, 2, 4) that wastes least */
 unsigned page_slots_for(unsigned npages, size_t bsize);
 void  page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages);
-/* Move the hint to a word with a clear bit and take a slot; NULL when full. */
-void *page_take_slow(struct spage *pg);
 /* Checker for one page (P1-P4); the bitmap is read only when mine (owned by
  * the calling thread or parked), since its owner may be changing it. */
 int   page_check(const struct spage *pg, int mine);
