@@ -1,8 +1,9 @@
 /* regions.c - memory from the kernel: the heap shrinks with a negative sbrk when its top is
  * free, continues in mmap'd regions when brk cannot grow (a mapping in the way), and never
  * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
- * no page per rarely used size class; freed medium blocks parked for reuse still count as free
- * and rejoin the heap before it grows.  Linked with -lsnug; single-threaded (each check runs
+ * no page per rarely used size class, and a class whose burst is over keeps no big page; freed
+ * medium blocks parked for reuse still count as free and rejoin the heap before it grows.
+ * Linked with -lsnug; single-threaded (each check runs
  * in a forked child of a process that never made a thread). */
 #include "harness.h"
 #include <sys/mman.h>
@@ -198,6 +199,35 @@ static void check_sparse_classes(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
+ * blocks); once the program has freed all of its blocks, no such page is kept for it (a
+ * class's last empty page is kept only when it is of the usual size). */
+#define BUSY 3000
+static void check_busy_class_idle(void)
+{
+    static unsigned char *q[BUSY];
+    size_t pages0 = get_stats().small_pages, slots0 = free_slot_bytes();
+    for (int i = 0; i < BUSY; i++) {
+        q[i] = malloc(800);
+        CHECK(q[i] != NULL, "malloc(800)");
+        memset(q[i], i & 0xff, 800);
+    }
+    void *fence = malloc(BSZ);          /* above the pages: they are not the heap's top */
+    CHECK(fence != NULL, "malloc(%d)", BSZ);
+    size_t busy = get_stats().small_pages;
+    CHECK(busy >= pages0 + 64, "%d blocks of 800 bytes on %zu pages", BUSY, busy - pages0);
+    for (int i = 0; i < BUSY; i++) {
+        for (int k = 0; k < 800; k += 13) CHECK(q[i][k] == (unsigned char)(i & 0xff), "block %d byte %d", i, k);
+        free(q[i]);
+    }
+    size_t pages1 = get_stats().small_pages, slots1 = free_slot_bytes();
+    note("small pages %zu -> %zu -> %zu; free slot bytes %zu -> %zu", pages0, busy, pages1, slots0, slots1);
+    CHECK(pages1 <= pages0, "%zu small pages kept after the class went idle", pages1 - pages0);
+    CHECK(slots1 <= slots0, "%zu bytes of free slots kept after the class went idle", slots1 - slots0);
+    CHECK(sd_heap_check() == 0, "heap check");
+    free(fence);
+}
+
 /* A freed medium block (up to 64 KiB) may be parked for reuse instead of coalesced at once:
  * a malloc of its size takes back the last one freed; it counts as free (statistics, heap
  * walk, heap check) and a second free of it is a double free (faults.c); and parked blocks
@@ -274,5 +304,6 @@ int main(void)
     run_check("heap-walk", check_heap_walk, 60);
     run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
     run_check("parked-medium-blocks", check_parked, 60);
+    run_check("busy-class-idle-no-dense-page", check_busy_class_idle, 60);
     return harness_done();
 }
