@@ -109,15 +109,90 @@ void heap_free_fault(struct spage *pg, void *p)
     snug_fatal("double free of", p, pg->bsize);     /* bit clear, or queued by another thread */
 }
 
-/* One empty page per class is kept against thrashing, unless it is all that
- * pins a free heap top beyond the trim threshold (the end of a burst).  The
- * fit allocator is asked only after the heap has let go of more pages than
- * the threshold since it last asked, so a class that thrashes asks rarely. */
-static int kept_page_pins_top(struct heap *h, struct spage *pg)
+/* Spare pages.  In a process with threads, pages empty in bursts (a drain of
+ * the frees other threads queued) while the heap goes on filling others: the
+ * producer/consumer benchmark gave back and took again one page per 22
+ * mallocs, each round trip through the fit allocator (its lock, a split and a
+ * merge) costing over a thousand instructions.  So an emptied page waits on
+ * the heap's spare list (up to SPARE_MAX, and half the heap's pages), and a
+ * class that needs a new page of its size takes it, its header set up again.
+ * A single-threaded process keeps none: its heap stays as tight as before. */
+#define SPARE_MAX 64
+
+static struct spage *spare_take_any(struct heap *h)
 {
-    if (h->pages_peak < h->pages + snug_opt.trim_threshold / SNUG_OSPAGE) return 0;
+    struct spage *pg = h->spare;
+    if (!pg) return NULL;
+    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+    h->spare = pg->next;
+    h->nspare--;
+    return pg;
+}
+
+static void spares_release(struct heap *h)
+{
+    for (struct spage *pg; (pg = spare_take_any(h)) != NULL;) {
+        h->pages--;
+        snug_fit_page_free((void *)pg, (size_t)pg->npages * SNUG_OSPAGE);
+    }
+}
+
+/* The end of a burst.  Kept pages (a class's last, against thrashing; the
+ * spares) must not outlive the work that filled the heap: scattered through
+ * memory freed since, they would keep its free top from the kernel.  Once the
+ * heap has let go of more pages than the trim threshold holds since it last
+ * looked, the spares go back, no page waits again until the heap grows, and a
+ * class's last page goes too when it holds up a free heap top (asked of the
+ * fit allocator for every class, since such a page may have been kept while
+ * the heap was full: the FILE of an fopen during a burst).  A class that
+ * thrashes asks rarely.  malloc_trim and thread exit give every empty page back. */
+static int heap_shrank(const struct heap *h)
+{
+    return h->pages_peak >= h->pages + snug_opt.trim_threshold / SNUG_OSPAGE;
+}
+
+static __attribute__((noinline)) void heap_shrinking(struct heap *h)
+{
+    spares_release(h);
+    h->spare_off = 1;
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
+        struct spage *pg = h->avail[c];
+        if (pg && pg->used == 0 && pg->next == NULL && snug_fit_page_pins_top((void *)pg)) {
+            if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+            page_release(h, pg);
+        }
+    }
     h->pages_peak = h->pages;
-    return snug_fit_page_pins_top(pg);
+}
+
+/* pg emptied and the heap does not keep it as its class's last page. */
+static void page_spare_or_release(struct heap *h, struct spage *pg)
+{
+    if (!__libc_single_threaded && !h->spare_off && h->nspare < SPARE_MAX && h->nspare < h->pages / 2) {
+        avail_remove(h, pg);
+        if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]--;
+        pg->next = h->spare;
+        h->spare = pg;
+        h->nspare++;
+        return;
+    }
+    page_release(h, pg);
+    if (heap_shrank(h)) heap_shrinking(h);
+}
+
+/* A spare page of npages OS pages, off the list (its guards checked), or NULL. */
+static struct spage *spare_take(struct heap *h, unsigned npages)
+{
+    for (struct spage **at = &h->spare; *at; at = &(*at)->next) {
+        struct spage *pg = *at;
+        if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        if (pg->npages == npages) {
+            *at = pg->next;
+            h->nspare--;
+            return pg;
+        }
+    }
+    return NULL;
 }
 
 /* Is pg (of class c, emptied) a dense page (BUSY_CLASS_PAGES, below), and the
@@ -144,9 +219,12 @@ void heap_free_slow(struct heap *h, struct spage *pg)
      * no longer needs or it pins a free heap top. */
     unsigned c = pg->cls;
     int only = h->avail[c] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
-    if (only && !(pg->npages > 1 && dense_and_alone(h, pg, c)) && !kept_page_pins_top(h, pg)) return;
+    if (only && !(pg->npages > 1 && dense_and_alone(h, pg, c))) {
+        if (heap_shrank(h)) heap_shrinking(h);      /* (which may let pg go) */
+        return;
+    }
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-    page_release(h, pg);
+    page_spare_or_release(h, pg);
 }
 
 /* Apply the frees other threads queued on h. */
@@ -203,13 +281,21 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
     else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)
         k = page_pages_dense(bsize);
-    struct spage *np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
+    struct spage *np = h->spare ? spare_take(h, k) : NULL;
+    if (np) {                           /* owned and counted already */
+        page_init(np, h, c, k);
+        avail_push(h, np);
+        if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
+        return 1;
+    }
+    np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
     if (!np) return 0;
     page_init(np, h, c, k);
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);
     if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
+    h->spare_off = 0;
     if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
     snug_stats_sample();
     return 1;
@@ -307,6 +393,7 @@ void heap_free_remote(struct spage *pg, void *p)
 void heap_release_empty(struct heap *h)
 {
     if (h->mc) mcache_flush(h->mc);
+    spares_release(h);
     for (unsigned c = 0; c < SNUG_NCLASSES; c++)
         for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
             nx = pg->next;
@@ -432,6 +519,8 @@ void heap_fork_child(void)
             memset(h->avail, 0, sizeof h->avail);
             memset(h->cls_pages, 0, sizeof h->cls_pages);
             h->pages = 0;
+            h->spare = NULL;            /* (the walk finds its pages, and lists them by their class) */
+            h->nspare = 0;
             any = 1;
         }
     uintptr_t orphans = 0;
@@ -473,6 +562,14 @@ int heap_check_own(size_t full_pages)
             if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
         }
     }
+    unsigned nspare = 0;
+    for (struct spage *pg = h->spare; pg; pg = pg->next) {
+        if (pg->owner != h || pg->used != 0 || pg->in_full || !page_guards_ok(pg) ||
+            page_of((uintptr_t)pg + SPAGE_HDR) != pg)
+            return snug_check_fail("spare page broken", (uintptr_t)pg);
+        if (++nspare > h->nspare || ++n > h->pages) return snug_check_fail("spare list longer than its count", (uintptr_t)h);
+    }
+    if (nspare != h->nspare) return snug_check_fail("spare pages missing", (uintptr_t)h);
     if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
     size_t per_class = 0;
     int stuck = 0;
@@ -480,6 +577,6 @@ int heap_check_own(size_t full_pages)
         per_class += h->cls_pages[c];
         stuck |= h->cls_pages[c] == UINT16_MAX;
     }
-    if (!stuck && per_class != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
+    if (!stuck && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
     return 0;
 }

@@ -16,7 +16,10 @@ struct heap {
     size_t pages;                           /* small pages owned */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (stuck at UINT16_MAX once there) */
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
-    size_t pages_peak;                      /* most pages owned since the last top question */
+    size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
+    struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
+    unsigned nspare;                        /* linked by next; counted in pages, not cls_pages */
+    int spare_off;                          /* none kept until the heap next grows */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */

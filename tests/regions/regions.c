@@ -6,6 +6,7 @@
  * Linked with -lsnug; single-threaded (each check runs
  * in a forked child of a process that never made a thread). */
 #include "harness.h"
+#include <pthread.h>
 #include <sys/mman.h>
 
 #define NBLK 12000
@@ -199,6 +200,52 @@ static void check_sparse_classes(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* A small block freed while a burst of small blocks is live leaves its class's
+ * page kept at the heap's top (the FILE of an fopen and fclose, say).  Once the
+ * burst is freed, that page goes too: the heap still returns to the kernel.
+ * The same in a process with threads, whose heaps keep emptied pages as spares
+ * for a while: those go back too. */
+#define SMALL_BURST (1 << 20)
+static void *thread_noop(void *arg) { return arg; }
+static void small_burst(int threaded)
+{
+    static void *q[SMALL_BURST];
+    if (threaded) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, thread_noop, NULL) == 0 && pthread_join(t, NULL) == 0, "a thread");
+    }
+    free(malloc(100));
+    uintptr_t before = (uintptr_t)sbrk(0);
+    for (int i = 0; i < SMALL_BURST; i++) {
+        q[i] = malloc(64);
+        CHECK(q[i] != NULL, "malloc(64) #%d", i);
+        memset(q[i], 0x5a, 64);
+    }
+    void *volatile lone = malloc(470);          /* its class's only page: at the top */
+    CHECK(lone != NULL, "malloc(470)");
+    free(lone);
+    uintptr_t grown = (uintptr_t)sbrk(0);
+    CHECK(grown >= before + ((uintptr_t)SMALL_BURST << 6), "the heap grew with brk");
+    for (int s = 0; s < 7; s++)                 /* the top's pages empty first */
+        for (int i = s; i < SMALL_BURST; i += 7) free(q[SMALL_BURST - 1 - i]);
+    uintptr_t after = (uintptr_t)sbrk(0);
+    note("brk +%lu KiB with the burst, +%lu KiB after its frees", (unsigned long)((grown - before) >> 10),
+         (unsigned long)((after - before) >> 10));
+    CHECK(after < before + (17u << 20), "freed heap top beyond 16 MiB returned at the frees (brk still %lu KiB up)",
+          (unsigned long)((after - before) >> 10));
+    usleep(700 * 1000);
+    for (int i = 0; i < 64; i++) {
+        void *volatile m = malloc(8000);
+        free(m);
+    }
+    uintptr_t later = (uintptr_t)sbrk(0);
+    CHECK(later < before + (1u << 20), "freed heap top returned after the wait (brk still %lu KiB up)",
+          (unsigned long)((later - before) >> 10));
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+static void check_small_burst_kept_page(void) { small_burst(0); }
+static void check_small_burst_threaded(void) { small_burst(1); }
+
 /* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
  * blocks); once the program has freed all of its blocks, no such page is kept for it (a
  * class's last empty page is kept only when it is of the usual size). */
@@ -305,5 +352,7 @@ int main(void)
     run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
     run_check("parked-medium-blocks", check_parked, 60);
     run_check("busy-class-idle-no-dense-page", check_busy_class_idle, 60);
+    run_check("small-burst-kept-page-no-pin", check_small_burst_kept_page, 60);
+    run_check("small-burst-threaded-spares-no-pin", check_small_burst_threaded, 60);
     return harness_done();
 }
