@@ -230,7 +230,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
 /* Apply the frees other threads queued on h. */
 /* A queued slot is one of h's, allocated, and carries the remote mark (a write
  * after free into its link breaks the mark or the link). */
-static struct spage *queued_slot(struct heap *h, uintptr_t b, long *i)
+static inline __attribute__((always_inline)) struct spage *queued_slot(struct heap *h, uintptr_t b, long *i)
 {
     struct spage *pg = page_of(b);
     *i = pg && pg->owner == h ? page_slot(pg, b) : -1;
