@@ -195,14 +195,6 @@ static struct spage *spare_take(struct heap *h, unsigned npages)
     return NULL;
 }
 
-/* Is pg (of class c, emptied) a dense page (BUSY_CLASS_PAGES, below), and the
- * class's last?  The class was busy and is now idle: its next page will be of
- * the usual size, so this one is not kept (binary's trace: 1.2 points). */
-static __attribute__((noinline)) int dense_and_alone(struct heap *h, struct spage *pg, unsigned c)
-{
-    return h->cls_pages[c] <= 1 && pg->npages > page_pages_for(class_size(c));
-}
-
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
     /* A full page whose used count came down to its relist threshold (or to
@@ -215,11 +207,13 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         if (pg->used) return;
     }
     /* The page emptied.  The class's only page stays, touching no list (the
-     * common case of a malloc/free pair), unless it is a dense page the class
-     * no longer needs or it pins a free heap top. */
+     * common case of a malloc/free pair), unless it pins a free heap top, or
+     * it is a dense page (BUSY_CLASS_PAGES, below) and the class's last: the
+     * class was busy and is now idle, its next page will be of the usual size
+     * (binary's trace: 1.2 points). */
     unsigned c = pg->cls;
     int only = h->avail[c] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
-    if (only && !(pg->npages > 1 && dense_and_alone(h, pg, c))) {
+    if (only && !(pg->dense && h->cls_pages[c] <= 1)) {
         if (heap_shrank(h)) heap_shrinking(h);      /* (which may let pg go) */
         return;
     }
@@ -276,7 +270,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
      * slots, whatever their waste: a class used a few times should not hold
      * 16 KiB, nor a busy one change pages every third malloc. */
     size_t bsize = class_size(c);
-    unsigned k = page_pages_for(bsize);
+    unsigned usual = page_pages_for(bsize), k = usual;
     if (h->pages < SMALL_HEAP_PAGES)
         while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
     else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)
@@ -284,6 +278,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     struct spage *np = h->spare ? spare_take(h, k) : NULL;
     if (np) {                           /* owned and counted already */
         page_init(np, h, c, k);
+        np->dense = k > usual;
         avail_push(h, np);
         if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
         return 1;
@@ -291,6 +286,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
     if (!np) return 0;
     page_init(np, h, c, k);
+    np->dense = k > usual;
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);

@@ -42,7 +42,8 @@ struct spage {
     struct spage *next, *prev;      /* owner's avail list for this class (none when full) */
     uint16_t area;                  /* nslots * bsize */
     uint8_t cls, npages, in_full;
-    uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 5];
+    uint8_t dense;                  /* larger than its class's usual page (set by heap.c) */
+    uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 6];
     uint64_t bits[4] __attribute__((aligned(8)));  /* allocation bitmap, up to 256 slots */
     struct heap *owner;
     uint16_t bsize;                 /* slot size */
