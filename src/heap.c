@@ -119,19 +119,24 @@ void heap_free_fault(struct spage *pg, void *p)
  * A single-threaded process keeps none: its heap stays as tight as before. */
 #define SPARE_MAX 64
 
-static struct spage *spare_take_any(struct heap *h)
+/* A spare page of npages OS pages (any, for 0), off the list, its guards checked; or NULL. */
+static struct spage *spare_take(struct heap *h, unsigned npages)
 {
-    struct spage *pg = h->spare;
-    if (!pg) return NULL;
-    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-    h->spare = pg->next;
-    h->nspare--;
-    return pg;
+    for (struct spage **at = &h->spare; *at; at = &(*at)->next) {
+        struct spage *pg = *at;
+        if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        if (!npages || pg->npages == npages) {
+            *at = pg->next;
+            h->nspare--;
+            return pg;
+        }
+    }
+    return NULL;
 }
 
 static void spares_release(struct heap *h)
 {
-    for (struct spage *pg; (pg = spare_take_any(h)) != NULL;) {
+    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) {
         h->pages--;
         snug_fit_page_free((void *)pg, (size_t)pg->npages * SNUG_OSPAGE);
     }
@@ -180,25 +185,10 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
     if (heap_shrank(h)) heap_shrinking(h);
 }
 
-/* A spare page of npages OS pages, off the list (its guards checked), or NULL. */
-static struct spage *spare_take(struct heap *h, unsigned npages)
-{
-    for (struct spage **at = &h->spare; *at; at = &(*at)->next) {
-        struct spage *pg = *at;
-        if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-        if (pg->npages == npages) {
-            *at = pg->next;
-            h->nspare--;
-            return pg;
-        }
-    }
-    return NULL;
-}
-
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
     /* A full page whose used count came down to its relist threshold (or to
-     * nothing, for a one-slot page): back on its avail list, at the head. */
+     * nothing, for a one-slot page): back on its avail list, at the tail. */
     if (pg->in_full) {
         if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
         pg->in_full = 0;
