@@ -912,7 +912,8 @@ CONTRACT(own_frees_while_remote_frees_wait)
 
 /* In a process with threads, a heap keeps pages that empty (beyond a class's
  * last one) as spares, and a class that needs a page takes one: 40 blocks of
- * 440 bytes after 84 of 500 bytes were freed take no page more.  A burst freed
+ * 440 bytes after 84 of 500 bytes were freed take no page more; malloc_trim
+ * gives them back.  A burst freed
  * in full still goes back to the kernel: spares do not pin the heap's top. */
 static void *thread_noop(void *arg) { return arg; }
 static void make_threaded(void)
@@ -926,6 +927,7 @@ CONTRACT(threaded_spare_pages_reused)
     make_threaded();
     enum { NA = 7 * 12, NB = 8 * 5 };               /* 12 pages of 7 slots; 5 pages of 8 slots */
     void *a[NA], *b[NB];
+    size_t p_start = stats().small_pages;
     for (int i = 0; i < NA; i++) {
         a[i] = snug_malloc(500);
         cr_assert(a[i]);
@@ -950,6 +952,9 @@ CONTRACT(threaded_spare_pages_reused)
         assert_pattern(b[i], 440, (size_t)i + 1000, "a block on a page reused");
         snug_free(b[i]);
     }
+    snug_trim(0);                                   /* every empty page goes back, spares too */
+    size_t p3 = stats().small_pages;
+    cr_assert_leq(p3, p_start, "%zu small pages before the test, %zu after its frees and malloc_trim", p_start, p3);
 }
 
 CONTRACT(threaded_small_burst_returns_memory_after_decay)
