@@ -94,11 +94,17 @@ static struct spage *page_of(uintptr_t p)
     return pg > ADDR_MEDIUM ? (struct spage *)pg : NULL;
 }
 
-static void page_release(struct heap *h, struct spage *pg)
+/* An emptied page leaves its class (its avail list and count): released, or spare. */
+static void page_leave_class(struct heap *h, struct spage *pg)
 {
     avail_remove(h, pg);
-    h->pages--;
     if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]--;
+}
+
+static void page_release(struct heap *h, struct spage *pg)
+{
+    page_leave_class(h, pg);
+    h->pages--;
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
 }
 
@@ -174,8 +180,7 @@ static __attribute__((noinline)) void heap_shrinking(struct heap *h)
 static void page_spare_or_release(struct heap *h, struct spage *pg)
 {
     if (!__libc_single_threaded && !h->spare_off && h->nspare < SPARE_MAX && h->nspare < h->pages / 2) {
-        avail_remove(h, pg);
-        if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]--;
+        page_leave_class(h, pg);
         pg->next = h->spare;
         h->spare = pg;
         h->nspare++;
@@ -265,25 +270,20 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
     else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)
         k = page_pages_dense(bsize);
-    struct spage *np = h->spare ? spare_take(h, k) : NULL;
-    if (np) {                           /* owned and counted already */
-        page_init(np, h, c, k);
-        np->dense = k > usual;
-        avail_push(h, np);
-        if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
-        return 1;
-    }
-    np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE);
-    if (!np) return 0;
+    struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
+    int fresh = !np;
+    if (fresh && !(np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE))) return 0;
     page_init(np, h, c, k);
     np->dense = k > usual;
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);
-    if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
-    h->spare_off = 0;
     if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
-    snug_stats_sample();
+    if (fresh) {
+        if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
+        h->spare_off = 0;
+        snug_stats_sample();
+    }
     return 1;
 }
 

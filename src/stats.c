@@ -47,13 +47,16 @@ static void heaps_now(struct heaps_part *s)
     *s = (struct heaps_part){ a, f, na, nf, cached, ncached };
 }
 
+/* x less the part of it the thread caches hold (read at another moment, so possibly more). */
+static size_t less_cached(size_t x, size_t cached) { return x - (cached < x ? cached : x); }
+
 static void live_now(struct live *l)
 {
     struct heaps_part s;
     heaps_now(&s);
     snug_fit_totals(&l->fit);
-    l->fit.user_bytes -= s.cached < l->fit.user_bytes ? s.cached : l->fit.user_bytes;
-    l->fit.user_blocks -= s.ncached < l->fit.user_blocks ? s.ncached : l->fit.user_blocks;
+    l->fit.user_bytes = less_cached(l->fit.user_bytes, s.cached);
+    l->fit.user_blocks = less_cached(l->fit.user_blocks, s.ncached);
     large_totals(&l->large_blocks, &l->large_bytes);
     l->bytes = s.a - s.f + l->fit.user_bytes + l->large_bytes;
     l->blocks = s.na - s.nf + l->fit.user_blocks + l->large_blocks;
@@ -73,8 +76,7 @@ void snug_stats_sample(void)
 {
     struct heaps_part s;
     heaps_now(&s);
-    size_t fit = snug_fit_user_bytes_now();
-    size_t now = s.a - s.f + (fit - (s.cached < fit ? s.cached : fit)) + large_bytes_now();
+    size_t now = s.a - s.f + less_cached(snug_fit_user_bytes_now(), s.cached) + large_bytes_now();
     size_t peak = atomic_load_explicit(&sc.live_peak, memory_order_relaxed);
     while (now > peak && !atomic_compare_exchange_weak(&sc.live_peak, &peak, now)) {}
 }

@@ -3,8 +3,8 @@
  * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
  * no page per rarely used size class, and a class whose burst is over keeps no big page; freed
  * medium blocks parked for reuse still count as free and rejoin the heap before it grows.
- * Linked with -lsnug; single-threaded (each check runs
- * in a forked child of a process that never made a thread). */
+ * Linked with -lsnug; each check runs in a forked child of a process that never made a
+ * thread, so the process is single-threaded unless the check makes a thread itself. */
 #include "harness.h"
 #include <pthread.h>
 #include <sys/mman.h>
@@ -37,6 +37,24 @@ static void free_all(void)
 
 static uintptr_t page_up(uintptr_t a) { return (a + 4095) & ~(uintptr_t)4095; }
 
+/* Everything above `before` was just freed, the heap's top included: all but
+ * decay_max (16 MiB) has gone back; the rest goes once the top has waited
+ * decay_ms (500 ms) and the program calls again. */
+static void check_top_returned(uintptr_t before)
+{
+    uintptr_t after = (uintptr_t)sbrk(0);
+    note("brk +%lu KiB after the frees", (unsigned long)((after - before) >> 10));
+    CHECK(after < before + (17u << 20), "freed heap top beyond 16 MiB returned at the frees (brk still %lu KiB up)",
+          (unsigned long)((after - before) >> 10));
+    usleep(700 * 1000);
+    for (int i = 0; i < 64; i++) free(malloc(8000));
+    uintptr_t later = (uintptr_t)sbrk(0);
+    note("brk +%lu KiB 0.7 s later", (unsigned long)((later - before) >> 10));
+    CHECK(later < before + (1u << 20), "freed heap top returned to the kernel after the wait (brk still %lu KiB up)",
+          (unsigned long)((later - before) >> 10));
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* Freeing everything at the heap top gives it back with a negative sbrk. */
 static void check_brk_shrinks(void)
 {
@@ -48,19 +66,7 @@ static void check_brk_shrinks(void)
           (unsigned long)before, (unsigned long)grown);
     check_all();
     free_all();
-    uintptr_t after = (uintptr_t)sbrk(0);
-    note("brk %#lx -> %#lx -> %#lx", (unsigned long)before, (unsigned long)grown, (unsigned long)after);
-    /* At the frees, all but decay_max (16 MiB) goes back; the rest once the top
-     * has waited decay_ms (500 ms) and the program calls again. */
-    CHECK(after < before + (17u << 20), "freed heap top beyond 16 MiB returned at the frees (brk still %lu KiB up)",
-          (unsigned long)((after - before) >> 10));
-    usleep(700 * 1000);
-    for (int i = 0; i < 64; i++) free(malloc(8000));
-    uintptr_t later = (uintptr_t)sbrk(0);
-    note("brk %#lx 0.7 s later", (unsigned long)later);
-    CHECK(later < before + (1u << 20), "freed heap top returned to the kernel after the wait (brk still %lu KiB up)",
-          (unsigned long)((later - before) >> 10));
-    CHECK(sd_heap_check() == 0, "heap check");
+    check_top_returned(before);
 }
 
 /* A mapping right at the break: brk cannot grow, snug continues in mmap'd regions. */
@@ -221,27 +227,14 @@ static void small_burst(int threaded)
         CHECK(q[i] != NULL, "malloc(64) #%d", i);
         memset(q[i], 0x5a, 64);
     }
-    void *volatile lone = malloc(470);          /* its class's only page: at the top */
+    void *lone = malloc(470);                   /* its class's only page: at the top */
     CHECK(lone != NULL, "malloc(470)");
     free(lone);
     uintptr_t grown = (uintptr_t)sbrk(0);
     CHECK(grown >= before + ((uintptr_t)SMALL_BURST << 6), "the heap grew with brk");
     for (int s = 0; s < 7; s++)                 /* the top's pages empty first */
         for (int i = s; i < SMALL_BURST; i += 7) free(q[SMALL_BURST - 1 - i]);
-    uintptr_t after = (uintptr_t)sbrk(0);
-    note("brk +%lu KiB with the burst, +%lu KiB after its frees", (unsigned long)((grown - before) >> 10),
-         (unsigned long)((after - before) >> 10));
-    CHECK(after < before + (17u << 20), "freed heap top beyond 16 MiB returned at the frees (brk still %lu KiB up)",
-          (unsigned long)((after - before) >> 10));
-    usleep(700 * 1000);
-    for (int i = 0; i < 64; i++) {
-        void *volatile m = malloc(8000);
-        free(m);
-    }
-    uintptr_t later = (uintptr_t)sbrk(0);
-    CHECK(later < before + (1u << 20), "freed heap top returned after the wait (brk still %lu KiB up)",
-          (unsigned long)((later - before) >> 10));
-    CHECK(sd_heap_check() == 0, "heap check");
+    check_top_returned(before);
 }
 static void check_small_burst_kept_page(void) { small_burst(0); }
 static void check_small_burst_threaded(void) { small_burst(1); }
