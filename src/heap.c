@@ -94,11 +94,24 @@ static struct spage *page_of(uintptr_t p)
     return pg > ADDR_MEDIUM ? (struct spage *)pg : NULL;
 }
 
+/* Pages per class, counted in 16 bits (the heap record stays small: its size
+ * moves every block after it).  A class that passes UINT16_MAX pages (256 MiB
+ * or more) loses the increments past it, and its count falls short from then
+ * on, never below 0: when it counts as busy (BUSY_CLASS_PAGES) or idle (its
+ * last dense page) is then approximate, and a heap that lost a count is not
+ * held to the checker's sum.  Counts that stuck at UINT16_MAX instead kept a
+ * 1 GiB burst's last dense page, and the pages stacked above it, for good. */
+static void cls_count_up(struct heap *h, unsigned c)
+{
+    if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
+    else h->cls_lossy = 1;
+}
+
 /* An emptied page leaves its class (its avail list and count): released, or spare. */
 static void page_leave_class(struct heap *h, struct spage *pg)
 {
     avail_remove(h, pg);
-    if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]--;
+    if (h->cls_pages[pg->cls]) h->cls_pages[pg->cls]--;
 }
 
 static void page_release(struct heap *h, struct spage *pg)
@@ -156,19 +169,27 @@ static void spares_release(struct heap *h)
  * class's last page goes too when it holds up a free heap top (asked of the
  * fit allocator for every class, since such a page may have been kept while
  * the heap was full: the FILE of an fopen during a burst).  A class that
- * thrashes asks rarely.  malloc_trim and thread exit give every empty page back. */
+ * thrashes asks rarely.  Kept pages of several classes can lie stacked at the
+ * top, holding it up together where none of them alone is what the fit
+ * allocator sees at the top (1 GiB of 64-byte blocks freed in allocation
+ * order: the burst class's last page under the pages of an fopen's FILE and
+ * buffer).  So when a busy class (one that took dense pages) frees its last
+ * block, its burst is over for certain, and every kept page above its last
+ * page goes as well (`above`; 0: only the pages that hold up a top alone).
+ * malloc_trim and thread exit give every empty page back. */
 static int heap_shrank(const struct heap *h)
 {
     return h->pages_peak >= h->pages + snug_opt.trim_threshold / SNUG_OSPAGE;
 }
 
-static __attribute__((noinline)) void heap_shrinking(struct heap *h)
+static __attribute__((noinline)) void heap_shrinking(struct heap *h, uintptr_t above)
 {
     spares_release(h);
     h->spare_off = 1;
     for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
         struct spage *pg = h->avail[c];
-        if (pg && pg->used == 0 && pg->next == NULL && snug_fit_page_pins_top((void *)pg)) {
+        if (pg && pg->used == 0 && pg->next == NULL &&
+            ((above && (uintptr_t)pg > above) || snug_fit_page_pins_top((void *)pg))) {
             if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
             page_release(h, pg);
         }
@@ -187,7 +208,7 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
         return;
     }
     page_release(h, pg);
-    if (heap_shrank(h)) heap_shrinking(h);
+    if (heap_shrank(h)) heap_shrinking(h, 0);
 }
 
 void heap_free_slow(struct heap *h, struct spage *pg)
@@ -209,11 +230,12 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     unsigned c = pg->cls;
     int only = h->avail[c] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
     if (only && !(pg->dense && h->cls_pages[c] <= 1)) {
-        if (heap_shrank(h)) heap_shrinking(h);      /* (which may let pg go) */
+        if (heap_shrank(h)) heap_shrinking(h, 0);   /* (which may let pg go) */
         return;
     }
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     page_spare_or_release(h, pg);
+    if (only) heap_shrinking(h, (uintptr_t)pg); /* a busy class went idle */
 }
 
 /* Apply the frees other threads queued on h. */
@@ -278,7 +300,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);
-    if (h->cls_pages[c] != UINT16_MAX) h->cls_pages[c]++;
+    cls_count_up(h, c);
     if (fresh) {
         if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
         h->spare_off = 0;
@@ -486,7 +508,7 @@ static void rebuild_page(uintptr_t page, void *arg)
     avail_push(h, pg);
     if (pg->used == pg->nslots) page_to_full(h, pg, pg->cls);
     h->pages++;
-    if (h->cls_pages[pg->cls] != UINT16_MAX) h->cls_pages[pg->cls]++;
+    cls_count_up(h, pg->cls);
 }
 
 void heap_fork_child(void)
@@ -504,6 +526,7 @@ void heap_fork_child(void)
             parked = h;
             memset(h->avail, 0, sizeof h->avail);
             memset(h->cls_pages, 0, sizeof h->cls_pages);
+            h->cls_lossy = 0;
             h->pages = 0;
             h->spare = NULL;            /* (the walk finds its pages, and lists them by their class) */
             h->nspare = 0;
@@ -558,11 +581,7 @@ int heap_check_own(size_t full_pages)
     if (nspare != h->nspare) return snug_check_fail("spare pages missing", (uintptr_t)h);
     if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
     size_t per_class = 0;
-    int stuck = 0;
-    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
-        per_class += h->cls_pages[c];
-        stuck |= h->cls_pages[c] == UINT16_MAX;
-    }
-    if (!stuck && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) per_class += h->cls_pages[c];
+    if (!h->cls_lossy && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
     return 0;
 }

@@ -14,12 +14,13 @@ struct heap {
     size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
     size_t alloc_count, freed_count;
     size_t pages;                           /* small pages owned */
-    uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (stuck at UINT16_MAX once there) */
+    uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (short once cls_lossy: heap.c) */
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
     unsigned nspare;                        /* linked by next; counted in pages, not cls_pages */
-    int spare_off;                          /* none kept until the heap next grows */
+    uint8_t spare_off;                      /* none kept until the heap next grows */
+    uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */

@@ -6,6 +6,7 @@
  * Linked with -lsnug; each check runs in a forked child of a process that never made a
  * thread, so the process is single-threaded unless the check makes a thread itself. */
 #include "harness.h"
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -239,6 +240,36 @@ static void small_burst(int threaded)
 static void check_small_burst_kept_page(void) { small_burst(0); }
 static void check_small_burst_threaded(void) { small_burst(1); }
 
+/* When a busy class (one that took dense pages) frees its last block, the kept
+ * empty pages above its last page go, whether or not each holds up a free top
+ * alone: kept pages stacked at the heap's top hold it up together (1 GiB of
+ * 64-byte blocks freed in allocation order stayed with the program, the burst's
+ * last page under the pages of an fopen's FILE and buffer). */
+#define IDLE_BURST 200000
+static void check_burst_end_releases_kept(void)
+{
+    static void *q[IDLE_BURST];
+    size_t pages0 = get_stats().small_pages;
+    uintptr_t before = (uintptr_t)sbrk(0);
+    for (int i = 0; i < IDLE_BURST; i++) {
+        q[i] = malloc(64);
+        CHECK(q[i] != NULL, "malloc(64) #%d", i);
+        memset(q[i], 0x3c, 64);
+    }
+    static const size_t lone[] = { 48, 80, 112 };
+    for (int k = 0; k < 3; k++) {               /* their classes' kept pages, above the burst's */
+        void *p = malloc(lone[k]);
+        CHECK((uintptr_t)p > (uintptr_t)q[IDLE_BURST - 1], "malloc(%zu) above the burst", lone[k]);
+        free(p);
+    }
+    size_t kept = get_stats().small_pages;
+    for (int i = 0; i < IDLE_BURST; i++) free(q[i]);
+    size_t after = get_stats().small_pages;
+    note("small pages %zu -> %zu -> %zu after the burst", pages0, kept, after);
+    check_top_returned(before);
+    CHECK(after <= pages0, "kept pages released at the burst's end (%zu pages, %zu before it)", after, pages0);
+}
+
 /* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
  * blocks); once the program has freed all of its blocks, no such page is kept for it (a
  * class's last empty page is kept only when it is of the usual size). */
@@ -346,6 +377,7 @@ int main(void)
     run_check("parked-medium-blocks", check_parked, 60);
     run_check("busy-class-idle-no-dense-page", check_busy_class_idle, 60);
     run_check("small-burst-kept-page-no-pin", check_small_burst_kept_page, 60);
+    run_check("burst-end-releases-kept-pages", check_burst_end_releases_kept, 60);
     run_check("small-burst-threaded-spares-no-pin", check_small_burst_threaded, 60);
     return harness_done();
 }
