@@ -3,9 +3,9 @@
 # programs in $(B)/tests.  Included by the top-level Makefile; uses its $(B), $(CC), $(CXX).
 
 T := $(B)/tests
-TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -fno-builtin -Wall -Wextra -Iinclude \
+TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -fno-builtin -Wall -Wextra -Werror -Iinclude \
                  -Itests/common -pthread $(ARCHFLAGS)
-TEST_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -Iinclude -pthread $(ARCHFLAGS)
+TEST_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -Werror -Iinclude -pthread $(ARCHFLAGS)
 # linked with the full library (found at run time through the rpath)
 TEST_SNUG     := -L$(B) -Wl,--no-as-needed -lsnug -Wl,-rpath,$(abspath $(B))
 TEST_COMMON   := tests/common/harness.h include/snug.h

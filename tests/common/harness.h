@@ -20,9 +20,10 @@
 static const char *h_current = "?";
 static int h_failures;
 
-/* Fails the current check (the child process) with a message. */
-__attribute__((format(printf, 3, 4), noreturn)) static void h_fail(const char *file, int line,
-                                                                   const char *fmt, ...)
+/* Fails the current check (the child process) with a message: "what: why", where
+ * what is plain text (a failed condition as written) or NULL. */
+__attribute__((format(printf, 4, 5), noreturn, unused)) static void h_fail(const char *file, int line,
+                                                                          const char *what, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
@@ -31,21 +32,23 @@ __attribute__((format(printf, 3, 4), noreturn)) static void h_fail(const char *f
     va_end(ap);
     /* no stdio buffering games: one write of the whole line */
     char out[1400];
-    int n = snprintf(out, sizeof out, "# %s: %s:%d: %s\n", h_current, file, line, buf);
+    int n = snprintf(out, sizeof out, "# %s: %s:%d: %s%s%s\n", h_current, file, line, what ? what : "",
+                     what ? ": " : "", buf);
     if (n > 0) {
         fflush(stdout);
         if (write(1, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1) < 0) { /* nothing */ }
     }
     _exit(1);
 }
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) h_fail(__FILE__, __LINE__, "check failed: " #cond ": " __VA_ARGS__); \
+/* (The condition's text is passed as data, not pasted into the format: it may hold a %.) */
+#define CHECK(cond, ...)                                                          \
+    do {                                                                          \
+        if (!(cond)) h_fail(__FILE__, __LINE__, "check failed: " #cond, __VA_ARGS__); \
     } while (0)
-#define FAILF(...) h_fail(__FILE__, __LINE__, __VA_ARGS__)
+#define FAILF(...) h_fail(__FILE__, __LINE__, NULL, __VA_ARGS__)
 
 /* An informative "# check: ..." line (shown by run.sh when the check fails). */
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
+__attribute__((format(printf, 1, 2), unused)) static void note(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -57,7 +60,7 @@ __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
 }
 
 /* Runs fn in a child process; `timeout` seconds of alarm guard against hangs/deadlocks. */
-static void run_check(const char *name, void (*fn)(void), unsigned timeout)
+__attribute__((unused)) static void run_check(const char *name, void (*fn)(void), unsigned timeout)
 {
     fflush(stdout);
     fflush(stderr);
@@ -90,7 +93,7 @@ static void run_check(const char *name, void (*fn)(void), unsigned timeout)
 }
 
 /* Finishes main: the line run.sh looks for to know the program ran to the end. */
-static int harness_done(void)
+__attribute__((unused)) static int harness_done(void)
 {
     printf("DONE %d failed\n", h_failures);
     fflush(stdout);
@@ -104,7 +107,7 @@ static int (*sd_heap_check)(void);
 static size_t (*sd_usable)(const void *);
 static int (*sd_trim)(size_t);
 
-static void snugdl_init(void)
+__attribute__((unused)) static void snugdl_init(void)
 {
     sd_stats = (int (*)(struct snug_stats *))dlsym(RTLD_DEFAULT, "snug_stats");
     sd_heap_check = (int (*)(void))dlsym(RTLD_DEFAULT, "snug_heap_check");
@@ -118,7 +121,7 @@ static void snugdl_init(void)
     }
 }
 
-static struct snug_stats get_stats(void)
+__attribute__((unused)) static struct snug_stats get_stats(void)
 {
     struct snug_stats s;
     memset(&s, 0, sizeof s);
@@ -126,7 +129,7 @@ static struct snug_stats get_stats(void)
     return s;
 }
 
-static size_t rss_bytes(void)
+__attribute__((unused)) static size_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long size = 0, res = 0;

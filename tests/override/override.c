@@ -208,7 +208,10 @@ static void check_mallinfo(void)
     const size_t absurd = SIZE_MAX / 4;
     CHECK(b.uordblks < absurd && b.fordblks < absurd && b.arena < absurd,
           "mallinfo2 fields absurd: arena %zu uordblks %zu fordblks %zu", b.arena, b.uordblks, b.fordblks);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"      /* (the old call is what is tested) */
     struct mallinfo old = mallinfo();
+#pragma GCC diagnostic pop
     struct mallinfo2 now = mallinfo2();
     CHECK(old.uordblks >= 0 && old.arena >= 0 && old.hblkhd >= 0, "mallinfo negative fields");
     CHECK((size_t)old.uordblks == (now.uordblks & 0xffffffffu) || now.uordblks > INT32_MAX,
