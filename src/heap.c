@@ -211,6 +211,13 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
     if (heap_shrank(h)) heap_shrinking(h, 0);
 }
 
+/* A busy class's last (dense) page emptied: it goes, and so do the kept pages above it. */
+static __attribute__((noinline)) void class_idle(struct heap *h, struct spage *pg)
+{
+    page_spare_or_release(h, pg);
+    heap_shrinking(h, (uintptr_t)pg);
+}
+
 void heap_free_slow(struct heap *h, struct spage *pg)
 {
     /* A full page whose used count came down to its relist threshold (or to
@@ -234,8 +241,8 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         return;
     }
     if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-    page_spare_or_release(h, pg);
-    if (only) heap_shrinking(h, (uintptr_t)pg); /* a busy class went idle */
+    if (only) class_idle(h, pg);
+    else page_spare_or_release(h, pg);
 }
 
 /* Apply the frees other threads queued on h. */
