@@ -52,10 +52,13 @@ struct fit_state {
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
     uintptr_t last_sent;        /* last's sentinel head (last->end - W) */
-    uint64_t decay_since;       /* ms when a free top first waited to be trimmed; 0: none waits */
-    unsigned decay_tick;        /* events since the clock was last read */
+    /* When (ms, low 32 bits, never 0; 0: none waits) a free top first waited to be
+     * trimmed (decay, below), and free space inside a region to be purged (below);
+     * read together by every fit call, as `any`. */
+    union { struct { uint32_t top, inside; } since; uint64_t any; } wait;
+    uint16_t decay_tick;        /* events since the clock was last read */
     /* Parked blocks (below): LIFO lists by size, a bit per non-empty list, a credit per list. */
-    unsigned quick_n;
+    uint16_t quick_n;
     size_t quick_bytes;
     uint64_t quick_bits[NQWORDS];
     fblock *quick[NQUICK];
@@ -566,7 +569,7 @@ static int region_extend(struct region *r, size_t more)
         snug_os_account((intptr_t)inc);
     }
     account_map(r, end + inc);
-    F->decay_since = 0;
+    F->wait.since.top = 0;
     /* The old sentinel becomes the head of the new space. */
     uintptr_t nb = end - W;
     blk_set_head(nb, inc | (blk_head(nb) & BLK_PREV_INUSE) | BLK_INUSE);
@@ -682,8 +685,8 @@ static inline __attribute__((always_inline)) void carve_at(uintptr_t b, size_t n
     if (from_top) free_remove(b, sz);
     else bin_remove_at(b, sz, bin);
     take(b, h, need);
-    if (from_top && F->decay_since && (!F->top || blk_size(F->top) <= snug_opt.trim_threshold))
-        F->decay_since = 0;
+    if (from_top && F->wait.since.top && (!F->top || blk_size(F->top) <= snug_opt.trim_threshold))
+        F->wait.since.top = 0;
 }
 
 /* b was handed out as a user block: the counts. */
@@ -860,16 +863,23 @@ static void trim_region_top(struct region *r, size_t keep);
  * top beyond decay_max is cut to that at once.  Region growth ends the wait
  * (the whole top was wanted again); a program that cycles without growing
  * pays one trim per decay_ms.  Lock held. */
+/* The clock of the waits: ms, low 32 bits (differences are taken modulo 2^32), never 0. */
+static uint32_t now_ms32(void)
+{
+    uint32_t t = (uint32_t)snug_os_now_ms();
+    return t ? t : 1;
+}
+
 /* A top waits: on every 16th call, has it waited decay_ms? */
 static int decay_over(void)
 {
-    return !(++F->decay_tick & 15) && snug_os_now_ms() + 1 - F->decay_since >= snug_opt.decay_ms;
+    return !(++F->decay_tick & 15) && (uint32_t)(now_ms32() - F->wait.since.top) >= snug_opt.decay_ms;
 }
 
 static int decay_due(void)
 {
-    if (F->decay_since) return decay_over();
-    F->decay_since = snug_os_now_ms() + 1;      /* never 0 */
+    if (F->wait.since.top) return decay_over();
+    F->wait.since.top = now_ms32();
     F->decay_tick = 0;
     return 0;
 }
@@ -878,7 +888,7 @@ static void top_waits(struct region *r, size_t sz)
 {
     if (!snug_opt.decay_ms || decay_due()) {
         trim_region_top(r, snug_opt.top_pad);
-        F->decay_since = 0;
+        F->wait.since.top = 0;
     } else if (sz > snug_opt.trim_threshold + snug_opt.decay_max) {
         trim_region_top(r, snug_opt.decay_max);
     }
@@ -893,15 +903,63 @@ static size_t region_top_free(const struct region *r)
 
 static void decay_now(void);
 
-/* A fit call while a top waits: trim once the wait is over. */
+/* Purge: free space inside a region (not at its top, so no trim can give it
+ * back) goes back too once it has waited decay_ms: the pages inside every free
+ * block beyond the trim threshold are discarded (MADV_DONTNEED: they stay
+ * mapped and read as zero when the block is used again, each costing a page
+ * fault then).  A burst freed below a block still in use (a buffer allocated
+ * during the burst, the stdio buffer of a first printf) leaves such a block.
+ * Its head, links, remembered size and foot stay (they are outside the pages
+ * discarded); a stale head of a block that merged into it may not, so a double
+ * free of that block is then reported as an invalid pointer.  The wait starts
+ * when such a block forms (a free's merge), and a purge walks only the bins
+ * that can hold one.  With decay_ms 0 the block's pages go at once.  Lock held. */
+static int discard_inside(uintptr_t f, size_t sz)
+{
+    uintptr_t lo = snug_align_up(f + ORIG_AT + W, SNUG_OSPAGE);
+    uintptr_t hi = (f + sz - W) & ~(uintptr_t)(SNUG_OSPAGE - 1);
+    if (hi <= lo) return 0;
+    snug_os_discard((void *)lo, hi - lo);
+    return 1;
+}
+
+static void purge_now(void)
+{
+    F->wait.since.inside = 0;
+    for (unsigned i = bin_index(snug_opt.trim_threshold); i < NBINS; i++)
+        for (fblock *f = F->bins[i]; f; f = fb_next(f)) {
+            size_t sz = blk_size((uintptr_t)f);
+            if (sz > snug_opt.trim_threshold) (void)discard_inside((uintptr_t)f, sz);
+        }
+}
+
+/* b (sz bytes), free inside its region and beyond the trim threshold, was just made. */
+static void purge_wait(uintptr_t b, size_t sz)
+{
+    if (!snug_opt.decay_ms) {
+        (void)discard_inside(b, sz);
+    } else if (!F->wait.since.inside) {
+        F->wait.since.inside = now_ms32();
+    }
+}
+
+/* The top's wait (decay, above) and the purge's, on one clock read. */
+static __attribute__((noinline)) void decay_check(void)
+{
+    uint32_t now = now_ms32();
+    if (F->wait.since.top && (uint32_t)(now - F->wait.since.top) >= snug_opt.decay_ms) decay_now();
+    if (F->wait.since.inside && (uint32_t)(now - F->wait.since.inside) >= snug_opt.decay_ms) purge_now();
+}
+
+/* A fit call while a top or a purge waits: on every 16th, trim or purge once the wait is over. */
 static inline __attribute__((always_inline)) void decay_poll(void)
 {
-    if (SNUG_UNLIKELY(F->decay_since != 0) && decay_over()) decay_now();
+    if (SNUG_UNLIKELY(F->wait.any != 0) && !(++F->decay_tick & 15)) decay_check();
 }
 
 static void decay_now(void)
 {
-    F->decay_since = 0;
+    F->wait.since.top = 0;
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
         if (region_top_free(r) > snug_opt.trim_threshold) trim_region_top(r, snug_opt.top_pad);
 }
@@ -917,7 +975,7 @@ void *snug_fit_from_top(size_t n)
      * wait is used when it holds a quarter of the request or more. */
     int saved = errno;                  /* a failure here leaves the request to a mapping */
     if (F->quick_n) quick_flush();
-    if (F->top && (F->decay_since || blk_size(F->top) >= need / 4) &&
+    if (F->top && (F->wait.since.top || blk_size(F->top) >= need / 4) &&
         (b = alloc_locked_cold(need)) != 0)
         user_taken(b);
     errno = saved;
@@ -928,7 +986,7 @@ void *snug_fit_from_top(size_t n)
 void snug_fit_end_wait(void)
 {
     snug_lock(&fit_lock);
-    if (F->decay_since) decay_now();
+    if (F->wait.since.top) decay_now();
     snug_unlock(&fit_lock);
 }
 
@@ -940,8 +998,12 @@ static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
     if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
     if (b + sz == F->last_sent) { top_waits(F->last, sz); return; }   /* only the growing region's top waits */
     struct region *r = region_of(b);
-    if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - W) trim_region_top(r, snug_opt.top_pad);
-    else decay_poll();
+    if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - W) {
+        trim_region_top(r, snug_opt.top_pad);
+    } else {
+        purge_wait(b, sz);
+        decay_poll();
+    }
 }
 
 /* Every parked block rejoins the heap. */
@@ -1141,18 +1203,16 @@ int snug_fit_trim(size_t pad)
 {
     snug_lock(&fit_lock);
     if (F->quick_n) quick_flush();
-    F->decay_since = 0;
+    F->wait.since.top = 0;
+    F->wait.since.inside = 0;
     size_t before = snug_os_held();
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
         trim_region_top(r, pad < SNUG_OSPAGE ? 0 : pad);
     int released = snug_os_held() < before;
     /* Free pages inside large free blocks go back too (the range stays mapped). */
     for (unsigned i = bin_index(4 * SNUG_OSPAGE); i < NBINS; i++)
-        for (fblock *f = F->bins[i]; f; f = fb_next(f)) {
-            uintptr_t lo = snug_align_up((uintptr_t)f + sizeof(fblock), SNUG_OSPAGE);
-            uintptr_t hi = ((uintptr_t)f + blk_size((uintptr_t)f) - W) & ~(uintptr_t)(SNUG_OSPAGE - 1);
-            if (hi > lo) { snug_os_discard((void *)lo, hi - lo); released = 1; }
-        }
+        for (fblock *f = F->bins[i]; f; f = fb_next(f))
+            if (discard_inside((uintptr_t)f, blk_size((uintptr_t)f))) released = 1;
     snug_unlock(&fit_lock);
     return released;
 }

@@ -1,7 +1,8 @@
 /* regions.c - memory from the kernel: the heap shrinks with a negative sbrk when its top is
  * free, continues in mmap'd regions when brk cannot grow (a mapping in the way), and never
  * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
- * no page per rarely used size class, and a class whose burst is over keeps no big page; freed
+ * no page per rarely used size class, and a class whose burst is over keeps no big page; free
+ * space inside the heap, below a block in use, goes back after a wait; freed
  * medium blocks parked for reuse still count as free and rejoin the heap before it grows.
  * Linked with -lsnug; each check runs in a forked child of a process that never made a
  * thread, so the process is single-threaded unless the check makes a thread itself. */
@@ -270,6 +271,40 @@ static void check_burst_end_releases_kept(void)
     CHECK(after <= pages0, "kept pages released at the burst's end (%zu pages, %zu before it)", after, pages0);
 }
 
+/* A burst freed below a block still in use (the buffer a first printf makes, say)
+ * cannot be trimmed off the heap's top, but its pages go back once the free space
+ * has waited decay_ms (500 ms) and the program calls again: discarded, still
+ * mapped, and usable again at once. */
+#define PURGE_BURST (1 << 20)
+static void check_burst_under_live_block_purged(void)
+{
+    static unsigned char *q[PURGE_BURST];
+    for (int i = 0; i < PURGE_BURST; i++) {
+        q[i] = malloc(64);
+        CHECK(q[i] != NULL, "malloc(64) #%d", i);
+        memset(q[i], 0x6b, 64);
+    }
+    unsigned char *fence = malloc(BSZ);         /* above the burst: the top is not free */
+    CHECK(fence != NULL && (uintptr_t)fence > (uintptr_t)q[PURGE_BURST - 1], "malloc(%d) above the burst", BSZ);
+    memset(fence, 0x11, BSZ);
+    size_t full = rss_bytes();
+    for (int i = 0; i < PURGE_BURST; i++) free(q[i]);
+    usleep(700 * 1000);
+    for (int i = 0; i < 64; i++) free(malloc(8000));
+    size_t later = rss_bytes();
+    note("RSS %zu KiB with the burst, %zu KiB 0.7 s after its free", full >> 10, later >> 10);
+    CHECK(later + (48u << 20) < full, "the freed burst's pages went back (RSS %zu -> %zu KiB)", full >> 10, later >> 10);
+    for (int k = 0; k < BSZ; k += 97) CHECK(fence[k] == 0x11, "the live block above kept its bytes");
+    for (int i = 0; i < 1000; i++) {           /* the discarded memory serves again */
+        q[i] = malloc(64);
+        CHECK(q[i] != NULL, "malloc(64) again");
+        memset(q[i], 0x22, 64);
+    }
+    for (int i = 0; i < 1000; i++) free(q[i]);
+    free(fence);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
  * blocks); once the program has freed all of its blocks, no such page is kept for it (a
  * class's last empty page is kept only when it is of the usual size). */
@@ -379,5 +414,6 @@ int main(void)
     run_check("small-burst-kept-page-no-pin", check_small_burst_kept_page, 60);
     run_check("burst-end-releases-kept-pages", check_burst_end_releases_kept, 60);
     run_check("small-burst-threaded-spares-no-pin", check_small_burst_threaded, 60);
+    run_check("burst-under-live-block-purged", check_burst_under_live_block_purged, 60);
     return harness_done();
 }
