@@ -870,10 +870,13 @@ static uint32_t now_ms32(void)
     return t ? t : 1;
 }
 
+/* Has a wait that began at `since` (0: none) lasted decay_ms at `now`? */
+static int waited(uint32_t since, uint32_t now) { return since && (uint32_t)(now - since) >= snug_opt.decay_ms; }
+
 /* A top waits: on every 16th call, has it waited decay_ms? */
 static int decay_over(void)
 {
-    return !(++F->decay_tick & 15) && (uint32_t)(now_ms32() - F->wait.since.top) >= snug_opt.decay_ms;
+    return !(++F->decay_tick & 15) && waited(F->wait.since.top, now_ms32());
 }
 
 static int decay_due(void)
@@ -947,8 +950,8 @@ static void purge_wait(uintptr_t b, size_t sz)
 static __attribute__((noinline)) void decay_check(void)
 {
     uint32_t now = now_ms32();
-    if (F->wait.since.top && (uint32_t)(now - F->wait.since.top) >= snug_opt.decay_ms) decay_now();
-    if (F->wait.since.inside && (uint32_t)(now - F->wait.since.inside) >= snug_opt.decay_ms) purge_now();
+    if (waited(F->wait.since.top, now)) decay_now();
+    if (waited(F->wait.since.inside, now)) purge_now();
 }
 
 /* A fit call while a top or a purge waits: on every 16th, trim or purge once the wait is over. */
@@ -1203,8 +1206,7 @@ int snug_fit_trim(size_t pad)
 {
     snug_lock(&fit_lock);
     if (F->quick_n) quick_flush();
-    F->wait.since.top = 0;
-    F->wait.since.inside = 0;
+    F->wait.any = 0;                            /* (what both waits would give back goes now) */
     size_t before = snug_os_held();
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
         trim_region_top(r, pad < SNUG_OSPAGE ? 0 : pad);
