@@ -926,14 +926,22 @@ static int discard_inside(uintptr_t f, size_t sz)
     return 1;
 }
 
+/* The pages inside every free block on the bins of min bytes or more; whether any went. */
+static int discard_free(size_t min)
+{
+    int any = 0;
+    for (unsigned i = bin_index(min); i < NBINS; i++)
+        for (fblock *f = F->bins[i]; f; f = fb_next(f)) {
+            size_t sz = blk_size((uintptr_t)f);
+            if (sz >= min && discard_inside((uintptr_t)f, sz)) any = 1;
+        }
+    return any;
+}
+
 static void purge_now(void)
 {
     F->wait.since.inside = 0;
-    for (unsigned i = bin_index(snug_opt.trim_threshold); i < NBINS; i++)
-        for (fblock *f = F->bins[i]; f; f = fb_next(f)) {
-            size_t sz = blk_size((uintptr_t)f);
-            if (sz > snug_opt.trim_threshold) (void)discard_inside((uintptr_t)f, sz);
-        }
+    (void)discard_free(snug_opt.trim_threshold + 1);
 }
 
 /* b (sz bytes), free inside its region and beyond the trim threshold, was just made. */
@@ -1212,9 +1220,7 @@ int snug_fit_trim(size_t pad)
         trim_region_top(r, pad < SNUG_OSPAGE ? 0 : pad);
     int released = snug_os_held() < before;
     /* Free pages inside large free blocks go back too (the range stays mapped). */
-    for (unsigned i = bin_index(4 * SNUG_OSPAGE); i < NBINS; i++)
-        for (fblock *f = F->bins[i]; f; f = fb_next(f))
-            if (discard_inside((uintptr_t)f, blk_size((uintptr_t)f))) released = 1;
+    if (discard_free(4 * SNUG_OSPAGE)) released = 1;
     snug_unlock(&fit_lock);
     return released;
 }

@@ -114,11 +114,17 @@ static void page_leave_class(struct heap *h, struct spage *pg)
     if (h->cls_pages[pg->cls]) h->cls_pages[pg->cls]--;
 }
 
+/* pg, on no list and in no class, back to the fit allocator. */
+static void page_to_fit(struct heap *h, struct spage *pg)
+{
+    h->pages--;
+    snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
+}
+
 static void page_release(struct heap *h, struct spage *pg)
 {
     page_leave_class(h, pg);
-    h->pages--;
-    snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
+    page_to_fit(h, pg);
 }
 
 void heap_free_fault(struct spage *pg, void *p)
@@ -155,10 +161,7 @@ static struct spage *spare_take(struct heap *h, unsigned npages)
 
 static void spares_release(struct heap *h)
 {
-    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) {
-        h->pages--;
-        snug_fit_page_free((void *)pg, (size_t)pg->npages * SNUG_OSPAGE);
-    }
+    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) page_to_fit(h, pg);
 }
 
 /* The end of a burst.  Kept pages (a class's last, against thrashing; the
