@@ -97,7 +97,7 @@ void *sn_malloc(size_t n)
  * or a remote free to its owner. */
 static void small_free_checked(struct spage *pg, void *p)
 {
-    if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+    page_verify(pg);
     struct heap *h = snug_tl_heap;
     if (h && pg->owner == h) heap_free_local(h, pg, p, 0);
     else heap_free_remote(pg, p);
@@ -138,8 +138,10 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     if (a > ADDR_MEDIUM) {
         struct spage *pg = (struct spage *)a;
         if (!snug_opt.secure) small_free_checked(pg, p);
-        else if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
-        else secure_free(p);                        /* secure mode has no thread heaps */
+        else {
+            page_verify(pg);
+            secure_free(p);                         /* secure mode has no thread heaps */
+        }                        /* secure mode has no thread heaps */
         return;
     }
     if (!p) return;
@@ -209,7 +211,7 @@ size_t snug_plain_usable(const void *p, const char *op)
     uintptr_t a = addr_page((uintptr_t)p);
     if (a > ADDR_MEDIUM) {
         struct spage *pg = (struct spage *)a;
-        if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        page_verify(pg);
         long i = page_slot(pg, (uintptr_t)p);
         if (i < 0) snug_fatal(op, p, 0);
         uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);

@@ -19,7 +19,12 @@
 static struct heap heap_none;
 #if SNUG_REMOTE_KEYED
 __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote };
-static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.remote = h ? &h->remote : &heap_none.remote; }
+static void tl_set(struct heap *h)
+{
+    snug_tl.heap = h;
+    snug_tl.remote = h ? &h->remote : &heap_none.remote;
+    snug_tl.key = heap_key_of(h);
+}
 #else
 __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0 };
 static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.key = heap_key_of(h); }
@@ -35,10 +40,13 @@ static pthread_key_t heap_key;
 
 /* A page list: linked by next from the head to the tail (whose next is NULL);
  * prev links run backwards, and the head's prev is the tail, so both ends are
- * at hand from the head alone. */
+ * at hand from the head alone.  A link is followed only out of a header whose
+ * guards were checked (P4); what it points to is then a page, whose header
+ * gets only a link written. */
 static void list_push(struct spage **head, struct spage *pg)
 {
     struct spage *h = *head;
+    if (h) page_verify(h);
     pg->next = h;
     pg->prev = h ? h->prev : pg;
     if (h) h->prev = pg;
@@ -52,6 +60,7 @@ static void list_push_tail(struct spage **head, struct spage *pg)
         list_push(head, pg);
         return;
     }
+    page_verify(h);
     struct spage *t = h->prev;
     t->next = pg;
     pg->prev = t;
@@ -62,6 +71,7 @@ static void list_push_tail(struct spage **head, struct spage *pg)
 static void list_remove(struct spage **head, struct spage *pg)
 {
     struct spage *h = *head;
+    page_verify(pg);
     if (pg == h) *head = pg->next; else pg->prev->next = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
     else if (pg != h) h->prev = pg->prev;        /* the tail went */
@@ -149,7 +159,7 @@ static struct spage *spare_take(struct heap *h, unsigned npages)
 {
     for (struct spage **at = &h->spare; *at; at = &(*at)->next) {
         struct spage *pg = *at;
-        if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        page_verify(pg);
         if (!npages || pg->npages == npages) {
             *at = pg->next;
             h->nspare--;
@@ -193,7 +203,7 @@ static __attribute__((noinline)) void heap_shrinking(struct heap *h, uintptr_t a
         struct spage *pg = h->avail[c];
         if (pg && pg->used == 0 && pg->next == NULL &&
             ((above && (uintptr_t)pg > above) || snug_fit_page_pins_top((void *)pg))) {
-            if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+            page_verify(pg);
             page_release(h, pg);
         }
     }
@@ -226,7 +236,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     /* A full page whose used count came down to its relist threshold (or to
      * nothing, for a one-slot page): back on its avail list, at the tail. */
     if (pg->in_full) {
-        if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+        page_verify(pg);
         pg->in_full = 0;
         pg->relist = RELIST_EMPTY;
         avail_push_tail(h, pg);
@@ -243,7 +253,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         if (heap_shrank(h)) heap_shrinking(h, 0);   /* (which may let pg go) */
         return;
     }
-    if (!page_guards_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+    page_verify(pg);
     if (only) class_idle(h, pg);
     else page_spare_or_release(h, pg);
 }
@@ -251,9 +261,14 @@ void heap_free_slow(struct heap *h, struct spage *pg)
 /* Apply the frees other threads queued on h. */
 /* A queued slot is one of h's, allocated, and carries the remote mark (a write
  * after free into its link breaks the mark or the link). */
-static inline __attribute__((always_inline)) struct spage *queued_slot(struct heap *h, uintptr_t b, long *i)
+static inline __attribute__((always_inline)) struct spage *queued_slot(struct heap *h, uintptr_t b, long *i,
+                                                                     const struct spage **checked)
 {
     struct spage *pg = page_of(b);
+    if (pg && pg != *checked) {         /* (a run of slots of one page: its header checked once) */
+        page_verify(pg);
+        *checked = pg;
+    }
     *i = pg && pg->owner == h ? page_slot(pg, b) : -1;
     if (*i < 0 || !bit_get(pg, (unsigned)*i) || !remote_pending(b)) return NULL;
     return pg;
@@ -264,13 +279,14 @@ static void drain_remote(struct heap *h)
     const uintptr_t end = remote_empty(h);
     uintptr_t b = atomic_exchange_explicit(&h->remote, end, memory_order_acquire);
     long i;
-    struct spage *pg = b != end ? queued_slot(h, b, &i) : NULL;
+    const struct spage *checked = NULL;
+    struct spage *pg = b != end ? queued_slot(h, b, &i, &checked) : NULL;
     if (b != end && !pg) snug_fatal("remote free list corrupted (write after free?) at", (void *)b, 0);
     while (b != end) {
         /* Check the next slot before following the link to it. */
         uintptr_t next = *(uintptr_t *)b ^ (uintptr_t)snug_secret;
         long ni = 0;
-        struct spage *npg = next != end ? queued_slot(h, next, &ni) : NULL;
+        struct spage *npg = next != end ? queued_slot(h, next, &ni, &checked) : NULL;
         if (next != end && !npg)
             snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)b, pg->bsize);
         ((uintptr_t *)b)[1] = 0;                /* no longer pending */
@@ -304,8 +320,15 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         k = page_pages_dense(bsize);
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
     int fresh = !np;
-    if (fresh && !(np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE))) return 0;
+    h->page_setup = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (fresh && !(np = snug_fit_page_alloc((size_t)k * SNUG_OSPAGE))) {
+        h->page_setup = 0;
+        return 0;
+    }
     page_init(np, h, c, k);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    h->page_setup = 0;
     np->dense = k > usual;
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
@@ -361,6 +384,7 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
         struct spage *pg;
         while ((pg = h->avail[c]) != NULL) {
             void *b;
+            page_verify(pg);
             if (pg->used < pg->nslots && (b = heap_take(h, pg)) != NULL)    /* (P1: then one is) */
                 return b;
             page_to_full(h, pg, c);
@@ -380,6 +404,7 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
 {
     struct spage *pg = h->avail[c];
     void *b;
+    if (pg) page_verify(pg);            /* (the fast path found a key broken, or the hinted word full) */
     if (pg && pg->used < pg->nslots &&
         atomic_load_explicit(&h->remote, memory_order_relaxed) == remote_empty(h) &&
         (b = heap_take(h, pg)) != NULL)
@@ -387,6 +412,7 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
     return heap_alloc_refill(n, h, c);
 }
 
+/* (pg: its guards checked by the caller, small_free_checked) */
 void heap_free_remote(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
@@ -414,6 +440,7 @@ void heap_release_empty(struct heap *h)
     spares_release(h);
     for (unsigned c = 0; c < SNUG_NCLASSES; c++)
         for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
+            page_verify(pg);
             nx = pg->next;
             if (pg->used == 0) page_release(h, pg);
         }
@@ -497,14 +524,23 @@ void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lo
  * thread may have been half-way through a lock-free update) and relink it.  A
  * page another thread was still setting up (its header not yet valid) can hold
  * no block: it is collected, chained through its first word, and freed after
- * the walk. */
+ * the walk.  Only a thread whose heap says page_setup can have left one: any
+ * other invalid header was overwritten (its page may hold live blocks), and
+ * is reported, not freed. */
+struct orphans {
+    uintptr_t list;
+    unsigned allowed;           /* heaps that were setting up a page */
+};
+
 static void rebuild_page(uintptr_t page, void *arg)
 {
-    uintptr_t *orphans = arg;
+    struct orphans *o = arg;
     struct spage *pg = (struct spage *)page;
     if (!page_guards_ok(pg)) {
-        *(uintptr_t *)page = *orphans;
-        *orphans = page;
+        if (!o->allowed) page_verify(pg);
+        o->allowed--;
+        *(uintptr_t *)page = o->list;
+        o->list = page;
         return;
     }
     struct heap *h = pg->owner;
@@ -528,8 +564,11 @@ void heap_fork_child(void)
     /* Only the forking thread survives: every other live heap is parked, and
      * rebuilt from its pages, since its thread may have stopped mid-update. */
     int any = 0;
+    struct orphans o = { 0, 0 };
     for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
         if (h != snug_tl_heap && h != fallback && !h->parked) {
+            o.allowed += h->page_setup;
+            h->page_setup = 0;
             h->parked = 1;
             h->forked = 1;
             h->next_parked = parked;
@@ -542,12 +581,11 @@ void heap_fork_child(void)
             h->nspare = 0;
             any = 1;
         }
-    uintptr_t orphans = 0;
-    if (any) snug_fit_each_page(rebuild_page, &orphans);
-    while (orphans) {
-        uintptr_t next = *(uintptr_t *)orphans;
-        snug_fit_page_orphan((void *)orphans);
-        orphans = next;
+    if (any) snug_fit_each_page(rebuild_page, &o);
+    while (o.list) {
+        uintptr_t next = *(uintptr_t *)o.list;
+        snug_fit_page_orphan((void *)o.list);
+        o.list = next;
     }
     for (struct heap *h = parked; h; h = h->next_parked) h->forked = 0;
 }

@@ -21,6 +21,8 @@ struct heap {
     unsigned nspare;                        /* linked by next; counted in pages, not cls_pages */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
+    uint8_t page_setup;                     /* between taking a page and its header being valid
+                                             * (a fork child then expects one invalid header) */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
@@ -41,15 +43,15 @@ static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_
  * together, in one thread-local record so both are read from one
  * thread-pointer offset: the address of the heap's remote list head (on
  * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
- * heap_none's list, whose head matches no page.  medium_count: the thread's
+ * heap_none's list, whose head matches no page.  key: the heap's key, which
+ * malloc compares page front keys with.  medium_count: the thread's
  * medium mallocs (alloc.c samples statistics on every 64th). */
 struct snug_tl {
     struct heap *heap;
 #if SNUG_REMOTE_KEYED
     _Atomic uintptr_t *remote;
-#else
-    uint64_t key;
 #endif
+    uint64_t key;                   /* heap_key_of(heap): malloc compares front keys with it */
     unsigned medium_count;
 };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
@@ -76,11 +78,24 @@ size_t heap_small_pages(void);
 int   heap_check_own(size_t full_pages);
 
 /* Fast paths: a handful of instructions each; the slow paths are out of line. */
+/* Are both of pg's keys what the page of a heap whose key is hkey must carry
+ * (P4)?  Every malloc and free asks, in two compares with one value, before
+ * it trusts anything else in the header's second line: a linear overflow
+ * into the header breaks front_key before it reaches the bitmap and counts,
+ * an underflow out of slot 0 breaks key first. */
+static inline __attribute__((always_inline)) int page_keys_ok(const struct spage *pg, uint64_t hkey)
+{
+    uint64_t k = page_key(pg, hkey);
+    return pg->key == k && pg->front_key == k;
+}
+
+/* (No when h is not the thread's heap, the fallback: heap_alloc_slow then
+ * compares with h's own key.) */
 static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap *h, size_t n)
 {
     unsigned c = size_class(n);
     struct spage *pg = h->avail[c];
-    if (SNUG_LIKELY(pg != NULL)) {
+    if (SNUG_LIKELY(pg != NULL && (!SNUG_CHECKS || page_keys_ok(pg, snug_tl.key)))) {
         unsigned k = pg->hint;
         uint64_t w = pg->bits[k];
         if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take_any, its first word only) */
@@ -124,18 +139,21 @@ static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h
 /* Out of line: the faults heap_free_local reports (never return). */
 __attribute__((noreturn, cold)) void heap_free_fault(struct spage *pg, void *p);
 
-/* Does the calling thread's heap (*hp) own pg, with pg's key intact and (on
+/* Does the calling thread's heap (*hp) own pg, with pg's keys intact and (on
  * 64-bit) no other thread's free queued on the heap? */
 static inline __attribute__((always_inline)) int heap_owns_quiet(const struct spage *pg, struct heap **hp)
 {
-    if (!SNUG_CHECKS) return pg->owner == (*hp = snug_tl_heap);
+    if (!SNUG_CHECKS) {
+        *hp = snug_tl_heap;
+        return pg->key == page_key(pg, snug_tl.key);
+    }
 #if SNUG_REMOTE_KEYED
     _Atomic uintptr_t *r = snug_tl.remote;
     *hp = (struct heap *)((char *)r - offsetof(struct heap, remote));
-    return pg->key == (atomic_load_explicit(r, memory_order_relaxed) ^ (uintptr_t)pg);
+    return page_keys_ok(pg, atomic_load_explicit(r, memory_order_relaxed));
 #else
     *hp = snug_tl_heap;
-    return pg->key == page_key(pg, snug_tl.key);
+    return page_keys_ok(pg, snug_tl.key);
 #endif
 }
 

@@ -45,7 +45,7 @@ void page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npag
         size_t lo = (size_t)w * 64;
         pg->bits[w] = n <= lo ? ~(uint64_t)0 : n >= lo + 64 ? 0 : ~(uint64_t)0 << (n - lo);
     }
-    pg->key = page_key(pg, heap_key_of(owner));
+    pg->key = pg->front_key = page_key(pg, heap_key_of(owner));
     /* The owner last: a fork child rebuilds only pages whose owner is set. */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     pg->owner = owner;

@@ -15,10 +15,12 @@
  *      free, or i >= nslots (no such slot); used == popcount(bits) - (256 - nslots)
  *   P2 hint < 4; every word before it is full
  *   P3 owner never changes; only the owner thread touches bits, used, hint
- *   P4 key == owner ^ page ^ secret (checked on every free, in one compare
- *      with the owner test and, on 64-bit, the owner's remote list being
- *      empty: heap.h); head_guard == its value (checked before a slow path
- *      follows next/prev)
+ *   P4 key == front_key == owner ^ page ^ secret (key checked on every
+ *      free, in one compare with the owner test and, on 64-bit, the owner's
+ *      remote list being empty; front_key likewise on every malloc: heap.h);
+ *      head_guard == its value.  All three are checked before any path
+ *      other than those two reads the header (page_guards_ok), so what an
+ *      overflow or underflow wrote there is never followed or trusted
  *   P5 a page is on its owner's avail list for its class exactly when it is not
  *      in_full; an avail page's relist is RELIST_EMPTY (0), a full page's is below
  *      its used count (heap.c's checker, with the page walk counting full pages)
@@ -34,32 +36,33 @@ struct heap;
 /* Two 64-byte lines.  The first holds what only slow paths use, behind a head
  * guard (an overflow from the block before the page, which first breaks the
  * page block's tagged head, is caught there).  The second holds everything
- * malloc and free touch and ends, next to slot 0, with the key: the owner
- * keyed with the page address and the secret, so an underflow out of slot 0
- * is caught at the next free, by the same compare that finds the owner. */
+ * malloc and free touch, between two copies of the key (the owner keyed with
+ * the page address and the secret): a linear overflow from before the page
+ * breaks the head guard and then front_key before it reaches the bitmap,
+ * and malloc's fast path compares front_key; an underflow out of slot 0
+ * breaks key first, and free's fast path compares key.  Slow paths check
+ * all three before they follow a link or trust a count (P4). */
 struct spage {
     uint64_t head_guard;            /* page ^ secret ^ HEAD_SALT */
     struct spage *next, *prev;      /* owner's avail list for this class (none when full) */
+    struct heap *owner;
     uint16_t area;                  /* nslots * bsize */
     uint8_t cls, npages, in_full;
     uint8_t dense;                  /* larger than its class's usual page (set by heap.c) */
-    uint8_t pad_a_[64 - 8 - 2 * sizeof(void *) - 6];
+    uint8_t pad_a_[64 - 8 - 3 * sizeof(void *) - 6];
+    uint64_t front_key;             /* owner ^ page ^ secret, as key */
     uint64_t bits[4] __attribute__((aligned(8)));  /* allocation bitmap, up to 256 slots */
-    struct heap *owner;
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
     uint16_t relist;                /* a free leaves the fast path when used drops to this: when full,
                                      * the count that puts it back on its list; else 0 (emptied) */
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
     uint8_t shift;                  /* bsize = odd part << shift */
-#if UINTPTR_MAX == UINT32_MAX
-    uint8_t pad_b_[4];
-#endif
     uint32_t nslots;                /* (32 bits: free compares a slot index with it in one instruction) */
     uint32_t inv;                   /* slot index by multiplication (page_quot) */
     uint64_t key;                   /* owner ^ page ^ secret */
 };
-_Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, bits) == 64, "page header: two lines");
+_Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, front_key) == 64, "page header: two lines");
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
 #define RELIST_EMPTY   0u               /* relist of a page on its avail list: slow path when it empties */
@@ -69,10 +72,20 @@ static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg)
 /* The key of a page owned by heap h (h's thread keeps h ^ secret at hand). */
 static inline uint64_t page_key(const struct spage *pg, uint64_t hkey) { return hkey ^ (uintptr_t)pg; }
 static inline uint64_t heap_key_of(const void *h) { return (uint64_t)(uintptr_t)h ^ snug_secret; }
-static inline int page_guard_ok(const struct spage *pg) { return !SNUG_CHECKS || pg->key == page_key(pg, heap_key_of(pg->owner)); }
 static inline uint64_t page_head_guard(const struct spage *pg) { return (uint64_t)(uintptr_t)pg ^ snug_secret ^ 0x68656164u; }
-/* Both guards: for slow paths, before they follow the page's list links. */
-static inline int page_guards_ok(const struct spage *pg) { return page_guard_ok(pg) && pg->head_guard == page_head_guard(pg); }
+/* All three guards, and with them the owner (P4): for every path but the
+ * two fast ones, before it follows the page's list links or trusts its owner,
+ * bitmap or counts. */
+static inline int page_guards_ok(const struct spage *pg)
+{
+    return !SNUG_CHECKS || (pg->key == page_key(pg, heap_key_of(pg->owner)) && pg->front_key == pg->key &&
+                            pg->head_guard == page_head_guard(pg));
+}
+static inline void page_verify(const struct spage *pg)
+{
+    if (SNUG_UNLIKELY(!page_guards_ok(pg))) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
+}
+
 /* Second word of a slot queued for a remote free: any free of it before the
  * owner applies the first one is a double free, seen at once. */
 static inline uintptr_t remote_mark(uintptr_t slot) { return ~slot ^ (uintptr_t)snug_secret; }

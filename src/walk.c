@@ -24,6 +24,7 @@ static void one_block(uintptr_t b, size_t size, uint64_t flags, void *arg)
     }
     if ((flags & BLK_PAGE) && !(flags & BLK_META)) {
         const struct spage *pg = (const struct spage *)(b + W);
+        page_verify(pg);
         span(w, b, W + SPAGE_HDR, SNUG_SPAN_META);
         uintptr_t s = page_start(pg);
         for (unsigned i = 0; i < pg->nslots; i++, s += pg->bsize)

@@ -274,6 +274,8 @@ group_faults() {
     # medium frees through a thread cache (normally on only once threads contend)
     run_harness faults-thread-cache 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 \
         "$T/faults-plain" df- inv- ovf-medium udf-medium cache-
+    # the page-header attacks again in secure mode (one shared heap, quarantined frees)
+    run_harness faults-secure-attacks 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=secure "$T/faults-plain" atk-
 }
 
 group_inject() {

@@ -75,10 +75,10 @@ $(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
 
 # fault reports (issue 4): death tests, linked with -lsnug and plain (for LD_PRELOAD)
-$(T)/faults: tests/faults/faults.c $(TEST_COMMON) $(B)/libsnug.so
+$(T)/faults: tests/faults/faults.c tests/faults/attacks.h $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
-$(T)/faults-plain: tests/faults/faults.c $(TEST_COMMON)
+$(T)/faults-plain: tests/faults/faults.c tests/faults/attacks.h $(TEST_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
 -include tests/gc/gc.mk

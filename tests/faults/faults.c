@@ -9,6 +9,9 @@
  *   ovf-*   overflow from one block into the next block's metadata, udf-* underflow into a
  *           block's own header; each with the call that must catch it at the latest
  *   uaf-*   write after free into free-list links, caught before the link is followed
+ *   atk-*   a small page's header overwritten by an overflow out of the page before it, aimed
+ *           at every path that reads a page header (attacks.h; run.sh runs them in secure
+ *           mode too)
  * and plain checks that calloc / reallocarray / pvalloc overflows return NULL + ENOMEM.
  * Built twice: linked with -lsnug (faults-linked) and plain, run under LD_PRELOAD (faults-plain).
  *
@@ -665,6 +668,8 @@ static void cache_uaf_reuse(void)
 #define W_INV "invalid pointer"
 #define W_DAMAGE "overwritten|overflow|corrupt"
 
+#include "attacks.h"
+
 struct fcase {
     const char *name;
     void (*fn)(void);
@@ -760,6 +765,8 @@ static const struct fcase cases[] = {
     { "uaf-medium-foot-size/free-next", uaf_medium_foot_size, W_DAMAGE, 0, 0 },
     { "uaf-medium-parked-link/malloc-same-size", uaf_parked, W_DAMAGE, TR_MALLOC, 0 },
     { "uaf-medium-parked-link/malloc-other-size", uaf_parked, W_DAMAGE, 0, 0 },
+
+    ATTACK_CASES,
 };
 
 /* ---- the parent's side ---------------------------------------------------------------------- */
