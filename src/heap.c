@@ -68,10 +68,10 @@ static void list_push_tail(struct spage **head, struct spage *pg)
     h->prev = pg;
 }
 
+/* (pg: verified by the caller) */
 static void list_remove(struct spage **head, struct spage *pg)
 {
     struct spage *h = *head;
-    page_verify(pg);
     if (pg == h) *head = pg->next; else pg->prev->next = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
     else if (pg != h) h->prev = pg->prev;        /* the tail went */
