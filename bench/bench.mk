@@ -17,7 +17,10 @@ BENCH_GC     := binarytrees listchurn mixed
 BDWGC_H      := $(wildcard /usr/include/gc.h)
 BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
                 $(if $(BDWGC_H),$(patsubst %,$(BENCH_B)/gc-%-bdwgc,$(BENCH_GC)),)
-BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS)
+# Allocation-shape programs of the programs suite (bench/programs/*.c), run under each allocator.
+BENCH_PROGS  := largechurn regrow
+BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS) \
+                $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS))
 QUICK        ?=
 
 .PHONY: bench bench-bins bench-deps
@@ -35,6 +38,10 @@ bench-deps:
 	@bench/deps.sh
 
 $(BENCH_B)/mt-%: bench/mt/%.c bench/mt/mt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< -o $@
+
+$(BENCH_B)/prog-%: bench/programs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@
 

@@ -65,10 +65,10 @@ GC_WHAT = {
 SERIES_TRACE = "python.rep"
 
 FULL = dict(trace_reps=7, replay_n=10, mt_reps=5, mt_threads=[1, 2, 8, 16], mt_scale=1.0,
-            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000,
+            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000, churn_rounds=200, regrow_phases=40,
             gc_reps=7, gc_params=dict(binarytrees=18, listchurn=2500, mixed=1000000))
 QUICK = dict(trace_reps=2, replay_n=3, mt_reps=1, mt_threads=[1, 2, 8], mt_scale=0.5,
-             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000,
+             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000, churn_rounds=40, regrow_phases=8,
              gc_reps=2, gc_params=dict(binarytrees=16, listchurn=500, mixed=200000))
 
 
@@ -472,6 +472,14 @@ class Bench:
                               cmd=[gxx, "-std=c++17", "-O2", "-frandom-seed=snug", "-c",
                                    os.path.join(progdir, "compile.cpp"), "-o", "@OUT@"],
                               env={}, obj=True, what="-O2 -c compile.cpp"))
+        for name, arg, what in (
+                ("largechurn", self.p["churn_rounds"],
+                 "%d rounds: 20 live buffers of 5-25 MiB, one replaced a round, zero-filled"),
+                ("regrow", self.p["regrow_phases"],
+                 "%d phases: 48 MiB of 32 B - 64 KiB blocks built, freed, built again")):
+            exe = os.path.join(self.B, "bench", "prog-" + name)
+            if os.path.exists(exe):
+                progs.append(dict(name=name, cmd=[exe, str(arg)], env={}, what=what % arg))
         return progs
 
     def suite_programs(self):

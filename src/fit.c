@@ -11,6 +11,7 @@
  * wait (decay, below). */
 #include "fit.h"
 #include <sys/single_threaded.h>
+#include "retain.h"
 #include "error.h"
 #include "large.h"
 #include "lock.h"
@@ -77,6 +78,11 @@ uintptr_t addr_page_slow(uintptr_t a)
 }
 
 static struct fit_state *F;
+/* How much free top the growing region keeps waiting (retain.h; decay,
+ * below): a top beyond it is cut to it at once; a program that grows again
+ * soon after such a cut makes it larger (the sqlite shape: tens of MiB freed
+ * and built again, phase after phase, each cut faulted in anew a moment later). */
+static struct retain top_retain;
 /* Every change of a region's end goes through here (region 0's view and the
  * last region's sentinel follow). */
 static void region_set_end(struct region *r, uintptr_t end)
@@ -616,6 +622,7 @@ static int grow(size_t need)
     size_t more = need > have ? need - have : 0;
     /* Mappings kept for reuse would only add to what the heap holds. */
     large_cache_drop();
+    retain_regrow(&top_retain, snug_os_now_ms());
     if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
     return region_new_mmap(need + MIN_BLOCK) ? 0 : -1;
 }
@@ -860,7 +867,8 @@ static void trim_region_top(struct region *r, size_t keep);
  * a coarse clock, every 16th event).  A program that frees its heap and
  * builds it again, phase after phase, keeps the pages and their faults are
  * not paid again; memory left free goes back once the wait is over, and a
- * top beyond decay_max is cut to that at once.  Region growth ends the wait
+ * top beyond what the region keeps (top_retain: decay_max, more for a program
+ * seen to grow back into what was cut) is cut to that at once.  Region growth ends the wait
  * (the whole top was wanted again); a program that cycles without growing
  * pays one trim per decay_ms.  Lock held. */
 /* The clock of the waits: ms, low 32 bits (differences are taken modulo 2^32), never 0. */
@@ -889,11 +897,14 @@ static int decay_due(void)
 
 static void top_waits(struct region *r, size_t sz)
 {
+    size_t keep = retain_keep(&top_retain);
     if (!snug_opt.decay_ms || decay_due()) {
         trim_region_top(r, snug_opt.top_pad);
         F->wait.since.top = 0;
-    } else if (sz > snug_opt.trim_threshold + snug_opt.decay_max) {
-        trim_region_top(r, snug_opt.decay_max);
+        retain_idle(&top_retain);
+    } else if (sz > snug_opt.trim_threshold + keep) {
+        trim_region_top(r, keep);
+        retain_cut(&top_retain, sz - keep, snug_os_now_ms());
     }
 }
 
@@ -958,7 +969,10 @@ static void purge_wait(uintptr_t b, size_t sz)
 static __attribute__((noinline)) void decay_check(void)
 {
     uint32_t now = now_ms32();
-    if (waited(F->wait.since.top, now)) decay_now();
+    if (waited(F->wait.since.top, now)) {
+        decay_now();
+        retain_idle(&top_retain);
+    }
     if (waited(F->wait.since.inside, now)) purge_now();
 }
 

@@ -10,6 +10,7 @@
 #include "lock.h"
 #include "options.h"
 #include "os.h"
+#include "retain.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -87,15 +88,20 @@ static struct lhead *head_of(uintptr_t p) { return (struct lhead *)(p - sizeof(s
 static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->check == (p ^ (uintptr_t)snug_secret) && h->check2 == ~h->check; }
 
 /* The cache: mappings of freed large blocks, kept up to decay_ms (and at most
- * decay_max bytes, LCACHE_N mappings) in case a block of about that size is
- * asked for again: a buffer grown and dropped in a loop gets its pages back
- * without faulting them in anew.  The smallest that fits is reused whole.
- * Checked on every large call and every 64th medium malloc (large_cache_poll);
- * malloc_trim drops them all.  Lock held for all of these. */
+ * LCACHE_N mappings, and as many bytes as large_retain allows: decay_max, more
+ * for a program seen to map again soon after a mapping could not be kept) in
+ * case a block of about that size is asked for again: a buffer grown and
+ * dropped in a loop, or buffers of 5-25 MiB replaced one by one, get their
+ * pages back without faulting them in anew.  The smallest that fits is
+ * reused, cut to what is asked when much larger; when none fits, the largest
+ * grows to the request with mremap, its pages kept.  Checked on every large
+ * call and every 64th medium malloc (large_cache_poll); malloc_trim drops
+ * them all.  Lock held for all of these. */
 #define LCACHE_N 8
 static struct lcached { uintptr_t map; size_t len; uint64_t since; } lcache[LCACHE_N];
 static _Atomic unsigned lcache_n;      /* (read without the lock as a hint) */
 static size_t lcache_bytes;
+static struct retain large_retain;
 
 /* Entry i taken out of the cache. */
 static struct lcached lcache_remove(unsigned i)
@@ -114,19 +120,30 @@ static void lcache_unmap(unsigned i)
 
 static void lcache_expire(uint64_t now)
 {
+    int idle = 0;
     for (unsigned i = lcache_n; i-- > 0;)
-        if (now - lcache[i].since >= snug_opt.decay_ms) lcache_unmap(i);
+        if (now - lcache[i].since >= snug_opt.decay_ms) {
+            lcache_unmap(i);
+            idle = 1;
+        }
+    if (idle) retain_idle(&large_retain);
 }
 
 /* Keep a freed mapping; 0 when it must be unmapped instead. */
 static int lcache_put(uintptr_t map, size_t len)
 {
-    if (!snug_opt.decay_ms || len > snug_opt.decay_max) return 0;
+    if (!snug_opt.decay_ms) return 0;
     uint64_t now = snug_os_now_ms();
+    size_t keep = retain_keep(&large_retain);
+    if (len > keep) {
+        retain_cut(&large_retain, len, now);
+        return 0;
+    }
     lcache_expire(now);
-    while (lcache_n && (lcache_n == LCACHE_N || lcache_bytes + len > snug_opt.decay_max)) {
+    while (lcache_n && (lcache_n == LCACHE_N || lcache_bytes + len > keep)) {
         unsigned old = 0;
         for (unsigned i = 1; i < lcache_n; i++) if (lcache[i].since < lcache[old].since) old = i;
+        if (lcache_n < LCACHE_N) retain_cut(&large_retain, lcache[old].len, now);
         lcache_unmap(old);
     }
     lcache[lcache_n++] = (struct lcached){ map, len, now };
@@ -134,17 +151,32 @@ static int lcache_put(uintptr_t map, size_t len)
     return 1;
 }
 
-/* The smallest kept mapping of at least len bytes, taken out; 0 when none. */
+/* A kept mapping for a block of len bytes, taken out: the smallest that holds
+ * it, its tail unmapped when more than a quarter of it would go unused; else
+ * the largest, grown to len in place or moved (mremap keeps its pages); 0 when
+ * none is kept. */
 static uintptr_t lcache_take(size_t len, size_t *got)
 {
     lcache_expire(snug_os_now_ms());
-    unsigned best = LCACHE_N;
-    for (unsigned i = 0; i < lcache_n; i++)
+    unsigned best = LCACHE_N, big = LCACHE_N;
+    for (unsigned i = 0; i < lcache_n; i++) {
         if (lcache[i].len >= len && (best == LCACHE_N || lcache[i].len < lcache[best].len)) best = i;
-    if (best == LCACHE_N) return 0;
-    struct lcached c = lcache_remove(best);
-    *got = c.len;
-    return c.map;
+        if (big == LCACHE_N || lcache[i].len > lcache[big].len) big = i;
+    }
+    if (best != LCACHE_N) {
+        struct lcached c = lcache_remove(best);
+        *got = c.len;
+        return c.map;
+    }
+    if (big == LCACHE_N) return 0;
+    struct lcached c = lcache_remove(big);
+    void *m = snug_os_remap((void *)c.map, c.len, len);
+    if (!m) {
+        snug_os_unmap((void *)c.map, c.len, c.len);
+        return 0;
+    }
+    *got = len;
+    return (uintptr_t)m;
 }
 
 void large_cache_poll(void)
@@ -187,6 +219,11 @@ static void *large_place(size_t n, size_t align, int guarded, int reuse)
         len = got;
         flags |= LH_REUSED;
     } else {
+        if (!guarded) {
+            snug_lock(&large_lock);
+            retain_regrow(&large_retain, snug_os_now_ms());
+            snug_unlock(&large_lock);
+        }
         m = snug_os_map(len);
         if (!m) return NULL;
     }
@@ -348,7 +385,7 @@ int large_check(void)
     if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);
     size_t kept = 0;
     for (unsigned i = 0; i < lcache_n && i < LCACHE_N; i++) kept += lcache[i].len;
-    if (!rc && (lcache_n > LCACHE_N || kept != lcache_bytes || kept > snug_opt.decay_max))
+    if (!rc && (lcache_n > LCACHE_N || kept != lcache_bytes || kept > retain_keep(&large_retain)))
         rc = snug_check_fail("kept large mappings miscounted", lcache_n);
     snug_unlock(&large_lock);
     return rc;

@@ -3,13 +3,16 @@
  * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
  * no page per rarely used size class, and a class whose burst is over keeps no big page; free
  * space inside the heap, below a block in use, goes back after a wait; freed
- * medium blocks parked for reuse still count as free and rejoin the heap before it grows.
+ * medium blocks parked for reuse still count as free and rejoin the heap before it grows; a
+ * program cycling through tens of MiB of heap or of large buffers keeps them while it cycles
+ * (no page faulted in anew each round) and gives them back once it stops.
  * Linked with -lsnug; each check runs in a forked child of a process that never made a
  * thread, so the process is single-threaded unless the check makes a thread itself. */
 #include "harness.h"
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define NBLK 12000
 #define BSZ 5000            /* medium blocks: they live in the heap regions */
@@ -305,6 +308,88 @@ static void check_burst_under_live_block_purged(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+static long minor_faults(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+/* A heap freed and built again, phase after phase, 40 MiB each time: after the first few
+ * phases the freed top is kept for the next (its pages are not faulted in anew: before, all
+ * but 16 MiB of it went back at each phase's end); once the program stops cycling, it goes
+ * back after the wait. */
+#define CYCLE_BLK 8000
+static void check_heap_cycling_kept(void)
+{
+    static unsigned char *q[CYCLE_BLK];
+    uintptr_t before = (uintptr_t)sbrk(0);
+    long pages_per_phase = (long)CYCLE_BLK * BSZ / 4096, late = 0;
+    for (int ph = 0; ph < 8; ph++) {
+        long f0 = minor_faults();
+        for (int i = 0; i < CYCLE_BLK; i++) {
+            q[i] = malloc(BSZ);
+            CHECK(q[i] != NULL, "malloc(%d)", BSZ);
+            memset(q[i], ph, BSZ);
+        }
+        for (int i = 0; i < CYCLE_BLK; i++) free(q[i]);
+        if (ph >= 4) late += minor_faults() - f0;
+    }
+    note("%ld page faults in the last 4 phases of 8 (a phase touches %ld pages)", late, pages_per_phase);
+    CHECK(late < pages_per_phase / 2, "a heap cycled through keeps its pages: %ld faults in 4 phases of %ld pages",
+          late, pages_per_phase);
+    usleep(700 * 1000);
+    for (int i = 0; i < 64; i++) free(malloc(8000));
+    uintptr_t later = (uintptr_t)sbrk(0);
+    note("brk +%lu KiB 0.7 s after the last phase", (unsigned long)((later - before) >> 10));
+    CHECK(later < before + (1u << 20), "the kept top went back once the program stopped cycling (brk still %lu KiB up)",
+          (unsigned long)((later - before) >> 10));
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
+/* Large buffers (5-25 MiB) replaced one at a time, each zero-filled by the program: once
+ * warm, a new buffer gets the pages of freed ones (before: every buffer beyond 16 MiB of
+ * kept mappings was mapped and faulted in anew); once the program stops, they go back. */
+static void check_large_cycling_kept(void)
+{
+    enum { LIVE = 6, ROUNDS = 80 };
+    static unsigned char *buf[LIVE];
+    static size_t len[LIVE];
+    uint64_t s = 12345;
+    long touched = 0, faults = 0;
+    size_t rss0 = rss_bytes();
+    for (int r = 0; r < ROUNDS; r++) {
+        unsigned i = (unsigned)(xrnd(&s) % LIVE);
+        size_t n = (5u << 20) + (size_t)(xrnd(&s) % (20u << 20));
+        long f0 = minor_faults();
+        unsigned char *b = malloc(n);
+        CHECK(b != NULL, "malloc(%zu)", n);
+        memset(b, 0, n);
+        b[n - 1] = (unsigned char)r;
+        if (buf[i]) {
+            CHECK(buf[i][len[i] - 1] == (unsigned char)(buf[i][len[i] - 1]), "buffer intact");
+            free(buf[i]);
+        }
+        buf[i] = b;
+        len[i] = n;
+        if (r >= ROUNDS / 2) {
+            faults += minor_faults() - f0;
+            touched += (long)(n / 4096);
+        }
+    }
+    note("%ld page faults for %ld pages zero-filled in the last %d rounds", faults, touched, ROUNDS / 2);
+    CHECK(faults < touched / 3, "freed large buffers are reused while the program cycles: %ld faults for %ld pages",
+          faults, touched);
+    for (int i = 0; i < LIVE; i++) free(buf[i]);
+    usleep(700 * 1000);
+    for (int i = 0; i < 64; i++) free(malloc(300000));    /* a large call after the wait */
+    size_t later = rss_bytes();
+    note("RSS %zu KiB before, %zu KiB 0.7 s after the last free", rss0 >> 10, later >> 10);
+    CHECK(later < rss0 + (8u << 20), "kept large mappings went back after the wait (RSS %zu -> %zu KiB)",
+          rss0 >> 10, later >> 10);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
  * blocks); once the program has freed all of its blocks, no such page is kept for it (a
  * class's last empty page is kept only when it is of the usual size). */
@@ -415,5 +500,7 @@ int main(void)
     run_check("burst-end-releases-kept-pages", check_burst_end_releases_kept, 60);
     run_check("small-burst-threaded-spares-no-pin", check_small_burst_threaded, 60);
     run_check("burst-under-live-block-purged", check_burst_under_live_block_purged, 60);
+    run_check("heap-cycling-keeps-its-top", check_heap_cycling_kept, 60);
+    run_check("large-buffer-cycling-reuses-mappings", check_large_cycling_kept, 60);
     return harness_done();
 }

@@ -1,0 +1,42 @@
+/* retain.h - how much freed memory a layer may keep at once while the program
+ * cycles through it (the heap top's trim, the kept large mappings).  It starts
+ * at decay_max; a program that asks for memory again within decay_ms of a cut
+ * that gave some back doubles it (it was cycling through that memory, not done
+ * with it), up to RETAIN_MAX; a wait that ends with nothing reused halves it.
+ * What is kept still goes back after decay_ms unused.  The caller's lock
+ * guards the record. */
+#ifndef SNUG_RETAIN_H
+#define SNUG_RETAIN_H
+#include "options.h"
+#include <stdint.h>
+
+#define RETAIN_MAX ((size_t)1 << (sizeof(void *) == 8 ? 30 : 28))   /* 1 GiB (256 MiB on 32-bit) */
+
+struct retain {
+    size_t keep;            /* the bound, once it has grown past decay_max */
+    size_t cut;             /* bytes the last cut gave back (or refused to keep) */
+    uint64_t cut_at;        /* when, in ms (0: no cut lately) */
+};
+
+static inline size_t retain_keep(const struct retain *r)
+{
+    return r->keep > snug_opt.decay_max ? r->keep : snug_opt.decay_max;
+}
+/* bytes went back to the kernel at `now` because of the bound. */
+static inline void retain_cut(struct retain *r, size_t bytes, uint64_t now)
+{
+    r->cut = bytes;
+    r->cut_at = now ? now : 1;
+}
+/* The layer needs new memory from the kernel at `now`. */
+static inline void retain_regrow(struct retain *r, uint64_t now)
+{
+    if (!r->cut_at || now - r->cut_at >= snug_opt.decay_ms) return;
+    size_t k = retain_keep(r), more = k + r->cut;
+    if (more < 2 * k) more = 2 * k;
+    r->keep = more < RETAIN_MAX ? more : RETAIN_MAX;
+    r->cut_at = 0;
+}
+/* A wait ended with nothing reused. */
+static inline void retain_idle(struct retain *r) { r->keep = retain_keep(r) / 2; }
+#endif
