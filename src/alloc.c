@@ -10,6 +10,7 @@
 #include "large.h"
 #include "mcache.h"
 #include "options.h"
+#include "reclaim.h"
 #include "secure.h"
 #include "stats.h"
 #include "snug.h"
@@ -26,6 +27,14 @@ static __attribute__((noinline)) void *small_alloc(size_t n, int secure)
     return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
 }
 
+/* A wait began (a free top, free space inside the heap, a kept mapping) and
+ * no reclaimer runs yet: start one, if the process has threads.  Checked
+ * where no snug lock is held: before frees, after the slow mallocs. */
+static inline void reclaim_poll(void)
+{
+    if (SNUG_UNLIKELY(atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))) snug_reclaim_start();
+}
+
 static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, int secure)
 {
     /* Memory already held first: a mapping a freed large block left, a free
@@ -34,6 +43,7 @@ static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, i
     if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_top(n);
     if (!p) p = large_alloc(n, align, secure);
     if (p) snug_stats_sample();
+    reclaim_poll();
     return p;
 }
 
@@ -42,6 +52,7 @@ static __attribute__((noinline)) void *medium_sampled(size_t n, size_t align)
     void *p = snug_fit_malloc(n, align);
     snug_stats_sample();
     large_cache_poll();
+    reclaim_poll();
     return p;
 }
 
@@ -131,6 +142,7 @@ static void medium_free(void *p)
 /* Everything free does besides a small block of the calling thread's own heap. */
 static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
 {
+    reclaim_poll();
     if (SNUG_LIKELY(a == ADDR_MEDIUM && !snug_opt.secure)) {
         medium_free(p);
         return;
@@ -147,6 +159,7 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     if (!p) return;
     if (snug_opt.secure) secure_free(p);
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
+    reclaim_poll();                     /* (the mapping may be kept: a wait) */
 }
 
 void sn_free(void *p)
@@ -163,7 +176,8 @@ void sn_free(void *p)
              * with a heap is not in secure mode. */
             struct heap *h = snug_tl_heap;
             if (h && !h->mc &&
-                atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after)
+                atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after &&
+                !atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))     /* (else free_other's reclaim_poll) */
                 snug_fit_free(p);
             else
                 free_other(p, ADDR_MEDIUM);

@@ -892,6 +892,7 @@ static int decay_due(void)
     if (F->wait.since.top) return decay_over();
     F->wait.since.top = now_ms32();
     F->decay_tick = 0;
+    snug_os_wait_begun();
     return 0;
 }
 
@@ -962,6 +963,7 @@ static void purge_wait(uintptr_t b, size_t sz)
         (void)discard_inside(b, sz);
     } else if (!F->wait.since.inside) {
         F->wait.since.inside = now_ms32();
+        snug_os_wait_begun();
     }
 }
 
@@ -1006,6 +1008,17 @@ void *snug_fit_from_top(size_t n)
     errno = saved;
     snug_unlock(&fit_lock);
     return b ? (void *)(b + W) : NULL;
+}
+
+/* The reclaimer's round (reclaim.c): trim and purge what has waited decay_ms;
+ * whether anything still waits. */
+int snug_fit_reclaim(void)
+{
+    snug_lock(&fit_lock);
+    if (F->wait.any) decay_check();
+    int any = F->wait.any != 0;
+    snug_unlock(&fit_lock);
+    return any;
 }
 
 void snug_fit_end_wait(void)

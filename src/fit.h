@@ -49,6 +49,7 @@ void   snug_fit_end_wait(void);
 /* Would freeing this small page leave more than the trim threshold free at
  * its region's top (so that keeping it cached would pin that memory)? */
 int    snug_fit_page_pins_top(void *page);
+int    snug_fit_reclaim(void);              /* the reclaimer's round: whether anything still waits */
 void   snug_fit_lock_all(void);             /* fork: take / release / reset */
 void   snug_fit_unlock_all(void);
 void   snug_fit_reset_locks(void);

@@ -9,6 +9,7 @@
 #include "lock.h"
 #include "options.h"
 #include "os.h"
+#include "reclaim.h"
 #include "secure.h"
 #include <pthread.h>
 
@@ -35,6 +36,7 @@ static void fork_child(void)
     snug_fit_reset_locks();
     heap_fork_child();
     secure_fork_child();
+    snug_reclaim_fork_child();
 }
 
 int snug_init_slow(void)

@@ -148,6 +148,7 @@ static int lcache_put(uintptr_t map, size_t len)
     }
     lcache[lcache_n++] = (struct lcached){ map, len, now };
     lcache_bytes += len;
+    snug_os_wait_begun();
     return 1;
 }
 
@@ -179,12 +180,14 @@ static uintptr_t lcache_take(size_t len, size_t *got)
     return (uintptr_t)m;
 }
 
-void large_cache_poll(void)
+int large_cache_poll(void)
 {
-    if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return;
+    if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return 0;
     snug_lock(&large_lock);
     lcache_expire(snug_os_now_ms());
+    int any = lcache_n != 0;
     snug_unlock(&large_lock);
+    return any;
 }
 
 int large_cache_drop(void)

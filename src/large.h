@@ -15,8 +15,8 @@ void  *large_alloc(size_t n, size_t align, int guarded);
  * 1 until the block is reallocated); NULL when none is big enough. */
 void  *large_reuse(size_t n, size_t align);
 int    large_reused(const void *p);
-/* Unmap cached mappings older than decay_ms; all of them (1 if there were any). */
-void   large_cache_poll(void);
+/* Unmap cached mappings older than decay_ms (whether any are still kept); all of them (1 if there were any). */
+int    large_cache_poll(void);
 int    large_cache_drop(void);
 /* Free p if it is a large block: 1 when freed, 0 when p is not one. */
 int    large_free(void *p);

@@ -7,7 +7,9 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +98,21 @@ void snug_os_discard(void *p, size_t len)
     int saved = errno;
     madvise(p, len, MADV_DONTNEED);
     errno = saved;
+}
+
+_Atomic int snug_os_waiting, snug_os_wait_new, snug_os_reclaimer;
+
+void snug_os_wait_begun(void)
+{
+    if (!atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed)) {
+        atomic_store_explicit(&snug_os_wait_new, 1, memory_order_relaxed);
+        return;
+    }
+    if (atomic_exchange_explicit(&snug_os_waiting, 1, memory_order_release) == 2) {
+        int saved = errno;
+        syscall(SYS_futex, &snug_os_waiting, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        errno = saved;
+    }
 }
 
 uintptr_t snug_os_brk_now(void) { return (uintptr_t)sbrk(0); }

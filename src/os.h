@@ -26,6 +26,15 @@ size_t snug_os_held(void);
 size_t snug_os_peak(void);
 void   snug_os_reset_peak(void);
 
+/* Memory that starts waiting to go back to the kernel (a free heap top, free
+ * space inside the heap, a kept large mapping): the layers that start such a
+ * wait call snug_os_wait_begun (with their lock held; it never allocates).
+ * The reclaimer (reclaim.c), once running, sleeps on snug_os_waiting while
+ * nothing waits (2) and is woken by the next wait (1); before it runs,
+ * snug_os_wait_new tells the surfaces that one could start it. */
+extern _Atomic int snug_os_waiting, snug_os_wait_new, snug_os_reclaimer;
+void  snug_os_wait_begun(void);
+
 /* A coarse monotonic clock in milliseconds (vDSO; no system call, no allocation). */
 uint64_t snug_os_now_ms(void);
 

@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #define NBLK 12000
@@ -390,6 +391,60 @@ static void check_large_cycling_kept(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* RSS from /proc/self/statm without allocating (fopen would call malloc, and so end the
+ * waits itself). */
+static size_t rss_quiet(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    unsigned long size = 0, res = 0;
+    if (sscanf(buf, "%lu %lu", &size, &res) != 2) return 0;
+    return res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A process with threads that frees a burst and then makes no call at all (an idle server
+ * after deleting most of its keys) gets its memory back after the wait anyway: the
+ * reclaimer thread ends the waits of the heap top and of kept large mappings. */
+static void check_idle_threaded_returns(void)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thread_noop, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    static unsigned char *q[CYCLE_BLK];
+    unsigned char *big[4];
+    uintptr_t before = (uintptr_t)sbrk(0);
+    for (int i = 0; i < CYCLE_BLK; i++) {
+        q[i] = malloc(BSZ);
+        CHECK(q[i] != NULL, "malloc(%d)", BSZ);
+        memset(q[i], 0x5a, BSZ);
+    }
+    for (int i = 0; i < 4; i++) {
+        big[i] = malloc(3u << 20);
+        CHECK(big[i] != NULL, "malloc(3 MiB)");
+        memset(big[i], 0x33, 3u << 20);
+    }
+    size_t full = rss_quiet();
+    for (int i = 0; i < CYCLE_BLK; i++) free(q[i]);
+    for (int i = 0; i < 4; i++) free(big[i]);
+    uintptr_t at_free = (uintptr_t)sbrk(0);
+    size_t rss_at_free = rss_quiet();
+    usleep(1500 * 1000);                       /* no allocator call from here on */
+    uintptr_t later = (uintptr_t)sbrk(0);
+    size_t rss_later = rss_quiet();
+    note("brk +%lu KiB at the frees, +%lu KiB 1.5 s later with no call; RSS %zu, %zu, %zu KiB",
+         (unsigned long)((at_free - before) >> 10), (unsigned long)((later - before) >> 10),
+         full >> 10, rss_at_free >> 10, rss_later >> 10);
+    CHECK(later < before + (1u << 20), "an idle threaded process's free heap top went back (brk still %lu KiB up)",
+          (unsigned long)((later - before) >> 10));
+    CHECK(rss_later + (20u << 20) < rss_at_free, "its kept memory left RSS (%zu -> %zu KiB)", rss_at_free >> 10,
+          rss_later >> 10);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
  * blocks); once the program has freed all of its blocks, no such page is kept for it (a
  * class's last empty page is kept only when it is of the usual size). */
@@ -502,5 +557,6 @@ int main(void)
     run_check("burst-under-live-block-purged", check_burst_under_live_block_purged, 60);
     run_check("heap-cycling-keeps-its-top", check_heap_cycling_kept, 60);
     run_check("large-buffer-cycling-reuses-mappings", check_large_cycling_kept, 60);
+    run_check("idle-threaded-process-gives-memory-back", check_idle_threaded_returns, 60);
     return harness_done();
 }
