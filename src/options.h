@@ -9,7 +9,7 @@ struct snug_options {
     size_t trim_threshold;      /* free bytes at a region top that trigger a trim */
     size_t top_pad;             /* free bytes a trim leaves at the top */
     size_t decay_ms;            /* a free top, free space inside the heap, or a freed large mapping, stays this long before it goes back (0: at once) */
-    size_t decay_max;           /* most free top kept waiting, and most bytes of freed large mappings kept */
+    size_t decay_max;           /* least free top kept waiting, and bytes of freed large mappings kept, before retain.h adapts it */
     size_t mmap_threshold;      /* requests this big get their own mapping */
     size_t thread_cache_after;  /* fit-lock waits before threads cache medium blocks */
     size_t background;          /* a process with threads may run the reclaimer thread (reclaim.c) */
