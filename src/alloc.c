@@ -213,14 +213,14 @@ size_t snug_plain_usable(const void *p, const char *op)
         long i = page_slot(pg, (uintptr_t)p);
         if (i < 0) snug_fatal(op, p, 0);
         uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
-        if (!((word >> (i & 63)) & 1)) snug_fatal("block already freed (double free or use after free):", p, pg->bsize);
+        if (!((word >> (i & 63)) & 1)) snug_fatal_freed(op, p, pg->bsize);
         return pg->bsize;
     }
     if (a == ADDR_MEDIUM) {
         snug_fit_validate(p, op);
         return snug_fit_usable(p);
     }
-    size_t u = large_usable(p);
+    size_t u = large_usable(p, op);
     if (!u) snug_fatal(op, p, 0);
     return u;
 }

@@ -805,14 +805,14 @@ static inline __attribute__((always_inline)) uintptr_t checked_block(const void 
         uint64_t e = sz >= ORIG_AT + 3 * W ? *(uint64_t *)(b + ORIG_AT) ^ orig_key(b) : 0;
         if ((h & BLK_FREED) && e >= MIN_BLOCK && e <= sz && !(e & BLK_FLAGS)) orig = (size_t)e - W;
         else if ((h & BLK_FREED) && sz < ORIG_AT + 3 * W) orig = sz - W;
-        snug_fatal("double free of", p, orig);
+        snug_fatal_freed(op, p, orig);
     }
     if (h & (BLK_META | BLK_FREED)) {
-        if (h & BLK_FREED) snug_fatal("double free of", p, sz - W);     /* parked (below) */
+        if (h & BLK_FREED) snug_fatal_freed(op, p, sz - W);     /* parked (below) */
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
     }
     if (caches_made && sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
-        snug_fatal("double free of", p, sz - W);
+        snug_fatal_freed(op, p, sz - W);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
     return b;           /* free and realloc go on to read (and check) the next head */

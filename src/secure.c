@@ -104,13 +104,13 @@ static void *finish(void *p, size_t n)
 }
 
 /* The request size of p from its trailer; fatal when trailer or canaries moved. */
-static size_t checked_size(const void *p, size_t u)
+static size_t checked_size(const void *p, size_t u, const char *op)
 {
     const unsigned char *b = p;
     uint64_t t;
     memcpy(&t, b + u - TRAILER, TRAILER);
     uint64_t n = t ^ key_of(p);
-    if (all_bytes(b + u - TRAILER, TRAILER, FILL)) snug_fatal("double free of", p, 0);
+    if (all_bytes(b + u - TRAILER, TRAILER, FILL)) snug_fatal_freed(op, p, 0);
     if (n > u - TRAILER) snug_fatal("heap overflow: trailer after block overwritten, block", p, 0);
     if (!all_bytes(b + n, u - TRAILER - (size_t)n, CANARY))
         snug_fatal("heap overflow: canary after block overwritten, block", p, (size_t)n);
@@ -138,7 +138,7 @@ void *secure_alloc(size_t n, size_t align)
 size_t secure_usable(const void *p, const char *op)
 {
     if (secure_owns_zero(p)) return 0;
-    return checked_size(p, snug_plain_usable(p, op));
+    return checked_size(p, snug_plain_usable(p, op), op);
 }
 
 /* ---- quarantine ---------------------------------------------------------- */
@@ -153,7 +153,7 @@ void secure_free(void *p)
 {
     if (secure_owns_zero(p)) { zero_free(p); return; }
     size_t u = snug_plain_usable(p, "free(): invalid pointer");
-    checked_size(p, u);             /* a block in quarantine has FILL for a trailer: double free */
+    checked_size(p, u, "free(): invalid pointer");             /* a block in quarantine has FILL for a trailer: double free */
     if (u > Q_MAX_BLOCK) { snug_plain_free(p); return; }     /* unmapped at once: nothing to fill */
     memset(p, FILL, u);
     void *out = NULL;

@@ -3,35 +3,68 @@
  * inaccessible pages, malloc(0) faults on access, and ordinary use still works. */
 #include "harness.h"
 #include <malloc.h>
+#include <stdarg.h>
 #include <setjmp.h>
 #include <sys/resource.h>
 
+/* The child's exact expected stderr line (want_line), sent to the parent through a pipe. */
+static int line_fd = -1;
+__attribute__((format(printf, 1, 2))) static void want_line(const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(line_fd, buf, (size_t)n) < 0) { /* the parent then sees no line */ }
+}
+#define PTR(p) ((unsigned long)(uintptr_t)(p))
+
 /* Runs fn in a child and expects SIGABRT with a "snug: ..." line containing `word`
- * on stderr (or `sig` when nonzero). */
+ * on stderr (or `sig` when nonzero); when the child called want_line, stderr must be
+ * exactly that line. */
 static void expect_death(const char *word, int sig, void (*fn)(void))
 {
-    int pipefd[2];
-    CHECK(pipe(pipefd) == 0, "pipe");
+    int pipefd[2], linefd[2];
+    CHECK(pipe(pipefd) == 0 && pipe(linefd) == 0, "pipe");
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
         struct rlimit no_core = { 0, 0 };
         setrlimit(RLIMIT_CORE, &no_core);
         dup2(pipefd[1], 2);
+        close(linefd[0]);
+        line_fd = linefd[1];
         fn();
         _exit(0);
     }
     close(pipefd[1]);
-    char buf[1024] = { 0 };
+    close(linefd[1]);
+    char buf[1024] = { 0 }, line[256] = { 0 };
     size_t got = 0;
     ssize_t r;
     while (got < sizeof buf - 1 && (r = read(pipefd[0], buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)r;
     close(pipefd[0]);
+    got = 0;
+    while (got < sizeof line - 1 && (r = read(linefd[0], line + got, sizeof line - 1 - got)) > 0) got += (size_t)r;
+    close(linefd[0]);
     int st;
     waitpid(pid, &st, 0);
     int want = sig ? sig : SIGABRT;
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == want, "expected signal %d, got status %#x; stderr: %s", want, st, buf);
     if (!sig) CHECK(strstr(buf, "snug: ") && strstr(buf, word), "stderr should name '%s': %s", word, buf);
+    if (line[0]) {
+        size_t n = strlen(line);
+        CHECK(!strncmp(buf, line, n) && buf[n] == '\n' && buf[n + 1] == 0, "stderr should be exactly \"%s\": %s", line, buf);
+    }
+}
+
+static void *volatile sink;
+/* Byte writes the compiler cannot drop as stores to freed memory. */
+__attribute__((noinline)) static void scribble(void *dst, int c, size_t n)
+{
+    volatile unsigned char *d = dst;
+    for (size_t i = 0; i < n; i++) d[i] = (unsigned char)c;
 }
 
 static void overflow_small(void) { char *p = malloc(20); memset(p, 'x', 21); free(p); }
@@ -48,6 +81,38 @@ static void uaf_small(void)
     free(p);
     p[20] = 7;                                  /* write after free, while in quarantine */
     for (int i = 0; i < 5000; i++) free(malloc(48));   /* push it out of the quarantine */
+}
+
+/* One thread: a small block leaves the quarantine (its fill gives way to the remote-free link
+ * and mark every free of a small block takes in secure mode); a write after free into its
+ * mark is named as one when the heap applies the frees. */
+static void uaf_small_after_quarantine(void)
+{
+    enum { N = 6000 };
+    static char *a[N];
+    for (int i = 0; i < N; i++) a[i] = malloc(48);
+    volatile unsigned char *p = malloc(48);
+    free((void *)p);
+    for (int i = 0; i < N && p[0] == 0xDF; i++) free(a[i]);
+    if (p[0] == 0xDF) _exit(3);                 /* (never left the quarantine: the check fails) */
+    want_line("snug: write after free: the remote-free mark in block overwritten, block 0x%lx (64 bytes)", PTR(p));
+    scribble((void *)(p + 8), 'W', 8);
+    for (int i = 0; i < 20000; i++) sink = malloc(48);
+}
+/* realloc and malloc_usable_size of a block in the quarantine: a use after free. */
+static void realloc_after_free(void)
+{
+    char *p = malloc(100);
+    free(p);
+    want_line("snug: use after free: realloc() of freed block 0x%lx", PTR(p));
+    sink = realloc(p, 200);
+}
+static void usable_after_free(void)
+{
+    char *p = malloc(5000);
+    free(p);
+    want_line("snug: use after free: malloc_usable_size() of freed block 0x%lx", PTR(p));
+    sink = (void *)(uintptr_t)malloc_usable_size(p);
 }
 
 static void check_overflows(void)
@@ -74,7 +139,13 @@ static void check_double_free(void)
     expect_death("double free", 0, double_free_small);
     expect_death("double free", 0, double_free_medium);
 }
-static void check_write_after_free(void) { expect_death("write after free", 0, uaf_small); }
+static void check_write_after_free(void)
+{
+    expect_death("write after free", 0, uaf_small);
+    expect_death("write after free", 0, uaf_small_after_quarantine);
+    expect_death("use after free", 0, realloc_after_free);
+    expect_death("use after free", 0, usable_after_free);
+}
 
 /* Ordinary use: contents survive, realloc keeps them, usable size is the request. */
 static void check_ordinary_use(void)
