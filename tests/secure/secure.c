@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <sys/resource.h>
 
-/* The child's exact expected stderr line (want_line), sent to the parent through a pipe. */
+/* The child's exact expected stderr line (want_line; '#': any number), sent to the parent through a pipe. */
 static int line_fd = -1;
 __attribute__((format(printf, 1, 2))) static void want_line(const char *fmt, ...)
 {
@@ -19,6 +19,20 @@ __attribute__((format(printf, 1, 2))) static void want_line(const char *fmt, ...
     if (n > 0 && write(line_fd, buf, (size_t)n) < 0) { /* the parent then sees no line */ }
 }
 #define PTR(p) ((unsigned long)(uintptr_t)(p))
+
+/* Is got exactly the line want and a newline?  A '#' in want stands for a decimal number. */
+static int line_matches(const char *got, const char *want)
+{
+    for (; *want; want++) {
+        if (*want == '#') {
+            if (*got < '0' || *got > '9') return 0;
+            while (*got >= '0' && *got <= '9') got++;
+        } else if (*got++ != *want) {
+            return 0;
+        }
+    }
+    return got[0] == '\n' && got[1] == 0;
+}
 
 /* Runs fn in a child and expects SIGABRT with a "snug: ..." line containing `word`
  * on stderr (or `sig` when nonzero); when the child called want_line, stderr must be
@@ -53,10 +67,7 @@ static void expect_death(const char *word, int sig, void (*fn)(void))
     int want = sig ? sig : SIGABRT;
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == want, "expected signal %d, got status %#x; stderr: %s", want, st, buf);
     if (!sig) CHECK(strstr(buf, "snug: ") && strstr(buf, word), "stderr should name '%s': %s", word, buf);
-    if (line[0]) {
-        size_t n = strlen(line);
-        CHECK(!strncmp(buf, line, n) && buf[n] == '\n' && buf[n + 1] == 0, "stderr should be exactly \"%s\": %s", line, buf);
-    }
+    if (line[0]) CHECK(line_matches(buf, line), "stderr should be exactly \"%s\": %s", line, buf);
 }
 
 static void *volatile sink;
@@ -115,8 +126,27 @@ static void usable_after_free(void)
     sink = (void *)(uintptr_t)malloc_usable_size(p);
 }
 
+/* A write after free into a block still in the quarantine when the program exits: reported by
+ * the check at exit (a large block of the quarantine, and a small one). */
+static void uaf_at_exit(size_t n)
+{
+    char *p = malloc(n);
+    free(p);
+    scribble(p + n / 2, 'W', 1);
+    want_line("snug: write after free detected in block 0x%lx (# bytes)", PTR(p));
+    exit(0);                                    /* (exit handlers and destructors run) */
+}
+static void uaf_large_at_exit(void) { uaf_at_exit(300 * 1024); }
+static void uaf_small_at_exit(void) { uaf_at_exit(100); }
+
+/* A terminator one byte past the end, for every request size up to 80 (canaries of every
+ * length, none included: the trailer's first byte is then the one written). */
+static size_t nul_n;
+static void overflow_nul(void) { char *p = malloc(nul_n); scribble(p + nul_n, 0, 1); free(p); }
+
 static void check_overflows(void)
 {
+    for (nul_n = 1; nul_n <= 80; nul_n++) expect_death("overflow", 0, overflow_nul);
     expect_death("overflow", 0, overflow_small);
     expect_death("overflow", 0, overflow_small_one);
     expect_death("overflow", 0, overflow_medium);
@@ -145,6 +175,25 @@ static void check_write_after_free(void)
     expect_death("write after free", 0, uaf_small_after_quarantine);
     expect_death("use after free", 0, realloc_after_free);
     expect_death("use after free", 0, usable_after_free);
+}
+static void check_write_after_free_at_exit(void)
+{
+    expect_death("write after free", 0, uaf_large_at_exit);
+    expect_death("write after free", 0, uaf_small_at_exit);
+}
+
+/* The bytes after a block hold a zero one or two bytes past its end: a string the program
+ * forgot to terminate stops there (it once read 3920 bytes past a 16-byte block); and a
+ * terminator written one byte past the end is still an overflow. */
+static void check_canary_ends_strings(void)
+{
+    for (size_t n = 1; n <= 2100; n += (n < 300 ? 1 : 37)) {
+        char *p = malloc(n);
+        memset(p, 'x', n);
+        size_t len = strlen(p);
+        CHECK(len >= n && len <= n + 2, "strlen of an unterminated %zu-byte block read %zu bytes", n, len);
+        free(p);
+    }
 }
 
 /* Ordinary use: contents survive, realloc keeps them, usable size is the request. */
@@ -198,6 +247,8 @@ int main(void)
     run_check("zero-size-faults", check_zero_size, 60);
     run_check("double-free", check_double_free, 60);
     run_check("write-after-free", check_write_after_free, 60);
+    run_check("write-after-free-checked-at-exit", check_write_after_free_at_exit, 60);
+    run_check("canary-ends-unterminated-strings", check_canary_ends_strings, 60);
     run_check("ordinary-use", check_ordinary_use, 120);
     return harness_done();
 }
