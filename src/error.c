@@ -83,11 +83,11 @@ void snug_fatal_freed(const char *op, const void *addr, size_t size)
     snug_fatal(what, addr, size);
 }
 
-void snug_fatal_size(const char *call, const void *addr, size_t given, size_t usable, size_t lo, size_t hi)
+void snug_fatal_size(const char *op, const void *addr, size_t given, size_t usable, size_t lo, size_t hi)
 {
     char line[256], num[24];
     size_t at = append(line, 0, sizeof line, "snug: ");
-    at = append(line, at, sizeof line, call);
+    for (size_t i = 0; op[i] && op[i] != ':' && i < 60; i++) line[at++] = op[i];
     at = append(line, at, sizeof line, ": wrong size ");
     at = append(line, at, sizeof line, snug_fmt_u(num, given));
     at = append(line, at, sizeof line, " for block ");

@@ -13,8 +13,9 @@ __attribute__((noreturn, cold)) void snug_fatal(const char *what, const void *ad
  * "use after free: <call> of freed block <addr>". */
 __attribute__((noreturn, cold)) void snug_fatal_freed(const char *op, const void *addr, size_t size);
 /* A sized free whose size could not have been the block's request: "<call>:
- * wrong size <given> for block <addr> (<usable> bytes; allocated with <lo>..<hi>)". */
-__attribute__((noreturn, cold)) void snug_fatal_size(const char *call, const void *addr, size_t given,
+ * wrong size <given> for block <addr> (<usable> bytes; allocated with <lo>..<hi>)"
+ * (op as for snug_fatal_freed). */
+__attribute__((noreturn, cold)) void snug_fatal_size(const char *op, const void *addr, size_t given,
                                                      size_t usable, size_t lo, size_t hi);
 /* One line on stderr without aborting (warnings, statistics). */
 void snug_write_line(const char *s);

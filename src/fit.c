@@ -834,6 +834,28 @@ size_t snug_fit_checked_size(const void *p, const char *op)
     return sz;
 }
 
+/* A malloc of n gets a block of need = blk_need(n) bytes, or up to 16 more
+ * (a split leaves no block under MIN_BLOCK).  Others are bigger than asked:
+ * a roomy block by up to a quarter (realloc keeps it while the request stays
+ * within its last quarter), and once thread caches exist, a cached block by up
+ * to a quarter or 496 bytes, plus its cache class's 256.  A request below what
+ * the largest of these slacks allows cannot have been given this block. */
+size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
+{
+    if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
+    uint64_t h = blk_known(checked_block(p, op));
+    if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
+    size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
+    if (h & BLK_ROOMY) slack += sz / 4;
+    if (caches_made) {
+        size_t mc = sz / 4 > 496 ? sz / 4 + 256 : 752;
+        if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
+    }
+    /* need >= sz - slack, and need = align_up(n + W, 16) */
+    *lo = sz > slack + W + SNUG_ALIGN ? sz - slack - W - (SNUG_ALIGN - 1) : 0;
+    return sz - W;
+}
+
 size_t snug_fit_cached_size(const void *p)
 {
     if (HEADS_LOCK_FREE) return blk_size(blk_of_payload(p));

@@ -144,6 +144,20 @@ static void uaf_small_at_exit(void) { uaf_at_exit(100); }
 static size_t nul_n;
 static void overflow_nul(void) { char *p = malloc(nul_n); scribble(p + nul_n, 0, 1); free(p); }
 
+/* Sized frees: in secure mode the size must be the request itself (the trailer keeps it). */
+void free_sized(void *p, size_t n);     /* (C23; snug's, linked with -lsnug) */
+static void sized_free_off_by_one(void)
+{
+    char *p = malloc(100);
+    want_line("snug: free_sized(): wrong size 101 for block 0x%lx (100 bytes; allocated with 100)", PTR(p));
+    free_sized(p, 101);
+}
+static void check_sized_free(void)
+{
+    for (size_t n = 0; n < 3000; n += 7) free_sized(malloc(n), n);
+    expect_death("wrong size", 0, sized_free_off_by_one);
+}
+
 static void check_overflows(void)
 {
     for (nul_n = 1; nul_n <= 80; nul_n++) expect_death("overflow", 0, overflow_nul);
@@ -249,6 +263,7 @@ int main(void)
     run_check("write-after-free", check_write_after_free, 60);
     run_check("write-after-free-checked-at-exit", check_write_after_free_at_exit, 60);
     run_check("canary-ends-unterminated-strings", check_canary_ends_strings, 60);
+    run_check("sized-free-exact", check_sized_free, 60);
     run_check("ordinary-use", check_ordinary_use, 120);
     return harness_done();
 }
