@@ -630,7 +630,7 @@ static void uaf_small_remote(void)
     arm();
     for (int i = 0; i < 2000; i++) sink = malloc(48); /* the owner applies remote frees */
 }
-/* The same, the write into p's second word (its remote-free mark): named a write after free
+/* The same, the write into p's second pointer-sized word (its remote-free mark): named a write after free
  * into p (in secure mode every free of a small block takes this way, after the quarantine). */
 static void uaf_small_remote_mark(void)
 {
@@ -641,7 +641,7 @@ static void uaf_small_remote_mark(void)
     free_in_thread(p);
     expect(p);
     expect_line("snug: write after free: the remote-free mark in block overwritten, block 0x%lx (%zu bytes)", PTR(p), u);
-    scribble(p + 8, 'W', 8);
+    scribble(p + sizeof(void *), 'W', sizeof(void *));
     arm();
     for (int i = 0; i < 2000; i++) sink = malloc(48); /* the owner applies remote frees */
 }

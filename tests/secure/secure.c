@@ -107,7 +107,7 @@ static void uaf_small_after_quarantine(void)
     for (int i = 0; i < N && p[0] == 0xDF; i++) free(a[i]);
     if (p[0] == 0xDF) _exit(3);                 /* (never left the quarantine: the check fails) */
     want_line("snug: write after free: the remote-free mark in block overwritten, block 0x%lx (64 bytes)", PTR(p));
-    scribble((void *)(p + 8), 'W', 8);
+    scribble((void *)(p + sizeof(void *)), 'W', sizeof(void *));     /* the mark: its second word */
     for (int i = 0; i < 20000; i++) sink = malloc(48);
 }
 /* realloc and malloc_usable_size of a block in the quarantine: a use after free. */
