@@ -9,6 +9,7 @@
  *   ovf-*   overflow from one block into the next block's metadata, udf-* underflow into a
  *           block's own header; each with the call that must catch it at the latest
  *   uaf-*   write after free into free-list links, caught before the link is followed
+ *   sized-* free_sized / free_aligned_sized given a size the block cannot have been asked with
  * and plain checks that calloc / reallocarray / pvalloc overflows return NULL + ENOMEM.
  * Built twice: linked with -lsnug (faults-linked) and plain, run under LD_PRELOAD (faults-plain).
  *
