@@ -237,7 +237,7 @@ static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, s
     if (SNUG_LIKELY(d < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
         unsigned k = snug_r0.kind[d >> SNUG_OSPAGE_SHIFT];
         if (SNUG_UNLIKELY(!k)) {
-            if (op && !(d >= W && align <= SNUG_ALIGN && medium_sized_ok(p, n))) {
+            if (op && !(d >= W && align <= SNUG_ALIGN && !snug_opt.secure && medium_sized_ok(p, n))) {
                 sized_slow(p, n, align, op);
                 return;
             }

@@ -152,10 +152,17 @@ static void sized_free_off_by_one(void)
     want_line("snug: free_sized(): wrong size 101 for block 0x%lx (100 bytes; allocated with 100)", PTR(p));
     free_sized(p, 101);
 }
+static void sized_free_off_by_one_medium(void)
+{
+    char *p = malloc(5000);
+    want_line("snug: free_sized(): wrong size 5001 for block 0x%lx (5000 bytes; allocated with 5000)", PTR(p));
+    free_sized(p, 5001);
+}
 static void check_sized_free(void)
 {
     for (size_t n = 0; n < 3000; n += 7) free_sized(malloc(n), n);
     expect_death("wrong size", 0, sized_free_off_by_one);
+    expect_death("wrong size", 0, sized_free_off_by_one_medium);
 }
 
 static void check_overflows(void)
