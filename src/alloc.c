@@ -162,7 +162,88 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     reclaim_poll();                     /* (the mapping may be kept: a wait) */
 }
 
-void sn_free(void *p)
+/* ---- sized frees -----------------------------------------------------------
+ * free_sized, free_aligned_sized and C++ sized delete name the size the block
+ * was asked with.  A size that cannot have been the request for p's block ends
+ * the program (snug_fatal_size); any that can passes.  The sizes that can:
+ *   small slot of bsize b: b/2 .. b (the 16-byte class: 0 .. 16): its class's
+ *     requests, and the smaller ones realloc keeps in place (n * 2 >= b);
+ *   medium block: up to its usable size, down to what its slack allows
+ *     (snug_fit_request_range: 31 bytes, more for roomy and cached blocks);
+ *   large block: what it was last asked for (its header keeps it);
+ *   secure mode: exactly the request (its trailer keeps it).
+ * An aligned one (align > 16) may be smaller by align - 1: C++'s aligned new
+ * rounds the size up to the alignment before it calls aligned_alloc; and p
+ * must have that alignment.  For a small slot the test is two compares beside
+ * free's own work; the rest is out of line, after the block is validated as
+ * free would (a freed or foreign pointer is named as such, not as a size). */
+static __attribute__((noinline, noreturn, cold)) void sized_wrong(const void *p, size_t n, size_t u, size_t lo,
+                                                                  size_t hi, const char *op)
+{
+    snug_fatal_size(op, p, n, u, lo, hi);
+}
+
+static inline size_t small_lo(size_t bsize) { return bsize > SNUG_ALIGN ? bsize / 2 : 0; }
+/* The same test, for the fast path: n fits a small slot of bsize b. */
+static inline int small_sized_ok(size_t b, size_t n) { return !(n > b || (2 * n < b && b != SNUG_ALIGN)); }
+/* A medium block's tight case, read without the lock before free validates
+ * it: an intact head in use, and n within a plain malloc's slack of its size
+ * (snug_fit_request_range has the rest; a torn read on 32-bit fails the tag). */
+static inline int medium_sized_ok(const void *p, size_t n)
+{
+    uintptr_t b = blk_of_payload(p);
+    uint64_t raw = blk_raw(b);
+    uint64_t h = raw & BLK_VALUE;
+    size_t u = (size_t)(h & ~BLK_FLAGS) - W;
+    return blk_tag_ok(b, raw) && (h & (BLK_INUSE | BLK_FREED | BLK_META | BLK_PAGE)) == BLK_INUSE &&
+           u - n <= 2 * SNUG_ALIGN - 1;
+}
+
+static void sized_check(const void *p, size_t n, size_t align, const char *op)
+{
+    if (align > 1 && !(align & (align - 1)) && ((uintptr_t)p & (align - 1))) {
+        char msg[96];
+        size_t k = 0;
+        for (; op[k] && op[k] != ':' && k < 60; k++) msg[k] = op[k];
+        for (const char *t = ": wrong alignment for block"; *t; t++) msg[k++] = *t;
+        msg[k] = 0;
+        snug_fatal(msg, p, 0);
+    }
+    size_t u, lo, hi;
+    uintptr_t a = addr_page((uintptr_t)p);
+    if (snug_opt.secure) {
+        u = lo = hi = secure_usable(p, op);
+    } else if (a > ADDR_MEDIUM) {
+        u = hi = snug_plain_usable(p, op);
+        if (remote_pending((uintptr_t)p)) snug_fatal_freed(op, p, u);      /* queued by another thread */
+        lo = small_lo(u);
+    } else if (a == ADDR_MEDIUM) {
+        u = hi = snug_fit_request_range(p, op, &lo);
+    } else {
+        size_t asked = 0;
+        u = large_request(p, op, &asked);
+        if (!u) snug_fatal(op, p, 0);
+        lo = hi = asked;
+    }
+    if (align > SNUG_ALIGN) lo = lo > align - 1 ? lo - (align - 1) : 0;
+    if (n < lo || n > hi) sized_wrong(p, n, u, lo, hi, op);
+}
+
+/* Every sized free but the quick cases: checked, then freed as free does. */
+static __attribute__((noinline)) void sized_slow(void *p, size_t n, size_t align, const char *op)
+{
+    sized_check(p, n, align, op);
+    uintptr_t a = addr_page((uintptr_t)p);
+    struct heap *h;
+    if (a > ADDR_MEDIUM && heap_owns_quiet((struct spage *)a, &h)) heap_free_local(h, (struct spage *)a, p, 1);
+    else free_other(p, a);
+}
+
+/* free, and the sized frees: op (a constant) names the sized call, NULL for
+ * free itself, whose code has nothing of the check.  A sized free checks n
+ * where the block's size is at hand: a small slot of the calling thread's
+ * page here, every other block out of line (sized_check). */
+static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, size_t align, const char *op)
 {
     /* addr_page, with region 0's case spelled out: a small page there is
      * known by its map byte alone. */
@@ -171,6 +252,10 @@ void sn_free(void *p)
     if (SNUG_LIKELY(d < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
         unsigned k = snug_r0.kind[d >> SNUG_OSPAGE_SHIFT];
         if (SNUG_UNLIKELY(!k)) {
+            if (op && !(d >= W && align <= SNUG_ALIGN && !snug_opt.secure && medium_sized_ok(p, n))) {
+                sized_slow(p, n, align, op);
+                return;
+            }
             /* A medium block straight to the fit allocator when no thread
              * cache is or may be made (medium_free's other cases); a thread
              * with a heap is not in secure mode. */
@@ -188,20 +273,28 @@ void sn_free(void *p)
         if (!p) return;                 /* free(NULL), common enough to skip the region walk */
         uintptr_t a = addr_page_slow((uintptr_t)p);
         if (a <= ADDR_MEDIUM) {
-            free_other(p, a);
+            if (op) sized_slow(p, n, align, op);
+            else free_other(p, a);
             return;
         }
         pg = (struct spage *)a;
     }
     /* Owned by this thread, intact, nothing queued by other threads?
-     * (free_other takes the rest.) */
+     * (free_other takes the rest; a thread with a heap is not in secure mode.) */
     struct heap *h;
     if (SNUG_LIKELY(heap_owns_quiet(pg, &h))) {
+        if (op && (SNUG_UNLIKELY(!small_sized_ok(pg->bsize, n)) || SNUG_UNLIKELY(align > SNUG_ALIGN))) {
+            sized_slow(p, n, align, op);
+            return;
+        }
         heap_free_local(h, pg, p, 1);
         return;
     }
-    free_other(p, (uintptr_t)pg);
+    if (op) sized_slow(p, n, align, op);
+    else free_other(p, (uintptr_t)pg);
 }
+
+void sn_free(void *p) { free_impl(p, 0, 0, NULL); }
 
 void *sn_calloc(size_t n, size_t size)
 {
@@ -229,14 +322,14 @@ size_t snug_plain_usable(const void *p, const char *op)
         long i = page_slot(pg, (uintptr_t)p);
         if (i < 0) snug_fatal(op, p, 0);
         uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
-        if (!((word >> (i & 63)) & 1)) snug_fatal("block already freed (double free or use after free):", p, pg->bsize);
+        if (!((word >> (i & 63)) & 1)) snug_fatal_freed(op, p, pg->bsize);
         return pg->bsize;
     }
     if (a == ADDR_MEDIUM) {
         snug_fit_validate(p, op);
         return snug_fit_usable(p);
     }
-    size_t u = large_usable(p);
+    size_t u = large_usable(p, op);
     if (!u) snug_fatal(op, p, 0);
     return u;
 }
@@ -318,8 +411,16 @@ size_t sn_usable_size(const void *p)
     return snug_plain_usable(p, "malloc_usable_size(): invalid pointer");
 }
 
-void sn_free_sized(void *p, size_t n) { (void)n; sn_free(p); }
-void sn_free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void)n; sn_free(p); }
+void sn_free_sized(void *p, size_t n) { free_impl(p, n, 0, "free_sized(): invalid pointer"); }
+void sn_free_aligned_sized(void *p, size_t align, size_t n)
+{
+    free_impl(p, n, align, "free_aligned_sized(): invalid pointer");
+}
+void sn_delete_sized(void *p, size_t n) { free_impl(p, n, 0, "operator delete(): invalid pointer"); }
+void sn_delete_aligned_sized(void *p, size_t n, size_t align)
+{
+    free_impl(p, n, align, "operator delete(): invalid pointer");
+}
 
 int sn_trim(size_t pad)
 {

@@ -17,6 +17,9 @@ SNUG_INTERNAL void  *sn_pvalloc(size_t n);
 SNUG_INTERNAL size_t sn_usable_size(const void *p);
 SNUG_INTERNAL void   sn_free_sized(void *p, size_t n);
 SNUG_INTERNAL void   sn_free_aligned_sized(void *p, size_t align, size_t n);
+/* C++ sized delete (override_cxx.c): sn_free_sized's check, named for operator delete. */
+SNUG_INTERNAL void   sn_delete_sized(void *p, size_t n);
+SNUG_INTERNAL void   sn_delete_aligned_sized(void *p, size_t n, size_t align);
 SNUG_INTERNAL int    sn_trim(size_t pad);
 /* The plain allocator under the secure layer (secure.c). */
 SNUG_INTERNAL void  *snug_plain_alloc_secure(size_t n, size_t align);

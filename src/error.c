@@ -45,6 +45,15 @@ void snug_write_line(const char *s)
     }
 }
 
+static __attribute__((noreturn)) void die(const char *line)
+{
+    snug_write_line(line);
+    /* abort() flushes nothing we own and takes no allocator lock. */
+    signal(SIGABRT, SIG_DFL);
+    raise(SIGABRT);
+    abort();
+}
+
 void snug_fatal(const char *what, const void *addr, size_t size)
 {
     char line[256], num[24];
@@ -58,11 +67,41 @@ void snug_fatal(const char *what, const void *addr, size_t size)
         at = append(line, at, sizeof line, " bytes)");
     }
     append(line, at, sizeof line, "\n");
-    snug_write_line(line);
-    /* abort() flushes nothing we own and takes no allocator lock. */
-    signal(SIGABRT, SIG_DFL);
-    raise(SIGABRT);
-    abort();
+    die(line);
+}
+
+void snug_fatal_freed(const char *op, const void *addr, size_t size)
+{
+    char what[96];
+    size_t n = 0;
+    while (op[n] && op[n] != ':' && n < 60) n++;          /* the call: "realloc()" */
+    if (!strncmp(op, "free", 4) || !strncmp(op, "operator delete", 15)) snug_fatal("double free of", addr, size);
+    size_t at = append(what, 0, sizeof what, "use after free: ");
+    for (size_t i = 0; i < n && at + 1 < sizeof what; i++) what[at++] = op[i];
+    what[at] = 0;
+    append(what, at, sizeof what, " of freed block");
+    snug_fatal(what, addr, size);
+}
+
+void snug_fatal_size(const char *op, const void *addr, size_t given, size_t usable, size_t lo, size_t hi)
+{
+    char line[256], num[24];
+    size_t at = append(line, 0, sizeof line, "snug: ");
+    for (size_t i = 0; op[i] && op[i] != ':' && i < 60; i++) line[at++] = op[i];
+    at = append(line, at, sizeof line, ": wrong size ");
+    at = append(line, at, sizeof line, snug_fmt_u(num, given));
+    at = append(line, at, sizeof line, " for block ");
+    at = append(line, at, sizeof line, snug_fmt_hex(num, (uintptr_t)addr));
+    at = append(line, at, sizeof line, " (");
+    at = append(line, at, sizeof line, snug_fmt_u(num, usable));
+    at = append(line, at, sizeof line, " bytes; allocated with ");
+    at = append(line, at, sizeof line, snug_fmt_u(num, lo));
+    if (hi != lo) {
+        at = append(line, at, sizeof line, "..");
+        at = append(line, at, sizeof line, snug_fmt_u(num, hi));
+    }
+    append(line, at, sizeof line, ")\n");
+    die(line);
 }
 
 int snug_check_fail(const char *what, uintptr_t at)

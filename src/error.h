@@ -7,6 +7,16 @@
 
 /* "snug: <what> <addr> (<size> bytes)" then abort(). size 0 means unknown. */
 __attribute__((noreturn, cold)) void snug_fatal(const char *what, const void *addr, size_t size);
+/* A block freed before, passed to the call `op` names ("realloc(): invalid
+ * pointer": the call is what comes before the colon): "double free of <addr>"
+ * when that call frees ("free", "free_sized", "operator delete"), else
+ * "use after free: <call> of freed block <addr>". */
+__attribute__((noreturn, cold)) void snug_fatal_freed(const char *op, const void *addr, size_t size);
+/* A sized free whose size could not have been the block's request: "<call>:
+ * wrong size <given> for block <addr> (<usable> bytes; allocated with <lo>..<hi>)"
+ * (op as for snug_fatal_freed). */
+__attribute__((noreturn, cold)) void snug_fatal_size(const char *op, const void *addr, size_t given,
+                                                     size_t usable, size_t lo, size_t hi);
 /* One line on stderr without aborting (warnings, statistics). */
 void snug_write_line(const char *s);
 /* Formats an unsigned number into buf (at least 24 bytes); returns buf. */

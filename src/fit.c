@@ -812,14 +812,14 @@ static inline __attribute__((always_inline)) uintptr_t checked_block(const void 
         uint64_t e = sz >= ORIG_AT + 3 * W ? *(uint64_t *)(b + ORIG_AT) ^ orig_key(b) : 0;
         if ((h & BLK_FREED) && e >= MIN_BLOCK && e <= sz && !(e & BLK_FLAGS)) orig = (size_t)e - W;
         else if ((h & BLK_FREED) && sz < ORIG_AT + 3 * W) orig = sz - W;
-        snug_fatal("double free of", p, orig);
+        snug_fatal_freed(op, p, orig);
     }
     if (h & (BLK_META | BLK_FREED)) {
-        if (h & BLK_FREED) snug_fatal("double free of", p, sz - W);     /* parked (below) */
+        if (h & BLK_FREED) snug_fatal_freed(op, p, sz - W);     /* parked (below) */
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
     }
     if (caches_made && sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
-        snug_fatal("double free of", p, sz - W);
+        snug_fatal_freed(op, p, sz - W);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
     return b;           /* free and realloc go on to read (and check) the next head */
@@ -839,6 +839,28 @@ size_t snug_fit_checked_size(const void *p, const char *op)
     blk_head(b + sz);                   /* an overflow into the next head is caught here, as at free */
     if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     return sz;
+}
+
+/* A malloc of n gets a block of need = blk_need(n) bytes, or up to 16 more
+ * (a split leaves no block under MIN_BLOCK).  Others are bigger than asked:
+ * a roomy block by up to a quarter (realloc keeps it while the request stays
+ * within its last quarter), and once thread caches exist, a cached block by up
+ * to a quarter or 496 bytes, plus its cache class's 256.  A request below what
+ * the largest of these slacks allows cannot have been given this block. */
+size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
+{
+    if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
+    uint64_t h = blk_known(checked_block(p, op));
+    if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
+    size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
+    if (h & BLK_ROOMY) slack += sz / 4;
+    if (caches_made) {
+        size_t mc = sz / 4 > 496 ? sz / 4 + 256 : 752;
+        if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
+    }
+    /* need >= sz - slack, and need = align_up(n + W, 16) */
+    *lo = sz > slack + W + SNUG_ALIGN ? sz - slack - W - (SNUG_ALIGN - 1) : 0;
+    return sz - W;
 }
 
 size_t snug_fit_cached_size(const void *p)

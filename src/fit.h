@@ -20,6 +20,9 @@ void  *snug_fit_realloc(void *p, size_t n);
  * checked.  snug_fit_waits.n counts the times the lock made a thread wait
  * (written under contention: alone on its line). */
 size_t snug_fit_checked_size(const void *p, const char *op);
+/* Usable bytes of live block p (fatal when it is not one, as free would be),
+ * and in *lo the least request that can have been given this block (free_sized). */
+size_t snug_fit_request_range(const void *p, const char *op, size_t *lo);
 size_t snug_fit_cached_size(const void *p);
 struct snug_waits { _Atomic unsigned n; } SNUG_OWN_LINE;
 extern struct snug_waits snug_fit_waits;

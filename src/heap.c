@@ -137,8 +137,16 @@ static void page_release(struct heap *h, struct spage *pg)
     page_to_fit(h, pg);
 }
 
+/* A clear bit is a double free only in an intact header: an overflow from
+ * the block before the page that reached the bitmap (and not the key, which
+ * the fast path compares) is named as what it is.  The caller owns pg, so its
+ * bitmap and count hold still (P1). */
 void heap_free_fault(struct spage *pg, void *p)
 {
+    unsigned pop = 0;
+    for (unsigned w = 0; w < 4; w++) pop += (unsigned)__builtin_popcountll(pg->bits[w]);
+    if (!page_guards_ok(pg) || pg->nslots > SPAGE_MAXSLOTS || pop != pg->used + (SPAGE_MAXSLOTS - pg->nslots))
+        snug_fatal("small page header overwritten (overflow?) at", pg, 0);
     long i = page_slot(pg, (uintptr_t)p);
     if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
     snug_fatal("double free of", p, pg->bsize);     /* bit clear, or queued by another thread */
@@ -274,6 +282,21 @@ static inline __attribute__((always_inline)) struct spage *queued_slot(struct he
     return pg;
 }
 
+/* A queued slot x failed queued_slot: named by what broke.  x is one of h's
+ * allocated slots whose mark was overwritten (a write after free into x), or
+ * no such slot: the link that led to it, in block `from`, was overwritten, or
+ * (from 0: x is the list head, which no program writes) the heap record was. */
+static __attribute__((noreturn, cold)) void remote_fault(struct heap *h, uintptr_t x, uintptr_t from, size_t from_size)
+{
+    struct spage *pg = page_of(x);
+    long i = pg && pg->owner == h ? page_slot(pg, x) : -1;
+    if (i >= 0 && bit_get(pg, (unsigned)i))
+        snug_fatal("write after free: the remote-free mark in block overwritten, block", (void *)x, pg->bsize);
+    if (from)
+        snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)from, from_size);
+    snug_fatal("remote free list head corrupted (heap record overwritten?) at", (void *)x, 0);
+}
+
 static void drain_remote(struct heap *h)
 {
     const uintptr_t end = remote_empty(h);
@@ -281,14 +304,13 @@ static void drain_remote(struct heap *h)
     long i;
     const struct spage *checked = NULL;
     struct spage *pg = b != end ? queued_slot(h, b, &i, &checked) : NULL;
-    if (b != end && !pg) snug_fatal("remote free list corrupted (write after free?) at", (void *)b, 0);
+    if (b != end && !pg) remote_fault(h, b, 0, 0);
     while (b != end) {
         /* Check the next slot before following the link to it. */
         uintptr_t next = *(uintptr_t *)b ^ (uintptr_t)snug_secret;
         long ni = 0;
         struct spage *npg = next != end ? queued_slot(h, next, &ni, &checked) : NULL;
-        if (next != end && !npg)
-            snug_fatal("write after free: the remote-free link in block overwritten, block", (void *)b, pg->bsize);
+        if (next != end && !npg) remote_fault(h, next, b, pg->bsize);
         ((uintptr_t *)b)[1] = 0;                /* no longer pending */
         heap_slot_freed(h, pg, (uint32_t)i);
         b = next;

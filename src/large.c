@@ -306,14 +306,28 @@ int large_free(void *p)
     return 1;
 }
 
-size_t large_usable(const void *p)
+size_t large_usable(const void *p, const char *op)
 {
     size_t at, u = 0;
     snug_lock(&large_lock);
     int state = table_find((uintptr_t)p, &at);
     if (state == 1) u = head_of((uintptr_t)p)->usable;
     snug_unlock(&large_lock);
-    if (state == 2) snug_fatal("large block already freed (double free or use after free):", p, 0);
+    if (state == 2) snug_fatal_freed(op, p, 0);
+    return u;
+}
+
+size_t large_request(const void *p, const char *op, size_t *asked)
+{
+    size_t at, u = 0;
+    snug_lock(&large_lock);
+    int state = table_find((uintptr_t)p, &at);
+    if (state == 1) {
+        u = head_of((uintptr_t)p)->usable;
+        *asked = head_of((uintptr_t)p)->asked;
+    }
+    snug_unlock(&large_lock);
+    if (state == 2) snug_fatal_freed(op, p, 0);
     return u;
 }
 

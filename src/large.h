@@ -20,8 +20,12 @@ int    large_cache_poll(void);
 int    large_cache_drop(void);
 /* Free p if it is a large block: 1 when freed, 0 when p is not one. */
 int    large_free(void *p);
-/* Usable bytes of large block p, or 0 when p is not one. */
-size_t large_usable(const void *p);
+/* Usable bytes of large block p, or 0 when p is not one; fatal when p was
+ * freed (op: the call, as snug_fatal_freed takes it). */
+size_t large_usable(const void *p, const char *op);
+/* The bytes large block p was last asked for, in *asked, and its usable
+ * size; 0 when p is not one; fatal when p was freed (op as for large_usable). */
+size_t large_request(const void *p, const char *op, size_t *asked);
 /* Resize large block p to n bytes, moving it if needed (mremap); NULL + ENOMEM. */
 void  *large_realloc(void *p, size_t n);
 void   large_totals(size_t *blocks, size_t *bytes);

@@ -1,13 +1,18 @@
 /* secure.c - the secure mode, a layer over the plain allocator (alloc.c's
  * snug_plain_*).  A block of n bytes is laid out as
  *
- *     [ payload: n bytes | canary bytes 0xC5 ... | trailer: n ^ key(p) ]
+ *     [ payload: n bytes | canary: C5 00 C5 C5 ... | trailer: C5 00, n ^ key(p) in 6 bytes ]
  *                        ^ any overflow past n changes a canary or the trailer
  *
- * inside the plain block's usable size; free checks both.  Freed blocks are
- * filled with 0xDF and parked in a quarantine; a random entry leaves it when it
- * is full, after its fill is verified (a write after free is reported), so reuse
- * is late and in random order.  Small slots are verified again when handed out.
+ * inside the plain block's usable size; free checks both.  The bytes after the
+ * payload are C5 then 00 (from the canary, or the trailer when the canary is
+ * shorter than two bytes): a string the program forgot to terminate ends one
+ * or two bytes past the block (strlen, printf), and writing its terminator
+ * past the end (the classic off-by-one) changes the nonzero byte and is caught.
+ * Freed blocks are filled with 0xDF and parked in a quarantine; a random entry
+ * leaves it when it is full, after its fill is verified (a write after free is
+ * reported), so reuse is late and in random order; at exit every block still
+ * in the quarantine is verified.  Small slots are verified again when handed out.
  * Large blocks get PROT_NONE pages on both sides, the payload ending at the upper
  * one.  malloc(0) returns unique addresses in a PROT_NONE reservation. */
 #include "secure.h"
@@ -15,6 +20,7 @@
 #include "error.h"
 #include "fit.h"
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include <errno.h>
 #include <string.h>
@@ -93,26 +99,34 @@ static void zero_free(void *p)
 
 /* ---- trailer and canaries ----------------------------------------------- */
 
+#define SIZE_BITS 48                        /* the trailer's 6 bytes of size */
+
 static void *finish(void *p, size_t n)
 {
     size_t u = snug_plain_usable(p, "secure: internal");
-    unsigned char *b = p;
-    memset(b + n, CANARY, u - TRAILER - n);
-    uint64_t t = (uint64_t)n ^ key_of(p);
-    memcpy(b + u - TRAILER, &t, TRAILER);
+    unsigned char *b = p, *t = b + u - TRAILER;
+    size_t c = u - TRAILER - n;             /* canary bytes */
+    memset(b + n, CANARY, c);
+    if (c >= 2) b[n + 1] = 0;
+    uint64_t e = (uint64_t)n ^ key_of(p);
+    t[0] = CANARY;
+    t[1] = 0;
+    for (int i = 0; i < 6; i++) t[2 + i] = (unsigned char)(e >> (8 * i));
     return p;
 }
 
 /* The request size of p from its trailer; fatal when trailer or canaries moved. */
-static size_t checked_size(const void *p, size_t u)
+static size_t checked_size(const void *p, size_t u, const char *op)
 {
-    const unsigned char *b = p;
-    uint64_t t;
-    memcpy(&t, b + u - TRAILER, TRAILER);
-    uint64_t n = t ^ key_of(p);
-    if (all_bytes(b + u - TRAILER, TRAILER, FILL)) snug_fatal("double free of", p, 0);
-    if (n > u - TRAILER) snug_fatal("heap overflow: trailer after block overwritten, block", p, 0);
-    if (!all_bytes(b + n, u - TRAILER - (size_t)n, CANARY))
+    const unsigned char *b = p, *t = b + u - TRAILER;
+    if (all_bytes(t, TRAILER, FILL)) snug_fatal_freed(op, p, 0);
+    uint64_t e = 0;
+    for (int i = 0; i < 6; i++) e |= (uint64_t)t[2 + i] << (8 * i);
+    uint64_t n = (e ^ key_of(p)) & (((uint64_t)1 << SIZE_BITS) - 1);
+    if (t[0] != CANARY || t[1] != 0 || n > u - TRAILER)
+        snug_fatal("heap overflow: trailer after block overwritten, block", p, 0);
+    size_t c = u - TRAILER - (size_t)n;
+    if ((c >= 1 && b[n] != CANARY) || (c >= 2 && b[n + 1] != 0) || (c > 2 && !all_bytes(b + n + 2, c - 2, CANARY)))
         snug_fatal("heap overflow: canary after block overwritten, block", p, (size_t)n);
     return (size_t)n;
 }
@@ -123,7 +137,7 @@ void *secure_alloc(size_t n, size_t align)
         void *z = zero_alloc();
         if (z) return z;
     }
-    if (n > (size_t)PTRDIFF_MAX - TRAILER - SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
+    if (n > (size_t)PTRDIFF_MAX - TRAILER - SNUG_OSPAGE || (uint64_t)n >> SIZE_BITS) { errno = ENOMEM; return NULL; }
     void *p = snug_plain_alloc_secure(n + TRAILER, align);
     if (!p) return NULL;
     size_t u = snug_plain_usable(p, "secure: internal");
@@ -138,7 +152,7 @@ void *secure_alloc(size_t n, size_t align)
 size_t secure_usable(const void *p, const char *op)
 {
     if (secure_owns_zero(p)) return 0;
-    return checked_size(p, snug_plain_usable(p, op));
+    return checked_size(p, snug_plain_usable(p, op), op);
 }
 
 /* ---- quarantine ---------------------------------------------------------- */
@@ -153,7 +167,7 @@ void secure_free(void *p)
 {
     if (secure_owns_zero(p)) { zero_free(p); return; }
     size_t u = snug_plain_usable(p, "free(): invalid pointer");
-    checked_size(p, u);             /* a block in quarantine has FILL for a trailer: double free */
+    checked_size(p, u, "free(): invalid pointer");             /* a block in quarantine has FILL for a trailer: double free */
     if (u > Q_MAX_BLOCK) { snug_plain_free(p); return; }     /* unmapped at once: nothing to fill */
     memset(p, FILL, u);
     void *out = NULL;
@@ -177,6 +191,18 @@ void secure_free(void *p)
     q_bytes += u;
     snug_unlock(&q_lock);
     if (out) release_now(out, out_size);
+}
+
+/* At exit: a write after free into a block still in the quarantine (a program
+ * that ends before the block leaves it) is reported too.  Runs after the
+ * program's own exit handlers; allocates nothing. */
+__attribute__((destructor)) static void quarantine_check_at_exit(void)
+{
+    if (!snug_opt.secure) return;
+    snug_lock(&q_lock);
+    for (size_t i = 0; q && i < q_count; i++)
+        if (!all_bytes(q[i].p, q[i].size, FILL)) snug_fatal("write after free detected in block", q[i].p, q[i].size);
+    snug_unlock(&q_lock);
 }
 
 void *secure_realloc(void *p, size_t n)

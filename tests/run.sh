@@ -202,11 +202,13 @@ group_exports() {
 group_override() {
     echo "== override (linked with -lsnug, and LD_PRELOAD)"
     step build/override "$LOGS/build-override.log" $MAKE $PAR "$T/override-linked" "$T/override-plain" \
-        "$T/override-cxx-linked" "$T/override-cxx-plain" || return
+        "$T/override-cxx-linked" "$T/override-cxx-plain" "$T/override-cxx-replaced-linked" "$T/override-cxx-replaced-plain" || return
     run_harness override-linked 300 "$T/override-linked"
     run_harness override-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-plain"
     run_harness override-cxx-linked 300 "$T/override-cxx-linked"
     run_harness override-cxx-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-cxx-plain"
+    run_harness override-cxx-replaced-linked 300 "$T/override-cxx-replaced-linked"
+    run_harness override-cxx-replaced-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-cxx-replaced-plain"
     # without snug the plain binary must notice (the test can fail)
     if "$T/override-plain" >"$LOGS/override-without-snug.log" 2>&1; then
         fail override/detects-missing-snug "override-plain passed without snug loaded"

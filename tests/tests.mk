@@ -56,10 +56,16 @@ $(T)/override-plain: tests/override/override.c $(TEST_COMMON)
 	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
 $(T)/override-cxx-linked: tests/override/override_cxx.cpp include/snug.h $(B)/libsnug.so
 	@mkdir -p $(dir $@)
-	$(CXX) $(TEST_CXXFLAGS) $< $(TEST_SNUG) -ldl -o $@
+	$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< $(TEST_SNUG) -ldl -o $@
 $(T)/override-cxx-plain: tests/override/override_cxx.cpp include/snug.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(TEST_CXXFLAGS) $< -ldl -o $@
+	$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< -ldl -o $@
+$(T)/override-cxx-replaced-linked: tests/override/override_cxx_replaced.cpp $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< $(TEST_SNUG) -ldl -o $@
+$(T)/override-cxx-replaced-plain: tests/override/override_cxx_replaced.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< -ldl -o $@
 
 # 5. multi-threaded stress
 $(T)/stress-linked: tests/stress/stress.c $(TEST_COMMON) $(B)/libsnug.so

@@ -9,6 +9,7 @@
  *   ovf-*   overflow from one block into the next block's metadata, udf-* underflow into a
  *           block's own header; each with the call that must catch it at the latest
  *   uaf-*   write after free into free-list links, caught before the link is followed
+ *   sized-* free_sized / free_aligned_sized given a size the block cannot have been asked with
  *   atk-*   a small page's header overwritten by an overflow out of the page before it, aimed
  *           at every path that reads a page header (attacks.h; run.sh runs them in secure
  *           mode too)
@@ -20,7 +21,8 @@
  * pointer involved, its neighbour, or the small page holding it), and the size when snug knows
  * it.  The parent then requires: killed by SIGABRT after "arm", stderr exactly one line, that
  * line starts with "snug: ", contains one of the case's words, names an accepted address as
- * 0x..., and (where given) the size. */
+ * 0x..., (where given) the size, and (where the case gives it: cases whose message text was once
+ * wrong) is exactly the expected line. */
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -55,6 +57,18 @@ static void *expect(const void *p) { say("addr %lx\n", (unsigned long)(uintptr_t
 static void expect_page(const void *p) { say("page %lx\n", (unsigned long)(uintptr_t)p); }
 /* The line must contain this size (as a decimal number). */
 static void expect_size(size_t n) { say("size %zu\n", n); }
+/* The line must be exactly this (printf format; a case whose message text is tested; a '#'
+ * left in it stands for any number). */
+__attribute__((format(printf, 1, 2))) static void expect_line(const char *fmt, ...)
+{
+    char buf[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    say("line %s\n", buf);
+}
+#define PTR(p) ((unsigned long)(uintptr_t)(p))
 /* From here on the program must be stopped. */
 static void arm(void) { say("arm\n"); }
 /* A setup step went wrong: the case cannot test what it means to (reported as FAIL). */
@@ -351,9 +365,26 @@ static void df_aligned(void)
     arm();
     free(expect(p));
 }
-static void df_realloc_after_free_small(void) { char *p = malloc(48); sink = malloc(48); free(p); arm(); sink = realloc(expect(p), 64); }
-static void df_realloc_after_free_medium(void) { char *p = malloc(5000); sink = malloc(2000); free(p); arm(); sink = realloc(expect(p), 9000); }
-static void df_realloc_after_free_large(void) { char *p = malloc(4 * MiB); free(p); arm(); sink = realloc(expect(p), 5 * MiB); }
+/* realloc and malloc_usable_size of a freed block: a use after free, named as one (not a double free). */
+static void after_free(size_t n, const char *call)
+{
+    char *p = malloc(n);
+    sink = malloc(n < 2000 ? n : 2000);
+    size_t u = usable(p);
+    free(p);
+    if (n >= 256 * KiB) expect_line("snug: use after free: %s of freed block 0x%lx", call, PTR(p));
+    else expect_line("snug: use after free: %s of freed block 0x%lx (%zu bytes)", call, PTR(p), u);
+    arm();
+    expect(p);
+    if (call[0] == 'r') sink = realloc(p, n * 2);
+    else sink = (void *)(uintptr_t)usable(p);
+}
+static void df_realloc_after_free_small(void) { after_free(48, "realloc()"); }
+static void df_realloc_after_free_medium(void) { after_free(5000, "realloc()"); }
+static void df_realloc_after_free_large(void) { after_free(4 * MiB, "realloc()"); }
+static void df_usable_after_free_small(void) { after_free(48, "malloc_usable_size()"); }
+static void df_usable_after_free_medium(void) { after_free(5000, "malloc_usable_size()"); }
+static void df_usable_after_free_large(void) { after_free(4 * MiB, "malloc_usable_size()"); }
 
 /* ---- pointers snug never returned ----------------------------------------------------------- */
 
@@ -469,6 +500,32 @@ static void udf_small_header_all(void)
     char *p = small_first_slot();
     udf_small_header((size_t)((uintptr_t)p & 4095));
 }
+/* small: the last slot of one page overflows (zeros) through the page's tail into the header
+ * of the page after it, as far as its bitmap (not its key, which the free fast path compares):
+ * a live slot of that page, freed, finds its bit clear.  Named an overwritten header, not a
+ * double free. */
+static void ovf_small_into_page_header(void)
+{
+    enum { N = 2000 };
+    static char *p[N];
+    for (int i = 0; i < N; i++) p[i] = malloc(16);
+    for (int i = 0; i < N; i++) {
+        uintptr_t next = ((uintptr_t)p[i] & ~(uintptr_t)4095) + 4096;
+        char *last = NULL, *victim = NULL;
+        for (int j = 0; j < N; j++) {
+            if (((uintptr_t)p[j] & ~(uintptr_t)4095) == next - 4096 && p[j] > last) last = p[j];
+            if (((uintptr_t)p[j] & ~(uintptr_t)4095) == next && (uintptr_t)p[j] - next >= 1024) victim = p[j];
+        }
+        if (!last || !victim || (next - (uintptr_t)last) > 64) continue;
+        expect_line("snug: small page header overwritten (overflow?) at 0x%lx", (unsigned long)next);
+        expect_page(victim);
+        scribble(last, 0, (size_t)(next - (uintptr_t)last) + 96);   /* up to the end of the bitmap */
+        arm();
+        free(victim);
+        return;
+    }
+    setup_fail("no two adjacent pages of 16-byte blocks");
+}
 /* medium: a overflows into b's 8-byte head; b allocated or free */
 static void ovf_medium_next(void)
 {
@@ -577,6 +634,21 @@ static void uaf_small_remote(void)
     arm();
     for (int i = 0; i < 2000; i++) sink = malloc(48); /* the owner applies remote frees */
 }
+/* The same, the write into p's second pointer-sized word (its remote-free mark): named a write after free
+ * into p (in secure mode every free of a small block takes this way, after the quarantine). */
+static void uaf_small_remote_mark(void)
+{
+    start_helper();
+    char *p = malloc(48);
+    sink = malloc(48);
+    size_t u = usable(p);
+    free_in_thread(p);
+    expect(p);
+    expect_line("snug: write after free: the remote-free mark in block overwritten, block 0x%lx (%zu bytes)", PTR(p), u);
+    scribble(p + sizeof(void *), 'W', sizeof(void *));
+    arm();
+    for (int i = 0; i < 2000; i++) sink = malloc(48); /* the owner applies remote frees */
+}
 /* Blocks of these sizes are freed (and coalesced) at once: a medium block of up
  * to 64 KiB may instead be parked for reuse (fit.c), its own cases below. */
 #define MED_A 70000
@@ -662,11 +734,98 @@ static void cache_uaf_reuse(void)
     sink = malloc(3000);
 }
 
+/* ---- sized frees (C23 free_sized, free_aligned_sized): a size the block cannot have been asked
+ * with.  Found with dlsym: the plain build links without snug, and glibc 2.36 has neither. ---- */
+
+static void (*p_free_sized)(void *, size_t);
+static void (*p_free_aligned_sized)(void *, size_t, size_t);
+static void sized_syms(void)
+{
+    p_free_sized = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+    p_free_aligned_sized = (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+    if (!p_free_sized || !p_free_aligned_sized) setup_fail("free_sized / free_aligned_sized not found");
+}
+static void sized_wrong(size_t n, size_t given, const char *usable_lo_hi)
+{
+    sized_syms();
+    char *p = malloc(n);
+    sink = malloc(n);
+    char fmt[160];
+    snprintf(fmt, sizeof fmt, "snug: free_sized(): wrong size %zu for block 0x%%lx (%s)", given, usable_lo_hi);
+    expect_line(fmt, PTR(p));
+    arm();
+    expect(p);
+    p_free_sized(p, given);
+}
+static void sized_small_too_big(void) { sized_wrong(24, 100, "32 bytes; allocated with 16..32"); }
+static void sized_small_too_small(void) { sized_wrong(100, 40, "112 bytes; allocated with 56..112"); }
+static void sized_medium_too_small(void) { sized_wrong(5000, 4000, "5000 bytes; allocated with #..5000"); }
+static void sized_medium_too_big(void) { sized_wrong(5000, 5001, "5000 bytes; allocated with #..5000"); }
+static void sized_large(void) { sized_wrong(4 * MiB, 4 * MiB - 1, "# bytes; allocated with 4194304"); }
+static void sized_aligned(void)
+{
+    sized_syms();
+    char *p = aligned_alloc(64, 1000);
+    expect_line("snug: free_aligned_sized(): wrong size 2000 for block 0x%lx (# bytes; allocated with #..#)", PTR(p));
+    arm();
+    expect(p);
+    p_free_aligned_sized(p, 64, 2000);
+}
+static void sized_aligned_misaligned(void)
+{
+    sized_syms();
+    char *p = malloc(48);
+    expect_line("snug: free_aligned_sized(): wrong alignment for block 0x%lx", PTR(p));
+    arm();
+    expect(p);
+    p_free_aligned_sized(p, 4096, 48);
+}
+static void df_sized(void)
+{
+    sized_syms();
+    char *p = malloc(48);
+    sink = malloc(48);
+    p_free_sized(p, 48);
+    expect_line("snug: double free of 0x%lx (48 bytes)", PTR(p));
+    arm();
+    expect(p);
+    p_free_sized(p, 48);
+}
+
+/* Every size a block can have been asked with passes: malloc, calloc, realloc in place and
+ * moved, aligned_alloc, and blocks of every kind. */
+static void sized_right_sizes(void)
+{
+    sized_syms();
+    for (size_t n = 0; n <= 5000; n++) {
+        p_free_sized(malloc(n), n);
+        p_free_sized(calloc(1, n), n);
+        p_free_aligned_sized(aligned_alloc(64, n), 64, n);
+        char *p = malloc(n + 100);
+        p = realloc(p, n);                              /* shrunk: in place or moved */
+        CHECK(p != NULL || n == 0, "realloc");
+        if (p) p_free_sized(p, n);
+        p = malloc(n / 2 + 1);
+        p = realloc(p, n + 1);                          /* grown (roomy, when moved) */
+        p_free_sized(p, n + 1);
+    }
+    for (size_t n = 200 * KiB; n < 3 * MiB; n += 77777) {
+        p_free_sized(malloc(n), n);
+        char *p = malloc(n);
+        p = realloc(p, n - 5000);
+        p_free_sized(p, n - 5000);
+    }
+    p_free_sized(NULL, 10);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 #define W_DF "double free"
 #define W_INV "invalid pointer"
 #define W_DAMAGE "overwritten|overflow|corrupt"
+#define W_UAF "use after free"
+#define W_SIZE "wrong size"
 
 #include "attacks.h"
 
@@ -697,9 +856,13 @@ static const struct fcase cases[] = {
     { "df-large-delayed-1000-large", df_large_delayed_many, W_DF, 0, 0 },
     { "df-large-second-in-other-thread", df_large_other_thread, W_DF, 0, 0 },
     { "df-aligned-4096", df_aligned, W_DF, 0, 0 },
-    { "df-realloc-after-free-small", df_realloc_after_free_small, W_DF "|" W_INV, 0, 0 },
-    { "df-realloc-after-free-medium", df_realloc_after_free_medium, W_DF "|" W_INV, 0, 0 },
-    { "df-realloc-after-free-large", df_realloc_after_free_large, W_DF "|" W_INV, 0, 0 },
+    { "df-realloc-after-free-small", df_realloc_after_free_small, W_UAF, 0, 0 },
+    { "df-realloc-after-free-medium", df_realloc_after_free_medium, W_UAF, 0, 0 },
+    { "df-realloc-after-free-large", df_realloc_after_free_large, W_UAF, 0, 0 },
+    { "df-usable-size-after-free-small", df_usable_after_free_small, W_UAF, 0, 0 },
+    { "df-usable-size-after-free-medium", df_usable_after_free_medium, W_UAF, 0, 0 },
+    { "df-usable-size-after-free-large", df_usable_after_free_large, W_UAF, 0, 0 },
+    { "df-sized-free-after-free", df_sized, W_DF, 0, 0 },
     { "cache-df-medium-after-write", cache_df_after_wipe, W_DF, 0, 0 },
     { "cache-uaf-medium-reuse", cache_uaf_reuse, W_DAMAGE, 0, 0 },
 
@@ -731,6 +894,7 @@ static const struct fcase cases[] = {
     { "ovf-small-into-free-next/realloc-grow", ovf_small_free_next, W_DAMAGE, TR_REALLOC_A, 0, 1 },
     { "ovf-small-into-free-next/realloc-same-class", ovf_small_free_next, W_DAMAGE, TR_REALLOC_A_SAME, 0, 1 },
     { "ovf-small-into-free-next/malloc", ovf_small_free_next, W_DAMAGE, TR_MALLOC, 0, 1 },
+    { "ovf-small-into-next-page-header/free", ovf_small_into_page_header, W_DAMAGE, 0, 0 },
     { "udf-small-page-header-8/free", udf_small_header_8, W_DAMAGE, TR_FREE_A, 0 },
     { "udf-small-page-header-8/realloc", udf_small_header_8, W_DAMAGE, TR_REALLOC_A, 0 },
     { "udf-small-page-header-16/free", udf_small_header_16, W_DAMAGE, TR_FREE_A, 0 },
@@ -755,9 +919,18 @@ static const struct fcase cases[] = {
     { "udf-large-header-8/realloc", udf_large_head, W_DAMAGE, TR_REALLOC_A, 0 },
     { "udf-large-header-32/free", udf_large_head_32, W_DAMAGE, TR_FREE_A, 0 },
 
+    { "sized-free-small-too-big", sized_small_too_big, W_SIZE, 0, 0 },
+    { "sized-free-small-too-small", sized_small_too_small, W_SIZE, 0, 0 },
+    { "sized-free-medium-too-small", sized_medium_too_small, W_SIZE, 0, 0 },
+    { "sized-free-medium-too-big", sized_medium_too_big, W_SIZE, 0, 0 },
+    { "sized-free-large", sized_large, W_SIZE, 0, 0 },
+    { "sized-free-aligned", sized_aligned, W_SIZE, 0, 0 },
+    { "sized-free-aligned-wrong-alignment", sized_aligned_misaligned, "wrong alignment", 0, 0 },
+
     { "uaf-small-link/malloc", uaf_small, W_DAMAGE, 0, 0, 1 },
     { "uaf-small-link-second-on-list/malloc", uaf_small_deeper, W_DAMAGE, 0, 0, 1 },
     { "uaf-small-remote-link/owner-drains", uaf_small_remote, W_DAMAGE, 0, 0 },
+    { "uaf-small-remote-mark/owner-drains", uaf_small_remote_mark, W_DAMAGE, 0, 0 },
     { "uaf-medium-links/malloc", uaf_medium, W_DAMAGE, TR_MALLOC, 0 },
     { "uaf-medium-links/free-prev", uaf_medium, W_DAMAGE, TR_FREE_A, 0 },
     { "uaf-medium-links/realloc-prev", uaf_medium, W_DAMAGE, TR_REALLOC_A, 0 },
@@ -797,6 +970,20 @@ static int names_address(const char *line, const uintptr_t *addr, int na, const 
             if ((v & 4095) == 0 && v <= page[i] && page[i] - v < 4 * 4096) return 1;
     }
     return 0;
+}
+
+/* Is line exactly want?  A '#' in want stands for a decimal number (sizes that depend on policy). */
+static int line_matches(const char *line, const char *want)
+{
+    for (; *want; want++) {
+        if (*want == '#') {
+            if (*line < '0' || *line > '9') return 0;
+            while (*line >= '0' && *line <= '9') line++;
+        } else if (*line++ != *want) {
+            return 0;
+        }
+    }
+    return *line == 0;
 }
 
 static int names_size(const char *line, size_t n)
@@ -851,7 +1038,7 @@ static void run_fault(const struct fcase *c)
     int na = 0, np = 0, armed = 0, survived = 0, want_size = 0, harmless = 0;
     char harmful[256] = "";
     size_t size = 0;
-    char setup[256] = "";
+    char setup[256] = "", want_line[256] = "";
     for (char *l = strtok(inf, "\n"); l; l = strtok(NULL, "\n")) {
         unsigned long v;
         if (sscanf(l, "addr %lx", &v) == 1 && na < 8) addr[na++] = v;
@@ -862,6 +1049,7 @@ static void run_fault(const struct fcase *c)
         else if (!strcmp(l, "harmless")) harmless = 1;
         else if (!strncmp(l, "harmful ", 8)) snprintf(harmful, sizeof harmful, "%s", l + 8);
         else if (!strncmp(l, "setup ", 6)) snprintf(setup, sizeof setup, "%s", l + 6);
+        else if (!strncmp(l, "line ", 5)) snprintf(want_line, sizeof want_line, "%s", l + 5);
     }
     /* stderr: the lines, and the first one starting with "snug: " */
     int nlines = 0, nsnug = 0;
@@ -917,6 +1105,9 @@ static void run_fault(const struct fcase *c)
         for (int i = 0; i < np && at < sizeof list - 40; i++)
             at += (size_t)snprintf(list + at, sizeof list - at, " (page of 0x%lx)", (unsigned long)page[i]);
         snprintf(whybuf, sizeof whybuf, "the line names none of the addresses%s: %s", list, snugline);
+        why = whybuf;
+    } else if (want_line[0] && !line_matches(snugline, want_line)) {
+        snprintf(whybuf, sizeof whybuf, "mis-worded: want \"%s\", got \"%s\"", want_line, snugline);
         why = whybuf;
     } else if (want_size && !names_size(snugline, size)) {
         snprintf(whybuf, sizeof whybuf, "the line does not give the size %zu: %s", size, snugline);
@@ -1005,6 +1196,7 @@ int main(int argc, char **argv)
         run_check("size-overflow/calloc", calloc_overflow, 30);
         run_check("size-overflow/reallocarray", reallocarray_overflow, 30);
         run_check("size-overflow/pvalloc", pvalloc_overflow, 30);
+        run_check("sized-free-right-sizes-pass", sized_right_sizes, 120);
     }
     return harness_done();
 }

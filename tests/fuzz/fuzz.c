@@ -34,6 +34,7 @@
 struct slot {
     unsigned char *p;
     size_t req, usable, align;
+    size_t sized;           /* what free_sized is given: the request, pvalloc's rounded to a page */
     uint32_t seed;
 };
 static struct slot slots[NSLOT];
@@ -130,6 +131,7 @@ static void set_slot(int i, void *p, size_t req, size_t align)
     struct slot *s = &slots[i];
     s->p = p;
     s->req = req;
+    s->sized = req;
     s->align = align;
     s->usable = snug_usable_size(p);
     s->seed = (uint32_t)(step_no * 2654435761u);
@@ -150,8 +152,8 @@ static void release(int i, unsigned how)
     check_slot(i, "before free");
     switch (how % 3) {
     case 0: snug_free(s->p); break;
-    case 1: snug_free_sized(s->p, s->req); break;
-    default: snug_free_aligned_sized(s->p, s->align, s->req); break;
+    case 1: snug_free_sized(s->p, s->sized); break;
+    default: snug_free_aligned_sized(s->p, s->align, s->sized); break;
     }
     drop(i);
 }
@@ -209,6 +211,7 @@ static void op_alloc(int i, unsigned kind)
     if (!p) { null_ok(what, n); return; }
     check_new(i, p, n, align, what);
     set_slot(i, p, n, align);
+    if (kind > 5) slots[i].sized = n ? (n + 4095) / 4096 * 4096 : 4096;   /* pvalloc allocates whole pages */
 }
 
 static void op_realloc(int i, int array)

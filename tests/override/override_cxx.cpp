@@ -1,10 +1,12 @@
 // override_cxx.cpp - C++ new/delete (plain, array, sized, aligned, nothrow) reach snug, proven
-// by snug_stats moving; bad_alloc on impossible sizes; STL churn leaves a consistent heap.
+// by snug_stats moving; sized delete checks its size (death tests check the exact line);
+// bad_alloc on impossible sizes; STL churn leaves a consistent heap.
 // Built with g++ twice: linked with -lsnug, and plain (run with LD_PRELOAD=build/libsnug.so).
 #include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +67,69 @@ template <class F> static void run(const char *name, F fn)
     }
     std::fflush(stdout);
 }
+
+// A death test: fn writes the exact stderr line it expects to `line_fd` ('#': any number; the
+// sizes that depend on snug's policies), then makes the call that must stop the program.
+static int line_fd = -1;
+static void want_line(const char *fmt, const void *p)
+{
+    char buf[256];
+    int n = std::snprintf(buf, sizeof buf, fmt, (unsigned long)reinterpret_cast<uintptr_t>(p));
+    if (n > 0 && write(line_fd, buf, (size_t)n) < 0) { /* the parent then sees no line */ }
+}
+// Is got exactly the line want and a newline?  A '#' in want stands for a decimal number.
+static bool line_matches(const char *got, const char *want)
+{
+    for (; *want; want++) {
+        if (*want == '#') {
+            if (*got < '0' || *got > '9') return false;
+            while (*got >= '0' && *got <= '9') got++;
+        } else if (*got++ != *want) {
+            return false;
+        }
+    }
+    return got[0] == '\n' && got[1] == 0;
+}
+template <class F> static void run_death(const char *name, F fn)
+{
+    int err[2], lin[2];
+    if (pipe(err) != 0 || pipe(lin) != 0) { std::printf("FAIL %s: pipe\n", name); failures++; return; }
+    std::fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60);
+        dup2(err[1], 2);
+        close(lin[0]);
+        line_fd = lin[1];
+        fn();
+        _exit(0);
+    }
+    close(err[1]);
+    close(lin[1]);
+    char out[1024] = "", want[256] = "";
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof out - 1 && (r = read(err[0], out + got, sizeof out - 1 - got)) > 0) got += (size_t)r;
+    got = 0;
+    while (got < sizeof want - 1 && (r = read(lin[0], want + got, sizeof want - 1 - got)) > 0) got += (size_t)r;
+    close(err[0]);
+    close(lin[0]);
+    int s = 0;
+    waitpid(pid, &s, 0);
+    bool ok = WIFSIGNALED(s) && WTERMSIG(s) == SIGABRT && want[0] && line_matches(out, want);
+    if (ok) {
+        std::printf("PASS %s\n# %s: %s", name, name, out);
+    } else {
+        failures++;
+        std::printf("FAIL %s: want SIGABRT and exactly \"%s\"; got %s %d, stderr: %s\n", name, want,
+                    WIFSIGNALED(s) ? "signal" : "exit status", WIFSIGNALED(s) ? WTERMSIG(s) : WEXITSTATUS(s), out);
+    }
+    std::fflush(stdout);
+}
+
+struct Base { int a; };
+struct Derived : Base { char big[300]; };
+struct WithDtor { char c[40]; ~WithDtor() { sink = c; } };
 
 struct alignas(4096) PageAligned { char c[100]; };
 struct alignas(64) Line { char c[64]; };
@@ -134,6 +199,61 @@ int main()
         v.shrink_to_fit();
         CHECK(now().live_blocks == a.live_blocks, "aligned delete did not free all");
         CHECK(hc() == 0, "snug_heap_check");
+    });
+    // Sized delete checks the size (g++ passes it for every delete of a complete type, C++14 on).
+    run("sized-delete-right-sizes", [] {
+        struct snug_stats a = now();
+        for (size_t n = 0; n <= 3000; n++) {
+            void *p = ::operator new(n);
+            ::operator delete(p, n);
+            p = ::operator new[](n);
+            ::operator delete[](p, n);
+            p = ::operator new(n, std::align_val_t(64));
+            ::operator delete(p, n, std::align_val_t(64));
+            p = ::operator new[](n, std::align_val_t(4096));
+            ::operator delete[](p, n, std::align_val_t(4096));
+        }
+        for (size_t n = 300000; n <= 2000000; n += 99999) {
+            void *p = ::operator new(n);
+            ::operator delete(p, n);
+        }
+        for (int i = 0; i < 1000; i++) {       // compiler-generated sized deletes, array cookies
+            delete new Derived;
+            delete[] new WithDtor[static_cast<size_t>(i % 50 + 1)];
+            delete new Line;
+            delete[] new Line[static_cast<size_t>(i % 9 + 1)];
+            std::vector<std::string> v(static_cast<size_t>(i % 40), std::string(static_cast<size_t>(i), 'x'));
+        }
+        CHECK(now().live_blocks == a.live_blocks, "sized deletes did not free all");
+        CHECK(hc() == 0, "snug_heap_check");
+    });
+    run_death("sized-delete-wrong-size", [] {
+        void *p = ::operator new(24);
+        want_line("snug: operator delete(): wrong size 200 for block 0x%lx (32 bytes; allocated with 16..32)", p);
+        ::operator delete(p, 200);
+    });
+    run_death("sized-delete-base-without-virtual-destructor", [] {
+        Base *b = new Derived;              // 304 bytes, deleted as a 4-byte Base
+        want_line("snug: operator delete(): wrong size 4 for block 0x%lx (# bytes; allocated with #..#)", b);
+        delete b;
+    });
+    run_death("sized-delete-array-wrong-size", [] {
+        void *p = ::operator new[](5000);
+        want_line("snug: operator delete(): wrong size 100 for block 0x%lx (5000 bytes; allocated with #..5000)", p);
+        ::operator delete[](p, 100);
+    });
+    run_death("sized-delete-aligned-wrong-size", [] {
+        Line *l = new Line;
+        want_line("snug: operator delete(): wrong size 5000 for block 0x%lx (# bytes; allocated with 0..#)", l);
+        ::operator delete(l, 5000, std::align_val_t(64));
+    });
+    run_death("sized-delete-after-delete", [] {
+        void *p = ::operator new(48);
+        sink = ::operator new(48);
+        want_line("snug: double free of 0x%lx (48 bytes)", p);
+        void *volatile again = p;       // (the same pointer, out of the compiler's sight)
+        ::operator delete(p, 48);
+        ::operator delete(again, 48);
     });
     run("bad-alloc-on-huge", [] {
         bool thrown = false;
