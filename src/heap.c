@@ -433,9 +433,22 @@ static void thread_exit(void *arg)
     snug_unlock(&heaps_lock);
 }
 
+/* The first heaps (the fallback's, the main thread's, the first threads')
+ * are static: a record carved from the heap lies where the heap ended at the
+ * time, often at its top, and a heap made after a burst of medium blocks
+ * (the first small request of a program) would hold that burst's memory from
+ * the kernel for good once it is freed.  Later ones come from the fit
+ * allocator. */
+#define STATIC_HEAPS 4
+static struct heap static_heaps[STATIC_HEAPS];
+static unsigned static_heaps_used;
+
 static struct heap *heap_new(void)
 {
-    struct heap *h = snug_fit_meta_alloc(sizeof *h);
+    snug_lock(&heaps_lock);
+    struct heap *h = static_heaps_used < STATIC_HEAPS ? &static_heaps[static_heaps_used++] : NULL;
+    snug_unlock(&heaps_lock);
+    if (!h) h = snug_fit_meta_alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
     atomic_store_explicit(&h->remote, remote_empty(h), memory_order_relaxed);
@@ -460,12 +473,20 @@ struct heap *heap_get(void)
     return h;
 }
 
+/* (The fit allocator gives back what snug keeps before it says no, but not
+ * under fallback_lock, which that takes: here it is done after.) */
 void *heap_fallback_alloc(size_t n)
 {
-    snug_lock(&fallback_lock);
-    void *p = heap_alloc_small(fallback, n);
-    snug_unlock(&fallback_lock);
-    return p;
+    int saved = errno;
+    for (int again = 0;; again = 1) {
+        snug_os_reclaim_hold(1);
+        snug_lock(&fallback_lock);
+        void *p = heap_alloc_small(fallback, n);
+        snug_unlock(&fallback_lock);
+        snug_os_reclaim_hold(-1);
+        if (p && again) errno = saved;
+        if (p || again || !snug_os_reclaim()) return p;
+    }
 }
 
 int heap_init(void)
@@ -474,6 +495,16 @@ int heap_init(void)
     if (pthread_key_create(&heap_key, thread_exit) != 0) return -1;
     fallback = heap_new();
     return fallback ? 0 : -1;
+}
+
+void heap_reclaim(void)
+{
+    struct heap *h = snug_tl_heap;
+    if (h) {
+        drain_remote(h);
+        heap_release_empty(h);
+    }
+    heap_collect_parked();
 }
 
 void heap_collect_parked(void)
