@@ -433,20 +433,19 @@ static void thread_exit(void *arg)
     snug_unlock(&heaps_lock);
 }
 
-/* The first heaps (the fallback's, the main thread's, the first threads')
- * are static: a record carved from the heap lies where the heap ended at the
- * time, often at its top, and a heap made after a burst of medium blocks
- * (the first small request of a program) would hold that burst's memory from
- * the kernel for good once it is freed.  Later ones come from the fit
- * allocator. */
-#define STATIC_HEAPS 4
-static struct heap static_heaps[STATIC_HEAPS];
-static unsigned static_heaps_used;
+/* The first thread's heap record is made at start-up, beside the fallback
+ * heap's, at the bottom of region 0: a record carved when that thread first
+ * asks for a small block lies where the heap then ends, and after a burst of
+ * medium blocks (a program whose first small request comes late) it would
+ * hold the burst's memory from the kernel for good once it is freed.  Later
+ * threads' records come from the fit allocator when they start. */
+static struct heap *first_heap;
 
 static struct heap *heap_new(void)
 {
     snug_lock(&heaps_lock);
-    struct heap *h = static_heaps_used < STATIC_HEAPS ? &static_heaps[static_heaps_used++] : NULL;
+    struct heap *h = first_heap;
+    first_heap = NULL;
     snug_unlock(&heaps_lock);
     if (!h) h = snug_fit_meta_alloc(sizeof *h);
     if (!h) return NULL;
@@ -494,6 +493,7 @@ int heap_init(void)
     atomic_store_explicit(&heap_none.remote, remote_empty((const struct heap *)~(uintptr_t)0), memory_order_relaxed);
     if (pthread_key_create(&heap_key, thread_exit) != 0) return -1;
     fallback = heap_new();
+    first_heap = snug_fit_meta_alloc(sizeof *first_heap);
     return fallback ? 0 : -1;
 }
 
