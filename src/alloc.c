@@ -37,12 +37,10 @@ static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, i
     void *p = secure ? NULL : large_reuse(n, align);
     if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_top(n);
     if (!p) p = large_alloc(n, align, secure);
-    if (!p && snug_os_reclaim() && !(p = large_alloc(n, align, secure)))
+    if (!p && snug_os_give_back() && !(p = large_alloc(n, align, secure)))
         p = snug_fit_malloc(n, align);
-    if (p) {
-        errno = saved;
-        snug_stats_sample();
-    }
+    if (p) errno = saved;               /* (a success after a refusal leaves it as it was) */
+    if (p) snug_stats_sample();
     return p;
 }
 
@@ -254,7 +252,7 @@ void *sn_realloc(void *p, size_t n)
         } else if (a != ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2) {
             if (n > old) snug_fit_end_wait();            /* growth is not added to a waiting top */
             void *q = large_realloc(p, n);
-            if (!q && n > old && snug_os_reclaim()) q = large_realloc(p, n);
+            if (!q && n > old && snug_os_give_back()) q = large_realloc(p, n);
             if (q) return q;                             /* NULL: old block intact; */
             /* moved below, growing into the heap's free memory, or shrinking */
         }
@@ -322,10 +320,10 @@ void sn_free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void
  * blocks, parked heaps' pages, kept large mappings, parked blocks, waiting
  * tops.  (Other live threads' kept pages stay theirs: each gives them back
  * at its own next failure.) */
-void snug_reclaim(void)
+void snug_give_back_all(void)
 {
     if (snug_opt.secure) secure_flush();
-    heap_reclaim();
+    heap_give_back();
     large_cache_drop();
     snug_fit_trim(0);
 }

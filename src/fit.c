@@ -637,16 +637,16 @@ static int grow_once(size_t need)
 static void quick_flush(void);
 
 /* The kernel refused: snug gives back what it keeps for reuse (os.h:
- * snug_os_reclaim: kept pages and mappings, the quarantine, region tops),
+ * snug_os_give_back: kept pages and mappings, the quarantine, region tops),
  * with the fit lock dropped for it if this thread holds it.  Every path to
  * here holds it when the process has threads (fit_lock_user), and no other
  * thread can take it while it has none, so the lock word says.  Then 0 when
  * the request fits in what came back or the heap grows after all. */
-static __attribute__((noinline, cold)) int grow_after_reclaim(size_t need)
+static __attribute__((noinline, cold)) int grow_after_give_back(size_t need)
 {
     int held = atomic_load_explicit(&fit_lock.v, memory_order_relaxed) != 0;
     if (held) snug_unlock(&fit_lock);
-    int again = snug_os_reclaim();
+    int again = snug_os_give_back();
     if (held) snug_lock(&fit_lock);
     if (!again) return -1;
     if (F->quick_n) quick_flush();
@@ -659,7 +659,7 @@ static int grow(size_t need)
 {
     int saved = errno;                  /* (a success after the retry leaves it as it was) */
     if (grow_once(need) == 0) return 0;
-    if (grow_after_reclaim(need) != 0) return -1;
+    if (grow_after_give_back(need) != 0) return -1;
     errno = saved;
     return 0;
 }

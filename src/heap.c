@@ -478,13 +478,13 @@ void *heap_fallback_alloc(size_t n)
 {
     int saved = errno;
     for (int again = 0;; again = 1) {
-        snug_os_reclaim_hold(1);
+        snug_os_give_back_hold(1);
         snug_lock(&fallback_lock);
         void *p = heap_alloc_small(fallback, n);
         snug_unlock(&fallback_lock);
-        snug_os_reclaim_hold(-1);
+        snug_os_give_back_hold(-1);
         if (p && again) errno = saved;
-        if (p || again || !snug_os_reclaim()) return p;
+        if (p || again || !snug_os_give_back()) return p;
     }
 }
 
@@ -497,7 +497,7 @@ int heap_init(void)
     return fallback ? 0 : -1;
 }
 
-void heap_reclaim(void)
+void heap_give_back(void)
 {
     struct heap *h = snug_tl_heap;
     if (h) {

@@ -39,19 +39,19 @@ static int injected_failure(void)
     return 0;
 }
 
-static void (*reclaim_fn)(void);
-static __thread int reclaim_held __attribute__((tls_model("initial-exec")));
+static void (*give_back_fn)(void);
+static __thread int give_back_held __attribute__((tls_model("initial-exec")));
 
-void snug_os_on_exhausted(void (*reclaim)(void)) { reclaim_fn = reclaim; }
-void snug_os_reclaim_hold(int delta) { reclaim_held += delta; }
+void snug_os_on_exhausted(void (*give_back)(void)) { give_back_fn = give_back; }
+void snug_os_give_back_hold(int delta) { give_back_held += delta; }
 
-int snug_os_reclaim(void)
+int snug_os_give_back(void)
 {
-    if (!reclaim_fn || reclaim_held) return 0;
+    if (!give_back_fn || give_back_held) return 0;
     int saved = errno;
-    reclaim_held++;
-    reclaim_fn();
-    reclaim_held--;
+    give_back_held++;
+    give_back_fn();
+    give_back_held--;
     errno = saved;
     return 1;
 }

@@ -38,13 +38,13 @@ void   snug_os_init_secret(void);
 
 /* Exhaustion.  When the kernel refuses memory, a request is retried once after
  * snug gives back what it holds for reuse (the surface, alloc.c, registers the
- * function that does, since it reaches every layer).  snug_os_reclaim runs it
+ * function that does, since it reaches every layer).  snug_os_give_back runs it
  * and returns 1 (retry), or 0 when there is nothing to run: none registered,
  * or the calling thread is inside it or holds a lock it takes (between
- * snug_os_reclaim_hold(1) and (-1)).  Lower layers call it with no lock held. */
-void   snug_os_on_exhausted(void (*reclaim)(void));
-int    snug_os_reclaim(void);
-void   snug_os_reclaim_hold(int delta);
+ * snug_os_give_back_hold(1) and (-1)).  Lower layers call it with no lock held. */
+void   snug_os_on_exhausted(void (*give_back)(void));
+int    snug_os_give_back(void);
+void   snug_os_give_back_hold(int delta);
 
 /* Fault injection for tests: the next `after` requests succeed, then every
  * request for new memory fails with ENOMEM until reset with -1. */
