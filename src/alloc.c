@@ -38,10 +38,17 @@ static inline void reclaim_poll(void)
 static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, int secure)
 {
     /* Memory already held first: a mapping a freed large block left, a free
-     * heap top; a new mapping last. */
+     * heap top; a new mapping last.  When the kernel refuses it: once more
+     * after snug gave back what it keeps, then a block from the heap's free
+     * memory (or its growth), as a medium one (in secure mode too, without
+     * guard pages: its trailer and canaries are still checked at free). */
+    int saved = errno;
     void *p = secure ? NULL : large_reuse(n, align);
     if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_top(n);
     if (!p) p = large_alloc(n, align, secure);
+    if (!p && snug_os_give_back() && !(p = large_alloc(n, align, secure)))
+        p = snug_fit_malloc(n, align);
+    if (p) errno = saved;               /* (a success after a refusal leaves it as it was) */
     if (p) snug_stats_sample();
     reclaim_poll();
     return p;
@@ -354,7 +361,9 @@ void *sn_realloc(void *p, size_t n)
         } else if (a != ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2) {
             if (n > old) snug_fit_end_wait();            /* growth is not added to a waiting top */
             void *q = large_realloc(p, n);
-            if (q || n > old) return q;                  /* NULL: old block intact */
+            if (!q && n > old && snug_os_give_back()) q = large_realloc(p, n);
+            if (q) return q;                             /* NULL: old block intact; */
+            /* moved below, growing into the heap's free memory, or shrinking */
         }
     }
     /* Moving a growing medium block: take a quarter more than asked, so a block
@@ -422,10 +431,25 @@ void sn_delete_aligned_sized(void *p, size_t n, size_t align)
     free_impl(p, n, align, "operator delete(): invalid pointer");
 }
 
+/* Exhaustion (os.h): everything snug keeps for reuse goes back to the layers
+ * below, and whatever of it lies at a region's top to the kernel: the
+ * quarantine (secure mode), the calling thread's empty pages and cached
+ * blocks, parked heaps' pages, kept large mappings, parked blocks, waiting
+ * tops.  (Other live threads' kept pages stay theirs: each gives them back
+ * at its own next failure.) */
+void snug_give_back_all(void)
+{
+    if (snug_opt.secure) secure_flush();
+    heap_give_back();
+    large_cache_drop();
+    snug_fit_trim(0);
+}
+
 int sn_trim(size_t pad)
 {
     if (snug_ensure_init() != 0) return 0;
     size_t before = snug_os_held();
+    if (snug_opt.secure) secure_flush();    /* its blocks may hold up a top, or pages */
     struct heap *h = snug_tl_heap;
     if (h) heap_release_empty(h);       /* empty pages may free a top that trims at once */
     heap_collect_parked();

@@ -84,7 +84,7 @@ struct region {
     uintptr_t mapbase;          /* start rounded down to an OS page: map index 0 */
     uintptr_t first;            /* first block */
     _Atomic uintptr_t end;      /* end of held memory; sentinel head at end - W */
-    uintptr_t limit;            /* end of reserved address space (mmap regions) */
+    uintptr_t limit;            /* end of reserved address space (mmap regions; a trim lowers it) */
     struct pmap *_Atomic map;
     struct region *_Atomic next;
     int is_brk;
@@ -92,7 +92,8 @@ struct region {
 
 extern struct region *_Atomic snug_regions;   /* region 0 first */
 
-/* The region holding address a, or NULL.  Lock-free; regions are never unmapped. */
+/* The region holding address a, or NULL.  Lock-free; a region's record and
+ * map are never unmapped (a trim gives back only the free tail of an mmap one). */
 static inline struct region *region_of(uintptr_t a)
 {
     for (struct region *r = atomic_load_explicit(&snug_regions, memory_order_acquire); r;

@@ -553,6 +553,20 @@ static void account_map(struct region *r, uintptr_t end)
     }
 }
 
+/* An mmap region whose unused tail went back to the kernel (trim_region_top)
+ * takes address space again, in place, up to what its map covers, else just
+ * up to need_end.  Returns 0 on success. */
+static int region_reserve(struct region *r, uintptr_t need_end)
+{
+    const struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
+    uintptr_t cap_end = r->mapbase + (m->cap << SNUG_OSPAGE_SHIFT);
+    if (need_end > cap_end) return -1;
+    if (snug_os_reserve_at((void *)r->limit, cap_end - r->limit)) r->limit = cap_end;
+    else if (need_end > r->limit && snug_os_reserve_at((void *)r->limit, need_end - r->limit)) r->limit = need_end;
+    else return -1;
+    return 0;
+}
+
 /* Grow region r by at least `more` bytes at its top; the new space joins the
  * block before the sentinel.  Returns 0 on success. */
 static int region_extend(struct region *r, size_t more)
@@ -571,7 +585,7 @@ static int region_extend(struct region *r, size_t more)
         if (snug_os_brk_now() != end) { errno = ENOMEM; return -1; }   /* foreign sbrk */
         if (!snug_os_brk_grow(inc)) return -1;
     } else {
-        if (inc > r->limit - end) { errno = ENOMEM; return -1; }
+        if (inc > r->limit - end && region_reserve(r, end + inc) != 0) { errno = ENOMEM; return -1; }
         snug_os_account((intptr_t)inc);
     }
     account_map(r, end + inc);
@@ -613,7 +627,7 @@ static struct region *region_new_mmap(size_t need)
 }
 
 /* Make room for a block of `need` bytes: grow the last region or start one. */
-static int grow(size_t need)
+static int grow_once(size_t need)
 {
     struct region *r = F->last;
     uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
@@ -625,6 +639,36 @@ static int grow(size_t need)
     retain_regrow(&top_retain, snug_os_now_ms());
     if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
     return region_new_mmap(need + MIN_BLOCK) ? 0 : -1;
+}
+
+static void quick_flush(void);
+
+/* The kernel refused: snug gives back what it keeps for reuse (os.h:
+ * snug_os_give_back: kept pages and mappings, the quarantine, region tops),
+ * with the fit lock dropped for it if this thread holds it.  Every path to
+ * here holds it when the process has threads (fit_lock_user), and no other
+ * thread can take it while it has none, so the lock word says.  Then 0 when
+ * the request fits in what came back or the heap grows after all. */
+static __attribute__((noinline, cold)) int grow_after_give_back(size_t need)
+{
+    int held = atomic_load_explicit(&fit_lock.v, memory_order_relaxed) != 0;
+    if (held) snug_unlock(&fit_lock);
+    int again = snug_os_give_back();
+    if (held) snug_lock(&fit_lock);
+    if (!again) return -1;
+    if (F->quick_n) quick_flush();
+    unsigned bin;
+    if (find_fit(need, &bin)) return 0;
+    return grow_once(need);
+}
+
+static int grow(size_t need)
+{
+    int saved = errno;                  /* (a success after the retry leaves it as it was) */
+    if (grow_once(need) == 0) return 0;
+    if (grow_after_give_back(need) != 0) return -1;
+    errno = saved;
+    return 0;
 }
 
 int snug_fit_init(void)
@@ -1225,9 +1269,12 @@ static void trim_region_top(struct region *r, size_t keep)
         free_remove(b, sz);
         if (snug_os_brk_shrink(dec) != 0) { free_insert(b, sz); return; }
     } else {
+        /* The tail goes with the address space reserved beyond it (under
+         * RLIMIT_AS or RLIMIT_DATA, reserved space counts as used); the
+         * region record and its map stay, for lock-free readers. */
         free_remove(b, sz);
-        snug_os_discard((void *)(end - dec), dec);
-        snug_os_account(-(intptr_t)dec);
+        snug_os_unmap((void *)(end - dec), r->limit - (end - dec), dec);
+        r->limit = end - dec;
     }
     sz -= dec;
     end -= dec;

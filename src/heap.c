@@ -482,9 +482,21 @@ static void thread_exit(void *arg)
     snug_unlock(&heaps_lock);
 }
 
+/* The first thread's heap record is made at start-up, beside the fallback
+ * heap's, at the bottom of region 0: a record carved when that thread first
+ * asks for a small block lies where the heap then ends, and after a burst of
+ * medium blocks (a program whose first small request comes late) it would
+ * hold the burst's memory from the kernel for good once it is freed.  Later
+ * threads' records come from the fit allocator when they start. */
+static struct heap *first_heap;
+
 static struct heap *heap_new(void)
 {
-    struct heap *h = snug_fit_meta_alloc(sizeof *h);
+    snug_lock(&heaps_lock);
+    struct heap *h = first_heap;
+    first_heap = NULL;
+    snug_unlock(&heaps_lock);
+    if (!h) h = snug_fit_meta_alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
     atomic_store_explicit(&h->remote, remote_empty(h), memory_order_relaxed);
@@ -509,12 +521,20 @@ struct heap *heap_get(void)
     return h;
 }
 
+/* (The fit allocator gives back what snug keeps before it says no, but not
+ * under fallback_lock, which that takes: here it is done after.) */
 void *heap_fallback_alloc(size_t n)
 {
-    snug_lock(&fallback_lock);
-    void *p = heap_alloc_small(fallback, n);
-    snug_unlock(&fallback_lock);
-    return p;
+    int saved = errno;
+    for (int again = 0;; again = 1) {
+        snug_os_give_back_hold(1);
+        snug_lock(&fallback_lock);
+        void *p = heap_alloc_small(fallback, n);
+        snug_unlock(&fallback_lock);
+        snug_os_give_back_hold(-1);
+        if (p && again) errno = saved;
+        if (p || again || !snug_os_give_back()) return p;
+    }
 }
 
 int heap_init(void)
@@ -522,7 +542,18 @@ int heap_init(void)
     atomic_store_explicit(&heap_none.remote, remote_empty((const struct heap *)~(uintptr_t)0), memory_order_relaxed);
     if (pthread_key_create(&heap_key, thread_exit) != 0) return -1;
     fallback = heap_new();
+    first_heap = snug_fit_meta_alloc(sizeof *first_heap);
     return fallback ? 0 : -1;
+}
+
+void heap_give_back(void)
+{
+    struct heap *h = snug_tl_heap;
+    if (h) {
+        drain_remote(h);
+        heap_release_empty(h);
+    }
+    heap_collect_parked();
 }
 
 void heap_collect_parked(void)

@@ -67,6 +67,8 @@ void *heap_fallback_alloc(size_t n);
 
 int   heap_init(void);
 void  heap_collect_parked(void);        /* malloc_trim: drain parked heaps */
+/* Exhaustion: the calling thread's empty pages and thread cache, and the parked heaps'. */
+void  heap_give_back(void);
 void  heap_release_empty(struct heap *h);
 void  heap_fork_prepare(void);
 void  heap_fork_parent(void);

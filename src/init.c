@@ -3,6 +3,7 @@
  * allocate).  Fork takes every snug lock in the global order, so the child
  * inherits a consistent heap and can allocate at once. */
 #include "init.h"
+#include "alloc.h"
 #include "fit.h"
 #include "heap.h"
 #include "large.h"
@@ -46,6 +47,7 @@ int snug_init_slow(void)
     snug_os_init_secret();
     snug_options_init();
     if (snug_fit_init() != 0 || heap_init() != 0) { snug_unlock(&init_lock); return -1; }
+    snug_os_on_exhausted(snug_give_back_all);
     atomic_store_explicit(&snug_ready, 1, memory_order_release);
     snug_unlock(&init_lock);
     pthread_atfork(fork_prepare, fork_parent, fork_child);

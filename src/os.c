@@ -1,5 +1,6 @@
 /* os.c - sbrk and mmap behind one small interface, with exact accounting of the
- * bytes held from the kernel (the H of peak utilization). Errno is left as the
+ * bytes held from the kernel (the H of peak utilization), and the hook the
+ * layers above call when the kernel refuses memory. Errno is left as the
  * kernel set it on failure; success paths never change errno. */
 #include "config.h"
 #include "os.h"
@@ -40,6 +41,23 @@ static int injected_failure(void)
     return 0;
 }
 
+static void (*give_back_fn)(void);
+static __thread int give_back_held __attribute__((tls_model("initial-exec")));
+
+void snug_os_on_exhausted(void (*give_back)(void)) { give_back_fn = give_back; }
+void snug_os_give_back_hold(int delta) { give_back_held += delta; }
+
+int snug_os_give_back(void)
+{
+    if (!give_back_fn || give_back_held) return 0;
+    int saved = errno;
+    give_back_held++;
+    give_back_fn();
+    give_back_held--;
+    errno = saved;
+    return 1;
+}
+
 void snug_os_fail_after(long after) { atomic_store(&fail_countdown, after); }
 
 void snug_os_account(intptr_t delta)
@@ -73,6 +91,24 @@ void *snug_os_map(size_t len)
 }
 
 void *snug_os_reserve(size_t len) { return map_raw(len, MAP_NORESERVE); }
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+void *snug_os_reserve_at(void *at, size_t len)
+{
+    if (injected_failure()) return NULL;
+    int saved = errno;
+    void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
+    if (p != at) {                      /* (kernels before 4.17 take the address as a hint) */
+        munmap(p, len);
+        errno = ENOMEM;
+        return NULL;
+    }
+    errno = saved;
+    return p;
+}
 
 void snug_os_unmap(void *p, size_t len, size_t held)
 {

@@ -9,6 +9,8 @@
 void *snug_os_map(size_t len);
 /* Address space only (MAP_NORESERVE): nothing is counted; the caller counts what it uses. */
 void *snug_os_reserve(size_t len);
+/* The same at exactly `at`, never over an existing mapping; NULL when that place is taken. */
+void *snug_os_reserve_at(void *at, size_t len);
 void  snug_os_unmap(void *p, size_t len, size_t held);
 /* mremap with MAYMOVE; NULL on failure.  Accounting follows the length. */
 void *snug_os_remap(void *p, size_t old_len, size_t new_len);
@@ -42,6 +44,16 @@ uint64_t snug_os_now_ms(void);
  * start-up from the kernel's AT_RANDOM bytes, a clock and ASLR. */
 extern uint64_t snug_secret;
 void   snug_os_init_secret(void);
+
+/* Exhaustion.  When the kernel refuses memory, a request is retried once after
+ * snug gives back what it holds for reuse (the surface, alloc.c, registers the
+ * function that does, since it reaches every layer).  snug_os_give_back runs it
+ * and returns 1 (retry), or 0 when there is nothing to run: none registered,
+ * or the calling thread is inside it or holds a lock it takes (between
+ * snug_os_give_back_hold(1) and (-1)).  Lower layers call it with no lock held. */
+void   snug_os_on_exhausted(void (*give_back)(void));
+int    snug_os_give_back(void);
+void   snug_os_give_back_hold(int delta);
 
 /* Fault injection for tests: the next `after` requests succeed, then every
  * request for new memory fails with ENOMEM until reset with -1. */

@@ -18,7 +18,6 @@
 #include "secure.h"
 #include "alloc.h"
 #include "error.h"
-#include "fit.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -36,7 +35,7 @@
 
 struct qentry { void *p; size_t size; };
 static snug_lock_t q_lock = SNUG_LOCK_INIT;
-static struct qentry *q;                    /* Q_SLOTS entries, from the fit allocator */
+static struct qentry q[Q_SLOTS];            /* (static: a record carved from the heap could hold up its top) */
 static size_t q_count, q_bytes;
 static uint64_t q_rng = 0x2545F4914F6CDD1Dull;
 
@@ -173,8 +172,6 @@ void secure_free(void *p)
     void *out = NULL;
     size_t out_size = 0;
     snug_lock(&q_lock);
-    if (!q) q = snug_fit_meta_alloc(Q_SLOTS * sizeof *q);
-    if (!q) { snug_unlock(&q_lock); snug_plain_free(p); return; }
     if (q_count == Q_SLOTS || q_bytes + u > Q_MAX_BYTES) {
         q_rng ^= q_rng << 13; q_rng ^= q_rng >> 7; q_rng ^= q_rng << 17;
         size_t i = (size_t)(q_rng % (q_count ? q_count : 1));
@@ -200,9 +197,29 @@ __attribute__((destructor)) static void quarantine_check_at_exit(void)
 {
     if (!snug_opt.secure) return;
     snug_lock(&q_lock);
-    for (size_t i = 0; q && i < q_count; i++)
+    for (size_t i = 0; i < q_count; i++)
         if (!all_bytes(q[i].p, q[i].size, FILL)) snug_fatal("write after free detected in block", q[i].p, q[i].size);
     snug_unlock(&q_lock);
+}
+
+/* Every block leaves the quarantine, its fill verified (malloc_trim, and
+ * exhaustion: memory must not be refused while the quarantine holds it).
+ * A batch at a time, each released outside the lock. */
+void secure_flush(void)
+{
+    struct qentry out[32];
+    for (;;) {
+        unsigned k = 0;
+        snug_lock(&q_lock);
+        while (q_count && k < 32) {
+            out[k] = q[--q_count];
+            q_bytes -= out[k].size;
+            k++;
+        }
+        snug_unlock(&q_lock);
+        if (!k) return;
+        while (k) { k--; release_now(out[k].p, out[k].size); }
+    }
 }
 
 void *secure_realloc(void *p, size_t n)

@@ -11,6 +11,7 @@ void   secure_free(void *p);
 void  *secure_realloc(void *p, size_t n);
 size_t secure_usable(const void *p, const char *op);
 int    secure_owns_zero(const void *p);     /* p is one of malloc(0)'s fault addresses */
+void   secure_flush(void);                  /* empty the quarantine (malloc_trim, exhaustion) */
 void   secure_fork_prepare(void);
 void   secure_fork_parent(void);
 void   secure_fork_child(void);

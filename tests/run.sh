@@ -226,9 +226,10 @@ group_stress() {
 }
 
 group_exhaust() {
-    echo "== exhaust (RLIMIT_AS)"
+    echo "== exhaust (RLIMIT_AS, RLIMIT_DATA; default and secure mode)"
     step build/exhaust "$LOGS/build-exhaust.log" $MAKE "$T/exhaust" || return
     run_harness exhaust 600 "$T/exhaust"
+    run_harness exhaust-secure 600 env SNUG_OPTIONS=secure "$T/exhaust"
 }
 
 group_regions() {
