@@ -216,10 +216,7 @@ size_t snug_plain_usable(const void *p, const char *op)
         if (!((word >> (i & 63)) & 1)) snug_fatal("block already freed (double free or use after free):", p, pg->bsize);
         return pg->bsize;
     }
-    if (a == ADDR_MEDIUM) {
-        snug_fit_validate(p, op);
-        return snug_fit_usable(p);
-    }
+    if (a == ADDR_MEDIUM) return snug_fit_validate(p, op);
     size_t u = large_usable(p);
     if (!u) snug_fatal(op, p, 0);
     return u;
