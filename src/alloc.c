@@ -212,7 +212,7 @@ size_t snug_plain_usable(const void *p, const char *op)
         if (!page_guard_ok(pg)) snug_fatal("small page header overwritten (overflow?) at", pg, 0);
         long i = page_slot(pg, (uintptr_t)p);
         if (i < 0) snug_fatal(op, p, 0);
-        uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+        uint64_t word = snug_load64(&pg->bits[i >> 6]);
         if (!((word >> (i & 63)) & 1)) snug_fatal("block already freed (double free or use after free):", p, pg->bsize);
         return pg->bsize;
     }

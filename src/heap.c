@@ -391,7 +391,7 @@ void heap_free_remote(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
     if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
-    uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+    uint64_t word = snug_load64(&pg->bits[i >> 6]);
     if (!((word >> (i & 63)) & 1) || remote_pending((uintptr_t)p)) snug_fatal("double free of", p, pg->bsize);
     ((uintptr_t *)p)[1] = remote_mark((uintptr_t)p);
     /* Read the page before publishing: once pushed, the owner may drain the

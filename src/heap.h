@@ -82,8 +82,8 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     struct spage *pg = h->avail[c];
     if (SNUG_LIKELY(pg != NULL)) {
         unsigned k = pg->hint;
-        uint64_t w = pg->bits[k];
-        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take_any, its first word only) */
+        uint64_t w = snug_load64(&pg->bits[k]);   /* (as page_take_in stores it: gcc then */
+        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* forms its address once; page_take_any, first word only) */
             size_t bsize = pg->bsize;
             h->alloc_bytes += bsize;
             h->alloc_count++;
@@ -110,7 +110,7 @@ static inline uint64_t bit_cleared(uint64_t w, uint32_t i)
 static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap *h, struct spage *pg, uint32_t i,
                                                                     uint64_t *wp, uint64_t nw)
 {
-    *wp = nw;
+    snug_store64(wp, nw);
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     /* Slow path when the page empties or may come back from being full. */
     if (SNUG_UNLIKELY(--pg->used <= pg->relist)) heap_free_slow(h, pg);
@@ -151,7 +151,7 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * Separate branches cost fewer instructions than one folded test. */
     if (SNUG_UNLIKELY(SNUG_CHECK(i >= pg->nslots))) heap_free_fault(pg, p);
     /* The bitmap word is read once: tested, then written back without the bit. */
-    uint64_t *wp = &pg->bits[i >> 6], w = *wp;
+    uint64_t *wp = &pg->bits[i >> 6], w = snug_load64(wp);
     if (SNUG_UNLIKELY(SNUG_CHECK(!((w >> (i & 63)) & 1)))) heap_free_fault(pg, p);   /* (one bt) */
     if (!(quiet && SNUG_REMOTE_KEYED) &&
         SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h))) &&
