@@ -47,7 +47,7 @@ struct fit_state {
     uint64_t summary;
     uint64_t bits[NWORDS];
     fblock *bins[NBINS];
-    size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;
+    size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;   /* user_bytes: read without the lock too */
     size_t map_held;            /* bytes of region 0's map counted as held */
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
@@ -696,7 +696,7 @@ static inline __attribute__((always_inline)) void carve_at(uintptr_t b, size_t n
 static void user_taken(uintptr_t b)
 {
     F->user_blocks++;
-    F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes + ((size_t)(blk_known(b) & ~BLK_FLAGS) - W));
 }
 
 static void quick_flush(void);
@@ -1055,7 +1055,7 @@ void snug_fit_free(void *p)
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     uint64_t h = blk_known(b);
     F->user_blocks--;
-    F->user_bytes -= (size_t)(h & ~BLK_FLAGS) - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes - ((size_t)(h & ~BLK_FLAGS) - W));
     if (!locked && quick_park(b, h)) return;
     trim_after(release(b));
     fit_unlock_user(locked);
@@ -1073,7 +1073,7 @@ void *snug_fit_realloc(void *p, size_t n)
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     uintptr_t result = 0;
-    F->user_bytes -= sz - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes - (sz - W));
     if (need <= sz) {
         if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);   /* as growing would */
         /* A block realloc gave room to grow keeps it while it grows into it
@@ -1125,7 +1125,7 @@ void *snug_fit_realloc(void *p, size_t n)
             }
         }
     }
-    F->user_bytes += blk_size(result ? result : b) - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes + (blk_size(result ? result : b) - W));
     fit_unlock_user(locked);
     return result ? (void *)(result + W) : NULL;
 }
@@ -1283,7 +1283,7 @@ void snug_fit_totals(struct fit_totals *t)
     snug_unlock(&fit_lock);
 }
 
-size_t snug_fit_user_bytes_now(void) { return __atomic_load_n(&F->user_bytes, __ATOMIC_RELAXED); }
+size_t snug_fit_user_bytes_now(void) { return snug_rload(&F->user_bytes); }
 
 int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {

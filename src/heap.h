@@ -11,9 +11,9 @@
 struct heap {
     struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
-    size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
+    size_t alloc_bytes, freed_bytes;        /* owner writes (snug_own_add); others read relaxed */
     size_t alloc_count, freed_count;
-    size_t pages;                           /* small pages owned */
+    size_t pages;                           /* small pages owned (the same) */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (short once cls_lossy: heap.c) */
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
@@ -21,12 +21,20 @@ struct heap {
     unsigned nspare;                        /* linked by next; counted in pages, not cls_pages */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
-    struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
+    struct mcache *mc;                      /* medium-block cache, once the fit lock is contended
+                                             * (stored with release: statistics read it) */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
     int parked;
     int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
+
+/* h->f += v, for the statistics counters only h's thread writes (relaxed.h).
+ * The counter is addressed from &h->remote: the free fast path knows h only
+ * as its remote list head minus an offset (heap_owns_quiet), which a compiler
+ * folds into a plain access's address but not into an asm operand's. */
+#define heap_count(h, f, v) \
+    snug_own_add((__typeof__(&(h)->f))((char *)&(h)->remote + (offsetof(struct heap, f) - offsetof(struct heap, remote))), v)
 
 /* The remote list's empty value.  On 64-bit it is the heap's key (odd, so
  * never a slot's address): then one compare of a page's key with the list
@@ -85,8 +93,8 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
         uint64_t w = snug_load64(&pg->bits[k]);   /* (as page_take_in stores it: gcc then */
         if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* forms its address once; page_take_any, first word only) */
             size_t bsize = pg->bsize;
-            h->alloc_bytes += bsize;
-            h->alloc_count++;
+            heap_count(h, alloc_bytes, bsize);
+            heap_count(h, alloc_count, 1);
             return page_take_in(pg, k, w, bsize);
         }
     }
@@ -157,8 +165,8 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
         SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h))) &&
         remote_pending((uintptr_t)p))
         heap_free_fault(pg, p);
-    h->freed_bytes += pg->bsize;
-    h->freed_count++;
+    heap_count(h, freed_bytes, pg->bsize);
+    heap_count(h, freed_count, 1);
     heap_slot_freed_in(h, pg, i, wp, bit_cleared(w, i));
 }
 #endif
