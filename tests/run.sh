@@ -246,6 +246,9 @@ group_tsan() {
         return
     fi
     step build/tsan "$LOGS/build-tsan.log" $MAKE $PAR "$T/tsan" || return
+    # no report means something only if the library's accesses are instrumented
+    if nm "$B/libsnug-tsan.a" 2>/dev/null | grep -q ' U __tsan_write8$'; then pass tsan/library-instrumented
+    else fail tsan/library-instrumented "$B/libsnug-tsan.a calls no __tsan_write8"; fi
     tsan_run tsan
     tsan_run tsan-thread-cache SNUG_OPTIONS=thread_cache_after=0
 }

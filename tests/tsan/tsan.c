@@ -49,11 +49,22 @@ static size_t pick_size(uint64_t *r)
     return 64 * 1024 + xrnd(r) % (236 * 1024 + 1);
 }
 
+/* From snug_malloc mostly; now and then snug_calloc or an aligned allocation. */
 static struct item make(uint64_t *r)
 {
     struct item it = { NULL, pick_size(r), xrnd(r) };
-    it.p = snug_malloc(it.size);
-    if (!it.p) FAILF("snug_malloc(%zu) returned NULL", it.size);
+    unsigned how = (unsigned)(xrnd(r) % 16);
+    size_t align = (size_t)16 << (xrnd(r) % 9);     /* 16 B - 4 KiB */
+    if (how == 0) {
+        it.p = snug_calloc(1, it.size);
+        if (it.p && (it.p[0] || it.p[it.size - 1])) FAILF("snug_calloc(1, %zu): not zero", it.size);
+    } else if (how == 1) {
+        it.p = snug_aligned_alloc(align, it.size);
+        if ((uintptr_t)it.p % align) FAILF("snug_aligned_alloc(%zu, %zu) = %p", align, it.size, (void *)it.p);
+    } else {
+        it.p = snug_malloc(it.size);
+    }
+    if (!it.p) FAILF("allocation of %zu bytes returned NULL", it.size);
     fill(&it);
     return it;
 }
@@ -112,7 +123,8 @@ static void receive(struct item it, uint64_t *r)
         resize(&it, r);
         verify(&it, "received block after realloc");
     }
-    snug_free(it.p);
+    if (xrnd(r) % 8 == 0) snug_free_sized(it.p, it.size);
+    else snug_free(it.p);
 }
 
 static void drain_all(uint64_t *r)
