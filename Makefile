@@ -29,11 +29,12 @@ CORE_SRC := $(filter-out src/override.c,$(LIB_SRC))
 HDRS     := $(wildcard src/*.h include/*.h)
 
 # Variants: full (override + prefixed), prefix (only snug_*), debug (prefix, -O1, the
-# fault-injection hook of snug_debug.h), asan (prefix, ASan+UBSan).
+# fault-injection hook of snug_debug.h), asan (prefix, ASan+UBSan), tsan (prefix, ThreadSanitizer).
 OBJ_full   := $(patsubst src/%.c,$(B)/obj/full/%.o,$(LIB_SRC))
 OBJ_prefix := $(patsubst src/%.c,$(B)/obj/prefix/%.o,$(CORE_SRC))
 OBJ_debug  := $(patsubst src/%.c,$(B)/obj/debug/%.o,$(CORE_SRC))
 OBJ_asan   := $(patsubst src/%.c,$(B)/obj/asan/%.o,$(CORE_SRC))
+OBJ_tsan   := $(patsubst src/%.c,$(B)/obj/tsan/%.o,$(CORE_SRC))
 
 # SNUG_PREFIX_ONLY=1: libsnug.so and libsnug.a carry only the snug_* API.
 LIBS := $(B)/libsnug.so $(B)/libsnug.a
@@ -59,6 +60,10 @@ $(B)/obj/asan/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(Q)clang $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY -DSNUG_DEBUG \
 	  -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -c $< -o $@
+$(B)/obj/tsan/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)clang $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY \
+	  -fsanitize=thread -fno-omit-frame-pointer -c $< -o $@
 
 $(B)/libsnug.so: $(OBJ_full)
 	$(CC) $(ARCHFLAGS) -shared -Wl,-soname,libsnug.so -Wl,-z,nodelete -o $@ $^ $(LDLIBS)
@@ -69,6 +74,8 @@ $(B)/libsnug-prefix.a: $(OBJ_prefix)
 $(B)/libsnug-debug.a: $(OBJ_debug)
 	@rm -f $@; ar rcs $@ $^
 $(B)/libsnug-asan.a: $(OBJ_asan)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libsnug-tsan.a: $(OBJ_tsan)
 	@rm -f $@; ar rcs $@ $^
 
 # tools/tools.mk defines `tools`, `run` and the trace suite; tests/tests.mk defines `test`.

@@ -132,6 +132,15 @@ void snug_plain_free(void *p)
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
 }
 
+/* A thread cache for h, made now.  Statistics read h->mc from other threads
+ * (with acquire): the zeroed cache is published with release. */
+static struct mcache *cache_make(struct heap *h)
+{
+    struct mcache *mc = mcache_new();
+    if (mc) __atomic_store_n(&h->mc, mc, __ATOMIC_RELEASE);
+    return mc;
+}
+
 /* A medium block goes to the thread's cache when it has one (threads have
  * been waiting for the fit lock), else straight back to the fit allocator. */
 static void medium_free(void *p)
@@ -140,7 +149,7 @@ static void medium_free(void *p)
     if (SNUG_UNLIKELY(h && h->mc)) {
         if (mcache_push(h->mc, p)) return;
     } else if (SNUG_UNLIKELY(atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) >= snug_opt.thread_cache_after) &&
-               (h = heap_get()) != NULL && !h->mc && (h->mc = mcache_new()) != NULL && mcache_push(h->mc, p)) {
+               (h = heap_get()) != NULL && !h->mc && cache_make(h) != NULL && mcache_push(h->mc, p)) {
         return;
     }
     snug_fit_free(p);
@@ -328,14 +337,11 @@ size_t snug_plain_usable(const void *p, const char *op)
         page_verify(pg);
         long i = page_slot(pg, (uintptr_t)p);
         if (i < 0) snug_fatal(op, p, 0);
-        uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+        uint64_t word = snug_load64(&pg->bits[i >> 6]);
         if (!((word >> (i & 63)) & 1)) snug_fatal_freed(op, p, pg->bsize);
         return pg->bsize;
     }
-    if (a == ADDR_MEDIUM) {
-        snug_fit_validate(p, op);
-        return snug_fit_usable(p);
-    }
+    if (a == ADDR_MEDIUM) return snug_fit_validate(p, op);
     size_t u = large_usable(p, op);
     if (!u) snug_fatal(op, p, 0);
     return u;

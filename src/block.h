@@ -27,6 +27,7 @@
 #define SNUG_BLOCK_H
 #include "config.h"
 #include "os.h"
+#include "relaxed.h"
 #include <stdatomic.h>
 
 #define BLK_INUSE      ((uint64_t)1)
@@ -44,8 +45,13 @@ static inline uint64_t blk_tag(uintptr_t b, uint64_t v)
 {
     return (((uint64_t)b ^ v ^ snug_secret) * 0x9E3779B97F4A7C15ull) & ~BLK_VALUE;
 }
-/* The head as stored, unchecked (for validating pointers a program passes in). */
+/* The head as stored, unchecked (for validating pointers a program passes in).
+ * Heads are written under the fit lock, where they are read plainly; but the
+ * head of a live block is also read without it (its own free into a thread
+ * cache, size queries: fit.c) while a neighbour's free or carving rewrites its
+ * PREV_INUSE bit: those writes and reads are relaxed accesses (relaxed.h). */
 static inline uint64_t blk_raw(uintptr_t b) { return *(uint64_t *)b; }
+static inline uint64_t blk_raw_unlocked(uintptr_t b) { return snug_load64((const uint64_t *)b); }
 static inline int blk_tag_ok(uintptr_t b, uint64_t raw) { return (raw & ~BLK_VALUE) == blk_tag(b, raw & BLK_VALUE); }
 __attribute__((noreturn, cold)) void blk_corrupt(uintptr_t b);
 static inline uint64_t blk_head(uintptr_t b)
@@ -57,7 +63,7 @@ static inline uint64_t blk_head(uintptr_t b)
 /* The head of b when this operation has already checked (or written) it under
  * the fit lock: read once, checked once. */
 static inline uint64_t blk_known(uintptr_t b) { return blk_raw(b) & BLK_VALUE; }
-static inline void   blk_set_head(uintptr_t b, uint64_t v) { *(uint64_t *)b = v | blk_tag(b, v); }
+static inline void   blk_set_head(uintptr_t b, uint64_t v) { snug_store64_hot((uint64_t *)b, v | blk_tag(b, v)); }
 static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
 static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - W) = sz; }
 static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - W); }

@@ -48,7 +48,7 @@ struct fit_state {
     uint64_t summary;
     uint64_t bits[NWORDS];
     fblock *bins[NBINS];
-    size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;
+    size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;   /* user_bytes: read without the lock too */
     size_t map_held;            /* bytes of region 0's map counted as held */
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
@@ -92,7 +92,10 @@ static void region_set_end(struct region *r, uintptr_t end)
     if (r == F->last) F->last_sent = end - W;
 }
 /* Set when the first thread cache is made (under the lock): only then can a
- * block carry a cache mark (mcache.h), so only then is the mark looked for. */
+ * block carry a cache mark (mcache.h), so only then is the mark looked for.
+ * A thread cache's own frees read it without the lock (relaxed: a thread sees
+ * its own cache's store, and another thread's only matters for a double free);
+ * it is stored relaxed for them. */
 static int caches_made;
 static snug_lock_t fit_lock = SNUG_LOCK_INIT;
 struct snug_waits snug_fit_waits;
@@ -744,7 +747,7 @@ static inline __attribute__((always_inline)) void carve_at(uintptr_t b, size_t n
 static void user_taken(uintptr_t b)
 {
     F->user_blocks++;
-    F->user_bytes += (size_t)(blk_known(b) & ~BLK_FLAGS) - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes + ((size_t)(blk_known(b) & ~BLK_FLAGS) - W));
 }
 
 static void quick_flush(void);
@@ -818,7 +821,7 @@ void *snug_fit_malloc_roomy(size_t n) { return fit_malloc_flags(n, SNUG_ALIGN, B
 void snug_fit_caches_on(void)
 {
     snug_lock(&fit_lock);
-    caches_made = 1;
+    snug_rstore(&caches_made, 1);
     snug_unlock(&fit_lock);
 }
 
@@ -841,13 +844,14 @@ static __attribute__((noinline, noreturn, cold)) void not_a_block(const void *p,
     snug_fatal(msg, p, 0);
 }
 
-/* Fatal unless p is the payload of an allocated medium block.  Lock held. */
-static inline __attribute__((always_inline)) uintptr_t checked_block(const void *p, const char *op)
+/* Fatal unless p is the payload of an allocated medium block.  Lock held,
+ * unless `unlocked` (then the head is read as others may be rewriting it). */
+static inline __attribute__((always_inline)) uintptr_t checked_block_in(const void *p, const char *op, int unlocked)
 {
     uintptr_t b = blk_of_payload(p), end, first = region_bounds((uintptr_t)p, &end);
     if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !first || b < first)
         snug_fatal(op, p, 0);
-    uint64_t raw = blk_raw(b);
+    uint64_t raw = unlocked ? blk_raw_unlocked(b) : blk_raw(b);
     if (!blk_tag_ok(b, raw)) not_a_block(p, op);
     uint64_t h = raw & BLK_VALUE;
     size_t sz = (size_t)(h & ~BLK_FLAGS);
@@ -862,25 +866,32 @@ static inline __attribute__((always_inline)) uintptr_t checked_block(const void 
         if (h & BLK_FREED) snug_fatal_freed(op, p, sz - W);     /* parked (below) */
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
     }
-    if (caches_made && sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
+    if ((unlocked ? snug_rload(&caches_made) : caches_made) && sz >= 3 * W && blk_cached((uintptr_t)p))      /* freed into a thread cache */
         snug_fatal_freed(op, p, sz - W);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - W - b)
         snug_fatal(op, p, 0);
     return b;           /* free and realloc go on to read (and check) the next head */
 }
+static inline __attribute__((always_inline)) uintptr_t checked_block(const void *p, const char *op)
+{
+    return checked_block_in(p, op, 0);
+}
 
 /* The block head of a live medium block is changed by others only in its
  * PREV_INUSE bit (a neighbour's free, under the lock), so on 64-bit, where a
- * head is one store and one load, it reads consistently without the lock.
+ * head is one store and one load (relaxed: relaxed.h), it reads consistently
+ * without the lock.
  * On 32-bit a head is two words, and a read racing a neighbour's rewrite
  * would see half of each: there these reads take the lock. */
 #define HEADS_LOCK_FREE (sizeof(void *) == 8)
 size_t snug_fit_checked_size(const void *p, const char *op)
 {
     if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
-    uintptr_t b = checked_block(p, op);
-    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
-    blk_head(b + sz);                   /* an overflow into the next head is caught here, as at free */
+    uintptr_t b = checked_block_in(p, op, HEADS_LOCK_FREE);
+    uint64_t raw = blk_raw_unlocked(b);     /* (its size is the block's own; PREV_INUSE may change) */
+    size_t sz = (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
+    raw = blk_raw_unlocked(b + sz);     /* an overflow into the next head is caught here, as at free */
+    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
     if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     return sz;
 }
@@ -909,21 +920,27 @@ size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
 
 size_t snug_fit_cached_size(const void *p)
 {
-    if (HEADS_LOCK_FREE) return blk_size(blk_of_payload(p));
+    if (HEADS_LOCK_FREE) {
+        uintptr_t b = blk_of_payload(p);
+        uint64_t raw = blk_raw_unlocked(b);
+        if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
+        return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
+    }
     snug_lock(&fit_lock);
     size_t sz = blk_size(blk_of_payload(p));
     snug_unlock(&fit_lock);
     return sz;
 }
 
-void snug_fit_validate(const void *p, const char *op)
+size_t snug_fit_validate(const void *p, const char *op)
 {
     snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, op);
     /* An overflow into the next block is seen here too, as at free. */
-    uintptr_t n = b + (size_t)(blk_known(b) & ~BLK_FLAGS);
-    if (!(blk_head(n) & BLK_PREV_INUSE)) blk_corrupt(n);
+    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
     snug_unlock(&fit_lock);
+    return sz - W;
 }
 
 static void trim_region_top(struct region *r, size_t keep);
@@ -1131,7 +1148,7 @@ void snug_fit_free(void *p)
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     uint64_t h = blk_known(b);
     F->user_blocks--;
-    F->user_bytes -= (size_t)(h & ~BLK_FLAGS) - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes - ((size_t)(h & ~BLK_FLAGS) - W));
     if (!locked && quick_park(b, h)) return;
     trim_after(release(b));
     fit_unlock_user(locked);
@@ -1149,7 +1166,7 @@ void *snug_fit_realloc(void *p, size_t n)
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
     uintptr_t result = 0;
-    F->user_bytes -= sz - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes - (sz - W));
     if (need <= sz) {
         if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);   /* as growing would */
         /* A block realloc gave room to grow keeps it while it grows into it
@@ -1201,13 +1218,13 @@ void *snug_fit_realloc(void *p, size_t n)
             }
         }
     }
-    F->user_bytes += blk_size(result ? result : b) - W;
+    snug_rstore_hot(&F->user_bytes, F->user_bytes + (blk_size(result ? result : b) - W));
     fit_unlock_user(locked);
     return result ? (void *)(result + W) : NULL;
 }
 
 /* p was validated by snug_fit_validate. */
-size_t snug_fit_usable(const void *p) { return (size_t)(blk_known(blk_of_payload(p)) & ~BLK_FLAGS) - W; }
+size_t snug_fit_usable(const void *p) { return (size_t)(blk_raw_unlocked(blk_of_payload(p)) & BLK_VALUE & ~BLK_FLAGS) - W; }
 
 /* ---- small pages ------------------------------------------------------ */
 
@@ -1362,7 +1379,7 @@ void snug_fit_totals(struct fit_totals *t)
     snug_unlock(&fit_lock);
 }
 
-size_t snug_fit_user_bytes_now(void) { return __atomic_load_n(&F->user_bytes, __ATOMIC_RELAXED); }
+size_t snug_fit_user_bytes_now(void) { return snug_rload(&F->user_bytes); }
 
 int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {

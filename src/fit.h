@@ -28,9 +28,9 @@ struct snug_waits { _Atomic unsigned n; } SNUG_OWN_LINE;
 extern struct snug_waits snug_fit_waits;
 /* Before the first thread cache is made: from then on free looks for cache marks. */
 void   snug_fit_caches_on(void);
-size_t snug_fit_usable(const void *p);      /* payload bytes of a block snug_fit_validate accepted */
-/* Validate a pointer as a live medium block; fatal otherwise. */
-void   snug_fit_validate(const void *p, const char *op);
+size_t snug_fit_usable(const void *p);      /* payload bytes of a live medium block (read without the lock) */
+/* Validate a pointer as a live medium block, fatal otherwise; its payload bytes. */
+size_t snug_fit_validate(const void *p, const char *op);
 
 /* Small pages: a 4 KiB-aligned run of `bytes` (multiple of 4 KiB) marked in the map. */
 void  *snug_fit_page_alloc(size_t bytes);

@@ -127,7 +127,7 @@ static void page_leave_class(struct heap *h, struct spage *pg)
 /* pg, on no list and in no class, back to the fit allocator. */
 static void page_to_fit(struct heap *h, struct spage *pg)
 {
-    h->pages--;
+    snug_own_sub(&h->pages, 1);
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
 }
 
@@ -357,7 +357,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     avail_push(h, np);
     cls_count_up(h, c);
     if (fresh) {
-        if (++h->pages > h->pages_peak) h->pages_peak = h->pages;
+        snug_own_add(&h->pages, 1);
+        if (h->pages > h->pages_peak) h->pages_peak = h->pages;
         h->spare_off = 0;
         snug_stats_sample();
     }
@@ -390,8 +391,8 @@ static inline __attribute__((always_inline)) void *heap_take(struct heap *h, str
 {
     void *b = page_take_any(pg);
     if (b) {
-        h->alloc_bytes += pg->bsize;
-        h->alloc_count++;
+        snug_own_add(&h->alloc_bytes, pg->bsize);
+        snug_own_add(&h->alloc_count, 1);
     }
     return b;
 }
@@ -439,7 +440,7 @@ void heap_free_remote(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
     if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
-    uint64_t word = __atomic_load_n(&pg->bits[i >> 6], __ATOMIC_RELAXED);
+    uint64_t word = snug_load64(&pg->bits[i >> 6]);
     if (!((word >> (i & 63)) & 1) || remote_pending((uintptr_t)p)) snug_fatal("double free of", p, pg->bsize);
     ((uintptr_t *)p)[1] = remote_mark((uintptr_t)p);
     /* Read the page before publishing: once pushed, the owner may drain the
@@ -452,7 +453,7 @@ void heap_free_remote(struct spage *pg, void *p)
     } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, (uintptr_t)p,
                                                     memory_order_release, memory_order_relaxed));
     struct heap *me = snug_tl_heap;
-    if (me) { me->freed_bytes += bsize; me->freed_count++; }
+    if (me) { snug_own_add(&me->freed_bytes, bsize); snug_own_add(&me->freed_count, 1); }
     else snug_stats_note_free(bsize, 1);
 }
 

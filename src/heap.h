@@ -11,9 +11,9 @@
 struct heap {
     struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
-    size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
+    size_t alloc_bytes, freed_bytes;        /* owner writes (snug_own_add); others read relaxed */
     size_t alloc_count, freed_count;
-    size_t pages;                           /* small pages owned */
+    size_t pages;                           /* small pages owned (the same) */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (short once cls_lossy: heap.c) */
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
@@ -23,12 +23,20 @@ struct heap {
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
     uint8_t page_setup;                     /* between taking a page and its header being valid
                                              * (a fork child then expects one invalid header) */
-    struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
+    struct mcache *mc;                      /* medium-block cache, once the fit lock is contended
+                                             * (stored with release: statistics read it) */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
     int parked;
     int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
+
+/* h->f += v, for the statistics counters only h's thread writes (relaxed.h).
+ * The counter is addressed from &h->remote: the free fast path knows h only
+ * as its remote list head minus an offset (heap_owns_quiet), which a compiler
+ * folds into a plain access's address but not into an asm operand's. */
+#define heap_count(h, f, v) \
+    snug_own_add((__typeof__(&(h)->f))((char *)&(h)->remote + (offsetof(struct heap, f) - offsetof(struct heap, remote))), v)
 
 /* The remote list's empty value.  On 64-bit it is the heap's key (odd, so
  * never a slot's address): then one compare of a page's key with the list
@@ -99,11 +107,11 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
     struct spage *pg = h->avail[c];
     if (SNUG_LIKELY(pg != NULL && (!SNUG_CHECKS || page_keys_ok(pg, snug_tl.key)))) {
         unsigned k = pg->hint;
-        uint64_t w = pg->bits[k];
-        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take_any, its first word only) */
+        uint64_t w = snug_load64(&pg->bits[k]);   /* (as page_take_in stores it: gcc then */
+        if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* forms its address once; page_take_any, first word only) */
             size_t bsize = pg->bsize;
-            h->alloc_bytes += bsize;
-            h->alloc_count++;
+            heap_count(h, alloc_bytes, bsize);
+            heap_count(h, alloc_count, 1);
             return page_take_in(pg, k, w, bsize);
         }
     }
@@ -127,7 +135,7 @@ static inline uint64_t bit_cleared(uint64_t w, uint32_t i)
 static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap *h, struct spage *pg, uint32_t i,
                                                                     uint64_t *wp, uint64_t nw)
 {
-    *wp = nw;
+    snug_store64(wp, nw);
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     /* Slow path when the page empties or may come back from being full. */
     if (SNUG_UNLIKELY(--pg->used <= pg->relist)) heap_free_slow(h, pg);
@@ -171,14 +179,14 @@ static inline __attribute__((always_inline)) void heap_free_local(struct heap *h
      * Separate branches cost fewer instructions than one folded test. */
     if (SNUG_UNLIKELY(SNUG_CHECK(i >= pg->nslots))) heap_free_fault(pg, p);
     /* The bitmap word is read once: tested, then written back without the bit. */
-    uint64_t *wp = &pg->bits[i >> 6], w = *wp;
+    uint64_t *wp = &pg->bits[i >> 6], w = snug_load64(wp);
     if (SNUG_UNLIKELY(SNUG_CHECK(!((w >> (i & 63)) & 1)))) heap_free_fault(pg, p);   /* (one bt) */
     if (!(quiet && SNUG_REMOTE_KEYED) &&
         SNUG_UNLIKELY(SNUG_CHECK(atomic_load_explicit(&h->remote, memory_order_relaxed) != remote_empty(h))) &&
         remote_pending((uintptr_t)p))
         heap_free_fault(pg, p);
-    h->freed_bytes += pg->bsize;
-    h->freed_count++;
+    heap_count(h, freed_bytes, pg->bsize);
+    heap_count(h, freed_count, 1);
     heap_slot_freed_in(h, pg, i, wp, bit_cleared(w, i));
 }
 #endif

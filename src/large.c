@@ -11,6 +11,7 @@
 #include "options.h"
 #include "os.h"
 #include "retain.h"
+#include "relaxed.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,7 +32,7 @@ struct lhead {
 static snug_lock_t large_lock = SNUG_LOCK_INIT;
 static uintptr_t *table;            /* open addressing: 0 empty, p live, p|1 freed (a tombstone) */
 static size_t tcap, tcount, tdeleted;
-static size_t nblocks, nbytes;
+static size_t nblocks, nbytes;     /* nbytes is read without the lock too (large_bytes_now) */
 
 static size_t slot_of(uintptr_t p) { return (size_t)((p >> 12) * 0x9E3779B97F4A7C15ull) & (tcap - 1); }
 
@@ -259,7 +260,7 @@ static void *large_place(size_t n, size_t align, int guarded, int reuse)
     }
     table_insert(p);
     nblocks++;
-    nbytes += h->usable;
+    snug_own_add(&nbytes, h->usable);
     snug_unlock(&large_lock);
     return (void *)p;
 }
@@ -297,7 +298,7 @@ int large_free(void *p)
     table_find((uintptr_t)p, &at);
     table_delete(at);
     nblocks--;
-    nbytes -= h->usable;
+    snug_own_sub(&nbytes, h->usable);
     uintptr_t m = h->map;
     size_t len = h->maplen;
     int kept = !(h->flags & LH_GUARDED) && lcache_put(m, len);
@@ -358,7 +359,7 @@ void *large_realloc(void *p, size_t n)
     uintptr_t q = (uintptr_t)m + off;
     if (q != (uintptr_t)p) table_delete(at);
     struct lhead *nh = head_of(q);
-    nbytes -= nh->usable;
+    snug_own_sub(&nbytes, nh->usable);
     nh->map = (uintptr_t)m;
     nh->maplen = len;
     nh->usable = len - off;
@@ -366,7 +367,7 @@ void *large_realloc(void *p, size_t n)
     nh->flags &= ~LH_REUSED;            /* realloc keeps contents, and calloc is done with it */
     nh->check = q ^ (uintptr_t)snug_secret;
     nh->check2 = ~nh->check;
-    nbytes += nh->usable;
+    snug_own_add(&nbytes, nh->usable);
     if (q != (uintptr_t)p) table_insert(q);
     snug_unlock(&large_lock);
     return (void *)q;
@@ -380,7 +381,7 @@ void large_totals(size_t *blocks, size_t *bytes)
     snug_unlock(&large_lock);
 }
 
-size_t large_bytes_now(void) { return __atomic_load_n(&nbytes, __ATOMIC_RELAXED); }
+size_t large_bytes_now(void) { return snug_rload(&nbytes); }
 
 void large_fork_prepare(void) { snug_lock(&large_lock); }
 void large_fork_parent(void) { snug_unlock(&large_lock); }

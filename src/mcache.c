@@ -33,8 +33,8 @@ void *mcache_pop(struct mcache *mc, size_t n)
         snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
     mc->n[c]--;
     ((uint64_t *)p)[1] = 0;
-    mc->bytes -= sz;
-    mc->blocks--;
+    snug_own_sub(&mc->bytes, sz);
+    snug_own_sub(&mc->blocks, 1);
     return p;
 }
 
@@ -49,8 +49,8 @@ int mcache_push(struct mcache *mc, void *p)
     if (mc->n[c] == MC_DEPTH || mc->bytes + sz > MC_BUDGET) return 0;
     ((uint64_t *)p)[1] = blk_cache_mark((uintptr_t)p);
     mc->slot[c][mc->n[c]++] = p;
-    mc->bytes += sz;
-    mc->blocks++;
+    snug_own_add(&mc->bytes, sz);
+    snug_own_add(&mc->blocks, 1);
     return 1;
 }
 
@@ -62,8 +62,8 @@ void mcache_flush(struct mcache *mc)
             size_t sz = snug_fit_cached_size(p);
             if (!blk_cached((uintptr_t)p)) snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
             ((uint64_t *)p)[1] = 0;
-            mc->bytes -= sz;
-            mc->blocks--;
+            snug_own_sub(&mc->bytes, sz);
+            snug_own_sub(&mc->blocks, 1);
             snug_fit_free(p);
         }
 }

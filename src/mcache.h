@@ -18,7 +18,7 @@
 struct mcache {
     void *slot[MC_CLASSES][MC_DEPTH];
     uint8_t n[MC_CLASSES];
-    size_t bytes, blocks;                   /* owner writes; statistics read relaxed */
+    size_t bytes, blocks;                   /* owner writes (snug_own_add); statistics read relaxed */
 };
 
 

@@ -14,7 +14,8 @@
  *   P1 bit i is set exactly when slot i is allocated or queued for a remote
  *      free, or i >= nslots (no such slot); used == popcount(bits) - (256 - nslots)
  *   P2 hint < 4; every word before it is full
- *   P3 owner never changes; only the owner thread touches bits, used, hint
+ *   P3 owner never changes; only the owner thread touches bits, used, hint (a
+ *      remote free and a size query read a bitmap word: it is stored relaxed)
  *   P4 key == front_key == owner ^ page ^ secret (key checked on every
  *      free, in one compare with the owner test and, on 64-bit, the owner's
  *      remote list being empty; front_key likewise on every malloc: heap.h);
@@ -30,6 +31,7 @@
 #include "config.h"
 #include "error.h"
 #include "os.h"
+#include "relaxed.h"
 #include <stdatomic.h>
 
 struct heap;
@@ -144,7 +146,7 @@ static inline int  bit_get(const struct spage *pg, unsigned i) { return (int)((p
 static inline void *page_take_in(struct spage *pg, unsigned k, uint64_t w, size_t bsize)
 {
     unsigned b = (unsigned)__builtin_ctzll(~w);
-    pg->bits[k] = w | ((uint64_t)1 << b);
+    snug_store64(&pg->bits[k], w | ((uint64_t)1 << b));
     pg->used++;
     return (void *)(page_start(pg) + (uintptr_t)(k * 64 + b) * bsize);
 }

@@ -225,6 +225,36 @@ group_stress() {
     run_harness stress-thread-cache 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 "$T/stress-plain"
 }
 
+# Every TSan report fails the check it happened in (exit status 66); the reports' SUMMARY
+# lines are listed under the failure.  tsan_run GROUP [env...]
+tsan_run() {
+    local group=$1
+    shift
+    run_harness "$group" 600 env TSAN_OPTIONS=halt_on_error=0:exitcode=66:history_size=4 "$@" "$T/tsan"
+    local n
+    n=$(grep -c '^WARNING: ThreadSanitizer' "$LOGS/$group.log")
+    if [ "$n" != 0 ]; then
+        fail "$group/no-reports" "$n ThreadSanitizer reports; see $LOGS/$group.log"
+        grep '^SUMMARY: ThreadSanitizer' "$LOGS/$group.log" | sort | uniq -c | sort -rn | head -n 20 | sed 's/^/    | /'
+    else
+        pass "$group/no-reports"
+    fi
+}
+
+group_tsan() {
+    echo "== tsan (threads on the snug_ API under ThreadSanitizer, libsnug-tsan.a: no report)"
+    if [ -n "$M32" ]; then
+        skip tsan "ThreadSanitizer supports 64-bit targets only"
+        return
+    fi
+    step build/tsan "$LOGS/build-tsan.log" $MAKE $PAR "$T/tsan" || return
+    # no report means something only if the library's accesses are instrumented
+    if nm "$B/libsnug-tsan.a" 2>/dev/null | grep -q ' U __tsan_write8$'; then pass tsan/library-instrumented
+    else fail tsan/library-instrumented "$B/libsnug-tsan.a calls no __tsan_write8"; fi
+    tsan_run tsan
+    tsan_run tsan-thread-cache SNUG_OPTIONS=thread_cache_after=0
+}
+
 group_exhaust() {
     echo "== exhaust (RLIMIT_AS, RLIMIT_DATA; default and secure mode)"
     step build/exhaust "$LOGS/build-exhaust.log" $MAKE "$T/exhaust" || return
@@ -410,7 +440,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
+ALL="build contract asan exports override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

@@ -47,6 +47,11 @@ $(T)/contract-asan: tests/contract/contract.c include/snug.h $(B)/libsnug-asan.a
 	@mkdir -p $(dir $@)
 	clang $(TEST_CFLAGS) $(ASAN_FLAGS) $< $(B)/libsnug-asan.a -lcriterion -o $@
 
+# 3. threads under ThreadSanitizer, against the TSan build of the library (64-bit only)
+$(T)/tsan: tests/tsan/tsan.c $(TEST_COMMON) $(B)/libsnug-tsan.a
+	@mkdir -p $(dir $@)
+	clang $(TEST_CFLAGS) -fsanitize=thread -fno-omit-frame-pointer $< $(B)/libsnug-tsan.a -o $@
+
 # 4. override surface: linked with -lsnug, and plain (for LD_PRELOAD)
 $(T)/override-linked: tests/override/override.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
