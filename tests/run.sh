@@ -199,6 +199,18 @@ group_exports() {
     fi
 }
 
+group_package() {
+    echo "== package (manual pages lint-clean, one version everywhere, make install/uninstall with DESTDIR, pkg-config)"
+    local line
+    while IFS= read -r line; do
+        case $line in
+        "PASS "*) pass "${line#PASS }" ;;
+        "FAIL "*) fail "${line#FAIL }" ;;
+        *) echo "$line" ;;
+        esac
+    done < <(B="$B" M32="$M32" MAKE="$MAKE" tests/package.sh 2>&1)
+}
+
 group_override() {
     echo "== override (linked with -lsnug, and LD_PRELOAD)"
     step build/override "$LOGS/build-override.log" $MAKE $PAR "$T/override-linked" "$T/override-plain" \
@@ -405,7 +417,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports override stress exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
+ALL="build contract asan exports package override stress exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in
