@@ -26,7 +26,8 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -ftls-model=initial-exec \
 OPT      ?= -O2 -g -fno-tree-slp-vectorize
 LIB_CFLAGS := $(BASEFLAGS) $(WARN) $(OPT) -fvisibility=hidden -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector
-TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g
+# the tools (not the library) take the usual CPPFLAGS and CFLAGS too: a packager's hardening flags
+TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g $(CPPFLAGS) $(CFLAGS)
 LDLIBS   := -pthread
 
 LIB_SRC  := $(sort $(wildcard src/*.c))
@@ -124,6 +125,11 @@ uninstall:
 	  $(foreach m,$(MANPAGES),$(D)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rmdir $(D)$(LIBDIR)/snug 2>/dev/null || true
 	@if [ -z "$(D)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+# the Debian packages of debian/, built from a copy of the tree, linted, installed, used, purged
+.PHONY: deb-test
+deb-test:
+	@tests/deb-test.sh
 
 clean:
 	rm -rf $(B)
