@@ -3,7 +3,7 @@
 # with dpkg-buildpackage -us -uc -b (no test suite: that is make test), runs lintian on them
 # (failing on errors and warnings), installs libsnug1, libsnug-dev and snug-tools, checks a
 # preloaded program, a program built with pkg-config and the tools, then purges the packages
-# and checks that none of their files is left.  Needs root (it installs packages); otherwise,
+# and checks that none of their files is left (SNUG_DEB_OUT=dir keeps the .debs).  Needs root (it installs packages); otherwise,
 # or without dpkg-buildpackage, it says so in one line and exits 0.  Leaves the tree and the
 # machine as it found them.  Prints PASS/FAIL lines and "N passed, N failed".
 set -u
@@ -74,6 +74,9 @@ for p in $PKGS; do
     if [ -f "$f" ]; then debs="$debs $f"; else fail "built/$p" "no $f"; fi
 done
 
+# SNUG_DEB_OUT=dir keeps a copy of the packages
+if [ -n "${SNUG_DEB_OUT:-}" ]; then mkdir -p "$SNUG_DEB_OUT" && cp $debs "$SNUG_DEB_OUT"/; fi
+
 # 2. lintian: errors and warnings fail; every override in debian/ says why
 changes=$W/snug_${V}_$ARCH.changes
 lintian --fail-on error,warning --display-info --show-overrides "$changes" >"$W/lintian.log" 2>&1
@@ -107,12 +110,12 @@ int main(void)
     return st.live_bytes < 100000 || strcmp(snug_version(), SNUG_VERSION_STRING) != 0;
 }
 EOF
-check preload-by-soname sh -c "SNUG_OPTIONS=verbose LD_PRELOAD=libsnug.so.1 python3 -c 'print(6*7)' 2>&1 | grep -x 'snug: version $V' && LD_PRELOAD=libsnug.so.1 python3 -c 'import ctypes; print(ctypes.CDLL(None).snug_stats)'"
+check preload-by-soname sh -c "SNUG_OPTIONS=verbose LD_PRELOAD=libsnug.so.1 /usr/bin/python3 -c 'print(6*7)' 2>&1 | grep -x 'snug: version $V' && LD_PRELOAD=libsnug.so.1 /usr/bin/python3 -c 'import ctypes; print(ctypes.CDLL(None).snug_stats)'"
 check pkg-config-program sh -c "cc $W/prog.c \$(pkg-config --cflags --libs snug) -o $W/prog && $W/prog && ldd $W/prog | grep -E 'libsnug.so.1 => (/usr)?/lib/$MA/libsnug.so.1'"
 check static-libsnug.a sh -c "cc -static $W/prog.c /usr/lib/$MA/libsnug.a -pthread -o $W/prog-static && $W/prog-static"
 check tools sh -c "snug-replay --version | grep -x 'snug-replay $V' && snug-gen --version | grep -x 'snug-gen $V' &&
     snug-gen server -o $W/server.rep && snug-replay -n 1 $W/server.rep &&
-    mkdir $W/t && SNUG_TRACE_DIR=$W/t LD_PRELOAD=/usr/lib/$MA/snug/snug-trace.so python3 -c 'print(sorted(str(i) for i in range(999))[5])' &&
+    mkdir $W/t && SNUG_TRACE_DIR=$W/t LD_PRELOAD=/usr/lib/$MA/snug/snug-trace.so /usr/bin/python3 -c 'print(sorted(str(i) for i in range(999))[5])' &&
     snug-replay -n 1 $W/t/python3.*.rep"
 check manual-pages sh -c "ls /usr/share/man/man3/snug.3.gz /usr/share/man/man1/snug-replay.1.gz /usr/share/man/man1/snug-gen.1.gz /usr/share/man/man7/snug-trace.7.gz"
 # every file the packages shipped, to check they are gone after the purge
