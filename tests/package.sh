@@ -37,7 +37,7 @@ soname=$(readelf -d "$B/libsnug.so" 2>/dev/null | sed -n 's/.*Library soname: \[
 [ "$soname" = "libsnug.so.${V%%.*}" ] || bad="$bad soname '$soname';"
 [ "$(readlink "$B/libsnug.so.${V%%.*}")" = "libsnug.so.$V" ] || bad="$bad $B/libsnug.so.${V%%.*} link;"
 for t in snug-replay snug-gen; do
-    [ "$("$B/$t" --version 2>&1)" = "$t $V" ] || bad="$bad $t --version;"
+    [ "$(${RUN32:+"$RUN32"} "$B/$t" --version 2>&1)" = "$t $V" ] || bad="$bad $t --version;"
 done
 if [ -z "$M32" ]; then
     first=$(SNUG_OPTIONS=verbose LD_PRELOAD="$PWD/$B/libsnug.so" /bin/echo x 2>&1 >/dev/null | head -n 1)
@@ -91,7 +91,7 @@ EOF
     flags=$(env $pc pkg-config --cflags --libs snug 2>>"$log")
     # shellcheck disable=SC2086
     if $CC $ARCH "$D/prog.c" $flags -o "$D/prog" >>"$log" 2>&1 &&
-        out=$(LD_LIBRARY_PATH=$libdir "$D/prog" 2>>"$log") && [ "$out" = "$V 1" ] &&
+        out=$(LD_LIBRARY_PATH=$libdir ${RUN32:+"$RUN32"} "$D/prog" 2>>"$log") && [ "$out" = "$V 1" ] &&
         { [ -n "$M32" ] || LD_LIBRARY_PATH=$libdir ldd "$D/prog" 2>/dev/null |
             grep -q "libsnug.so.${V%%.*} => $libdir/"; }; then
         pass install/pkg-config-program

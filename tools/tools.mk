@@ -42,7 +42,7 @@ $(SUITE_DIR)/%.rep: traces/%.rep.xz
 
 $(SUITE_DIR)/gen/%.rep: $(B)/snug-gen
 	@mkdir -p $(dir $@)
-	$(B)/snug-gen $* --seed $(GEN_SEED) -o $@.tmp && mv $@.tmp $@
+	$(RUN32) $(B)/snug-gen $* --seed $(GEN_SEED) -o $@.tmp && mv $@.tmp $@
 
 run: tools suite
 	@RUN_REPS=$(RUN_REPS) sh tools/run-suite.sh $(B) $(SUITE_TRACES)
