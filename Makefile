@@ -11,6 +11,11 @@ ARCHFLAGS := $(if $(M32),-m32,)
 # V=1 shows every command
 Q        := $(if $(V),,@)
 
+# The version is include/snug.h's SNUG_VERSION_MAJOR/MINOR/PATCH; the soname is libsnug.so.MAJOR.
+snug_ver = $(shell sed -n 's/^.define SNUG_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/snug.h)
+SOMAJOR  := $(call snug_ver,MAJOR)
+VERSION  := $(SOMAJOR).$(call snug_ver,MINOR).$(call snug_ver,PATCH)
+
 # SECURE=1: secure mode on by default (SNUG_OPTIONS=nosecure turns it off)
 SECFLAGS := $(if $(SECURE),-DSNUG_SECURE_DEFAULT,)
 # CHECKS=0: the default-mode checks compiled out (to measure their cost: make bench)
@@ -21,7 +26,8 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -ftls-model=initial-exec \
 OPT      ?= -O2 -g -fno-tree-slp-vectorize
 LIB_CFLAGS := $(BASEFLAGS) $(WARN) $(OPT) -fvisibility=hidden -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector
-TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g
+# the tools (not the library) take the usual CPPFLAGS and CFLAGS too: a packager's hardening flags
+TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g $(CPPFLAGS) $(CFLAGS)
 LDLIBS   := -pthread
 
 LIB_SRC  := $(sort $(wildcard src/*.c))
@@ -65,8 +71,13 @@ $(B)/obj/tsan/%.o: src/%.c $(HDRS)
 	$(Q)clang $(BASEFLAGS) $(WARN) -O1 -g -fvisibility=hidden -DSNUG_PREFIX_ONLY \
 	  -fsanitize=thread -fno-omit-frame-pointer -c $< -o $@
 
-$(B)/libsnug.so: $(OBJ_full)
-	$(CC) $(ARCHFLAGS) -shared -Wl,-soname,libsnug.so -Wl,-z,nodelete -o $@ $^ $(LDLIBS)
+# libsnug.so.VERSION with the soname libsnug.so.MAJOR; libsnug.so.MAJOR and libsnug.so link to it.
+$(B)/libsnug.so.$(VERSION): $(OBJ_full)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsnug.so.$(SOMAJOR) -Wl,-z,nodelete -o $@ $^ $(LDLIBS)
+$(B)/libsnug.so.$(SOMAJOR): $(B)/libsnug.so.$(VERSION)
+	ln -sf $(notdir $<) $@
+$(B)/libsnug.so: $(B)/libsnug.so.$(SOMAJOR)
+	ln -sf libsnug.so.$(VERSION) $@
 $(B)/libsnug.a: $(OBJ_full)
 	@rm -f $@; ar rcs $@ $^
 $(B)/libsnug-prefix.a: $(OBJ_prefix)
@@ -83,15 +94,49 @@ $(B)/libsnug-tsan.a: $(OBJ_tsan)
 -include tests/tests.mk
 -include bench/bench.mk
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 $(B)/libsnug.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libsnug.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/snug-trace.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/snug.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(B)/snug-replay $(B)/snug-gen $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' snug.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/snug.pc
+# make install [DESTDIR=...] [PREFIX=/usr/local] [LIBDIR=...] [INCLUDEDIR=...] [BINDIR=...]
+# [MANDIR=...]: what the README tells users to use.  LIBDIR defaults to the multiarch
+# directory ($(PREFIX)/lib/x86_64-linux-gnu) on a multiarch system, else $(PREFIX)/lib.
+MULTIARCH   = $(shell $(CC) $(ARCHFLAGS) -print-multiarch 2>/dev/null)
+LIBDIR     ?= $(if $(and $(MULTIARCH),$(wildcard /usr/lib/$(MULTIARCH))),$(PREFIX)/lib/$(MULTIARCH),$(PREFIX)/lib)
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+MANPAGES   := $(sort $(wildcard man/*.[1-9]))
+INSTALLED  := $(B)/libsnug.so $(B)/libsnug.a $(B)/libsnug-prefix.a $(B)/snug-trace.so \
+              $(B)/snug-replay $(B)/snug-gen
+D := $(DESTDIR)
+.PHONY: install-files uninstall
+# what `make install` installs, built (and nothing else: the Debian package builds this)
+install-files: $(INSTALLED)
+
+install: $(INSTALLED)
+	install -d $(D)$(LIBDIR)/pkgconfig $(D)$(LIBDIR)/snug $(D)$(INCLUDEDIR) $(D)$(BINDIR)
+	install -m 644 $(B)/libsnug.so.$(VERSION) $(B)/libsnug.a $(B)/libsnug-prefix.a $(D)$(LIBDIR)/
+	ln -sf libsnug.so.$(VERSION) $(D)$(LIBDIR)/libsnug.so.$(SOMAJOR)
+	ln -sf libsnug.so.$(VERSION) $(D)$(LIBDIR)/libsnug.so
+	install -m 644 $(B)/snug-trace.so $(D)$(LIBDIR)/snug/
+	install -m 644 include/snug.h $(D)$(INCLUDEDIR)/
+	install -m 755 $(B)/snug-replay $(B)/snug-gen $(D)$(BINDIR)/
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' snug.pc.in > $(D)$(LIBDIR)/pkgconfig/snug.pc
+	for m in $(MANPAGES); do install -d $(D)$(MANDIR)/man$${m##*.} && \
+	    install -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/ || exit 1; done
+	@if [ -z "$(D)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+uninstall:
+	rm -f $(D)$(LIBDIR)/libsnug.so.$(VERSION) $(D)$(LIBDIR)/libsnug.so.$(SOMAJOR) \
+	  $(D)$(LIBDIR)/libsnug.so $(D)$(LIBDIR)/libsnug.a $(D)$(LIBDIR)/libsnug-prefix.a \
+	  $(D)$(LIBDIR)/snug/snug-trace.so $(D)$(LIBDIR)/pkgconfig/snug.pc \
+	  $(D)$(INCLUDEDIR)/snug.h $(D)$(BINDIR)/snug-replay $(D)$(BINDIR)/snug-gen \
+	  $(foreach m,$(MANPAGES),$(D)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rmdir $(D)$(LIBDIR)/snug 2>/dev/null || true
+	@if [ -z "$(D)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+# the Debian packages of debian/, built from a copy of the tree, linted, installed, used, purged
+.PHONY: deb-test
+deb-test:
+	@tests/deb-test.sh
 
 clean:
 	rm -rf $(B)

@@ -266,7 +266,9 @@ class Bench:
         snap = os.path.join(self.tmp, "build")
         os.makedirs(os.path.join(snap, "bench"))
         os.makedirs(os.path.join(snap, "nochecks"))
-        for f in ["libsnug.so", "snug-replay", os.path.join("nochecks", "snug-replay")] + \
+        # libsnug.so and libsnug.so.1 (the soname the gc benchmarks load), copied as files
+        libs = sorted(f for f in os.listdir(build) if f.startswith("libsnug.so"))
+        for f in libs + ["snug-replay", os.path.join("nochecks", "snug-replay")] + \
                 [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
                 [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
                  for i in GC_IMPLS] + \

@@ -6,9 +6,20 @@
 
 #include <stddef.h>
 
+/* The version of this header.  snug_version() returns the library's: the soname is
+ * libsnug.so.SNUG_VERSION_MAJOR, and a minor release only adds to the API. */
+#define SNUG_VERSION_MAJOR 1
+#define SNUG_VERSION_MINOR 1
+#define SNUG_VERSION_PATCH 0
+#define SNUG_VERSION_STRING "1.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The version of the library in use, "MAJOR.MINOR.PATCH" (SNUG_VERSION_STRING when the
+ * header and the library match). */
+const char *snug_version(void);
 
 /* The explicit allocator: same contracts as the glibc functions of the same name. */
 void  *snug_malloc(size_t size);

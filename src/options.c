@@ -1,9 +1,11 @@
 /* options.c - SNUG_OPTIONS: a comma- (or colon-) separated list of `name` or
  * `name=value`, values in bytes with an optional k/m/g suffix, for example
- * SNUG_OPTIONS=verbose,mmap_threshold=1m.  Unknown names are reported once. */
+ * SNUG_OPTIONS=verbose,mmap_threshold=1m.  Unknown names are reported once.  Also
+ * snug_version(), which `verbose` prints first. */
 #include "options.h"
 #include "config.h"
 #include "error.h"
+#include "snug.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,8 +118,11 @@ static void print_size(const char *name, size_t v)
     snug_write_line(line);
 }
 
+SNUG_API const char *snug_version(void) { return SNUG_VERSION_STRING; }
+
 void snug_options_print(void)
 {
+    snug_write_line("snug: version " SNUG_VERSION_STRING "\n");
     print_size("trim_threshold", snug_opt.trim_threshold);
     print_size("top_pad", snug_opt.top_pad);
     print_size("decay_ms", snug_opt.decay_ms);

@@ -1,6 +1,7 @@
 /* gen.c - snug-gen: writes synthetic allocation traces (tools/trace_format.h) for
  * named patterns.  Output depends only on (pattern, --seed, --scale): the PRNG is
  * our own splitmix64, no libc randomness.  Scale 1 gives ~20k-100k ops per trace. */
+#include "snug.h"
 #include "trace_format.h"
 
 #include <math.h>
@@ -465,7 +466,7 @@ static const struct pattern {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: snug-gen PATTERN [--seed N] [--scale N] [-o FILE]\n"
-               "       snug-gen --list\n"
+               "       snug-gen --list | --version\n"
                "Writes a synthetic trace (stdout unless -o); same seed, same trace.\n");
 }
 
@@ -495,6 +496,9 @@ int main(int argc, char **argv)
             out = argv[++i];
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("snug-gen %s\n", SNUG_VERSION_STRING);
             return 0;
         } else if (a[0] == '-' || pattern) {
             usage(stderr);

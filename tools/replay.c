@@ -1617,6 +1617,7 @@ static void usage(FILE *f)
         "  --plot FILE.svg  draw snug's heap at the peak of live payload, and payload\n"
         "              and heap over the run (several traces: FILE-TRACE.svg each)\n"
         "  --plot-op N draw the heap after op N instead (the last op if N is larger)\n"
+        "  --version   print the version of snug-replay and exit\n"
         "Exit status: 0 no errors, 1 errors found (or a trace failed), 2 bad usage.\n",
         MAX_REPORTED_ERRORS);
 }
@@ -1671,6 +1672,9 @@ int main(int argc, char **argv)
             if (positive_arg(a, argv[++i], &opt_every) != 0) return 2;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("snug-replay %s\n", snug_version());
             return 0;
         } else if (!strcmp(a, "--")) {
             first = i + 1;

@@ -23,16 +23,16 @@ $(B)/obj/tools/%.o: tools/%.c $(TOOL_HDRS)
 	$(CC) $(TOOL_CFLAGS) -c $< -o $@
 
 $(B)/snug-trace.so: $(B)/obj/tools/trace.o $(B)/obj/tools/trace_format.o
-	$(CC) $(ARCHFLAGS) -shared -o $@ $^ -ldl $(LDLIBS)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -shared -o $@ $^ -ldl $(LDLIBS)
 
 $(B)/snug-gen: $(B)/obj/tools/gen.o $(B)/obj/tools/trace_format.o
-	$(CC) $(ARCHFLAGS) -o $@ $^ -lm $(LDLIBS)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
 
 $(B)/snug-replay: $(B)/obj/tools/replay.o $(B)/obj/tools/trace_format.o $(B)/libsnug-prefix.a
-	$(CC) $(ARCHFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/snug-replay-debug: $(B)/obj/tools/replay.o $(B)/obj/tools/trace_format.o $(B)/libsnug-debug.a
-	$(CC) $(ARCHFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 suite: $(SUITE_TRACES)
 
@@ -42,7 +42,7 @@ $(SUITE_DIR)/%.rep: traces/%.rep.xz
 
 $(SUITE_DIR)/gen/%.rep: $(B)/snug-gen
 	@mkdir -p $(dir $@)
-	$(B)/snug-gen $* --seed $(GEN_SEED) -o $@.tmp && mv $@.tmp $@
+	$(RUN32) $(B)/snug-gen $* --seed $(GEN_SEED) -o $@.tmp && mv $@.tmp $@
 
 run: tools suite
 	@RUN_REPS=$(RUN_REPS) sh tools/run-suite.sh $(B) $(SUITE_TRACES)

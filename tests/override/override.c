@@ -241,8 +241,10 @@ static void check_malloc_trim(void)
     CHECK(r == 0 || r == 1, "malloc_trim returned %d", r);
     CHECK(after.heap_bytes + 60 * MiB < full.heap_bytes, "heap_bytes %zu MiB live, %zu MiB after free + malloc_trim",
           full.heap_bytes / MiB, after.heap_bytes / MiB);
-    CHECK(rss_after + 60 * MiB < rss_full, "RSS %zu MiB live, %zu MiB after free + malloc_trim",
-          rss_full / MiB, rss_after / MiB);
+    /* under qemu-i386 (tests/qemu32.sh) the RSS is the emulator's, which keeps madvised pages */
+    if (!getenv("SNUG_TEST_QEMU"))
+        CHECK(rss_after + 60 * MiB < rss_full, "RSS %zu MiB live, %zu MiB after free + malloc_trim",
+              rss_full / MiB, rss_after / MiB);
     CHECK(sd_heap_check() == 0, "snug_heap_check");
 }
 

@@ -82,7 +82,9 @@ static void overflow_small(void) { char *p = malloc(20); memset(p, 'x', 21); fre
 static void overflow_small_one(void) { char *p = malloc(13); p[13] = 0; free(p); }
 static void overflow_medium(void) { char *p = malloc(3000); p[3000] = 1; free(p); }
 static void overflow_large_guard(void) { volatile char *p = malloc(1 << 20); for (size_t i = 0; i < (1u << 20) + 4096; i++) p[i] = 1; }
-static void underflow_large_guard(void) { volatile char *p = malloc(1 << 20); for (int i = 0; i < 16; i++) p[i - 8192] = 1; }
+/* a linear underflow, byte by byte down from the payload, reaches the lower guard page within
+ * two pages (writing at p - 8192 directly could land in a mapping placed below the guard) */
+static void underflow_large_guard(void) { volatile char *p = malloc(1 << 20); for (int i = 1; i <= 8192; i++) p[-i] = 1; }
 static void zero_faults(void) { volatile char *p = malloc(0); p[0] = 1; }
 static void double_free_small(void) { void *p = malloc(40); free(p); free(p); }
 static void double_free_medium(void) { void *p = malloc(4000); free(p); free(p); }
