@@ -18,10 +18,10 @@
  * which init sets to a value no page key can match (the heap at address ~0). */
 static struct heap heap_none;
 #if SNUG_REMOTE_KEYED
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote };
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote, .sample_left = 1 };
 static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.remote = h ? &h->remote : &heap_none.remote; }
 #else
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0 };
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0, .sample_left = 1 };
 static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.key = heap_key_of(h); }
 #endif
 static __thread int tl_exited __attribute__((tls_model("initial-exec")));

@@ -42,7 +42,9 @@ static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_
  * thread-pointer offset: the address of the heap's remote list head (on
  * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
  * heap_none's list, whose head matches no page.  medium_count: the thread's
- * medium mallocs (alloc.c samples statistics on every 64th). */
+ * medium mallocs (alloc.c samples statistics on every 64th).  sample_left:
+ * mallocs until the next one goes to the guard pool (alloc.c, guard.c); 1 in
+ * a new thread, so its first malloc sets the countdown. */
 struct snug_tl {
     struct heap *heap;
 #if SNUG_REMOTE_KEYED
@@ -51,6 +53,7 @@ struct snug_tl {
     uint64_t key;
 #endif
     unsigned medium_count;
+    unsigned sample_left;
 };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)

@@ -4,6 +4,7 @@
  * inherits a consistent heap and can allocate at once. */
 #include "init.h"
 #include "fit.h"
+#include "guard.h"
 #include "heap.h"
 #include "large.h"
 #include "lock.h"
@@ -21,9 +22,11 @@ static void fork_prepare(void)
     heap_fork_prepare();          /* heaps_lock, fallback_lock */
     snug_fit_lock_all();          /* fit lock */
     large_fork_prepare();         /* large lock */
+    guard_fork_prepare();         /* guard pool lock (a leaf) */
 }
 static void fork_parent(void)
 {
+    guard_fork_parent();
     large_fork_parent();
     snug_fit_unlock_all();
     heap_fork_parent();
@@ -31,9 +34,11 @@ static void fork_parent(void)
 }
 static void fork_child(void)
 {
+    guard_fork_child();
     large_fork_child();
     snug_fit_reset_locks();
     heap_fork_child();
+    snug_tl.sample_left = 1;      /* the child's countdown starts afresh (guard.c) */
     secure_fork_child();
 }
 

@@ -14,6 +14,7 @@ struct snug_options snug_opt = {
     .decay_max = 16u * 1024u * 1024u,
     .mmap_threshold = SNUG_LARGE_MIN,
     .thread_cache_after = 64,
+    .sample_rate = 5000,
     .verbose = 0,
 #ifdef SNUG_SECURE_DEFAULT
     .secure = 1,
@@ -79,7 +80,8 @@ static void apply(const char *s, size_t len)
                    : name_is(s, nlen, "decay_ms") ? &snug_opt.decay_ms
                    : name_is(s, nlen, "decay_max") ? &snug_opt.decay_max
                    : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold
-                   : name_is(s, nlen, "thread_cache_after") ? &snug_opt.thread_cache_after : NULL;
+                   : name_is(s, nlen, "thread_cache_after") ? &snug_opt.thread_cache_after
+                   : name_is(s, nlen, "sample_rate") ? &snug_opt.sample_rate : NULL;
     if (!target) { warn("unknown option", s, len); return; }
     if (!val || parse_size(val, vlen, &v) != 0) { warn("bad value in", s, len); return; }
     if (target == &snug_opt.mmap_threshold && v < SNUG_SMALL_MAX + 1) v = SNUG_SMALL_MAX + 1;
@@ -122,6 +124,7 @@ void snug_options_print(void)
     print_size("decay_max", snug_opt.decay_max);
     print_size("mmap_threshold", snug_opt.mmap_threshold);
     print_size("thread_cache_after", snug_opt.thread_cache_after);
+    print_size("sample_rate", snug_opt.sample_rate);
     print_size("verbose", (size_t)snug_opt.verbose);
     print_size("secure", (size_t)snug_opt.secure);
 }

@@ -12,6 +12,7 @@ struct snug_options {
     size_t decay_max;           /* most free top kept waiting, and most bytes of freed large mappings kept */
     size_t mmap_threshold;      /* requests this big get their own mapping */
     size_t thread_cache_after;  /* fit-lock waits before threads cache medium blocks */
+    size_t sample_rate;         /* about one allocation in this many goes to the guard pool (0: none) */
     int verbose;                /* print the effective settings at start-up */
     int secure;                 /* secure mode (secure.c) */
 };
