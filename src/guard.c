@@ -213,12 +213,12 @@ static uintptr_t span_hi(uintptr_t b, size_t n) { return snug_align_up(b + (n ? 
 
 void *guard_alloc(size_t n, size_t align, const void *pc, unsigned *left)
 {
-    size_t rate = snug_opt.sample_rate;
+    size_t rate = snug_opt.secure ? 0 : snug_opt.sample_rate;   /* secure mode has its own guards */
     int first = tl_rand == 0 || tl_rearm;
     if (tl_rand == 0) tl_rand = GUARD_SEED;
     tl_rearm = 0;
     *left = next_countdown(rate, first);
-    if (!rate || (first && rate != 1) || n > GUARD_MAX || align > SNUG_OSPAGE || snug_opt.secure) return NULL;
+    if (!rate || (first && rate != 1) || n > GUARD_MAX || align > SNUG_OSPAGE) return NULL;
     if (align < SNUG_ALIGN) align = SNUG_ALIGN;
     int saved = errno;              /* a failed system call here is no failure of malloc */
     snug_lock(&guard_lock);

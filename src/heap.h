@@ -43,8 +43,8 @@ static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_
  * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
  * heap_none's list, whose head matches no page.  medium_count: the thread's
  * medium mallocs (alloc.c samples statistics on every 64th).  sample_left:
- * mallocs until the next one goes to the guard pool (alloc.c, guard.c); 1 in
- * a new thread, so its first malloc sets the countdown. */
+ * allocations until the next one goes to the guard pool (alloc.c, guard.c);
+ * 1 in a new thread, so its first sets the countdown. */
 struct snug_tl {
     struct heap *heap;
 #if SNUG_REMOTE_KEYED

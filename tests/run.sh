@@ -274,6 +274,9 @@ group_faults() {
     # medium frees through a thread cache (normally on only once threads contend)
     run_harness faults-thread-cache 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 \
         "$T/faults-plain" df- inv- ovf-medium udf-medium cache-
+    # sampled guarded allocations, every allocation sampled (issue 17)
+    run_harness faults-guard-linked 300 env SNUG_OPTIONS=sample_rate=1 "$T/faults" guard-
+    run_harness faults-guard-preload 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=sample_rate=1 "$T/faults-plain" guard-
 }
 
 group_inject() {
