@@ -81,12 +81,12 @@ void *snug_plain_alloc_secure(size_t n, size_t align) { return plain_alloc(n, al
 
 static void *calloc_body(size_t total);
 
-/* The thread's sample (its countdown reached 0): a block of the guard pool,
- * else as usual.  Reached by tail calls, so the return address is the
- * caller of malloc, calloc or memalign. */
+/* The thread's sample (its countdown reached 0; small blocks from a heap have
+ * the heap's, heap.h): a block of the guard pool, else as usual.  Reached by
+ * tail calls, so the return address is the caller of malloc, calloc or memalign. */
 static __attribute__((noinline)) void *sampled(size_t n, size_t align, int zero)
 {
-    void *p = snug_ensure_init() == 0 ? guard_alloc(n, align, __builtin_return_address(0), &snug_tl.sample_left) : NULL;
+    void *p = snug_ensure_init() == 0 ? guard_alloc(n, align, __builtin_return_address(0), &snug_tl.sample) : NULL;
     if (p) return zero ? memset(p, 0, n) : p;
     return zero ? calloc_body(n) : alloc_generic(n, align);
 }
@@ -95,13 +95,15 @@ int snug_plain_is_small(const void *p) { return addr_page((uintptr_t)p) > ADDR_M
 void *sn_malloc(size_t n)
 {
     struct heap *h = snug_tl_heap;
-    if (SNUG_UNLIKELY(--snug_tl.sample_left == 0)) return sampled(n, SNUG_ALIGN, 0);
     if (SNUG_LIKELY(h != NULL)) {
         if (SNUG_LIKELY(n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
+        if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, SNUG_ALIGN, 0);
         /* A medium request straight to the fit allocator (a thread with a
          * heap is past start-up and not in secure mode): plain_alloc's way,
          * without its other cases. */
         if (n < snug_opt.mmap_threshold && !h->mc) return medium_fit(n, SNUG_ALIGN);
+    } else if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) {
+        return sampled(n, SNUG_ALIGN, 0);
     }
     return alloc_generic(n, SNUG_ALIGN);
 }
@@ -206,7 +208,8 @@ void *sn_calloc(size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
-    if (SNUG_UNLIKELY(--snug_tl.sample_left == 0)) return sampled(total, SNUG_ALIGN, 1);
+    if (!(snug_tl_heap && total <= SNUG_SMALL_MAX) && SNUG_UNLIKELY(--snug_tl.sample.left == 0))
+        return sampled(total, SNUG_ALIGN, 1);
     return calloc_body(total);
 }
 
@@ -294,7 +297,7 @@ void *sn_memalign(size_t align, size_t n)
     if (align <= SNUG_ALIGN) return sn_malloc(n);
     if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
     if (align & (align - 1)) align = (size_t)1 << (8 * sizeof(size_t) - (size_t)__builtin_clzl((unsigned long)align));
-    if (SNUG_UNLIKELY(--snug_tl.sample_left == 0)) return sampled(n, align, 0);
+    if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, align, 0);
     return alloc_generic(n, align);
 }
 

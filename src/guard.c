@@ -53,8 +53,7 @@ struct gslot {
     uint8_t state;
 };
 
-static __thread uint64_t tl_rand __attribute__((tls_model("initial-exec")));   /* 0: thread not armed */
-static __thread int tl_rearm __attribute__((tls_model("initial-exec")));       /* fork child: arm again */
+static __thread uint64_t tl_rand __attribute__((tls_model("initial-exec")));   /* 0: not seeded */
 
 struct guard_range guard_range;
 static snug_lock_t guard_lock = SNUG_LOCK_INIT;
@@ -77,9 +76,9 @@ static uint64_t next_rand(void)
 }
 
 /* Allocations until the next sample, this one counted: uniform in [1, 2N-1]
- * (one in N on average); a thread's (or fork child's) first countdown is
- * [N, 2N-1], so none of a thread's first N allocations is sampled and short
- * programs and test cases behave the same from run to run. */
+ * (one in N on average); a countdown's first (a new thread's, a fork
+ * child's) is [N, 2N-1], so none of a thread's first N allocations is
+ * sampled and short programs and test cases behave the same in every run. */
 static unsigned next_countdown(size_t rate, int first)
 {
     if (!rate) return ~0u;
@@ -211,13 +210,12 @@ static void fifo_push(unsigned i)
 static uintptr_t span_lo(uintptr_t b) { return b & ~(uintptr_t)(SNUG_OSPAGE - 1); }
 static uintptr_t span_hi(uintptr_t b, size_t n) { return snug_align_up(b + (n ? n : 1), SNUG_OSPAGE); }
 
-void *guard_alloc(size_t n, size_t align, const void *pc, unsigned *left)
+void *guard_alloc(size_t n, size_t align, const void *pc, struct guard_countdown *cd)
 {
     size_t rate = snug_opt.secure ? 0 : snug_opt.sample_rate;   /* secure mode has its own guards */
-    int first = tl_rand == 0 || tl_rearm;
+    int first = cd->armed == 0;
     if (tl_rand == 0) tl_rand = GUARD_SEED;
-    tl_rearm = 0;
-    *left = next_countdown(rate, first);
+    cd->left = cd->armed = next_countdown(rate, first);
     if (!rate || (first && rate != 1) || n > GUARD_MAX || align > SNUG_OSPAGE) return NULL;
     if (align < SNUG_ALIGN) align = SNUG_ALIGN;
     int saved = errno;              /* a failed system call here is no failure of malloc */
@@ -261,10 +259,15 @@ static int find_slot(const void *p, struct gslot **out)
  * block's end first), then underflows; 0 when all are intact. */
 static uintptr_t fill_broken(const struct gslot *s)
 {
-    uintptr_t b = s->block, e = b + s->size, hi = span_hi(b, s->size);
-    for (uintptr_t q = e; q < hi; q++)
+    const uintptr_t w = (uintptr_t)0x0101010101010101ull * GUARD_FILL;
+    uintptr_t b = s->block, e = b + s->size, hi = span_hi(b, s->size), lo = span_lo(b), q = e;
+    for (; q < hi && q % sizeof w; q++)
         if (*(const unsigned char *)q != GUARD_FILL) return q;
-    for (uintptr_t q = b; q-- > span_lo(b);)
+    for (; q < hi && *(const uintptr_t *)q == w; q += sizeof w) {}       /* (hi, b, lo: word-aligned) */
+    for (; q < hi; q++)
+        if (*(const unsigned char *)q != GUARD_FILL) return q;
+    for (q = b; q > lo && ((const uintptr_t *)q)[-1] == w; q -= sizeof w) {}
+    for (; q-- > lo;)
         if (*(const unsigned char *)q != GUARD_FILL) return q;
     return 0;
 }
@@ -324,9 +327,4 @@ void guard_totals(size_t *blocks, size_t *bytes)
 
 void guard_fork_prepare(void) { snug_lock(&guard_lock); }
 void guard_fork_parent(void) { snug_unlock(&guard_lock); }
-/* The child starts its countdown afresh, as a new thread would. */
-void guard_fork_child(void)
-{
-    snug_lock_reset(&guard_lock);
-    tl_rearm = 1;
-}
+void guard_fork_child(void) { snug_lock_reset(&guard_lock); }

@@ -11,19 +11,27 @@
  * last, so a reader that sees it sees base.) */
 extern struct guard_range { uintptr_t base; _Atomic uintptr_t len; } guard_range;
 
-/* The caller counts allocations down in *left (a thread-local counter, 1 in
- * a new thread) and calls this when it reaches 0.  Sets *left to the
- * allocations until the next sample and returns the sampled block of n bytes
- * aligned to align (up to a page), its caller pc recorded; or NULL when this
- * one is not sampled after all (a thread's first call, which only sets the
- * countdown; sampling off; too big; the pool full or unavailable): the caller
- * then allocates as usual. */
-void *guard_alloc(size_t n, size_t align, const void *pc, unsigned *left);
+/* A countdown of allocations to the next sample, kept by its user (a thread
+ * heap's for small blocks, the thread's for the rest): the allocation that
+ * takes left to 0 calls guard_alloc.  armed: the value it started from, 0
+ * before the first start (left is then 1). */
+struct guard_countdown { unsigned left, armed; };
+#define GUARD_COUNTDOWN_INIT { 1, 0 }
+/* Allocations counted down since the countdown started (the one that took it to 0 included). */
+static inline unsigned guard_counted(unsigned left, unsigned armed) { return (armed ? armed : 1) - left; }
+
+/* Restarts *cd and returns the sampled block of n bytes aligned to align (up
+ * to a page), its caller pc recorded; or NULL when this one is not sampled
+ * after all (a countdown's first start, in which none of the next
+ * sample_rate allocations is sampled; sampling off; too big; the pool full
+ * or unavailable): the caller then allocates as usual. */
+void *guard_alloc(size_t n, size_t align, const void *pc, struct guard_countdown *cd);
 
 /* Is p in the pool?  A range compare, no lock. */
 static inline int guard_has(const void *p)
 {
-    return (uintptr_t)p - guard_range.base < atomic_load_explicit(&guard_range.len, memory_order_relaxed);
+    uintptr_t len = atomic_load_explicit(&guard_range.len, memory_order_acquire);   /* then base */
+    return (uintptr_t)p - guard_range.base < len;
 }
 /* Free p, a pointer guard_has accepts (fatal unless it is a live sampled block). */
 void   guard_free(void *p, const void *pc);
@@ -36,5 +44,5 @@ void   guard_totals(size_t *blocks, size_t *bytes);
 
 void guard_fork_prepare(void);
 void guard_fork_parent(void);
-void guard_fork_child(void);     /* (the caller sets the thread's countdown back to 1) */
+void guard_fork_child(void);
 #endif

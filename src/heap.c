@@ -18,10 +18,10 @@
  * which init sets to a value no page key can match (the heap at address ~0). */
 static struct heap heap_none;
 #if SNUG_REMOTE_KEYED
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote, .sample_left = 1 };
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote, .sample = GUARD_COUNTDOWN_INIT };
 static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.remote = h ? &h->remote : &heap_none.remote; }
 #else
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0, .sample_left = 1 };
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0, .sample = GUARD_COUNTDOWN_INIT };
 static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.key = heap_key_of(h); }
 #endif
 static __thread int tl_exited __attribute__((tls_model("initial-exec")));
@@ -337,6 +337,7 @@ static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, 
 {
     void *p = snug_fit_malloc(n, SNUG_ALIGN);
     if (!(++h->sparse_served[c] & 63)) snug_stats_sample();   /* the live peak, as for medium blocks */
+    h->alloc_count--;                   /* (counted by the sample countdown, but no slot) */
     return p;
 }
 
@@ -344,10 +345,7 @@ static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, 
 static inline __attribute__((always_inline)) void *heap_take(struct heap *h, struct spage *pg)
 {
     void *b = page_take_any(pg);
-    if (b) {
-        h->alloc_bytes += pg->bsize;
-        h->alloc_count++;
-    }
+    if (b) h->alloc_bytes += pg->bsize;      /* (the count: heap_alloc_small's countdown) */
     return b;
 }
 
@@ -369,6 +367,7 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
             __libc_single_threaded && !snug_opt.secure)
             return sparse_alloc(h, c, n);
     } while (heap_page_new(h, c));
+    h->alloc_count--;                   /* (counted by the sample countdown, but no slot) */
     return NULL;
 }
 
@@ -385,6 +384,16 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
         (b = heap_take(h, pg)) != NULL)
         return b;
     return heap_alloc_refill(n, h, c);
+}
+
+/* Sampled into the guard pool, else a slot as usual.  Reached by a tail call
+ * from malloc's inlined fast path: the return address is malloc's caller. */
+void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
+{
+    unsigned counted = guard_counted(h->sample.left, h->sample.armed);
+    void *p = guard_alloc(n, SNUG_ALIGN, __builtin_return_address(0), &h->sample);
+    h->alloc_count += counted - (p != NULL);
+    return p ? p : heap_alloc_slow(n, h, c);
 }
 
 void heap_free_remote(struct spage *pg, void *p)
@@ -438,6 +447,7 @@ static struct heap *heap_new(void)
     struct heap *h = snug_fit_meta_alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
+    h->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
     atomic_store_explicit(&h->remote, remote_empty(h), memory_order_relaxed);
     snug_lock(&heaps_lock);
     h->next_all = atomic_load_explicit(&all_heaps, memory_order_relaxed);
@@ -542,6 +552,13 @@ void heap_fork_child(void)
             h->nspare = 0;
             any = 1;
         }
+    /* The child's sampling starts afresh, as in a new thread (guard.c). */
+    struct heap *me = snug_tl_heap;
+    if (me) {
+        me->alloc_count += guard_counted(me->sample.left, me->sample.armed);
+        me->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
+    }
+    snug_tl.sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
     uintptr_t orphans = 0;
     if (any) snug_fit_each_page(rebuild_page, &orphans);
     while (orphans) {

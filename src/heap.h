@@ -5,6 +5,7 @@
 #ifndef SNUG_HEAP_H
 #define SNUG_HEAP_H
 #include "config.h"
+#include "guard.h"
 #include "page.h"
 #include "sizeclass.h"
 
@@ -12,7 +13,8 @@ struct heap {
     struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
     size_t alloc_bytes, freed_bytes;        /* owner writes; others read relaxed */
-    size_t alloc_count, freed_count;
+    size_t alloc_count, freed_count;        /* (alloc_count: and the calls sample counted, heap_allocs) */
+    struct guard_countdown sample;          /* small allocations to the next one sampled (guard.c) */
     size_t pages;                           /* small pages owned */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (short once cls_lossy: heap.c) */
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
@@ -21,12 +23,15 @@ struct heap {
     unsigned nspare;                        /* linked by next; counted in pages, not cls_pages */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
+    uint8_t parked;
+    uint8_t forked;                         /* fork child: another thread's heap, being rebuilt */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
-    int parked;
-    int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
+/* (Its size moves every block carved after it, the trace suite's utilization with them:
+ * sample fitted in without growing it.) */
+_Static_assert(sizeof(struct heap) == (UINTPTR_MAX == UINT64_MAX ? 488 : 316), "heap record size");
 
 /* The remote list's empty value.  On 64-bit it is the heap's key (odd, so
  * never a slot's address): then one compare of a page's key with the list
@@ -42,9 +47,9 @@ static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_
  * thread-pointer offset: the address of the heap's remote list head (on
  * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
  * heap_none's list, whose head matches no page.  medium_count: the thread's
- * medium mallocs (alloc.c samples statistics on every 64th).  sample_left:
- * allocations until the next one goes to the guard pool (alloc.c, guard.c);
- * 1 in a new thread, so its first sets the countdown. */
+ * medium mallocs (alloc.c samples statistics on every 64th).  sample: the
+ * thread's allocations other than small ones from its heap, to the next one
+ * sampled into the guard pool (alloc.c, guard.c). */
 struct snug_tl {
     struct heap *heap;
 #if SNUG_REMOTE_KEYED
@@ -53,12 +58,21 @@ struct snug_tl {
     uint64_t key;
 #endif
     unsigned medium_count;
-    unsigned sample_left;
+    struct guard_countdown sample;
 };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)
 
 void *heap_alloc_slow(size_t n, struct heap *h, unsigned cls);  /* NULL + ENOMEM (n first: it stays in its register) */
+void *heap_alloc_sampled(size_t n, struct heap *h, unsigned cls);   /* h's sample countdown reached 0 */
+/* Small allocations of h: each call of heap_alloc_small counts down h->sample
+ * (counted in alloc_count when the countdown restarts), less the calls that
+ * did not end with a slot (fixed up in alloc_count). */
+static inline size_t heap_allocs(const struct heap *h)
+{
+    return __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED) +
+           guard_counted(__atomic_load_n(&h->sample.left, __ATOMIC_RELAXED), __atomic_load_n(&h->sample.armed, __ATOMIC_RELAXED));
+}
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
 void  heap_free_remote(struct spage *pg, void *p);
 /* The calling thread's heap, creating or adopting one; NULL when the thread has
@@ -78,10 +92,12 @@ size_t heap_small_pages(void);
 /* The calling thread's avail lists; full_pages: its pages the walk found full. */
 int   heap_check_own(size_t full_pages);
 
-/* Fast paths: a handful of instructions each; the slow paths are out of line. */
+/* Fast paths: a handful of instructions each; the slow paths are out of line.
+ * The sample countdown also counts the allocations (for heap_allocs). */
 static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap *h, size_t n)
 {
     unsigned c = size_class(n);
+    if (SNUG_UNLIKELY(--h->sample.left == 0)) return heap_alloc_sampled(n, h, c);
     struct spage *pg = h->avail[c];
     if (SNUG_LIKELY(pg != NULL)) {
         unsigned k = pg->hint;
@@ -89,7 +105,6 @@ static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap 
         if (SNUG_LIKELY(w != ~(uint64_t)0)) {     /* (page_take_any, its first word only) */
             size_t bsize = pg->bsize;
             h->alloc_bytes += bsize;
-            h->alloc_count++;
             return page_take_in(pg, k, w, bsize);
         }
     }

@@ -38,7 +38,6 @@ static void fork_child(void)
     large_fork_child();
     snug_fit_reset_locks();
     heap_fork_child();
-    snug_tl.sample_left = 1;      /* the child's countdown starts afresh (guard.c) */
     secure_fork_child();
 }
 

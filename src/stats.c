@@ -37,7 +37,7 @@ static void heaps_now(struct heaps_part *s)
     for (struct heap *h = heap_list(); h; h = h->next_all) {
         a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);
         f += __atomic_load_n(&h->freed_bytes, __ATOMIC_RELAXED);
-        na += __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED);
+        na += heap_allocs(h);
         nf += __atomic_load_n(&h->freed_count, __ATOMIC_RELAXED);
         struct mcache *mc = __atomic_load_n(&h->mc, __ATOMIC_ACQUIRE);
         if (mc) {
