@@ -16,8 +16,10 @@
  * while.  Its pages go back to the kernel then: the pool holds the pages of
  * its live blocks (counted as held), at most GUARD_SLOTS * GUARD_PAGES.
  *
- * The decision costs the malloc path one thread-local decrement (guard.h);
- * the rest is here, under one lock taken only by sampled blocks.  Return
+ * The decision is a countdown its callers keep (guard.h): a small malloc's
+ * is the thread heap's, decremented in place of the heap's allocation count
+ * (one more instruction on that path: the branch), the rest's a thread-local
+ * one.  The rest is here, under one lock taken only by sampled blocks.  Return
  * addresses: the caller of malloc/free only (no unwinder, nothing that may
  * allocate or fault).  Nothing here allocates. */
 #include "guard.h"

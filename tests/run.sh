@@ -221,6 +221,8 @@ group_stress() {
     run_harness stress-linked 600 "$T/stress-linked"
     run_harness stress-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/stress-plain"
     run_harness stress-thread-cache 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 "$T/stress-plain"
+    # one allocation in 100 through the guard pool's lock and system calls (issue 17)
+    run_harness stress-sampled 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=sample_rate=100 "$T/stress-plain"
 }
 
 group_exhaust() {
@@ -258,6 +260,7 @@ group_forkrace() {
     echo "== forkrace (fork while other threads allocate: consistent child heaps)"
     step build/forkrace "$LOGS/build-forkrace.log" $MAKE "$T/forkrace" || return
     run_harness forkrace 300 "$T/forkrace"
+    run_harness forkrace-sampled 300 env SNUG_OPTIONS=sample_rate=10 "$T/forkrace"
 }
 
 group_secure() {
