@@ -49,7 +49,8 @@
 
 enum { SLOT_NEVER, SLOT_LIVE, SLOT_FREED };
 struct gslot {
-    uintptr_t block;
+    uintptr_t hidden;               /* the block's address ^ the secret (blk()): the collector
+                                     * scans snug's globals, and must not find the block here */
     size_t size;                    /* as requested */
     const void *alloc_pc, *free_pc;
     uint8_t state;
@@ -64,9 +65,11 @@ static uint16_t fifo[GUARD_SLOTS];  /* free slots, oldest first */
 static unsigned fifo_head, fifo_count;
 static unsigned flip;               /* alternates end- and start-aligned samples */
 static int pool_state;              /* 0 not made, 1 made, -1 could not be made */
-static _Atomic size_t live_blocks, live_bytes;
+static _Atomic size_t live_blocks;
+_Atomic size_t guard_live_bytes;
 static struct sigaction old_segv;
 
+static uintptr_t blk(const struct gslot *s) { return s->hidden ^ (uintptr_t)snug_secret; }
 static uintptr_t slot_data(unsigned i) { return guard_range.base + SNUG_OSPAGE + (uintptr_t)i * GUARD_STRIDE; }
 
 static uint64_t next_rand(void)
@@ -110,7 +113,7 @@ static __attribute__((noreturn)) void report(const char *kind, const char *acces
                                              const char *tail)
 {
     struct line l = { .n = 0 };
-    uintptr_t b = s->block, e = b + s->size;
+    uintptr_t b = blk(s), e = b + s->size;
     add(&l, "snug: ");
     add(&l, kind);
     if (access) { add(&l, " ("); add(&l, access); add(&l, ")"); }
@@ -141,7 +144,7 @@ static const struct gslot *slot_near(uintptr_t a)
     for (unsigned k = r == 0 && i > 0 ? i - 1 : i; k <= i && k < GUARD_SLOTS; k++) {
         const struct gslot *s = &slots[k];
         if (s->state == SLOT_NEVER) continue;
-        uintptr_t b = s->block, e = b + (s->size ? s->size : 1);
+        uintptr_t b = blk(s), e = b + (s->size ? s->size : 1);
         uintptr_t d = a < b ? b - a : a >= e ? a - e + 1 : 0;
         if (d < bestd) { bestd = d; best = s; }
     }
@@ -164,7 +167,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
             die(&l);
         }
         const char *kind = s->state == SLOT_FREED ? "heap-use-after-free"
-                         : a < s->block ? "heap-buffer-underflow" : "heap-buffer-overflow";
+                         : a < blk(s) ? "heap-buffer-underflow" : "heap-buffer-overflow";
         report(kind, access, a, s, NULL);
     }
     /* Not ours: what was there before us. */
@@ -235,13 +238,13 @@ void *guard_alloc(size_t n, size_t align, const void *pc, struct guard_countdown
     snug_os_account((intptr_t)(hi - lo));
     memset((void *)lo, GUARD_FILL, b - lo);
     memset((void *)(b + n), GUARD_FILL, hi - (b + n));
-    s->block = b;
+    s->hidden = b ^ (uintptr_t)snug_secret;
     s->size = n;
     s->alloc_pc = pc;
     s->free_pc = NULL;
     s->state = SLOT_LIVE;
     atomic_store_explicit(&live_blocks, atomic_load_explicit(&live_blocks, memory_order_relaxed) + 1, memory_order_relaxed);
-    atomic_store_explicit(&live_bytes, atomic_load_explicit(&live_bytes, memory_order_relaxed) + n, memory_order_relaxed);
+    atomic_store_explicit(&guard_live_bytes, atomic_load_explicit(&guard_live_bytes, memory_order_relaxed) + n, memory_order_relaxed);
     snug_unlock(&guard_lock);
     return (void *)b;
 }
@@ -252,7 +255,7 @@ static int find_slot(const void *p, struct gslot **out)
     uintptr_t off = (uintptr_t)p - guard_range.base;
     if (off % GUARD_STRIDE < SNUG_OSPAGE || off / GUARD_STRIDE >= GUARD_SLOTS) return 0;
     struct gslot *s = &slots[off / GUARD_STRIDE];
-    if (s->state == SLOT_NEVER || s->block != (uintptr_t)p) return 0;
+    if (s->state == SLOT_NEVER || blk(s) != (uintptr_t)p) return 0;
     *out = s;
     return s->state == SLOT_LIVE ? 1 : 2;
 }
@@ -262,7 +265,7 @@ static int find_slot(const void *p, struct gslot **out)
 static uintptr_t fill_broken(const struct gslot *s)
 {
     const uintptr_t w = (uintptr_t)0x0101010101010101ull * GUARD_FILL;
-    uintptr_t b = s->block, e = b + s->size, hi = span_hi(b, s->size), lo = span_lo(b), q = e;
+    uintptr_t b = blk(s), e = b + s->size, hi = span_hi(b, s->size), lo = span_lo(b), q = e;
     for (; q < hi && q % sizeof w; q++)
         if (*(const unsigned char *)q != GUARD_FILL) return q;
     for (; q < hi && *(const uintptr_t *)q == w; q += sizeof w) {}       /* (hi, b, lo: word-aligned) */
@@ -289,9 +292,9 @@ void guard_free(void *p, const void *pc)
     if (bad) {
         struct gslot copy = *s;
         snug_unlock(&guard_lock);
-        report(bad < copy.block ? "heap-buffer-underflow" : "heap-buffer-overflow", "write", bad, &copy, ", found at free");
+        report(bad < blk(&copy) ? "heap-buffer-underflow" : "heap-buffer-overflow", "write", bad, &copy, ", found at free");
     }
-    uintptr_t lo = span_lo(s->block), hi = span_hi(s->block, s->size);
+    uintptr_t lo = span_lo(blk(s)), hi = span_hi(blk(s), s->size);
     int saved = errno;
     /* Inaccessible, and its pages back to the kernel, in one call. */
     if (mmap((void *)lo, hi - lo, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
@@ -304,7 +307,7 @@ void guard_free(void *p, const void *pc)
     s->state = SLOT_FREED;
     s->free_pc = pc;
     atomic_store_explicit(&live_blocks, atomic_load_explicit(&live_blocks, memory_order_relaxed) - 1, memory_order_relaxed);
-    atomic_store_explicit(&live_bytes, atomic_load_explicit(&live_bytes, memory_order_relaxed) - s->size, memory_order_relaxed);
+    atomic_store_explicit(&guard_live_bytes, atomic_load_explicit(&guard_live_bytes, memory_order_relaxed) - s->size, memory_order_relaxed);
     fifo_push((unsigned)(s - slots));
     snug_unlock(&guard_lock);
 }
@@ -324,7 +327,7 @@ size_t guard_usable(const void *p, const char *op)
 void guard_totals(size_t *blocks, size_t *bytes)
 {
     *blocks = atomic_load_explicit(&live_blocks, memory_order_relaxed);
-    *bytes = atomic_load_explicit(&live_bytes, memory_order_relaxed);
+    *bytes = atomic_load_explicit(&guard_live_bytes, memory_order_relaxed);
 }
 
 void guard_fork_prepare(void) { snug_lock(&guard_lock); }

@@ -41,6 +41,8 @@ size_t guard_usable(const void *p, const char *op);
 
 /* Live sampled blocks and their bytes (as requested), read without the lock. */
 void   guard_totals(size_t *blocks, size_t *bytes);
+extern _Atomic size_t guard_live_bytes;
+static inline size_t guard_bytes_now(void) { return atomic_load_explicit(&guard_live_bytes, memory_order_relaxed); }
 
 void guard_fork_prepare(void);
 void guard_fork_parent(void);

@@ -80,9 +80,7 @@ void snug_stats_sample(void)
 {
     struct heaps_part s;
     heaps_now(&s);
-    size_t gb, gn;
-    guard_totals(&gn, &gb);
-    size_t now = s.a - s.f + less_cached(snug_fit_user_bytes_now(), s.cached) + large_bytes_now() + gb;
+    size_t now = s.a - s.f + less_cached(snug_fit_user_bytes_now(), s.cached) + large_bytes_now() + guard_bytes_now();
     size_t peak = atomic_load_explicit(&sc.live_peak, memory_order_relaxed);
     while (now > peak && !atomic_compare_exchange_weak(&sc.live_peak, &peak, now)) {}
 }
