@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "fit.h"
+#include "guard.h"
 #include "heap.h"
 #include "init.h"
 #include "large.h"
@@ -95,6 +96,18 @@ static void *alloc_generic(size_t n, size_t align)
 }
 
 void *snug_plain_alloc_secure(size_t n, size_t align) { return plain_alloc(n, align, 1); }
+
+static void *calloc_body(size_t total);
+
+/* The thread's sample (its countdown reached 0; small blocks from a heap have
+ * the heap's, heap.h): a block of the guard pool, else as usual.  Reached by
+ * tail calls, so the return address is the caller of malloc, calloc or memalign. */
+static __attribute__((noinline)) void *sampled(size_t n, size_t align, int zero)
+{
+    void *p = snug_ensure_init() == 0 ? guard_alloc(n, align, __builtin_return_address(0), &snug_tl.sample) : NULL;
+    if (p) return zero ? memset(p, 0, n) : p;
+    return zero ? calloc_body(n) : alloc_generic(n, align);
+}
 int snug_plain_is_small(const void *p) { return addr_page((uintptr_t)p) > ADDR_MEDIUM; }
 
 void *sn_malloc(size_t n)
@@ -102,10 +115,13 @@ void *sn_malloc(size_t n)
     struct heap *h = snug_tl_heap;
     if (SNUG_LIKELY(h != NULL)) {
         if (SNUG_LIKELY(n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
+        if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, SNUG_ALIGN, 0);
         /* A medium request straight to the fit allocator (a thread with a
          * heap is past start-up and not in secure mode): plain_alloc's way,
          * without its other cases. */
         if (n < snug_opt.mmap_threshold && !h->mc) return medium_fit(n, SNUG_ALIGN);
+    } else if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) {
+        return sampled(n, SNUG_ALIGN, 0);
     }
     return alloc_generic(n, SNUG_ALIGN);
 }
@@ -174,6 +190,7 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
     }
     if (!p) return;
     if (snug_opt.secure) secure_free(p);
+    else if (guard_has(p)) guard_free(p, __builtin_return_address(0));   /* (reached by tail calls) */
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
     reclaim_poll();                     /* (the mapping may be kept: a wait) */
 }
@@ -316,6 +333,13 @@ void *sn_calloc(size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    if (!(snug_tl_heap && total <= SNUG_SMALL_MAX) && SNUG_UNLIKELY(--snug_tl.sample.left == 0))
+        return sampled(total, SNUG_ALIGN, 1);
+    return calloc_body(total);
+}
+
+static void *calloc_body(size_t total)
+{
     struct heap *h = snug_tl_heap;
     void *p;
     if (SNUG_LIKELY(h != NULL && total <= SNUG_SMALL_MAX)) p = heap_alloc_small(h, total);
@@ -342,6 +366,7 @@ size_t snug_plain_usable(const void *p, const char *op)
         return pg->bsize;
     }
     if (a == ADDR_MEDIUM) return snug_fit_validate(p, op);
+    if (guard_has(p)) return guard_usable(p, op);
     size_t u = large_usable(p, op);
     if (!u) snug_fatal(op, p, 0);
     return u;
@@ -364,7 +389,7 @@ void *sn_realloc(void *p, size_t n)
         old = snug_plain_usable(p, "realloc(): invalid pointer");
         if (a > ADDR_MEDIUM) {
             if (n <= old && n * 2 >= old) return p;      /* small block still fits well */
-        } else if (a != ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2) {
+        } else if (a != ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2 && !guard_has(p)) {
             if (n > old) snug_fit_end_wait();            /* growth is not added to a waiting top */
             void *q = large_realloc(p, n);
             if (!q && n > old && snug_os_give_back()) q = large_realloc(p, n);
@@ -396,6 +421,7 @@ void *sn_memalign(size_t align, size_t n)
     if (align <= SNUG_ALIGN) return sn_malloc(n);
     if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
     if (align & (align - 1)) align = (size_t)1 << (8 * sizeof(size_t) - (size_t)__builtin_clzl((unsigned long)align));
+    if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, align, 0);
     return alloc_generic(n, align);
 }
 

@@ -18,7 +18,7 @@
  * which init sets to a value no page key can match (the heap at address ~0). */
 static struct heap heap_none;
 #if SNUG_REMOTE_KEYED
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote };
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .remote = &heap_none.remote, .sample = GUARD_COUNTDOWN_INIT };
 static void tl_set(struct heap *h)
 {
     snug_tl.heap = h;
@@ -26,7 +26,7 @@ static void tl_set(struct heap *h)
     snug_tl.key = heap_key_of(h);
 }
 #else
-__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0 };
+__thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0, .sample = GUARD_COUNTDOWN_INIT };
 static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.key = heap_key_of(h); }
 #endif
 static __thread int tl_exited __attribute__((tls_model("initial-exec")));
@@ -435,6 +435,16 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
     return heap_alloc_refill(n, h, c);
 }
 
+/* Sampled into the guard pool, else a slot as usual.  Reached by a tail call
+ * from malloc's inlined fast path: the return address is malloc's caller. */
+void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
+{
+    void *p = guard_alloc(n, SNUG_ALIGN, __builtin_return_address(0), &h->sample);
+    if (!p) return heap_alloc_slow(n, h, c);
+    snug_own_add(&h->alloc_count, 1);
+    return p;
+}
+
 /* (pg: its guards checked by the caller, small_free_checked) */
 void heap_free_remote(struct spage *pg, void *p)
 {
@@ -500,6 +510,7 @@ static struct heap *heap_new(void)
     if (!h) h = snug_fit_meta_alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
+    h->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
     atomic_store_explicit(&h->remote, remote_empty(h), memory_order_relaxed);
     snug_lock(&heaps_lock);
     h->next_all = atomic_load_explicit(&all_heaps, memory_order_relaxed);
@@ -635,6 +646,10 @@ void heap_fork_child(void)
             h->nspare = 0;
             any = 1;
         }
+    /* The child's sampling starts afresh, as in a new thread (guard.c). */
+    struct heap *me = snug_tl_heap;
+    if (me) me->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
+    snug_tl.sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
     if (any) snug_fit_each_page(rebuild_page, &o);
     while (o.list) {
         uintptr_t next = *(uintptr_t *)o.list;

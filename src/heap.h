@@ -5,6 +5,7 @@
 #ifndef SNUG_HEAP_H
 #define SNUG_HEAP_H
 #include "config.h"
+#include "guard.h"
 #include "page.h"
 #include "sizeclass.h"
 
@@ -13,23 +14,27 @@ struct heap {
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
     size_t alloc_bytes, freed_bytes;        /* owner writes (snug_own_add); others read relaxed */
     size_t alloc_count, freed_count;
+    struct guard_countdown sample;          /* small allocations to the next one sampled (guard.c; owner only) */
     size_t pages;                           /* small pages owned (the same) */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (short once cls_lossy: heap.c) */
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
-    unsigned nspare;                        /* linked by next; counted in pages, not cls_pages */
+    uint16_t nspare;                        /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX) */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
+    uint8_t parked;
+    uint8_t forked;                         /* fork child: another thread's heap, being rebuilt */
     uint8_t page_setup;                     /* between taking a page and its header being valid
                                              * (a fork child then expects one invalid header) */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended
                                              * (stored with release: statistics read it) */
     struct heap *next_all;                  /* every heap ever made */
     struct heap *next_parked;               /* parked (its thread exited) */
-    int parked;
-    int forked;                             /* fork child: another thread's heap, being rebuilt */
 };
+/* (Its size moves every block carved after it, the trace suite's utilization with them:
+ * sample fitted in without growing it.) */
+_Static_assert(sizeof(struct heap) == (UINTPTR_MAX == UINT64_MAX ? 488 : 316), "heap record size");
 
 /* h->f += v, for the statistics counters only h's thread writes (relaxed.h).
  * The counter is addressed from &h->remote: the free fast path knows h only
@@ -53,7 +58,9 @@ static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_
  * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
  * heap_none's list, whose head matches no page.  key: the heap's key, which
  * malloc compares page front keys with.  medium_count: the thread's
- * medium mallocs (alloc.c samples statistics on every 64th). */
+ * medium mallocs (alloc.c samples statistics on every 64th).  sample: the
+ * thread's allocations other than small ones from its heap, to the next one
+ * sampled into the guard pool (alloc.c, guard.c). */
 struct snug_tl {
     struct heap *heap;
 #if SNUG_REMOTE_KEYED
@@ -61,11 +68,15 @@ struct snug_tl {
 #endif
     uint64_t key;                   /* heap_key_of(heap): malloc compares front keys with it */
     unsigned medium_count;
+    struct guard_countdown sample;
 };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));
 #define snug_tl_heap (snug_tl.heap)
 
 void *heap_alloc_slow(size_t n, struct heap *h, unsigned cls);  /* NULL + ENOMEM (n first: it stays in its register) */
+void *heap_alloc_sampled(size_t n, struct heap *h, unsigned cls);   /* h's sample countdown reached 0 */
+/* Small allocations of h (slots taken, and blocks sampled into the guard pool). */
+static inline size_t heap_allocs(const struct heap *h) { return __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED); }
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
 void  heap_free_remote(struct spage *pg, void *p);
 /* The calling thread's heap, creating or adopting one; NULL when the thread has
@@ -104,6 +115,7 @@ static inline __attribute__((always_inline)) int page_keys_ok(const struct spage
 static inline __attribute__((always_inline)) void *heap_alloc_small(struct heap *h, size_t n)
 {
     unsigned c = size_class(n);
+    if (SNUG_UNLIKELY(--h->sample.left == 0)) return heap_alloc_sampled(n, h, c);
     struct spage *pg = h->avail[c];
     if (SNUG_LIKELY(pg != NULL && (!SNUG_CHECKS || page_keys_ok(pg, snug_tl.key)))) {
         unsigned k = pg->hint;

@@ -5,6 +5,7 @@
 #include "init.h"
 #include "alloc.h"
 #include "fit.h"
+#include "guard.h"
 #include "heap.h"
 #include "large.h"
 #include "lock.h"
@@ -23,9 +24,11 @@ static void fork_prepare(void)
     heap_fork_prepare();          /* heaps_lock, fallback_lock */
     snug_fit_lock_all();          /* fit lock */
     large_fork_prepare();         /* large lock */
+    guard_fork_prepare();         /* guard pool lock (a leaf) */
 }
 static void fork_parent(void)
 {
+    guard_fork_parent();
     large_fork_parent();
     snug_fit_unlock_all();
     heap_fork_parent();
@@ -33,6 +36,7 @@ static void fork_parent(void)
 }
 static void fork_child(void)
 {
+    guard_fork_child();
     large_fork_child();
     snug_fit_reset_locks();
     heap_fork_child();

@@ -17,6 +17,7 @@ struct snug_options snug_opt = {
     .mmap_threshold = SNUG_LARGE_MIN,
     .thread_cache_after = 64,
     .background = 1,
+    .sample_rate = 5000,
     .verbose = 0,
 #ifdef SNUG_SECURE_DEFAULT
     .secure = 1,
@@ -83,7 +84,8 @@ static void apply(const char *s, size_t len)
                    : name_is(s, nlen, "decay_max") ? &snug_opt.decay_max
                    : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold
                    : name_is(s, nlen, "thread_cache_after") ? &snug_opt.thread_cache_after
-                   : name_is(s, nlen, "background") ? &snug_opt.background : NULL;
+                   : name_is(s, nlen, "background") ? &snug_opt.background
+                   : name_is(s, nlen, "sample_rate") ? &snug_opt.sample_rate : NULL;
     if (!target) { warn("unknown option", s, len); return; }
     if (!val || parse_size(val, vlen, &v) != 0) { warn("bad value in", s, len); return; }
     if (target == &snug_opt.mmap_threshold && v < SNUG_SMALL_MAX + 1) v = SNUG_SMALL_MAX + 1;
@@ -130,6 +132,7 @@ void snug_options_print(void)
     print_size("mmap_threshold", snug_opt.mmap_threshold);
     print_size("thread_cache_after", snug_opt.thread_cache_after);
     print_size("background", snug_opt.background);
+    print_size("sample_rate", snug_opt.sample_rate);
     print_size("verbose", (size_t)snug_opt.verbose);
     print_size("secure", (size_t)snug_opt.secure);
 }

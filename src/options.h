@@ -13,6 +13,7 @@ struct snug_options {
     size_t mmap_threshold;      /* requests this big get their own mapping */
     size_t thread_cache_after;  /* fit-lock waits before threads cache medium blocks */
     size_t background;          /* a process with threads may run the reclaimer thread (reclaim.c) */
+    size_t sample_rate;         /* about one allocation in this many goes to the guard pool (0: none) */
     int verbose;                /* print the effective settings at start-up */
     int secure;                 /* secure mode (secure.c) */
 };

@@ -3,6 +3,7 @@
  * pages, blocks and regions.  Reads the layers; changes nothing in them. */
 #include "stats.h"
 #include "fit.h"
+#include "guard.h"
 #include "heap.h"
 #include "init.h"
 #include "large.h"
@@ -20,7 +21,8 @@ void snug_stats_note_free(size_t bytes, size_t blocks)
     atomic_fetch_add_explicit(&sc.heapless_freed_blocks, blocks, memory_order_relaxed);
 }
 
-/* Live bytes and blocks across the layers: thread heaps, the fit allocator, large blocks. */
+/* Live bytes and blocks across the layers: thread heaps, the fit allocator, large blocks
+ * (and the guard pool's sampled blocks, counted in bytes and blocks only). */
 struct live { size_t bytes, blocks; struct fit_totals fit; size_t large_blocks, large_bytes; };
 
 /* The thread heaps' part: small bytes and blocks allocated minus freed, and
@@ -35,7 +37,7 @@ static void heaps_now(struct heaps_part *s)
     for (struct heap *h = heap_list(); h; h = h->next_all) {
         a += __atomic_load_n(&h->alloc_bytes, __ATOMIC_RELAXED);
         f += __atomic_load_n(&h->freed_bytes, __ATOMIC_RELAXED);
-        na += __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED);
+        na += heap_allocs(h);
         nf += __atomic_load_n(&h->freed_count, __ATOMIC_RELAXED);
         struct mcache *mc = __atomic_load_n(&h->mc, __ATOMIC_ACQUIRE);
         if (mc) {
@@ -58,8 +60,10 @@ static void live_now(struct live *l)
     l->fit.user_bytes = less_cached(l->fit.user_bytes, s.cached);
     l->fit.user_blocks = less_cached(l->fit.user_blocks, s.ncached);
     large_totals(&l->large_blocks, &l->large_bytes);
-    l->bytes = s.a - s.f + l->fit.user_bytes + l->large_bytes;
-    l->blocks = s.na - s.nf + l->fit.user_blocks + l->large_blocks;
+    size_t gb, gn;
+    guard_totals(&gn, &gb);
+    l->bytes = s.a - s.f + l->fit.user_bytes + l->large_bytes + gb;
+    l->blocks = s.na - s.nf + l->fit.user_blocks + l->large_blocks + gn;
 }
 
 size_t snug_live_bytes(void)
@@ -76,7 +80,7 @@ void snug_stats_sample(void)
 {
     struct heaps_part s;
     heaps_now(&s);
-    size_t now = s.a - s.f + less_cached(snug_fit_user_bytes_now(), s.cached) + large_bytes_now();
+    size_t now = s.a - s.f + less_cached(snug_fit_user_bytes_now(), s.cached) + large_bytes_now() + guard_bytes_now();
     size_t peak = atomic_load_explicit(&sc.live_peak, memory_order_relaxed);
     while (now > peak && !atomic_compare_exchange_weak(&sc.live_peak, &peak, now)) {}
 }

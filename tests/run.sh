@@ -250,6 +250,8 @@ group_stress() {
     run_harness stress-linked 600 "$T/stress-linked"
     run_harness stress-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/stress-plain"
     run_harness stress-thread-cache 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 "$T/stress-plain"
+    # one allocation in 100 through the guard pool's lock and system calls (issue 17)
+    run_harness stress-sampled 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=sample_rate=100 "$T/stress-plain"
 }
 
 # Every TSan report fails the check it happened in (exit status 66); the reports' SUMMARY
@@ -323,6 +325,7 @@ group_forkrace() {
     echo "== forkrace (fork while other threads allocate: consistent child heaps)"
     step build/forkrace "$LOGS/build-forkrace.log" $MAKE "$T/forkrace" || return
     run_harness forkrace 300 "$T/forkrace"
+    run_harness forkrace-sampled 300 env SNUG_OPTIONS=sample_rate=10 "$T/forkrace"
 }
 
 group_secure() {
@@ -341,6 +344,9 @@ group_faults() {
         "$T/faults-plain" df- inv- ovf-medium udf-medium cache-
     # the page-header attacks again in secure mode (one shared heap, quarantined frees)
     run_harness faults-secure-attacks 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=secure "$T/faults-plain" atk-
+    # sampled guarded allocations, every allocation sampled (issue 17)
+    run_harness faults-guard-linked 300 env SNUG_OPTIONS=sample_rate=1 "$T/faults" guard-
+    run_harness faults-guard-preload 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=sample_rate=1 "$T/faults-plain" guard-
 }
 
 group_inject() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # traces.sh - the heap checker over traces: builds the trace suite (tools/tools.mk `suite`),
 # then runs `snug-replay-debug --check` (also with the thread caches forced on) and
-# `snug-replay` over every bundled (traces/) and generated (build/traces/) trace; prints
+# `snug-replay` (also with every allocation sampled into the guard pool) over every bundled (traces/) and generated (build/traces/) trace; prints
 # PASS/FAIL lines for tests/run.sh to count.
 set -u
 cd "$(dirname "$0")/.."
@@ -70,5 +70,12 @@ for f in "${traces[@]}"; do
     else
         echo "FAIL traces/replay/$name: snug-replay exit status $?, see $log.replay.log"
         tail -n 8 "$log.replay.log" | sed 's/^/    | /'
+    fi
+    # every allocation sampled into the guard pool while it has a free slot (issue 17)
+    if SNUG_OPTIONS=sample_rate=1 timeout -k 10 300 "$B/snug-replay" -n 0 "$f" >"$log.sampled.log" 2>&1; then
+        echo "PASS traces/replay-sampled/$name"
+    else
+        echo "FAIL traces/replay-sampled/$name: snug-replay exit status $?, see $log.sampled.log"
+        tail -n 8 "$log.sampled.log" | sed 's/^/    | /'
     fi
 done

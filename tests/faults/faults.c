@@ -13,6 +13,10 @@
  *   atk-*   a small page's header overwritten by an overflow out of the page before it, aimed
  *           at every path that reads a page header (attacks.h; run.sh runs them in secure
  *           mode too)
+ *   guard-* issue 17, sampled guarded allocations: overflows, underflows and uses after free
+ *           of blocks in the guard pool, each caught at once (SIGSEGV turned into one line and
+ *           SIGABRT) or at free; run only when named, with SNUG_OPTIONS=sample_rate=1 (run.sh),
+ *           with guard-api (the API contract of sampled blocks, threads, fork, a full pool)
  * and plain checks that calloc / reallocarray / pvalloc overflows return NULL + ENOMEM.
  * Built twice: linked with -lsnug (faults-linked) and plain, run under LD_PRELOAD (faults-plain).
  *
@@ -817,6 +821,226 @@ static void sized_right_sizes(void)
     }
     p_free_sized(NULL, 10);
     CHECK(sd_heap_check() == 0, "heap check");
+/* ---- sampled guarded allocations (issue 17; SNUG_OPTIONS=sample_rate=1) ----------------------- */
+
+enum { BY_MALLOC, BY_CALLOC, BY_ALIGNED };
+/* A sampled block of n bytes from `by`, placed as asked: at_end, ending at the page above it (n
+ * rounded up to 16); else starting a page.  Samples alternate between the two, and with
+ * sample_rate=1 every allocation is one, so one of four allocations is it. */
+static char *guarded_by(int by, size_t n, int at_end)
+{
+    for (int i = 0; i < 4; i++) {
+        char *p = by == BY_CALLOC ? calloc(1, n) : by == BY_ALIGNED ? aligned_alloc(64, n) : malloc(n);
+        uintptr_t a = (uintptr_t)p, r = by == BY_ALIGNED ? 64 : 16;
+        if (p && (at_end ? ((a + ((n + r - 1) & ~(r - 1))) & 4095) == 0 : (a & 4095) == 0)) return p;
+        sink = p;
+    }
+    setup_fail("no sampled %zu-byte block %s a page in 4 allocations (is SNUG_OPTIONS=sample_rate=1 set?)", n,
+               at_end ? "ending at" : "starting");
+}
+static char *guarded(size_t n, int at_end) { return guarded_by(BY_MALLOC, n, at_end); }
+static unsigned char peek(const char *p) { return *(const volatile unsigned char *)p; }
+
+static void gd_ovf(size_t n, size_t past, int by)
+{
+    char *p = guarded_by(by, n, 1);
+    expect(p);
+    expect_size(n);
+    arm();
+    scribble(p + n + past, 'O', 1);
+}
+static void gd_ovf_8(void) { gd_ovf(48, 8, BY_MALLOC); }
+static void gd_ovf_1(void) { gd_ovf(48, 0, BY_MALLOC); }
+static void gd_ovf_medium(void) { gd_ovf(3008, 0, BY_MALLOC); }   /* (a multiple of 16: no rounding) */
+static void gd_ovf_multipage(void) { gd_ovf(10000, 100, BY_MALLOC); }
+static void gd_ovf_calloc(void) { gd_ovf(480, 0, BY_CALLOC); }
+static void gd_ovf_aligned(void) { gd_ovf(192, 0, BY_ALIGNED); }
+static void gd_ovf_read(void)
+{
+    char *p = guarded(64, 1);
+    expect(p);
+    expect_size(64);
+    arm();
+    sink = (void *)(uintptr_t)peek(p + 64);
+}
+/* An overflow into the rounding below the guard page (45 bytes: 3 to spare), or into the rest
+ * of a block's page when the block starts the page: found by the fill check at free. */
+static void gd_ovf_slack(void)
+{
+    char *p = guarded(45, 1);
+    expect(p);
+    expect_size(45);
+    scribble(p + 45, 'O', 2);
+    arm();
+    free(p);
+}
+static void gd_ovf_in_page(void)
+{
+    char *p = guarded(48, 0);
+    expect(p);
+    expect_size(48);
+    scribble(p + 48, 'O', 16);
+    arm();
+    free(p);
+}
+static void gd_udf(void)
+{
+    char *p = guarded(48, 0);
+    expect(p);
+    expect_size(48);
+    arm();
+    scribble(p - 1, 'U', 1);
+}
+static void gd_udf_read(void)
+{
+    char *p = guarded(3000, 0);
+    expect(p);
+    expect_size(3000);
+    arm();
+    sink = (void *)(uintptr_t)peek(p - 8);
+}
+static void gd_udf_in_page(void)
+{
+    char *p = guarded(48, 1);
+    expect(p);
+    expect_size(48);
+    scribble(p - 8, 'U', 8);
+    arm();
+    free(p);
+}
+static void gd_uaf(size_t n, int write, int churn)
+{
+    char *p = guarded(n, 1);
+    expect(p);
+    expect_size(n);
+    free(p);
+    for (int i = 0; i < churn; i++) free(malloc(100));   /* slots are reused oldest first */
+    arm();
+    if (write) scribble(p + 8, 'F', 1);
+    else sink = (void *)(uintptr_t)peek(p + 8);
+}
+static void gd_uaf_write(void) { gd_uaf(48, 1, 0); }
+static void gd_uaf_read(void) { gd_uaf(48, 0, 0); }
+static void gd_uaf_medium(void) { gd_uaf(3000, 1, 0); }
+static void gd_uaf_after_churn(void) { gd_uaf(48, 1, 100); }
+static void gd_df(void)
+{
+    char *p = guarded(48, 1);
+    expect(p);
+    expect_size(48);
+    free(p);
+    arm();
+    free(p);
+}
+static void gd_realloc_after_free(void)
+{
+    char *p = guarded(48, 0);
+    expect(p);
+    free(p);
+    arm();
+    sink = realloc(p, 100);
+}
+static void gd_usable_after_free(void)
+{
+    char *p = guarded(48, 1);
+    expect(p);
+    free(p);
+    arm();
+    sink = (void *)(uintptr_t)malloc_usable_size(p);
+}
+static void gd_interior(void)
+{
+    char *p = guarded(48, 0);
+    arm();
+    free(expect(p + 16));
+}
+
+/* The API on sampled blocks (not a death test). */
+static void *gd_thread(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 2000; i++) {
+        size_t n = 1 + (seed = seed * 1103515245u + 12345u) % 5000;
+        unsigned char *p = malloc(n);
+        if (!p) return "malloc failed";
+        memset(p, (int)(n & 255), n);
+        unsigned char *q = realloc(p, n + 100);
+        if (!q) return "realloc failed";
+        for (size_t k = 0; k < n; k++)
+            if (q[k] != (n & 255)) return "realloc lost contents";
+        free(q);
+    }
+    return NULL;
+}
+static void guard_api(void)
+{
+    const size_t sizes[] = { 1, 16, 45, 48, 100, 1000, 3000, 4096, 10000, 16384 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        for (int end = 0; end < 2; end++) {
+            char *p = guarded(n, end);
+            CHECK(usable(p) == n, "malloc_usable_size of a sampled %zu-byte block: %zu", n, usable(p));
+            memset(p, 0x5a, n);
+            char *q = realloc(p, 2 * n);
+            CHECK(q != NULL, "realloc(%zu) of a sampled block", 2 * n);
+            for (size_t k = 0; k < n; k++) CHECK(q[k] == 0x5a, "realloc lost byte %zu of %zu", k, n);
+            free(q);
+        }
+    }
+    /* calloc zeroes a slot that held data; a thread's blocks cycle through all the slots */
+    for (int i = 0; i < 300; i++) { char *p = malloc(100); memset(p, 0xee, 100); free(p); }
+    for (int i = 0; i < 8; i++) {
+        unsigned char *p = calloc(25, 4);
+        for (int k = 0; k < 100; k++) CHECK(p[k] == 0, "calloc byte %d of a sampled block is %d", k, p[k]);
+        free(p);
+    }
+    for (size_t a = 32; a <= 4096; a *= 2) {
+        void *p = aligned_alloc(a, 100), *q = NULL;
+        CHECK(p && (uintptr_t)p % a == 0, "aligned_alloc(%zu, 100) = %p", a, p);
+        CHECK(posix_memalign(&q, a, 3000) == 0 && (uintptr_t)q % a == 0, "posix_memalign(%zu, 3000) = %p", a, q);
+        free(p);
+        free(q);
+    }
+    void *big = NULL;   /* alignment over a page: the normal allocator */
+    CHECK(posix_memalign(&big, 8192, 100) == 0 && (uintptr_t)big % 8192 == 0, "posix_memalign(8192, 100) = %p", big);
+    free(big);
+    void *z = malloc(0);
+    CHECK(z != NULL, "malloc(0)");
+    free(z);
+    char *f = malloc(200);
+    free(f);
+    /* a full pool: the rest come from the heap */
+    static char *live[400];
+    for (int i = 0; i < 400; i++) {
+        live[i] = malloc(64);
+        CHECK(live[i] != NULL, "malloc %d with the pool full", i);
+        memset(live[i], i & 255, 64);
+    }
+    for (int i = 0; i < 400; i++) {
+        for (int k = 0; k < 64; k++) CHECK((unsigned char)live[i][k] == (i & 255), "block %d changed", i);
+        free(live[i]);
+    }
+    /* threads */
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) CHECK(pthread_create(&t[i], NULL, gd_thread, (void *)(uintptr_t)(i + 1)) == 0, "pthread_create");
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        CHECK(r == NULL, "thread %d: %s", i, (const char *)r);
+    }
+    /* fork: the child's sampled blocks work, and a block allocated before the fork can be freed */
+    char *before = guarded(48, 1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        free(before);
+        char *c = guarded(48, 0);
+        memset(c, 1, 48);
+        free(c);
+        _exit(0);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork child: status %d", st);
+    free(before);
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -828,6 +1052,9 @@ static void sized_right_sizes(void)
 #define W_SIZE "wrong size"
 
 #include "attacks.h"
+#define W_GOVF "heap-buffer-overflow"
+#define W_GUDF "heap-buffer-underflow"
+#define W_GUAF "heap-use-after-free"
 
 struct fcase {
     const char *name;
@@ -940,6 +1167,26 @@ static const struct fcase cases[] = {
     { "uaf-medium-parked-link/malloc-other-size", uaf_parked, W_DAMAGE, 0, 0 },
 
     ATTACK_CASES,
+    { "guard-overflow/8-bytes-past", gd_ovf_8, W_GOVF, 0, 0 },
+    { "guard-overflow/1st-byte-past", gd_ovf_1, W_GOVF, 0, 0 },
+    { "guard-overflow/medium", gd_ovf_medium, W_GOVF, 0, 0 },
+    { "guard-overflow/10000-bytes", gd_ovf_multipage, W_GOVF, 0, 0 },
+    { "guard-overflow/calloc", gd_ovf_calloc, W_GOVF, 0, 0 },
+    { "guard-overflow/aligned-alloc-64", gd_ovf_aligned, W_GOVF, 0, 0 },
+    { "guard-overflow/read", gd_ovf_read, W_GOVF, 0, 0 },
+    { "guard-overflow/into-rounding/free", gd_ovf_slack, W_GOVF, 0, 0 },
+    { "guard-overflow/within-page/free", gd_ovf_in_page, W_GOVF, 0, 0 },
+    { "guard-underflow/1-byte", gd_udf, W_GUDF, 0, 0 },
+    { "guard-underflow/read", gd_udf_read, W_GUDF, 0, 0 },
+    { "guard-underflow/within-page/free", gd_udf_in_page, W_GUDF, 0, 0 },
+    { "guard-use-after-free/write", gd_uaf_write, W_GUAF, 0, 0 },
+    { "guard-use-after-free/read", gd_uaf_read, W_GUAF, 0, 0 },
+    { "guard-use-after-free/medium", gd_uaf_medium, W_GUAF, 0, 0 },
+    { "guard-use-after-free/after-100-more-samples", gd_uaf_after_churn, W_GUAF, 0, 0 },
+    { "guard-double-free", gd_df, W_DF, 0, 0 },
+    { "guard-realloc-after-free", gd_realloc_after_free, W_DF "|already freed", 0, 0 },
+    { "guard-usable-size-after-free", gd_usable_after_free, "already freed", 0, 0 },
+    { "guard-free-interior", gd_interior, W_INV, 0, 0 },
 };
 
 /* ---- the parent's side ---------------------------------------------------------------------- */
@@ -1191,11 +1438,13 @@ int main(int argc, char **argv)
     snugdl_init();
     /* faults NAME-PREFIX...: only the cases whose name starts with one of them */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int run = argc < 2;
+        int run = argc < 2 && strncmp(cases[i].name, "guard-", 6) != 0;   /* (guard-: only when named) */
         for (int a = 1; a < argc; a++)
             if (!strncmp(cases[i].name, argv[a], strlen(argv[a]))) run = 1;
         if (run) run_fault(&cases[i]);
     }
+    for (int a = 1; a < argc; a++)
+        if (!strncmp("guard-api", argv[a], strlen(argv[a]))) run_check("guard-api", guard_api, 120);
     if (argc < 2) {
         run_check("size-overflow/calloc", calloc_overflow, 30);
         run_check("size-overflow/reallocarray", reallocarray_overflow, 30);
