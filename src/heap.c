@@ -440,9 +440,7 @@ void *heap_alloc_slow(size_t n, struct heap *h, unsigned c)
 void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
 {
     void *p = guard_alloc(n, SNUG_ALIGN, __builtin_return_address(0), &h->sample);
-    if (!p) return heap_alloc_slow(n, h, c);
-    snug_own_add(&h->alloc_count, 1);
-    return p;
+    return p ? p : heap_alloc_slow(n, h, c);        /* (a sampled block is counted by the pool, not the heap) */
 }
 
 /* (pg: its guards checked by the caller, small_free_checked) */

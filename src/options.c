@@ -17,7 +17,7 @@ struct snug_options snug_opt = {
     .mmap_threshold = SNUG_LARGE_MIN,
     .thread_cache_after = 64,
     .background = 1,
-    .sample_rate = 5000,
+    .sample_rate = 50000,
     .verbose = 0,
 #ifdef SNUG_SECURE_DEFAULT
     .secure = 1,
