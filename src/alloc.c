@@ -185,7 +185,7 @@ static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
         else {
             page_verify(pg);
             secure_free(p);                         /* secure mode has no thread heaps */
-        }                        /* secure mode has no thread heaps */
+        }
         return;
     }
     if (!p) return;
@@ -252,6 +252,9 @@ static void sized_check(const void *p, size_t n, size_t align, const char *op)
         lo = small_lo(u);
     } else if (a == ADDR_MEDIUM) {
         u = hi = snug_fit_request_range(p, op, &lo);
+    } else if (guard_has(p)) {
+        u = hi = guard_usable(p, op);                      /* (a sampled block's size is its request, */
+        lo = u > 1 ? u : 0;                                /* 1 for malloc(0)) */
     } else {
         size_t asked = 0;
         u = large_request(p, op, &asked);

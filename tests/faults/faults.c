@@ -821,6 +821,8 @@ static void sized_right_sizes(void)
     }
     p_free_sized(NULL, 10);
     CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* ---- sampled guarded allocations (issue 17; SNUG_OPTIONS=sample_rate=1) ----------------------- */
 
 enum { BY_MALLOC, BY_CALLOC, BY_ALIGNED };
