@@ -261,7 +261,7 @@ static void sized_check(const void *p, size_t n, size_t align, const char *op)
         if (!u) snug_fatal(op, p, 0);
         lo = hi = asked;
     }
-    if (align > SNUG_ALIGN) lo = lo > align - 1 ? lo - (align - 1) : 0;
+    if (align > SNUG_ALIGN) lo = lo > align ? lo - (align - 1) : 0;    /* (a block of one unit: new of 0 bytes too) */
     if (n < lo || n > hi) sized_wrong(p, n, u, lo, hi, op);
 }
 
