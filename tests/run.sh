@@ -234,9 +234,6 @@ group_override() {
     run_harness override-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-plain"
     run_harness override-cxx-linked 300 "$T/override-cxx-linked"
     run_harness override-cxx-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-cxx-plain"
-    # every allocation sampled into the guard pool: sized delete and the STL on sampled blocks
-    run_harness override-cxx-sampled 300 env SNUG_OPTIONS=sample_rate=1 "$T/override-cxx-linked" \
-        sized-delete-right stl-and-exceptions
     run_harness override-cxx-replaced-linked 300 "$T/override-cxx-replaced-linked"
     run_harness override-cxx-replaced-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/override-cxx-replaced-plain"
     # without snug the plain binary must notice (the test can fail)
