@@ -272,7 +272,8 @@ class Bench:
                 [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
                 [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
                  for i in GC_IMPLS] + \
-                [os.path.join("bench", "pairs")]:
+                [os.path.join("bench", "pairs")] + \
+                [os.path.join("bench", "prog-" + b) for b in ("largechurn", "regrow")]:
             if os.path.exists(os.path.join(build, f)):
                 shutil.copy2(os.path.join(build, f), os.path.join(snap, f))
         if os.path.isdir(os.path.join(build, "traces")):
