@@ -905,11 +905,11 @@ size_t snug_fit_checked_size(const void *p, const char *op)
 size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
 {
     if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
-    uint64_t h = blk_known(checked_block(p, op));
+    uint64_t h = blk_raw_unlocked(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
     if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
     if (h & BLK_ROOMY) slack += sz / 4;
-    if (caches_made) {
+    if (snug_rload(&caches_made)) {
         size_t mc = sz / 4 > 496 ? sz / 4 + 256 : 752;
         if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
     }
