@@ -253,8 +253,8 @@ static void sized_check(const void *p, size_t n, size_t align, const char *op)
     } else if (a == ADDR_MEDIUM) {
         u = hi = snug_fit_request_range(p, op, &lo);
     } else if (guard_has(p)) {
-        u = hi = guard_usable(p, op);                      /* (a sampled block's size is its request, */
-        lo = u > 1 ? u : 0;                                /* 1 for malloc(0)) */
+        u = hi = guard_usable(p, op);                      /* (a sampled block's size is what the pool */
+        lo = 0;                                            /* recorded: only a larger size is surely wrong) */
     } else {
         size_t asked = 0;
         u = large_request(p, op, &asked);
