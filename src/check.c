@@ -24,12 +24,47 @@ static int check_page(uintptr_t payload, size_t bytes)
     return page_check(pg, mine);
 }
 
+/* Lists of the calling thread's heap: every page on the avail list its state
+ * says; with the full pages the page walk counted, as many as the heap owns. */
+static int check_own_lists(size_t full_pages)
+{
+    struct heap *h = snug_tl_heap;
+    if (!h) return 0;
+    size_t n = full_pages;
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
+        struct spage *head = h->avail[c], *prev = NULL;
+        for (struct spage *pg = head; pg; prev = pg, pg = pg->next) {
+            if (pg->owner != h || pg->cls != c || pg->in_full || (pg != head && pg->prev != prev) ||
+                (!pg->next && head->prev != pg) ||
+                addr_page((uintptr_t)pg + SPAGE_HDR) != (uintptr_t)pg) {
+                return snug_check_fail("page list broken", (uintptr_t)pg);
+            }
+            if (pg->relist != RELIST_EMPTY)
+                return snug_check_fail("page relist threshold set on an avail page", (uintptr_t)pg);
+            if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
+        }
+    }
+    unsigned nspare = 0;
+    for (struct spage *pg = h->spare; pg; pg = pg->next) {
+        if (pg->owner != h || pg->used != 0 || pg->in_full || !page_guards_ok(pg) ||
+            addr_page((uintptr_t)pg + SPAGE_HDR) != (uintptr_t)pg)
+            return snug_check_fail("spare page broken", (uintptr_t)pg);
+        if (++nspare > h->nspare || ++n > h->pages) return snug_check_fail("spare list longer than its count", (uintptr_t)h);
+    }
+    if (nspare != h->nspare) return snug_check_fail("spare pages missing", (uintptr_t)h);
+    if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
+    size_t per_class = 0;
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++) per_class += h->cls_pages[c];
+    if (!h->cls_lossy && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
+    return 0;
+}
+
 SNUG_API int snug_heap_check(void)
 {
     /* No heap yet (nothing allocated, or start-up could get no memory): consistent. */
     if (!atomic_load_explicit(&snug_ready, memory_order_acquire)) return 0;
     own_full = 0;
     if (snug_fit_check(check_page) != 0) return -1;
-    if (heap_check_own(own_full) != 0) return -1;
+    if (check_own_lists(own_full) != 0) return -1;
     return large_check();
 }

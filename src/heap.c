@@ -3,6 +3,7 @@
  * use, park at exit, re-home after fork).  Lock order: heaps_lock, then
  * fallback_lock, then the fit lock. */
 #include "heap.h"
+#include "pagelist.h"
 #include "block.h"
 #include "fit.h"
 #include "lock.h"
@@ -37,46 +38,6 @@ static struct heap *parked;
 static snug_lock_t fallback_lock = SNUG_LOCK_INIT;
 static struct heap *fallback;          /* serves threads whose heap is gone (exited) */
 static pthread_key_t heap_key;
-
-/* A page list: linked by next from the head to the tail (whose next is NULL);
- * prev links run backwards, and the head's prev is the tail, so both ends are
- * at hand from the head alone.  A link is followed only out of a header whose
- * guards were checked (P4); what it points to is then a page, whose header
- * gets only a link written. */
-static void list_push(struct spage **head, struct spage *pg)
-{
-    struct spage *h = *head;
-    if (h) page_verify(h);
-    pg->next = h;
-    pg->prev = h ? h->prev : pg;
-    if (h) h->prev = pg;
-    *head = pg;
-}
-
-static void list_push_tail(struct spage **head, struct spage *pg)
-{
-    struct spage *h = *head;
-    if (!h) {
-        list_push(head, pg);
-        return;
-    }
-    page_verify(h);
-    struct spage *t = h->prev;
-    t->next = pg;
-    pg->prev = t;
-    pg->next = NULL;
-    h->prev = pg;
-}
-
-/* (pg: verified by the caller) */
-static void list_remove(struct spage **head, struct spage *pg)
-{
-    struct spage *h = *head;
-    if (pg == h) *head = pg->next; else pg->prev->next = pg->next;
-    if (pg->next) pg->next->prev = pg->prev;
-    else if (pg != h) h->prev = pg->prev;        /* the tail went */
-    pg->next = pg->prev = NULL;
-}
 
 static void avail_push(struct heap *h, struct spage *pg) { list_push(&h->avail[pg->cls], pg); }
 static void avail_push_tail(struct heap *h, struct spage *pg) { list_push_tail(&h->avail[pg->cls], pg); }
@@ -664,39 +625,4 @@ size_t heap_small_pages(void)
     size_t n = 0;
     for (struct heap *h = heap_list(); h; h = h->next_all) n += __atomic_load_n(&h->pages, __ATOMIC_RELAXED);
     return n;
-}
-
-/* Lists of the calling thread's heap: every page on the avail list its state
- * says; with the full pages the page walk counted, as many as the heap owns. */
-int heap_check_own(size_t full_pages)
-{
-    struct heap *h = snug_tl_heap;
-    if (!h) return 0;
-    size_t n = full_pages;
-    for (unsigned c = 0; c < SNUG_NCLASSES; c++) {
-        struct spage *head = h->avail[c], *prev = NULL;
-        for (struct spage *pg = head; pg; prev = pg, pg = pg->next) {
-            if (pg->owner != h || pg->cls != c || pg->in_full || (pg != head && pg->prev != prev) ||
-                (!pg->next && head->prev != pg) ||
-                page_of((uintptr_t)pg + SPAGE_HDR) != pg) {
-                return snug_check_fail("page list broken", (uintptr_t)pg);
-            }
-            if (pg->relist != RELIST_EMPTY)
-                return snug_check_fail("page relist threshold set on an avail page", (uintptr_t)pg);
-            if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
-        }
-    }
-    unsigned nspare = 0;
-    for (struct spage *pg = h->spare; pg; pg = pg->next) {
-        if (pg->owner != h || pg->used != 0 || pg->in_full || !page_guards_ok(pg) ||
-            page_of((uintptr_t)pg + SPAGE_HDR) != pg)
-            return snug_check_fail("spare page broken", (uintptr_t)pg);
-        if (++nspare > h->nspare || ++n > h->pages) return snug_check_fail("spare list longer than its count", (uintptr_t)h);
-    }
-    if (nspare != h->nspare) return snug_check_fail("spare pages missing", (uintptr_t)h);
-    if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
-    size_t per_class = 0;
-    for (unsigned c = 0; c < SNUG_NCLASSES; c++) per_class += h->cls_pages[c];
-    if (!h->cls_lossy && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
-    return 0;
 }

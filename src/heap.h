@@ -95,8 +95,6 @@ void  heap_fork_child(void);
 /* Walk heaps for statistics and checks. */
 struct heap *heap_list(void);
 size_t heap_small_pages(void);
-/* The calling thread's avail lists; full_pages: its pages the walk found full. */
-int   heap_check_own(size_t full_pages);
 
 /* Fast paths: a handful of instructions each; the slow paths are out of line. */
 /* Are both of pg's keys what the page of a heap whose key is hkey must carry
