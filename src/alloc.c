@@ -227,7 +227,7 @@ static inline int medium_sized_ok(const void *p, size_t n)
     uintptr_t b = blk_of_payload(p);
     uint64_t raw = blk_raw_unlocked(b);         /* (no fit lock: a neighbour's free may rewrite its PREV_INUSE bit) */
     uint64_t h = raw & BLK_VALUE;
-    size_t u = (size_t)(h & ~BLK_FLAGS) - W;
+    size_t u = (size_t)(h & ~BLK_FLAGS) - WORD;
     return blk_tag_ok(b, raw) && (h & (BLK_INUSE | BLK_FREED | BLK_META | BLK_PAGE)) == BLK_INUSE &&
            u - n <= 2 * SNUG_ALIGN - 1;
 }
@@ -288,7 +288,7 @@ static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, s
     if (SNUG_LIKELY(d < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) {
         unsigned k = snug_r0.kind[d >> SNUG_OSPAGE_SHIFT];
         if (SNUG_UNLIKELY(!k)) {
-            if (op && !(d >= W && align <= SNUG_ALIGN && !snug_opt.secure && medium_sized_ok(p, n))) {
+            if (op && !(d >= WORD && align <= SNUG_ALIGN && !snug_opt.secure && medium_sized_ok(p, n))) {
                 sized_slow(p, n, align, op);
                 return;
             }

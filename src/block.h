@@ -15,7 +15,7 @@
  * whether the block before is allocated; only free blocks carry a foot, so an
  * allocated block's payload runs to the next head.  A zero-size allocated
  * sentinel head closes every region.  Invariants (checked by check.c):
- *   I1 blocks tile [first, end - W) exactly; sizes >= MIN_BLOCK, multiples of ALIGN
+ *   I1 blocks tile [first, end - WORD) exactly; sizes >= MIN_BLOCK, multiples of ALIGN
  *   I2 PREV_INUSE of every head equals INUSE of the block before it
  *   I3 no two free blocks are adjacent; every free block's foot equals its size
  *   I4 every free block is on exactly the bin list its size maps to, except the
@@ -39,7 +39,7 @@
 #define BLK_FLAGS      ((uint64_t)(SNUG_ALIGN - 1) | BLK_META | BLK_ROOMY)
 #define BLK_VALUE      (((uint64_t)1 << 48) - 1)
 #define MIN_BLOCK      (4 * SNUG_WORD)
-#define W              SNUG_WORD
+#define WORD           SNUG_WORD           /* a head, a foot, a link: 8 bytes */
 
 static inline uint64_t blk_tag(uintptr_t b, uint64_t v)
 {
@@ -65,9 +65,9 @@ static inline uint64_t blk_head(uintptr_t b)
 static inline uint64_t blk_known(uintptr_t b) { return blk_raw(b) & BLK_VALUE; }
 static inline void   blk_set_head(uintptr_t b, uint64_t v) { snug_store64_hot((uint64_t *)b, v | blk_tag(b, v)); }
 static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
-static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - W) = sz; }
-static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - W); }
-static inline uintptr_t blk_of_payload(const void *p) { return (uintptr_t)p - W; }
+static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - WORD) = sz; }
+static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - WORD); }
+static inline uintptr_t blk_of_payload(const void *p) { return (uintptr_t)p - WORD; }
 /* Second payload word of a medium block a thread cache holds (mcache.h): any
  * free, realloc or size query of it is a use after free. */
 static inline uint64_t blk_cache_mark(uintptr_t payload) { return ~(uint64_t)payload ^ snug_secret ^ 0x6d63616368ull; }
@@ -75,7 +75,7 @@ static inline int blk_cached(uintptr_t payload) { return ((const uint64_t *)payl
 /* Block size that holds n payload bytes. */
 static inline size_t blk_need(size_t n)
 {
-    size_t s = snug_align_up(n + W, SNUG_ALIGN);
+    size_t s = snug_align_up(n + WORD, SNUG_ALIGN);
     return s < MIN_BLOCK ? MIN_BLOCK : s;
 }
 
@@ -89,14 +89,14 @@ struct region {
     uintptr_t start;            /* first byte held from the kernel */
     uintptr_t mapbase;          /* start rounded down to an OS page: map index 0 */
     uintptr_t first;            /* first block */
-    _Atomic uintptr_t end;      /* end of held memory; sentinel head at end - W */
+    _Atomic uintptr_t end;      /* end of held memory; sentinel head at end - WORD */
     uintptr_t limit;            /* end of reserved address space (mmap regions; a trim lowers it) */
     struct pmap *_Atomic map;
     struct region *_Atomic next;
     int is_brk;
 };
 
-extern struct region *_Atomic snug_regions;   /* region 0 first */
+extern SNUG_INTERNAL struct region *_Atomic snug_regions;   /* region 0 first */
 
 /* The region holding address a, or NULL.  Lock-free; a region's record and
  * map are never unmapped (a trim gives back only the free tail of an mmap one). */
@@ -117,7 +117,7 @@ struct region0_view {
     const uint8_t *kind;
     _Atomic uintptr_t len;
 };
-extern struct region0_view snug_r0;
+extern SNUG_INTERNAL struct region0_view snug_r0;
 
 /* The small page holding address a, whose OS page has map byte k (1 + its
  * distance from the page's first OS page; I5). */

@@ -24,4 +24,13 @@ char *snug_fmt_u(char *buf, size_t v);
 char *snug_fmt_hex(char *buf, uintptr_t v);
 /* Heap checker report: prints "snug: heap check: <what> at <addr>"; returns -1. */
 int snug_check_fail(const char *what, uintptr_t at);
+/* Debug builds (SNUG_DEBUG: libsnug-debug.a, snug-replay-debug): an invariant,
+ * named by its label in DESIGN.md, asserted where snug first establishes it;
+ * a broken one ends the program with the label and the address. */
+#ifdef SNUG_DEBUG
+#define SNUG_ASSERT(cond, label, addr) \
+    do { if (!(cond)) snug_fatal("internal error: invariant " label " broken at", (const void *)(uintptr_t)(addr), 0); } while (0)
+#else
+#define SNUG_ASSERT(cond, label, addr) ((void)sizeof(cond))
+#endif
 #endif

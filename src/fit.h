@@ -25,7 +25,7 @@ size_t snug_fit_checked_size(const void *p, const char *op);
 size_t snug_fit_request_range(const void *p, const char *op, size_t *lo);
 size_t snug_fit_cached_size(const void *p);
 struct snug_waits { _Atomic unsigned n; } SNUG_OWN_LINE;
-extern struct snug_waits snug_fit_waits;
+extern SNUG_INTERNAL struct snug_waits snug_fit_waits;
 /* Before the first thread cache is made: from then on free looks for cache marks. */
 void   snug_fit_caches_on(void);
 size_t snug_fit_usable(const void *p);      /* payload bytes of a live medium block (read without the lock) */

@@ -18,22 +18,22 @@ static void one_block(uintptr_t b, size_t size, uint64_t flags, void *arg)
 {
     struct walk *w = arg;
     if (!(flags & BLK_INUSE)) {             /* head and links are ours, the rest free */
-        span(w, b, W, SNUG_SPAN_META);
-        span(w, b + W, size - W, SNUG_SPAN_FREE);
+        span(w, b, WORD, SNUG_SPAN_META);
+        span(w, b + WORD, size - WORD, SNUG_SPAN_FREE);
         return;
     }
     if ((flags & BLK_PAGE) && !(flags & BLK_META)) {
-        const struct spage *pg = (const struct spage *)(b + W);
+        const struct spage *pg = (const struct spage *)(b + WORD);
         page_verify(pg);
-        span(w, b, W + SPAGE_HDR, SNUG_SPAN_META);
+        span(w, b, WORD + SPAGE_HDR, SNUG_SPAN_META);
         uintptr_t s = page_start(pg);
         for (unsigned i = 0; i < pg->nslots; i++, s += pg->bsize)
             span(w, s, pg->bsize, bit_get(pg, i) ? SNUG_SPAN_USED : SNUG_SPAN_SLOT_FREE);
         span(w, s, b + size - s, SNUG_SPAN_META);
         return;
     }
-    span(w, b, W, SNUG_SPAN_META);
-    span(w, b + W, size - W, (flags & BLK_META) ? SNUG_SPAN_META : SNUG_SPAN_USED);
+    span(w, b, WORD, SNUG_SPAN_META);
+    span(w, b + WORD, size - WORD, (flags & BLK_META) ? SNUG_SPAN_META : SNUG_SPAN_USED);
 }
 
 static void one_large(uintptr_t p, size_t usable, void *arg)

@@ -1,0 +1,111 @@
+/* fit_private.h - what the fit allocator's files share (bins.h, region.c, park.c,
+ * fit.c, fit_check.c; no other file includes it): its state, its lock, and the
+ * calls between its files, which go one way: region.c, then park.c, then fit.c. */
+#ifndef SNUG_FIT_PRIVATE_H
+#define SNUG_FIT_PRIVATE_H
+#include "fit.h"
+#include "lock.h"
+#include "options.h"
+#include "tuning.h"
+#include <sys/single_threaded.h>
+
+/* Bins: 16 exact ones below 256 bytes, then 8 per power of two (bins.h). */
+#define NSMALLBINS 16
+#define FL_MIN     8            /* first log2 class above the exact bins */
+#define FL_MAX     40
+#define SL_BITS    3
+#define NBINS      (NSMALLBINS + (FL_MAX - FL_MIN + 1) * (1 << SL_BITS))
+#define NWORDS     ((NBINS + 63) / 64)
+#define NPARK      256u                 /* park lists, by size / 16 modulo NPARK (park.h) */
+#define NPWORDS    (NPARK / 64)
+
+/* A free block's links are stored encoded (bins.h). */
+typedef struct fblock { uint64_t head; uint64_t next_enc, prev_enc; } fblock;
+
+/* The fit allocator's state: it lives at the start of region 0, like
+ * everything else snug keeps; `fit` points to it once snug_fit_init ran. */
+struct fit_state {
+    uint64_t summary;
+    uint64_t bits[NWORDS];
+    fblock *bins[NBINS];
+    size_t free_bytes, free_blocks, user_blocks, user_bytes, nregions;   /* user_bytes: read without the lock too */
+    size_t map_held;            /* bytes of region 0's map counted as held */
+    struct region *last;        /* region that grows */
+    uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
+    uintptr_t last_sent;        /* last's sentinel head (last->end - WORD) */
+    /* When (ms, low 32 bits, never 0; 0: none waits) a free top first waited to be
+     * trimmed (decay, region.c), and free space inside a region to be purged
+     * (region.c); read together by every fit call, as `any`. */
+    union { struct { uint32_t top, inside; } since; uint64_t any; } wait;
+    uint16_t decay_tick;        /* events since the clock was last read */
+    /* Parked blocks (park.h): LIFO lists by size, a bit per non-empty list, a credit per list. */
+    uint16_t park_n;
+    size_t park_bytes;
+    uint64_t park_bits[NPWORDS];
+    fblock *park[NPARK];
+    int16_t park_credit[NPARK];
+};
+extern SNUG_INTERNAL struct fit_state *fit;
+
+/* The one lock of the fit allocator (defined in region.c, the lowest of its files). */
+extern SNUG_INTERNAL snug_lock_t fit_lock;
+
+/* The lock on the paths user requests take (malloc, free, realloc), counting
+ * the waits (mcache.h).  While the process has one thread (glibc's
+ * __libc_single_threaded, which only that thread's pthread_create clears) no
+ * one else can enter, and the lock is not taken: its atomic exchange would
+ * wait for every store still pending (a realloc's copy, the program's writes)
+ * to drain.  Returns whether it was taken, for fit_unlock_user; the choice is
+ * made once per call, so a thread created later finds the lock consistent. */
+static inline int fit_lock_user(void)
+{
+    if (__libc_single_threaded) return 0;
+    if (SNUG_UNLIKELY(snug_lock(&fit_lock))) atomic_fetch_add_explicit(&snug_fit_waits.n, 1, memory_order_relaxed);
+    return 1;
+}
+static inline void fit_unlock_user(int locked) { if (locked) snug_unlock(&fit_lock); }
+
+/* Where a freed block's own size is remembered after it merged with the free
+ * block after it (the word after the links; bigger blocks only): bins.h
+ * writes it, fit.c reads it to name a double free. */
+#define ORIG_AT (3 * WORD)
+static inline uint64_t orig_key(uintptr_t b) { return ((uint64_t)b ^ snug_secret) << 1 | 1; }
+
+/* ---- region.c: regions, growth, and giving memory back (lock held) ---- */
+/* Make room for a block of `need` bytes: grow the last region or map a new one; 0 on success. */
+int  region_grow(size_t need);
+/* Grow region r by at least `more` bytes at its top; 0 on success. */
+int  region_extend(struct region *r, size_t more);
+/* Free bytes waiting at the growing region's top, or inside a region: see
+ * trim_after and decay_poll below. */
+void region_top_waits(struct region *r, size_t sz);
+void region_trim_top(struct region *r, size_t keep);
+void region_purge_wait(uintptr_t b, size_t sz);
+void region_decay_check(void);
+/* Trim every region's free top to pad and discard the free pages inside
+ * large free blocks; whether any memory went back. */
+int  region_trim_all(size_t pad);
+
+/* The free block b was just made by a free: a free top beyond the trim
+ * threshold left by that waits to be trimmed (region.c's decay).  Lock held. */
+static inline __attribute__((always_inline)) void decay_poll(void)
+{
+    if (SNUG_UNLIKELY(fit->wait.any != 0) && !(++fit->decay_tick & 15)) region_decay_check();
+}
+static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
+{
+    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
+    if (b + sz == fit->last_sent) { region_top_waits(fit->last, sz); return; }   /* only the growing region's top waits */
+    struct region *r = region_of(b);
+    if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - WORD) {
+        region_trim_top(r, snug_opt.top_pad);
+    } else {
+        region_purge_wait(b, sz);
+        decay_poll();
+    }
+}
+
+/* ---- park.c ---- */
+void park_flush(void);              /* every parked block rejoins the heap */
+#endif
