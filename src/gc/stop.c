@@ -1,4 +1,4 @@
-/* gc_stop.c - the registered threads and stopping them: each record knows its thread's stack;
+/* stop.c - the registered threads and stopping them: each record knows its thread's stack;
  * a collection sends SIGPWR to every other registered thread, which saves its registers and
  * stack pointer, acknowledges and waits in sigsuspend until SIGXCPU; then their stacks are scanned.
  *

@@ -1,4 +1,4 @@
-/* gc_mark.c - marking: the explicit mark stack (mapped memory, grown with mremap while the world
+/* mark.c - marking: the explicit mark stack (mapped memory, grown with mremap while the world
  * is stopped, overflow recovered by rescanning marked blocks), conservative scanning of words,
  * and the static roots (writable PT_LOAD segments of every loaded object), which also answer
  * whether a new big block is already "pointed to" by them.  Never recursive, never calls the

@@ -6,7 +6,7 @@
  *
  * Blocks.  snug_gc_malloc(n) asks snug for ext = n rounded up to a granule (16 bytes on
  * 64-bit), zeroed (sn_calloc: fresh pages of large blocks are not touched again), and records
- * the block in the index (gc_index.c).  No header is added: a 24-byte GC object costs what a
+ * the block in the index (index.c).  No header is added: a 24-byte GC object costs what a
  * 24-byte malloc costs.  Explicit and GC blocks share snug's pages and free lists.
  *
  * Pending blocks.  Taking the GC lock for every small allocation made two allocating threads

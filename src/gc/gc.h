@@ -1,5 +1,5 @@
-/* gc.h - the collector's internal interface: the block index (gc_index.c), marking and roots
- * (gc_mark.c), thread registry and stop-the-world (gc_stop.c), and the state they share, which
+/* gc.h - the collector's internal interface: the block index (index.c), marking and roots
+ * (mark.c), thread registry and stop-the-world (stop.c), and the state they share, which
  * lives in one mapping so that no data segment ever holds the address of a GC block. */
 #ifndef SNUG_GC_H
 #define SNUG_GC_H
@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
-/* ---- the block index (gc_index.c) ------------------------------------------------------- */
+/* ---- the block index (index.c) ---------------------------------------------------------- */
 /* Address space is cut into 4 KiB index pages and each page into granules of SNUG_ALIGN bytes
  * (every snug payload starts on a granule).  A GC block covers the granules [start, start+ext)
  * where ext is its extent (the request rounded up to a granule).  The page holding a block's
@@ -192,7 +192,7 @@ static inline int gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int at
     return gci_insert_slow(x, p, ext, atomic);
 }
 
-/* ---- marking (gc_mark.c) ---------------------------------------------------------------- */
+/* ---- marking (mark.c) ------------------------------------------------------------------- */
 struct gc_range { uintptr_t lo, hi; };
 
 struct gc_markstack {
@@ -210,7 +210,7 @@ SNUG_INTERNAL void gc_mark_static_roots(void);                     /* data/bss o
 SNUG_INTERNAL int  gc_static_points_into(uintptr_t lo, uintptr_t hi);
 
 struct gc_state;
-/* ---- threads (gc_stop.c) ---------------------------------------------------------------- */
+/* ---- threads (stop.c) ------------------------------------------------------------------- */
 /* A small block handed out but not yet indexed: its owner queues it without the GC lock and
  * indexes a batch at once.  Until then the collector scans it as a root (it can neither be
  * marked nor swept). */
