@@ -30,9 +30,10 @@ LIB_CFLAGS := $(BASEFLAGS) $(WARN) $(OPT) -fvisibility=hidden -fno-builtin-mallo
 TOOL_CFLAGS := $(BASEFLAGS) $(WARN) -O2 -g $(CPPFLAGS) $(CFLAGS)
 LDLIBS   := -pthread
 
-LIB_SRC  := $(sort $(wildcard src/*.c))
+# the library: src/*.c and the collector (src/gc/, objects in a gc/ subfolder of each variant)
+LIB_SRC  := $(sort $(wildcard src/*.c src/gc/*.c))
 CORE_SRC := $(filter-out src/override.c,$(LIB_SRC))
-HDRS     := $(wildcard src/*.h include/*.h)
+HDRS     := $(wildcard src/*.h src/gc/*.h include/*.h)
 
 # Variants: full (override + prefixed), prefix (only snug_*), debug (prefix, -O1, the
 # fault-injection hook of snug_debug.h), asan (prefix, ASan+UBSan), tsan (prefix, ThreadSanitizer).

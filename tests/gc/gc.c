@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "snug.h"
-#include "gc.h"                     /* white box, one use: the mark stack's overflow counter */
+#include "gc/gc.h"                  /* white box, one use: the mark stack's overflow counter */
 
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)

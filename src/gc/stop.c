@@ -1,6 +1,7 @@
-/* gc_stop.c - the registered threads and stopping them: each record knows its thread's stack;
- * a collection sends SIGPWR to every other registered thread, which saves its registers and
- * stack pointer, acknowledges and waits in sigsuspend until SIGXCPU; then their stacks are scanned.
+/* stop.c - the registered threads: each record knows its thread's stack and queues the thread's
+ * new small blocks, indexed from here in batches (index.c); and stopping them: a collection sends
+ * SIGPWR to every other registered thread, which saves its registers and stack pointer,
+ * acknowledges and waits in sigsuspend until SIGXCPU.  Calls only index.c and the allocator.
  *
  * Signal handlers use only async-signal-safe calls (sem_post, sigsuspend, sigaltstack) and
  * read only the thread's own record, which the collector does not change while the world is
@@ -18,12 +19,12 @@
 #define SIG_SUSPEND SIGPWR
 #define SIG_RESUME  SIGXCPU
 
+SNUG_INTERNAL struct gc_state *snug_gc;
 __thread struct gc_thread *snug_gc_self __attribute__((tls_model("initial-exec")));
 static pthread_key_t thread_key;
 static pthread_t main_tid;              /* the process's initial thread, when known */
 static int main_known;
 static struct gc_thread *main_rec;      /* its record when another thread registered it */
-static struct gc_thread *dead;          /* threads found gone during a stop: freed after it */
 
 /* The initial thread runs the constructors of the program and of libraries it links or
  * preloads; this is how a collector first used by another thread still knows it. */
@@ -40,14 +41,13 @@ static int is_main_thread(void)
     return main_known ? pthread_equal(pthread_self(), main_tid) : gettid() == getpid();
 }
 
-/* The stack pointer of the caller, or a little below it: every byte of the caller's frame
- * (its saved registers included) lies above the returned address. */
-__attribute__((noinline)) static uintptr_t below_caller(void)
+/* gc.h: every byte of the caller's frame lies above the address this returns */
+__attribute__((noinline)) uintptr_t gc_below_caller(void)
 {
     return (uintptr_t)__builtin_frame_address(0);
 }
 
-/* ---- stack bounds ---------------------------------------------------------------------- */
+/* ---- stack bounds ------------------------------------------------------------------------ */
 extern void *__libc_stack_end __attribute__((weak));   /* glibc: the stack pointer at start */
 
 /* The top of the main thread's stack from /proc/self/maps, read without stdio or malloc. */
@@ -129,13 +129,33 @@ static void unlink_thread(struct gc_state *g, struct gc_thread *t)
     if (main_rec == t) main_rec = NULL;
 }
 
-/* GC lock held, world running: index what the vanished threads left pending, then free them. */
-static void free_dead(void)
+/* ---- the pending queues ------------------------------------------------------------------ */
+void gc_flush_pending(struct gc_state *g, struct gc_thread *t)
 {
-    while (dead) {
-        struct gc_thread *t = dead;
-        dead = t->next;
-        gc_flush_pending(snug_gc, t);       /* anything left over leaks: never a dangling block */
+    size_t n = atomic_load_explicit(&t->npend, memory_order_acquire), keep = 0, kept = 0, moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct gc_pend e = t->pend[i];
+        size_t ext = e.x & ~(size_t)1;
+        if (e.p && gci_insert(&g->idx, e.p, ext, (int)(e.x & 1)) != 0) {
+            t->pend[keep++] = e;            /* no memory for the index now: stays a root */
+            kept += ext;
+            continue;
+        }
+        moved += ext;   /* indexed, or freed while pending (snug_gc_free took it off heap_bytes) */
+    }
+    atomic_store_explicit(&t->npend, keep, memory_order_release);
+    atomic_store_explicit(&t->pend_bytes, kept, memory_order_relaxed);
+    g->heap_bytes += moved;
+    gc_add_since(g, moved);
+}
+
+/* GC lock held, world running: index what the vanished threads left pending, then free them. */
+static void free_dead(struct gc_state *g)
+{
+    while (g->dead) {
+        struct gc_thread *t = g->dead;
+        g->dead = t->next;
+        gc_flush_pending(g, t);             /* anything left over leaks: never a dangling block */
         sn_free(t);
     }
 }
@@ -202,7 +222,7 @@ int gc_thread_unregister_self(void)
     return 0;
 }
 
-/* ---- signals ------------------------------------------------------------------------------ */
+/* ---- signals ----------------------------------------------------------------------------- */
 static void suspend_handler(int sig)
 {
     (void)sig;
@@ -219,7 +239,7 @@ static void suspend_handler(int sig)
     /* Registers: the kernel saved the interrupted context in the signal frame, above this
      * frame; __builtin_unwind_init also spills this frame's callee-saved registers. */
     __builtin_unwind_init();
-    t->sp = below_caller();
+    t->sp = gc_below_caller();
     stack_t ss;
     t->alt_lo = t->alt_hi = 0;
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
@@ -318,8 +338,8 @@ void gc_stop_world(void)
         int r = pthread_kill(t->tid, SIG_SUSPEND);
         if (r == 0) { t->signalled = 1; n++; continue; }
         unlink_thread(g, t);                /* gone without unregistering */
-        t->next = dead;
-        dead = t;
+        t->next = g->dead;
+        g->dead = t;
     }
     wait_acks(g, n, 0);
     g->stopped = 1;
@@ -335,47 +355,7 @@ void gc_start_world(void)
         if (t->signalled && pthread_kill(t->tid, SIG_RESUME) == 0) n++;
     wait_acks(g, n, 1);
     g->stopped = 0;
-    free_dead();
-}
-
-/* A thread's pending blocks are roots: they are not indexed, so nothing else scans them. */
-static void mark_pending(const struct gc_thread *t)
-{
-    size_t n = atomic_load_explicit(&t->npend, memory_order_acquire);
-    for (size_t i = 0; i < n; i++) {
-        struct gc_pend e = t->pend[i];
-        if (e.p && !(e.x & 1)) gc_mark_range(e.p, e.p + e.x);
-    }
-}
-
-/* Every registered thread's stack from its saved stack pointer to its base; the calling thread
- * (the collector) from here, after spilling its registers into this frame.  And every thread's
- * pending blocks, those of threads that vanished included. */
-void gc_mark_thread_stacks(void)
-{
-    struct gc_state *g = snug_gc;
-    __builtin_unwind_init();
-    uintptr_t here = below_caller();
-    pthread_t self = pthread_self();
-    for (struct gc_thread *t = dead; t; t = t->next) mark_pending(t);
-    for (struct gc_thread *t = g->threads; t; t = t->next) {
-        mark_pending(t);
-        uintptr_t sp;
-        if (pthread_equal(t->tid, self)) sp = here;
-        else if (t->signalled) sp = t->sp;
-        else continue;
-        if (t->alt_hi && sp >= t->alt_lo && sp < t->alt_hi) {
-            /* stopped on a signal stack: that stack from sp, and the whole thread stack */
-            gc_mark_range(sp, t->alt_hi);
-            if (t->stack_lo) gc_mark_range(t->stack_lo, t->stack_hi);
-            continue;
-        }
-        if (sp > t->stack_hi || (t->stack_lo && sp < t->stack_lo)) {
-            if (t->stack_lo) gc_mark_range(t->stack_lo, t->stack_hi);
-            continue;
-        }
-        gc_mark_range(sp, t->stack_hi);
-    }
+    free_dead(g);
 }
 
 void gc_threads_fork_child(void)
@@ -392,7 +372,7 @@ void gc_threads_fork_child(void)
     }
     if (keep) { keep->tid = pthread_self(); keep->ktid = gettid(); }
     main_rec = keep && !snug_gc_self ? keep : NULL;
-    free_dead();
+    free_dead(g);
     sem_destroy(&g->ack);
     sem_init(&g->ack, 0, 0);
     g->stopped = 0;

@@ -1,4 +1,4 @@
-/* gc_index.c - the index of GC blocks: page descriptors with start/end/atomic/mark bitmaps
+/* index.c - the index of GC blocks: page descriptors with start/end/atomic/mark bitmaps
  * found through a radix table keyed by 4 KiB page, cover entries for the inner pages of big
  * blocks.  Changes happen under the GC lock; every byte comes from sn_malloc (no static tables).
  *

@@ -1,8 +1,9 @@
-/* gc_mark.c - marking: the explicit mark stack (mapped memory, grown with mremap while the world
- * is stopped, overflow recovered by rescanning marked blocks), conservative scanning of words,
- * and the static roots (writable PT_LOAD segments of every loaded object), which also answer
- * whether a new big block is already "pointed to" by them.  Never recursive, never calls the
- * allocator: everything here may run while other threads are stopped. */
+/* mark.c - marking and the roots: the explicit mark stack (mapped memory, grown with mremap while
+ * the world is stopped, overflow recovered by rescanning marked blocks), conservative scanning of
+ * words; the roots it scans: one loaded object's writable data, the stopped threads' stacks and
+ * pending blocks; and whether static data already points into a range (for a new big block).
+ * Never recursive, never calls the allocator: everything here may run while other threads are
+ * stopped.  Calls only what gc.h declares of index.c and stop.c. */
 #include "gc.h"
 #include "os.h"
 #include <elf.h>
@@ -152,9 +153,48 @@ void gc_mark_finish(void)
     }
 }
 
-/* ---- static roots --------------------------------------------------------------------- */
-struct phdr_ctx { unsigned nobj; };
+/* ---- roots: threads ---------------------------------------------------------------------- */
+/* A thread's pending blocks are roots: they are not indexed, so nothing else scans them. */
+static void mark_pending(const struct gc_thread *t)
+{
+    size_t n = atomic_load_explicit(&t->npend, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        struct gc_pend e = t->pend[i];
+        if (e.p && !(e.x & 1)) gc_mark_range(e.p, e.p + e.x);
+    }
+}
 
+/* Every registered thread's stack from its saved stack pointer to its base; the calling thread
+ * (the collector) from here, after spilling its registers into this frame.  And every thread's
+ * pending blocks, those of threads that vanished included. */
+void gc_mark_thread_stacks(void)
+{
+    struct gc_state *g = snug_gc;
+    __builtin_unwind_init();
+    uintptr_t here = gc_below_caller();
+    pthread_t self = pthread_self();
+    for (struct gc_thread *t = g->dead; t; t = t->next) mark_pending(t);
+    for (struct gc_thread *t = g->threads; t; t = t->next) {
+        mark_pending(t);
+        uintptr_t sp;
+        if (pthread_equal(t->tid, self)) sp = here;
+        else if (t->signalled) sp = t->sp;
+        else continue;
+        if (t->alt_hi && sp >= t->alt_lo && sp < t->alt_hi) {
+            /* stopped on a signal stack: that stack from sp, and the whole thread stack */
+            gc_mark_range(sp, t->alt_hi);
+            if (t->stack_lo) gc_mark_range(t->stack_lo, t->stack_hi);
+            continue;
+        }
+        if (sp > t->stack_hi || (t->stack_lo && sp < t->stack_lo)) {
+            if (t->stack_lo) gc_mark_range(t->stack_lo, t->stack_hi);
+            continue;
+        }
+        gc_mark_range(sp, t->stack_hi);
+    }
+}
+
+/* ---- roots: static data ------------------------------------------------------------------ */
 static int holds(const struct dl_phdr_info *info, uintptr_t a)
 {
     for (unsigned i = 0; i < info->dlpi_phnum; i++) {
@@ -165,33 +205,25 @@ static int holds(const struct dl_phdr_info *info, uintptr_t a)
     return 0;
 }
 
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+/* libsnug.so's own data holds no GC pointers (the collector's state is in a mapping); skip it.
+ * When snug is linked into the program, its data is the program's (first): scan all. */
+static int is_snug_so(const struct dl_phdr_info *info, int first)
 {
-    struct phdr_ctx *c = arg;
-    (void)size;
-    /* Stop the world here, with the loader's lock held: no thread is half-way through dlopen or
-     * dlclose, and none can start one, so the segments below stay mapped while we scan. */
-    if (!snug_gc->stopped) gc_stop_world();
-    int first = c->nobj++ == 0;                 /* the main program */
-    /* libsnug.so's own data holds no GC pointers (the collector's state is in a mapping);
-     * skip it.  When snug is linked into the program, its data is the program's: scan all. */
-    if (!first && holds(info, (uintptr_t)&snug_gc)) return 0;
+    return !first && holds(info, (uintptr_t)&snug_gc);
+}
+
+void gc_mark_object_data(const struct dl_phdr_info *info, int first)
+{
+    if (is_snug_so(info, first)) return;
     for (unsigned i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
         gc_mark_range(lo, lo + ph->p_memsz);
     }
-    return 0;
 }
 
-void gc_mark_static_roots(void)
-{
-    struct phdr_ctx c = { 0 };
-    dl_iterate_phdr(phdr_cb, &c);
-}
-
-/* ---- does static data already point into [lo, hi)? ---------------------------------------- */
+/* ---- does static data already point into [lo, hi)? --------------------------------------- */
 struct probe_ctx { uintptr_t lo, hi; unsigned nobj; int hit; };
 
 GC_NO_ASAN static int probe_range(uintptr_t a, uintptr_t b, uintptr_t lo, uintptr_t hi)
@@ -206,8 +238,7 @@ static int probe_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     struct probe_ctx *c = arg;
     (void)size;
-    int first = c->nobj++ == 0;
-    if (!first && holds(info, (uintptr_t)&snug_gc)) return 0;
+    if (is_snug_so(info, c->nobj++ == 0)) return 0;
     for (unsigned i = 0; i < info->dlpi_phnum && !c->hit; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;

@@ -1,6 +1,8 @@
-/* gc.h - the collector's internal interface: the block index (gc_index.c), marking and roots
- * (gc_mark.c), thread registry and stop-the-world (gc_stop.c), and the state they share, which
- * lives in one mapping so that no data segment ever holds the address of a GC block. */
+/* gc.h - the collector's private interface, one section per file in their one-way order (each
+ * calls only the files above it here): the block index (index.c), the registered threads, their
+ * pending blocks and stopping them (stop.c), marking and the roots (mark.c); gc.c, the collection
+ * and the snug_gc_* entry points, uses them all.  Below the collector: alloc.h, os.h, error.h.
+ * Their shared state lives in one mapping, so that no data segment ever holds a GC address. */
 #ifndef SNUG_GC_H
 #define SNUG_GC_H
 #include "config.h"
@@ -9,7 +11,7 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
-/* ---- the block index (gc_index.c) ------------------------------------------------------- */
+/* ---- the block index (index.c) ---------------------------------------------------------- */
 /* Address space is cut into 4 KiB index pages and each page into granules of SNUG_ALIGN bytes
  * (every snug payload starts on a granule).  A GC block covers the granules [start, start+ext)
  * where ext is its extent (the request rounded up to a granule).  The page holding a block's
@@ -192,7 +194,7 @@ static inline int gci_insert(struct gc_index *x, uintptr_t p, size_t ext, int at
     return gci_insert_slow(x, p, ext, atomic);
 }
 
-/* ---- marking (gc_mark.c) ---------------------------------------------------------------- */
+/* ---- shared state ----------------------------------------------------------------------- */
 struct gc_range { uintptr_t lo, hi; };
 
 struct gc_markstack {
@@ -202,15 +204,6 @@ struct gc_markstack {
     size_t overflows;               /* times that happened (statistics, tests) */
 };
 
-SNUG_INTERNAL int  gc_mark_init(struct gc_markstack *m);
-SNUG_INTERNAL void gc_mark_range(uintptr_t lo, uintptr_t hi);      /* a root range: scan and drain */
-SNUG_INTERNAL void gc_mark_finish(void);                           /* drain, then recover from overflow */
-SNUG_INTERNAL void gc_mark_static_roots(void);                     /* data/bss of every loaded object */
-/* 1 when a word of the static roots points into [lo, hi) (a new block there would be retained) */
-SNUG_INTERNAL int  gc_static_points_into(uintptr_t lo, uintptr_t hi);
-
-struct gc_state;
-/* ---- threads (gc_stop.c) ---------------------------------------------------------------- */
 /* A small block handed out but not yet indexed: its owner queues it without the GC lock and
  * indexes a batch at once.  Until then the collector scans it as a root (it can neither be
  * marked nor swept). */
@@ -238,18 +231,6 @@ struct gc_thread {
     struct gc_pend pend[GC_PEND];
 };
 
-SNUG_INTERNAL int  gc_threads_init(void);                          /* handlers; main thread */
-SNUG_INTERNAL int  gc_thread_register_self(void);                  /* 0 new, 1 already, -1 error */
-SNUG_INTERNAL int  gc_thread_unregister_self(void);                /* 0 done, 1 was not registered */
-extern SNUG_INTERNAL __thread struct gc_thread *snug_gc_self;   /* NULL: not registered */
-SNUG_INTERNAL void gc_stop_world(void);                            /* caller holds the GC lock */
-SNUG_INTERNAL void gc_start_world(void);
-SNUG_INTERNAL void gc_mark_thread_stacks(void);                    /* world stopped */
-SNUG_INTERNAL void gc_threads_fork_child(void);
-/* gc.c: index t's pending blocks (GC lock held); entries that cannot be indexed stay pending. */
-SNUG_INTERNAL void gc_flush_pending(struct gc_state *g, struct gc_thread *t);
-
-/* ---- shared state ----------------------------------------------------------------------- */
 struct gc_state {
     pthread_mutex_t lock;           /* every field below, the index and the thread list */
     struct gc_index idx;
@@ -262,6 +243,7 @@ struct gc_state {
     /* threads */
     struct gc_thread *threads;
     size_t nthreads;
+    struct gc_thread *dead;         /* threads found gone during a stop: freed after it */
     sem_t ack;                      /* stopped and resumed threads post here */
     atomic_uint stop_gen, resume_gen;
     int stopped;                    /* the world is stopped now */
@@ -270,5 +252,40 @@ struct gc_state {
     size_t nroots, roots_cap;
 };
 
+/* Defined in stop.c (its signal handlers read it), set once by gc.c's start-up. */
 extern SNUG_INTERNAL struct gc_state *snug_gc;
+
+/* Count bytes towards the next collection (GC lock held: only the count's readers are lock-free). */
+static inline void gc_add_since(struct gc_state *g, size_t bytes)
+{
+    atomic_store_explicit(&g->since, atomic_load_explicit(&g->since, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+}
+
+/* ---- threads (stop.c) ------------------------------------------------------------------- */
+SNUG_INTERNAL int  gc_threads_init(void);                          /* handlers; main thread */
+SNUG_INTERNAL int  gc_thread_register_self(void);                  /* 0 new, 1 already, -1 error */
+SNUG_INTERNAL int  gc_thread_unregister_self(void);                /* 0 done, 1 was not registered */
+extern SNUG_INTERNAL __thread struct gc_thread *snug_gc_self;   /* NULL: not registered */
+/* Index t's pending blocks (GC lock held); entries that cannot be indexed stay pending. */
+SNUG_INTERNAL void gc_flush_pending(struct gc_state *g, struct gc_thread *t);
+SNUG_INTERNAL void gc_stop_world(void);                            /* caller holds the GC lock */
+SNUG_INTERNAL void gc_start_world(void);                           /* then frees the dead records */
+SNUG_INTERNAL void gc_threads_fork_child(void);
+/* The stack pointer of the caller, or a little below it: every byte of the caller's frame
+ * (its saved registers included) lies above the returned address.  Never inlined. */
+SNUG_INTERNAL uintptr_t gc_below_caller(void);
+
+/* ---- marking and roots (mark.c) --------------------------------------------------------- */
+struct dl_phdr_info;
+SNUG_INTERNAL int  gc_mark_init(struct gc_markstack *m);
+SNUG_INTERNAL void gc_mark_range(uintptr_t lo, uintptr_t hi);      /* a root range: scan and drain */
+SNUG_INTERNAL void gc_mark_finish(void);                           /* drain, then recover from overflow */
+/* The writable segments of one loaded object (first: the program); world stopped. */
+SNUG_INTERNAL void gc_mark_object_data(const struct dl_phdr_info *info, int first);
+/* Every thread's stack from its saved stack pointer, the caller's from its own frame, and every
+ * thread's pending blocks; world stopped. */
+SNUG_INTERNAL void gc_mark_thread_stacks(void);
+/* 1 when a word of the static roots points into [lo, hi) (a new block there would be retained) */
+SNUG_INTERNAL int  gc_static_points_into(uintptr_t lo, uintptr_t hi);
 #endif

@@ -1,12 +1,17 @@
 /* gc.c - the implicit allocator: a conservative mark-sweep collector on snug's own heap, the
- * snug_gc_* API.  GC blocks are ordinary snug blocks (sn_malloc/sn_calloc) that the collector
- * also indexes; a swept block goes straight back to snug with sn_free.
+ * snug_gc_* API and the collection itself (collect_locked: every step, in order, from here).
+ * GC blocks are ordinary snug blocks (sn_malloc/sn_calloc) that the collector also indexes; a
+ * swept block goes straight back to snug with sn_free.
  *
  * DESIGN
  *
+ * Files, each calling only those before it: index.c (the block index), stop.c (registered
+ * threads, their pending blocks, stopping the world), mark.c (marking, the roots), gc.c (this
+ * one).  Below them, only the allocator's entry points (alloc.h), os.h's mappings and error.h.
+ *
  * Blocks.  snug_gc_malloc(n) asks snug for ext = n rounded up to a granule (16 bytes on
  * 64-bit), zeroed (sn_calloc: fresh pages of large blocks are not touched again), and records
- * the block in the index (gc_index.c).  No header is added: a 24-byte GC object costs what a
+ * the block in the index (index.c).  No header is added: a 24-byte GC object costs what a
  * 24-byte malloc costs.  Explicit and GC blocks share snug's pages and free lists.
  *
  * Pending blocks.  Taking the GC lock for every small allocation made two allocating threads
@@ -55,9 +60,11 @@
  * around the index, counters, thread list and roots) from before the stop until after the sweep.
  * Mutators take the GC lock only in snug_gc_* calls and never while inside sn_malloc & co, so
  * the lock order is always GC lock -> snug's locks (fork's prepare handlers keep that order:
- * ours, registered after snug's, run first).  The stop happens inside the first
- * dl_iterate_phdr callback, so the loader's lock is held: no thread is half-way through dlopen
- * or dlclose and the segments stay mapped while they are scanned.  Each other registered thread
+ * ours, registered after snug's, run first).  The stop happens inside the first callback of
+ * collect_locked's dl_iterate_phdr, which then scans each object's data, so the loader's lock is
+ * held: no thread is half-way through dlopen or dlclose and the segments stay mapped while they
+ * are scanned (stopping first could stop a thread holding that lock, and dl_iterate_phdr would
+ * wait for it for ever: C++ exception unwinding takes it, for one).  Each other registered thread
  * gets SIGPWR; its handler records its stack pointer, posts a semaphore and waits in sigsuspend
  * (everything but SIGXCPU blocked) until the resume generation changes; SIGXCPU wakes it, it
  * posts again.  A stopped thread may hold any snug lock, or be waiting for the GC lock; the
@@ -100,12 +107,12 @@
 #include "os.h"
 #include "snug.h"
 #include <errno.h>
+#include <link.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MIN_TRIGGER ((size_t)8 << 20)
 
-SNUG_INTERNAL struct gc_state *snug_gc;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int gc_ready;
 
@@ -196,20 +203,32 @@ static void sweep(struct gc_state *g)
     g->last_kept = g->heap_bytes;
 }
 
-/* Caller holds the GC lock. */
+/* Called by dl_iterate_phdr for each loaded object, the program first, with the loader's lock
+ * held throughout: the world is stopped in the first call (see DESIGN, Stopping the world). */
+static int stop_and_mark_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    unsigned *nobj = arg;
+    (void)size;
+    if (!snug_gc->stopped) gc_stop_world();
+    gc_mark_object_data(info, (*nobj)++ == 0);
+    return 0;
+}
+
+/* One collection, every step of it; the caller holds the GC lock. */
 static void collect_locked(struct gc_state *g)
 {
     if (!snug_gc_self) return;              /* our own stack would not be scanned */
     gc_flush_pending(g, snug_gc_self);      /* ours can be indexed now; others' are roots */
     g->ms.top = 0;
     g->ms.overflowed = 0;
-    gc_mark_static_roots();                 /* stops the world in its first callback */
+    unsigned nobj = 0;
+    dl_iterate_phdr(stop_and_mark_object, &nobj);   /* stop, then the static data */
     if (!g->stopped) gc_stop_world();
-    gc_mark_thread_stacks();
+    gc_mark_thread_stacks();                /* stacks, registers, pending blocks */
     for (size_t i = 0; i < g->nroots; i++) gc_mark_range(g->roots[i].lo, g->roots[i].hi);
     gc_mark_finish();
     gc_start_world();
-    sweep(g);
+    sweep(g);                               /* with the world running: sn_free may take locks */
     g->collections++;
     size_t t = g->heap_bytes > g->min_trigger ? g->heap_bytes : g->min_trigger;
     atomic_store(&g->trigger, t);
@@ -224,31 +243,6 @@ static void collect_if_due(struct gc_state *g)
 }
 
 /* ---- allocation ---------------------------------------------------------------------------- */
-static void add_since(struct gc_state *g, size_t bytes)
-{
-    atomic_store_explicit(&g->since, atomic_load_explicit(&g->since, memory_order_relaxed) + bytes,
-                          memory_order_relaxed);
-}
-
-void gc_flush_pending(struct gc_state *g, struct gc_thread *t)
-{
-    size_t n = atomic_load_explicit(&t->npend, memory_order_acquire), keep = 0, kept = 0, moved = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct gc_pend e = t->pend[i];
-        size_t ext = e.x & ~(size_t)1;
-        if (e.p && gci_insert(&g->idx, e.p, ext, (int)(e.x & 1)) != 0) {
-            t->pend[keep++] = e;            /* no memory for the index now: stays a root */
-            kept += ext;
-            continue;
-        }
-        moved += ext;   /* indexed, or freed while pending (snug_gc_free took it off heap_bytes) */
-    }
-    atomic_store_explicit(&t->npend, keep, memory_order_release);
-    atomic_store_explicit(&t->pend_bytes, kept, memory_order_relaxed);
-    g->heap_bytes += moved;
-    add_since(g, moved);
-}
-
 /* Big blocks are large targets for words that only look like pointers; on 32-bit, constants in
  * libc's data (random()'s table) land in the very range where large mappings go.  As bdwgc
  * blacklists such addresses, a new big block that static data already points into is set aside
@@ -315,7 +309,7 @@ static void *gc_alloc(size_t n, int atomic)
         return NULL;
     }
     g->heap_bytes += ext;
-    add_since(g, ext);
+    gc_add_since(g, ext);
     pthread_mutex_unlock(&g->lock);
     return p;
 }
