@@ -1,6 +1,6 @@
-/* check.c - snug_heap_check(): walks every region block by block (fit.c's I1-I5),
- * every small page (page.h's P1-P3, free lists of pages this thread may read),
- * this thread's page lists, and the large-block registry. */
+/* check.c - snug_heap_check(): every region block by block (the fit checker: I1-I5, Q1),
+ * every small page (P1, P2, P4; bitmaps only of pages this thread may read), this thread's
+ * page lists (P5, H1-H2) and the large-block registry (L1-L2): DESIGN.md, "Invariants". */
 #include "fit.h"
 #include "heap.h"
 #include "init.h"
