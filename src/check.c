@@ -1,6 +1,6 @@
-/* check.c - snug_heap_check(): walks every region block by block (fit.c's I1-I5),
- * every small page (page.h's P1-P3, free lists of pages this thread may read),
- * this thread's page lists, and the large-block registry. */
+/* check.c - snug_heap_check(): every region block by block (the fit checker: I1-I5, Q1),
+ * every small page (P1, P2, P4; bitmaps only of pages this thread may read), this thread's
+ * page lists (P5, H1-H2) and the large-block registry (L1-L2): DESIGN.md, "Invariants". */
 #include "fit.h"
 #include "heap.h"
 #include "init.h"
@@ -18,7 +18,7 @@ static int check_page(uintptr_t payload, size_t bytes)
     int mine = o == snug_tl_heap || (o && __atomic_load_n(&o->parked, __ATOMIC_RELAXED));
     if (o && o == snug_tl_heap && pg->in_full) {
         if (pg->relist == RELIST_EMPTY || pg->used <= pg->relist)
-            return snug_check_fail("full page's relist threshold wrong", payload);
+            return snug_check_fail("full page's relist threshold wrong (P5)", payload);
         own_full++;
     }
     return page_check(pg, mine);
@@ -37,25 +37,25 @@ static int check_own_lists(size_t full_pages)
             if (pg->owner != h || pg->cls != c || pg->in_full || (pg != head && pg->prev != prev) ||
                 (!pg->next && head->prev != pg) ||
                 addr_page((uintptr_t)pg + SPAGE_HDR) != (uintptr_t)pg) {
-                return snug_check_fail("page list broken", (uintptr_t)pg);
+                return snug_check_fail("page list broken (P5)", (uintptr_t)pg);
             }
             if (pg->relist != RELIST_EMPTY)
-                return snug_check_fail("page relist threshold set on an avail page", (uintptr_t)pg);
-            if (++n > h->pages) return snug_check_fail("page lists longer than page count", (uintptr_t)h);
+                return snug_check_fail("page relist threshold set on an avail page (P5)", (uintptr_t)pg);
+            if (++n > h->pages) return snug_check_fail("page lists longer than page count (H1)", (uintptr_t)h);
         }
     }
     unsigned nspare = 0;
     for (struct spage *pg = h->spare; pg; pg = pg->next) {
         if (pg->owner != h || pg->used != 0 || pg->in_full || !page_guards_ok(pg) ||
             addr_page((uintptr_t)pg + SPAGE_HDR) != (uintptr_t)pg)
-            return snug_check_fail("spare page broken", (uintptr_t)pg);
-        if (++nspare > h->nspare || ++n > h->pages) return snug_check_fail("spare list longer than its count", (uintptr_t)h);
+            return snug_check_fail("spare page broken (H1)", (uintptr_t)pg);
+        if (++nspare > h->nspare || ++n > h->pages) return snug_check_fail("spare list longer than its count (H1)", (uintptr_t)h);
     }
-    if (nspare != h->nspare) return snug_check_fail("spare pages missing", (uintptr_t)h);
-    if (n != h->pages) return snug_check_fail("pages missing from lists", (uintptr_t)h);
+    if (nspare != h->nspare) return snug_check_fail("spare pages missing (H1)", (uintptr_t)h);
+    if (n != h->pages) return snug_check_fail("pages missing from lists (H1)", (uintptr_t)h);
     size_t per_class = 0;
     for (unsigned c = 0; c < SNUG_NCLASSES; c++) per_class += h->cls_pages[c];
-    if (!h->cls_lossy && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total", (uintptr_t)h);
+    if (!h->cls_lossy && per_class + h->nspare != h->pages) return snug_check_fail("page counts per class disagree with the total (H2)", (uintptr_t)h);
     return 0;
 }
 

@@ -70,7 +70,7 @@ static struct spage *page_of(uintptr_t p)
  * or more) loses the increments past it, and its count falls short from then
  * on, never below 0: when it counts as busy (BUSY_CLASS_PAGES) or idle (its
  * last dense page) is then approximate, and a heap that lost a count is not
- * held to the checker's sum.  Counts that stuck at UINT16_MAX instead kept a
+ * held to the checker's sum (H2).  Counts that stuck at UINT16_MAX instead kept a
  * 1 GiB burst's last dense page, and the pages stacked above it, for good. */
 static void cls_count_up(struct heap *h, unsigned c)
 {

@@ -9,6 +9,8 @@
 #include "page.h"
 #include "sizeclass.h"
 
+/* Invariants H1-H2 (where a heap's pages are, and its counts of them) and P5
+ * (its avail lists): DESIGN.md, "Invariants"; check.c checks them. */
 struct heap {
     struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */

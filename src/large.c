@@ -398,13 +398,13 @@ int large_check(void)
         struct lhead *h = head_of(table[i]);
         n++;
         if (!head_ok(table[i]) || table[i] + h->usable > h->map + h->maplen)
-            rc = snug_check_fail("large block header damaged", table[i]);
+            rc = snug_check_fail("large block header damaged (L1)", table[i]);
     }
-    if (!rc && n != nblocks) rc = snug_check_fail("large block count differs", n);
+    if (!rc && n != nblocks) rc = snug_check_fail("large block count differs (L1)", n);
     size_t kept = 0;
     for (unsigned i = 0; i < lcache_n && i < LCACHE_N; i++) kept += lcache[i].len;
     if (!rc && (lcache_n > LCACHE_N || kept != lcache_bytes || kept > retain_keep(&large_retain)))
-        rc = snug_check_fail("kept large mappings miscounted", lcache_n);
+        rc = snug_check_fail("kept large mappings miscounted (L2)", lcache_n);
     snug_unlock(&large_lock);
     return rc;
 }

@@ -33,7 +33,7 @@ size_t large_bytes_now(void);           /* without the lock (see snug_fit_user_b
 void   large_fork_prepare(void);
 void   large_fork_parent(void);
 void   large_fork_child(void);
-int    large_check(void);
+int    large_check(void);               /* L1-L2 (DESIGN.md, "Invariants") */
 /* fn(payload, usable) for every live large block, under the lock. */
 void   large_each(void (*fn)(uintptr_t p, size_t usable, void *arg), void *arg);
 #endif

@@ -2,8 +2,8 @@
  * on only once threads have been seen waiting for the fit allocator's lock: a
  * single-threaded program never has one, so its blocks always coalesce at once
  * (SNUG_OPTIONS thread_cache_after=N: after N waits; 0: from the start).
- * A cached block stays allocated in the fit allocator's eyes; its second
- * payload word carries a keyed mark, so a second free of it is caught. */
+ * A cached block stays allocated in the fit allocator's eyes and carries a
+ * keyed mark, so a second free of it is caught (M1: DESIGN.md, "Invariants"). */
 #ifndef SNUG_MCACHE_H
 #define SNUG_MCACHE_H
 #include "config.h"

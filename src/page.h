@@ -10,21 +10,9 @@
  * free checks the slot start (one multiply, rotate and compare) and clears its
  * bit.
  *
- * Invariants (checked by check.c):
- *   P1 bit i is set exactly when slot i is allocated or queued for a remote
- *      free, or i >= nslots (no such slot); used == popcount(bits) - (256 - nslots)
- *   P2 hint < 4; every word before it is full
- *   P3 owner never changes; only the owner thread touches bits, used, hint (a
- *      remote free and a size query read a bitmap word: it is stored relaxed)
- *   P4 key == front_key == owner ^ page ^ secret (key checked on every
- *      free, in one compare with the owner test and, on 64-bit, the owner's
- *      remote list being empty; front_key likewise on every malloc: heap.h);
- *      head_guard == its value.  All three are checked before any path
- *      other than those two reads the header (page_guards_ok), so what an
- *      overflow or underflow wrote there is never followed or trusted
- *   P5 a page is on its owner's avail list for its class exactly when it is not
- *      in_full; an avail page's relist is RELIST_EMPTY (0), a full page's is below
- *      its used count (heap.c's checker, with the page walk counting full pages)
+ * Invariants P1 (bitmap and used count), P2 (hint), P3 (the owner alone
+ * writes), P4 (keys and head guard) and P5 (avail lists): DESIGN.md,
+ * "Invariants".  page_check checks P1, P2 and P4, check.c P5.
  */
 #ifndef SNUG_PAGE_H
 #define SNUG_PAGE_H
@@ -169,7 +157,7 @@ unsigned page_pages_for(size_t bsize);
 unsigned page_pages_dense(size_t bsize);    /* the page size (1, 2, 4) that wastes least */
 unsigned page_slots_for(unsigned npages, size_t bsize);
 void  page_init(struct spage *pg, struct heap *owner, unsigned cls, unsigned npages);
-/* Checker for one page (P1-P4); the bitmap is read only when mine (owned by
+/* Checker for one page (P1, P2, P4); the bitmap is read only when mine (owned by
  * the calling thread or parked), since its owner may be changing it. */
 int   page_check(const struct spage *pg, int mine);
 #endif
