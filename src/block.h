@@ -14,14 +14,8 @@
  * head is next read (blk_head is the only reader and checks every time).  PREV_INUSE in a head says
  * whether the block before is allocated; only free blocks carry a foot, so an
  * allocated block's payload runs to the next head.  A zero-size allocated
- * sentinel head closes every region.  Invariants (checked by check.c):
- *   I1 blocks tile [first, end - WORD) exactly; sizes >= MIN_BLOCK, multiples of ALIGN
- *   I2 PREV_INUSE of every head equals INUSE of the block before it
- *   I3 no two free blocks are adjacent; every free block's foot equals its size
- *   I4 every free block is on exactly the bin list its size maps to, except the
- *      top of the growing region (fit.c keeps it off the bins)
- *   I5 page map: the OS pages of a small page (a block with BLK_PAGE) carry
- *      1..k (1 + distance to the page start); every other map byte is 0.
+ * sentinel head closes every region.  Invariants (checked by fit_check.c):
+ *   I1-I5: DESIGN.md, "Invariants".
  */
 #ifndef SNUG_BLOCK_H
 #define SNUG_BLOCK_H
@@ -33,7 +27,7 @@
 #define BLK_INUSE      ((uint64_t)1)
 #define BLK_PREV_INUSE ((uint64_t)2)
 #define BLK_PAGE       ((uint64_t)4)   /* block holds a small-object page */
-#define BLK_FREED      ((uint64_t)8)   /* set in the head of a block when it is freed (with INUSE: parked, fit.c) */
+#define BLK_FREED      ((uint64_t)8)   /* set in the head of a block when it is freed (with INUSE: parked, park.h) */
 #define BLK_META       ((uint64_t)1 << 47)   /* allocated for snug's own records */
 #define BLK_ROOMY      ((uint64_t)1 << 46)   /* sized by realloc with room to grow into */
 #define BLK_FLAGS      ((uint64_t)(SNUG_ALIGN - 1) | BLK_META | BLK_ROOMY)

@@ -1,4 +1,4 @@
-/* check.c - snug_heap_check(): every region block by block (the fit checker: I1-I5, Q1),
+/* check.c - snug_heap_check(): every region block by block (the fit checker: I1-I5, K1),
  * every small page (P1, P2, P4; bitmaps only of pages this thread may read), this thread's
  * page lists (P5, H1-H2) and the large-block registry (L1-L2): DESIGN.md, "Invariants". */
 #include "fit.h"

@@ -76,8 +76,8 @@ static inline uint64_t orig_key(uintptr_t b) { return ((uint64_t)b ^ snug_secret
 int  region_grow(size_t need);
 /* Grow region r by at least `more` bytes at its top; 0 on success. */
 int  region_extend(struct region *r, size_t more);
-/* Free bytes waiting at the growing region's top, or inside a region: see
- * trim_after and decay_poll below. */
+/* Free bytes at a region's top or inside a region, and the waits before they
+ * go back (trim_after and decay_poll below). */
 void region_top_waits(struct region *r, size_t sz);
 void region_trim_top(struct region *r, size_t keep);
 void region_purge_wait(uintptr_t b, size_t sz);
@@ -86,12 +86,16 @@ void region_decay_check(void);
  * large free blocks; whether any memory went back. */
 int  region_trim_all(size_t pad);
 
-/* The free block b was just made by a free: a free top beyond the trim
- * threshold left by that waits to be trimmed (region.c's decay).  Lock held. */
+/* A fit call while a top or a purge waits: on every DECAY_POLL_EVERY-th, trim
+ * or purge once the wait is over (region.c's decay).  Lock held. */
 static inline __attribute__((always_inline)) void decay_poll(void)
 {
-    if (SNUG_UNLIKELY(fit->wait.any != 0) && !(++fit->decay_tick & 15)) region_decay_check();
+    if (SNUG_UNLIKELY(fit->wait.any != 0) && !(++fit->decay_tick & (DECAY_POLL_EVERY - 1))) region_decay_check();
 }
+/* The free block b was just made by a free: a free top beyond the trim
+ * threshold left by that waits to be trimmed, or is trimmed at once when it is
+ * not the growing region's; a free block inside a region waits to be purged.
+ * Lock held. */
 static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
 {
     size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);

@@ -2,23 +2,8 @@
  * block of up to PARK_MAX bytes waits on a LIFO list for a malloc of its exact
  * size instead of coalescing at once.  Inline (the malloc and free paths);
  * park.c makes every parked block rejoin the heap.  Lock held (fit_private.h).
- *
- * Neither the free nor the malloc that takes a parked block back pays for
- * bins, splits and merges, and the block is likely still in the cache.  Any
- * other malloc (and an aligned or page request, a metadata block, a trim, a
- * realloc growing into a parked neighbour) first makes every parked block
- * rejoin the heap, freed and coalesced as usual, so every search sees the heap
- * immediate coalescing would have left and the heap grows no sooner; at most
- * PARK_CAP blocks and PARK_BYTES wait (tuning.h).  A list whose parked blocks
- * rejoin unused loses credit (a taken one gains it); below zero its frees are
- * not parked, one more each time, until it is back at zero: sizes that do not
- * recur (the coalescing trace) stop paying for parking.
- * A parked block stays allocated in the layout's eyes (INUSE, with FREED: a
- * second free of it is seen), so its neighbours do not merge with it, and it
- * links through its first payload word (a hashed link, checked when followed).
- * Invariant K1 (DESIGN.md): a block is parked exactly when its head has INUSE
- * and FREED, and it is then once on list park_index(size); park_bits, park_n
- * and park_bytes agree with the lists. */
+ * Why, and what makes parked blocks rejoin: DESIGN.md, "Parked blocks";
+ * invariant K1 there. */
 #ifndef SNUG_PARK_H
 #define SNUG_PARK_H
 #include "bins.h"
