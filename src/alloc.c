@@ -225,7 +225,7 @@ static inline int small_sized_ok(size_t b, size_t n) { return !(n > b || (2 * n 
 static inline int medium_sized_ok(const void *p, size_t n)
 {
     uintptr_t b = blk_of_payload(p);
-    uint64_t raw = blk_raw_unlocked(b);         /* (no fit lock: a neighbour's free may rewrite its PREV_INUSE bit) */
+    uint64_t raw = blk_word_relaxed(b);         /* (no fit lock: a neighbour's free may rewrite its PREV_INUSE bit) */
     uint64_t h = raw & BLK_VALUE;
     size_t u = (size_t)(h & ~BLK_FLAGS) - WORD;
     return blk_tag_ok(b, raw) && (h & (BLK_INUSE | BLK_FREED | BLK_META | BLK_PAGE)) == BLK_INUSE &&

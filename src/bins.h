@@ -161,7 +161,7 @@ static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need, uns
      * the others are checked when next taken, merged or walked); their links
      * are checked before they are followed. */
     for (fblock *f = fit->bins[i]; f && n < BEST_SCAN; f = fb_scan_next(f, sp), n++) {
-        size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);
+        size_t s = (size_t)(blk_head_known((uintptr_t)f) & ~BLK_FLAGS);
         if (s >= need && s < best_size) {
             best = f;
             best_size = s;
@@ -176,7 +176,7 @@ static inline __attribute__((always_inline)) uintptr_t find_fit(size_t need, uns
         for (fblock *f = fit->bins[j]; f; f = fb_next(f))
             if (blk_size((uintptr_t)f) >= need) return (uintptr_t)f;
     /* (carve_at checks the head of the block it takes) */
-    if (fit->top && (blk_known(fit->top) & ~BLK_FLAGS) >= need) return fit->top;
+    if (fit->top && (blk_head_known(fit->top) & ~BLK_FLAGS) >= need) return fit->top;
     /* Nothing larger is free: the rest of the own bin before giving up. */
     *bin = i;
     for (fblock *f = fit->bins[i]; f; f = fb_next(f))
@@ -202,7 +202,7 @@ static inline uintptr_t find_aligned(size_t need, size_t align)
     for (int j = bin_next(bin_index(need)); j >= 0 && seen < ALIGN_SCAN;
          j = (unsigned)j + 1 < NBINS ? bin_next((unsigned)j + 1) : -1)
         for (fblock *f = fit->bins[j]; f && seen < ALIGN_SCAN; f = fb_scan_next(f, sp), seen++) {
-            size_t s = (size_t)(blk_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
+            size_t s = (size_t)(blk_head_known((uintptr_t)f) & ~BLK_FLAGS);   /* the chosen one is checked */
             if (s >= need && aligned_lead((uintptr_t)f, align) + need <= s) return (uintptr_t)f;
         }
     if (fit->top) {
@@ -234,7 +234,7 @@ static inline uintptr_t prev_free_block(uintptr_t b)
 {
     size_t psz = blk_prev_foot(b);
     uintptr_t pb = b - psz, end, first = region_bounds(b, &end);
-    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || !first || psz > b - first ? 0 : blk_raw(pb);
+    uint64_t raw = psz < MIN_BLOCK || (psz & BLK_FLAGS) || !first || psz > b - first ? 0 : blk_word(pb);
     if (!raw || !blk_tag_ok(pb, raw) || (raw & (~BLK_FLAGS & BLK_VALUE)) != psz || (raw & BLK_INUSE))
         snug_fatal("free block's foot overwritten (write after free?) before", (void *)(b + WORD), 0);
     return pb;
@@ -246,7 +246,7 @@ static inline uintptr_t prev_free_block(uintptr_t b)
  * checked or written b's head. */
 static inline __attribute__((always_inline)) uintptr_t release(uintptr_t b)
 {
-    uint64_t h = blk_known(b);
+    uint64_t h = blk_head_known(b);
     size_t sz = (size_t)(h & ~BLK_FLAGS), sz0 = sz;
     uintptr_t b0 = b;
     if (!(h & BLK_PREV_INUSE)) {
@@ -256,7 +256,7 @@ static inline __attribute__((always_inline)) uintptr_t release(uintptr_t b)
         b = pb;
         free_remove(b, psz);
         sz += psz;
-        h = blk_known(b);
+        h = blk_head_known(b);
     }
     uintptr_t n = b + sz;
     uint64_t nh = blk_head(n);

@@ -11,7 +11,7 @@
  * (b + 8) is 16-aligned; sizes are multiples of 16.  The top 16 bits of a head
  * are a tag: a keyed hash of the block's address, size and flags, so an
  * overflow into a head, or a pointer that is not a block, is caught when the
- * head is next read (blk_head is the only reader and checks every time).  PREV_INUSE in a head says
+ * head is next read (blk_head, below).  PREV_INUSE in a head says
  * whether the block before is allocated; only free blocks carry a foot, so an
  * allocated block's payload runs to the next head.  A zero-size allocated
  * sentinel head closes every region.  Invariants (checked by fit_check.c):
@@ -39,24 +39,28 @@ static inline uint64_t blk_tag(uintptr_t b, uint64_t v)
 {
     return (((uint64_t)b ^ v ^ snug_secret) * 0x9E3779B97F4A7C15ull) & ~BLK_VALUE;
 }
-/* The head as stored, unchecked (for validating pointers a program passes in).
+/* A head is read in one of three ways, by name:
+ *   blk_word(b)        the stored word, tag and all, unchecked: for validating
+ *                      a pointer a program passes in (blk_tag_ok on it);
+ *                      blk_word_relaxed the same without the fit lock;
+ *   blk_head(b)        the head, its tag checked (fatal when wrong): the default;
+ *   blk_head_known(b)  the head of a block this operation has already checked
+ *                      or written under the fit lock: read once, checked once.
  * Heads are written under the fit lock, where they are read plainly; but the
  * head of a live block is also read without it (its own free into a thread
  * cache, size queries: fit.c) while a neighbour's free or carving rewrites its
  * PREV_INUSE bit: those writes and reads are relaxed accesses (relaxed.h). */
-static inline uint64_t blk_raw(uintptr_t b) { return *(uint64_t *)b; }
-static inline uint64_t blk_raw_unlocked(uintptr_t b) { return snug_load64((const uint64_t *)b); }
+static inline uint64_t blk_word(uintptr_t b) { return *(uint64_t *)b; }
+static inline uint64_t blk_word_relaxed(uintptr_t b) { return snug_load64((const uint64_t *)b); }
 static inline int blk_tag_ok(uintptr_t b, uint64_t raw) { return (raw & ~BLK_VALUE) == blk_tag(b, raw & BLK_VALUE); }
 __attribute__((noreturn, cold)) void blk_corrupt(uintptr_t b);
 static inline uint64_t blk_head(uintptr_t b)
 {
-    uint64_t raw = blk_raw(b);
+    uint64_t raw = blk_word(b);
     if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
     return raw & BLK_VALUE;
 }
-/* The head of b when this operation has already checked (or written) it under
- * the fit lock: read once, checked once. */
-static inline uint64_t blk_known(uintptr_t b) { return blk_raw(b) & BLK_VALUE; }
+static inline uint64_t blk_head_known(uintptr_t b) { return blk_word(b) & BLK_VALUE; }
 static inline void   blk_set_head(uintptr_t b, uint64_t v) { snug_store64_hot((uint64_t *)b, v | blk_tag(b, v)); }
 static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
 static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - WORD) = sz; }

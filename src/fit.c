@@ -58,7 +58,7 @@ static inline void shrink_roomy(uintptr_t b, size_t sz, size_t need, size_t room
     size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
     if (roomy > need && roomy <= room) {
         shrink_to(b, roomy);
-        blk_set_head(b, blk_known(b) | BLK_ROOMY);
+        blk_set_head(b, blk_head_known(b) | BLK_ROOMY);
     } else {
         shrink_to(b, need);
     }
@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void carve_at(uintptr_t b, size_t n
 static void user_taken(uintptr_t b)
 {
     fit->user_blocks++;
-    snug_rstore_hot(&fit->user_bytes, fit->user_bytes + ((size_t)(blk_known(b) & ~BLK_FLAGS) - WORD));
+    snug_rstore_hot(&fit->user_bytes, fit->user_bytes + ((size_t)(blk_head_known(b) & ~BLK_FLAGS) - WORD));
 }
 
 /* The kernel refused: snug gives back what it keeps for reuse (os.h:
@@ -169,7 +169,7 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
     uintptr_t b = !locked && align <= SNUG_ALIGN ? park_take(need) : 0;
     if (!b) b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
     if (b) {
-        if (flags) blk_set_head(b, blk_known(b) | flags);     /* just written */
+        if (flags) blk_set_head(b, blk_head_known(b) | flags);     /* just written */
         user_taken(b);
     }
     decay_poll();
@@ -191,7 +191,7 @@ void *snug_fit_meta_alloc(size_t n)
 {
     snug_lock(&fit_lock);
     uintptr_t b = alloc_locked_cold(blk_need(n));
-    if (b) blk_set_head(b, blk_known(b) | BLK_META);
+    if (b) blk_set_head(b, blk_head_known(b) | BLK_META);
     snug_unlock(&fit_lock);
     return b ? (void *)(b + WORD) : NULL;
 }
@@ -213,7 +213,7 @@ static inline __attribute__((always_inline)) uintptr_t checked_block_in(const vo
     uintptr_t b = blk_of_payload(p), end, first = region_bounds((uintptr_t)p, &end);
     if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !first || b < first)
         snug_fatal(op, p, 0);
-    uint64_t raw = unlocked ? blk_raw_unlocked(b) : blk_raw(b);
+    uint64_t raw = unlocked ? blk_word_relaxed(b) : blk_word(b);
     if (!blk_tag_ok(b, raw)) not_a_block(p, op);
     uint64_t h = raw & BLK_VALUE;
     size_t sz = (size_t)(h & ~BLK_FLAGS);
@@ -250,9 +250,9 @@ size_t snug_fit_checked_size(const void *p, const char *op)
 {
     if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
     uintptr_t b = checked_block_in(p, op, HEADS_LOCK_FREE);
-    uint64_t raw = blk_raw_unlocked(b);     /* (its size is the block's own; PREV_INUSE may change) */
+    uint64_t raw = blk_word_relaxed(b);     /* (its size is the block's own; PREV_INUSE may change) */
     size_t sz = (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
-    raw = blk_raw_unlocked(b + sz);     /* an overflow into the next head is caught here, as at free */
+    raw = blk_word_relaxed(b + sz);     /* an overflow into the next head is caught here, as at free */
     if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
     if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     return sz;
@@ -267,7 +267,7 @@ size_t snug_fit_checked_size(const void *p, const char *op)
 size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
 {
     if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
-    uint64_t h = blk_raw_unlocked(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
+    uint64_t h = blk_word_relaxed(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
     if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
     if (h & BLK_ROOMY) slack += sz / 4;
@@ -284,7 +284,7 @@ size_t snug_fit_cached_size(const void *p)
 {
     if (HEADS_LOCK_FREE) {
         uintptr_t b = blk_of_payload(p);
-        uint64_t raw = blk_raw_unlocked(b);
+        uint64_t raw = blk_word_relaxed(b);
         if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
         return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
     }
@@ -299,7 +299,7 @@ size_t snug_fit_validate(const void *p, const char *op)
     snug_lock(&fit_lock);
     uintptr_t b = checked_block(p, op);
     /* An overflow into the next block is seen here too, as at free. */
-    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
     snug_unlock(&fit_lock);
     return sz - WORD;
@@ -329,7 +329,7 @@ void snug_fit_free(void *p)
 {
     int locked = fit_lock_user();
     uintptr_t b = checked_block(p, "free(): invalid pointer");
-    uint64_t h = blk_known(b);
+    uint64_t h = blk_head_known(b);
     fit->user_blocks--;
     snug_rstore_hot(&fit->user_bytes, fit->user_bytes - ((size_t)(h & ~BLK_FLAGS) - WORD));
     if (!locked && park_put(b, h)) return;
@@ -347,14 +347,14 @@ void *snug_fit_realloc(void *p, size_t n)
     size_t need = blk_need(n);
     int locked = fit_lock_user();
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
-    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     uintptr_t result = 0;
     snug_rstore_hot(&fit->user_bytes, fit->user_bytes - (sz - WORD));
     if (need <= sz) {
         if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);   /* as growing would */
         /* A block realloc gave room to grow keeps it while it grows into it
          * (within a quarter of its size); any other block is cut to size. */
-        uint64_t h = blk_known(b);
+        uint64_t h = blk_head_known(b);
         if (!(h & BLK_ROOMY) || need < sz - sz / 4) {
             blk_set_head(b, h & ~BLK_ROOMY);
             shrink_to(b, need);
@@ -407,7 +407,7 @@ void *snug_fit_realloc(void *p, size_t n)
 }
 
 /* p was validated by snug_fit_validate. */
-size_t snug_fit_usable(const void *p) { return (size_t)(blk_raw_unlocked(blk_of_payload(p)) & BLK_VALUE & ~BLK_FLAGS) - WORD; }
+size_t snug_fit_usable(const void *p) { return (size_t)(blk_word_relaxed(blk_of_payload(p)) & BLK_VALUE & ~BLK_FLAGS) - WORD; }
 
 /* ---- small pages ------------------------------------------------------ */
 
@@ -425,7 +425,7 @@ void *snug_fit_page_alloc(size_t bytes)
     snug_lock(&fit_lock);
     uintptr_t b = alloc_aligned_locked(bytes, SNUG_OSPAGE);
     if (b) {
-        blk_set_head(b, blk_known(b) | BLK_PAGE);
+        blk_set_head(b, blk_head_known(b) | BLK_PAGE);
         mark_pages(b + WORD, bytes, 1);
     }
     snug_unlock(&fit_lock);

@@ -15,7 +15,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
         int prev_inuse = 1;
         if ((end - r->mapbase) >> SNUG_OSPAGE_SHIFT > m->cap) { rc = snug_check_fail("page map too small", end); break; }
         while (b < end - WORD) {
-            if (!blk_tag_ok(b, blk_raw(b))) { rc = snug_check_fail("block head tag wrong: overwritten head (I1)", b); break; }
+            if (!blk_tag_ok(b, blk_word(b))) { rc = snug_check_fail("block head tag wrong: overwritten head (I1)", b); break; }
             uint64_t h = blk_head(b);
             size_t sz = (size_t)(h & ~BLK_FLAGS);
             if (sz < MIN_BLOCK || (sz & BLK_FLAGS) || sz > end - WORD - b) { rc = snug_check_fail("bad block size (I1)", b); break; }
@@ -53,7 +53,7 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
             b += sz;
         }
         if (!rc && b != end - WORD) rc = snug_check_fail("blocks overrun the region end (I1)", b);
-        if (!rc && !blk_tag_ok(end - WORD, blk_raw(end - WORD))) rc = snug_check_fail("sentinel head overwritten (I1)", end - WORD);
+        if (!rc && !blk_tag_ok(end - WORD, blk_word(end - WORD))) rc = snug_check_fail("sentinel head overwritten (I1)", end - WORD);
         if (!rc && !!(blk_head(end - WORD) & BLK_PREV_INUSE) != prev_inuse) rc = snug_check_fail("sentinel PREV_INUSE (I2)", end - WORD);
     }
     if (!rc && fit->top && !seen_top) rc = snug_check_fail("the top names no free block (I4)", fit->top);

@@ -98,7 +98,7 @@ static inline __attribute__((always_inline)) void decay_poll(void)
  * Lock held. */
 static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
 {
-    size_t sz = (size_t)(blk_known(b) & ~BLK_FLAGS);
+    size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
     if (b + sz == fit->last_sent) { region_top_waits(fit->last, sz); return; }   /* only the growing region's top waits */
     struct region *r = region_of(b);

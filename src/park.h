@@ -58,7 +58,7 @@ static inline __attribute__((always_inline)) uintptr_t park_pop(unsigned q, uint
 static inline __attribute__((always_inline)) uintptr_t park_take(size_t need)
 {
     unsigned q = park_index(need);
-    if (!fit->park[q] || (size_t)(blk_known((uintptr_t)fit->park[q]) & ~BLK_FLAGS) != need) return 0;
+    if (!fit->park[q] || (size_t)(blk_head_known((uintptr_t)fit->park[q]) & ~BLK_FLAGS) != need) return 0;
     uint64_t h = blk_head((uintptr_t)fit->park[q]);      /* (checked: it is taken) */
     if (fit->park_credit[q] < PARK_CREDIT_MAX) fit->park_credit[q] += PARK_GAIN;
     return park_pop(q, h);
