@@ -63,6 +63,7 @@
 #include "replay.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,62 +282,85 @@ static int positive_arg(const char *opt, const char *val, size_t *out)
     return 0;
 }
 
-/* Options come first: the first trace ends them, as does "--"; *first is the index of the
- * first trace.  -1 to go on, otherwise the exit status. */
+/* -n N: 0 to 1000 timing runs. */
+static int reps_arg(const char *val)
+{
+    char *end;
+    long v = strtol(val, &end, 10);
+    if (*end || v < 0 || v > 1000) {
+        fprintf(stderr, "snug-replay: bad -n value\n");
+        return -1;
+    }
+    opt_reps = (int)v;
+    return 0;
+}
+
+/* The long options without a short one. */
+enum { O_SYSTEM = 256, O_CHECK, O_JSON, O_NOFORK, O_GC, O_SERIES, O_EVERY, O_PLOT, O_PLOTOP,
+       O_VERSION };
+
+static const struct option long_options[] = {
+    {"system",  no_argument,       NULL, O_SYSTEM},
+    {"check",   no_argument,       NULL, O_CHECK},
+    {"json",    no_argument,       NULL, O_JSON},
+    {"quiet",   no_argument,       NULL, 'q'},
+    {"no-fork", no_argument,       NULL, O_NOFORK},
+    {"gc",      no_argument,       NULL, O_GC},
+    {"series",  required_argument, NULL, O_SERIES},
+    {"every",   required_argument, NULL, O_EVERY},
+    {"plot",    required_argument, NULL, O_PLOT},
+    {"plot-op", required_argument, NULL, O_PLOTOP},
+    {"help",    no_argument,       NULL, 'h'},
+    {"version", no_argument,       NULL, O_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* An option getopt_long did not take: unknown, or its value missing. */
+static int bad_option(char **argv, int c)
+{
+    if (c == '?' && optopt > 0 && optopt < 256)
+        fprintf(stderr, "snug-replay: unknown option -%c\n", optopt);
+    else
+        fprintf(stderr, "snug-replay: unknown option %s\n", argv[optind - 1]);
+    usage(stderr);
+    return 2;
+}
+
+/* One option; -1 to go on, otherwise the exit status. */
+static int take_option(int c, char **argv)
+{
+    switch (c) {
+    case 'n':       return reps_arg(optarg) ? 2 : -1;
+    case O_SYSTEM:  opt_system = 1; return -1;
+    case O_CHECK:   opt_check = 1; return -1;
+    case O_JSON:    opt_json = 1; return -1;
+    case 'q':       opt_quiet = 1; return -1;
+    case O_NOFORK:  opt_nofork = 1; return -1;
+    case 'v':       opt_verbose = 1; return -1;
+    case O_GC:      opt_gc = 1; return -1;
+    case O_SERIES:  opt_series = optarg; return -1;
+    case O_PLOT:    opt_plot = optarg; return -1;
+    case O_PLOTOP:  return positive_arg("--plot-op", optarg, &opt_plot_op) ? 2 : -1;
+    case O_EVERY:   return positive_arg("--every", optarg, &opt_every) ? 2 : -1;
+    case 'h':       usage(stdout); return 0;
+    case O_VERSION: printf("snug-replay %s\n", snug_version()); return 0;
+    default:        return bad_option(argv, c);
+    }
+}
+
+/* Options come first ('+': the first trace ends them, as does "--"); *first is the index
+ * of the first trace.  -1 to go on, otherwise the exit status. */
 static int parse_args(int argc, char **argv, int *first)
 {
-    *first = argc;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-n") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > 1000) {
-                fprintf(stderr, "snug-replay: bad -n value\n");
-                return 2;
-            }
-            opt_reps = (int)v;
-        } else if (!strcmp(a, "--system")) {
-            opt_system = 1;
-        } else if (!strcmp(a, "--check")) {
-            opt_check = 1;
-        } else if (!strcmp(a, "--json")) {
-            opt_json = 1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            opt_quiet = 1;
-        } else if (!strcmp(a, "--no-fork")) {
-            opt_nofork = 1;
-        } else if (!strcmp(a, "-v")) {
-            opt_verbose = 1;
-        } else if (!strcmp(a, "--gc")) {
-            opt_gc = 1;
-        } else if (!strcmp(a, "--series") && i + 1 < argc) {
-            opt_series = argv[++i];
-        } else if (!strcmp(a, "--plot") && i + 1 < argc) {
-            opt_plot = argv[++i];
-        } else if (!strcmp(a, "--plot-op") && i + 1 < argc) {
-            if (positive_arg(a, argv[++i], &opt_plot_op) != 0) return 2;
-        } else if (!strcmp(a, "--every") && i + 1 < argc) {
-            if (positive_arg(a, argv[++i], &opt_every) != 0) return 2;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("snug-replay %s\n", snug_version());
-            return 0;
-        } else if (!strcmp(a, "--")) {
-            *first = i + 1;
-            break;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "snug-replay: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        } else {
-            *first = i;
-            break;
-        }
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:n:qvh", long_options, NULL)) != -1) {
+        int st = take_option(c, argv);
+        if (st >= 0)
+            return st;
     }
-    if (*first >= argc) {
+    *first = optind;
+    if (optind >= argc) {
         usage(stderr);
         return 2;
     }
