@@ -55,12 +55,13 @@ static inline size_t gc_ext(size_t n)
     return n ? (n + gc_gran - 1) & ~(gc_gran - 1) : gc_gran;
 }
 
-static inline void *do_aligned(size_t align, size_t size)
+/* An aligned request through api a: memalign for alignments below sizeof(void *). */
+static inline void *do_aligned(const struct api *a, size_t align, size_t size)
 {
     if (align < sizeof(void *))
-        return tested->memalign(align, size);
+        return a->memalign(align, size);
     void *p = NULL;
-    return tested->posix_memalign(&p, align, size) == 0 ? p : NULL;
+    return a->posix_memalign(&p, align, size) == 0 ? p : NULL;
 }
 
 /* ---- per-trace result (sent from the child to the parent) ---- */

@@ -113,7 +113,7 @@ static unsigned char *new_block(struct state *s, const struct trace_op *op, size
     }
     switch (op->kind) {
     case TOP_CALLOC:  return tested->calloc(op->arg, op->size);
-    case TOP_ALIGNED: return do_aligned(op->arg, op->size);
+    case TOP_ALIGNED: return do_aligned(tested, op->arg, op->size);
     case TOP_REALLOC: return tested->realloc(NULL, op->size);
     default:          return tested->malloc(op->size);
     }

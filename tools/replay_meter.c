@@ -164,37 +164,38 @@ double timing_run(struct state *s)
 {
     const struct trace *t = s->t;
     unsigned char **ptr = s->ptr;
+    const struct api *a = tested;   /* read once: the calls below cannot change it */
     double t0 = now();
     for (size_t i = 0; i < t->nops; i++) {
         const struct trace_op *op = &t->ops[i];
         uint32_t id = op->id;
         switch (op->kind) {
         case TOP_ALLOC:
-            ptr[id] = tested->malloc(op->size);
+            ptr[id] = a->malloc(op->size);
             touch(ptr[id], op->size);
             break;
         case TOP_CALLOC:
-            ptr[id] = tested->calloc(op->arg, op->size);
+            ptr[id] = a->calloc(op->arg, op->size);
             touch(ptr[id], op->arg * op->size);
             break;
         case TOP_ALIGNED:
-            ptr[id] = do_aligned(op->arg, op->size);
+            ptr[id] = do_aligned(a, op->arg, op->size);
             touch(ptr[id], op->size);
             break;
         case TOP_FREE:
-            tested->free(ptr[id]);
+            a->free(ptr[id]);
             ptr[id] = NULL;
             break;
         case TOP_REALLOC:
             if (!ptr[id] || op->size) {
-                unsigned char *q = tested->realloc(ptr[id], op->size);
+                unsigned char *q = a->realloc(ptr[id], op->size);
                 if (q || !op->size)
                     ptr[id] = q;
                 touch(ptr[id], op->size);
             } else {
-                unsigned char *q = tested->realloc(ptr[id], 0);
+                unsigned char *q = a->realloc(ptr[id], 0);
                 if (q)
-                    tested->free(q);
+                    a->free(q);
                 ptr[id] = NULL;
             }
             break;
@@ -202,7 +203,7 @@ double timing_run(struct state *s)
     }
     double dt = now() - t0;
     for (size_t id = 0; id < t->num_ids; id++) {
-        tested->free(ptr[id]);
+        a->free(ptr[id]);
         ptr[id] = NULL;
     }
     return dt;
