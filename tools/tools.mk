@@ -28,10 +28,14 @@ $(B)/snug-trace.so: $(B)/obj/tools/trace.o $(B)/obj/tools/trace_format.o
 $(B)/snug-gen: $(B)/obj/tools/gen.o $(B)/obj/tools/trace_format.o
 	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
 
-$(B)/snug-replay: $(B)/obj/tools/replay.o $(B)/obj/tools/trace_format.o $(B)/libsnug-prefix.a
+# snug-replay is tools/replay.c and its replay_*.c, sharing tools/replay*.h.
+REPLAY_OBJ := $(patsubst tools/%.c,$(B)/obj/tools/%.o,tools/replay.c $(sort $(wildcard tools/replay_*.c)))
+$(REPLAY_OBJ): $(wildcard tools/replay*.h)
+
+$(B)/snug-replay: $(REPLAY_OBJ) $(B)/obj/tools/trace_format.o $(B)/libsnug-prefix.a
 	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/snug-replay-debug: $(B)/obj/tools/replay.o $(B)/obj/tools/trace_format.o $(B)/libsnug-debug.a
+$(B)/snug-replay-debug: $(REPLAY_OBJ) $(B)/obj/tools/trace_format.o $(B)/libsnug-debug.a
 	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 suite: $(SUITE_TRACES)
