@@ -9,11 +9,11 @@
 #include "heap.h"
 #include "init.h"
 #include "large.h"
+#include "live.h"
 #include "mcache.h"
 #include "options.h"
 #include "reclaim.h"
 #include "secure.h"
-#include "stats.h"
 #include "snug.h"
 #include <errno.h>
 #include <string.h>
@@ -50,7 +50,7 @@ static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, i
     if (!p && snug_os_give_back() && !(p = large_alloc(n, align, secure)))
         p = snug_fit_malloc(n, align);
     if (p) errno = saved;               /* (a success after a refusal leaves it as it was) */
-    if (p) snug_stats_sample();
+    if (p) live_sample(snug_tl_heap);
     reclaim_poll();
     return p;
 }
@@ -58,7 +58,7 @@ static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, i
 static __attribute__((noinline)) void *medium_sampled(size_t n, size_t align)
 {
     void *p = snug_fit_malloc(n, align);
-    snug_stats_sample();
+    live_sample(snug_tl_heap);
     large_cache_poll();
     reclaim_poll();
     return p;
