@@ -406,7 +406,7 @@ void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
     return p ? p : heap_alloc_slow(n, h, c);        /* (a sampled block is counted by the pool, not the heap) */
 }
 
-/* (pg: its guards checked by the caller, small_free_checked) */
+/* (pg: its guards checked by the caller, plain.c's small_free_checked) */
 void heap_free_remote(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
