@@ -1,101 +1,25 @@
-/* alloc.c - dispatch: small requests to the thread's heap (lock-free fast path),
- * medium ones to the fit allocator, large ones to their own mapping.  Any
- * pointer is classified by the region it lies in and that region's page map,
- * never by bytes the program could have overwritten. */
+/* alloc.c - the entry points (sn_malloc, sn_free, ...; both surfaces reach them):
+ * the fast paths of small and medium requests inlined, and for the rest the one
+ * choice per call between the secure layer (secure.c) and the plain allocator
+ * (plain.c), both below.  Also the sized frees' check and realloc's policy. */
 #include "alloc.h"
 #include "error.h"
-#include "fit.h"
 #include "guard.h"
-#include "heap.h"
 #include "init.h"
 #include "large.h"
-#include "mcache.h"
 #include "options.h"
-#include "reclaim.h"
+#include "plain.h"
 #include "secure.h"
-#include "stats.h"
 #include "snug.h"
 #include <errno.h>
 #include <string.h>
-
-#define ALIGN_TO_LARGE (64u * 1024u)     /* alignments above this get a mapping */
-
-/* The small and large cases of plain_alloc, out of line so the medium path
- * keeps no registers it does not use. */
-static __attribute__((noinline)) void *small_alloc(size_t n, int secure)
-{
-    struct heap *h = secure ? NULL : heap_get();
-    return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
-}
-
-/* A wait began (a free top, free space inside the heap, a kept mapping) and
- * no reclaimer runs yet: start one, if the process has threads.  Checked
- * where no snug lock is held: before frees, after the slow mallocs. */
-static inline void reclaim_poll(void)
-{
-    if (SNUG_UNLIKELY(atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))) snug_reclaim_start();
-}
-
-static __attribute__((noinline)) void *large_alloc_any(size_t n, size_t align, int secure)
-{
-    /* Memory already held first: a mapping a freed large block left, a free
-     * heap top; a new mapping last.  When the kernel refuses it: once more
-     * after snug gave back what it keeps, then a block from the heap's free
-     * memory (or its growth), as a medium one (in secure mode too, without
-     * guard pages: its trailer and canaries are still checked at free). */
-    int saved = errno;
-    void *p = secure ? NULL : large_reuse(n, align);
-    if (!p && !secure && align <= SNUG_ALIGN) p = snug_fit_from_top(n);
-    if (!p) p = large_alloc(n, align, secure);
-    if (!p && snug_os_give_back() && !(p = large_alloc(n, align, secure)))
-        p = snug_fit_malloc(n, align);
-    if (p) errno = saved;               /* (a success after a refusal leaves it as it was) */
-    if (p) snug_stats_sample();
-    reclaim_poll();
-    return p;
-}
-
-static __attribute__((noinline)) void *medium_sampled(size_t n, size_t align)
-{
-    void *p = snug_fit_malloc(n, align);
-    snug_stats_sample();
-    large_cache_poll();
-    reclaim_poll();
-    return p;
-}
-
-/* A medium block from the fit allocator.  The live-bytes peak is sampled on
- * every 64th medium malloc of a thread (and on every small page and large
- * block): exact enough, and off the medium path, which is then a tail call. */
-static inline __attribute__((always_inline)) void *medium_fit(size_t n, size_t align)
-{
-    if (SNUG_LIKELY(snug_tl.medium_count++ & 63)) return snug_fit_malloc(n, align);
-    return medium_sampled(n, align);
-}
-
-/* Everything but the small fast path.  `secure` allocations (the secure layer's)
- * never use a thread heap, so in secure mode the fast paths are never taken. */
-static void *plain_alloc(size_t n, size_t align, int secure)
-{
-    if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-    if (n <= SNUG_SMALL_MAX && align <= SNUG_ALIGN) return small_alloc(n, secure);
-    if (n >= snug_opt.mmap_threshold || align > ALIGN_TO_LARGE) return large_alloc_any(n, align, secure);
-    struct heap *h = snug_tl_heap;
-    if (SNUG_UNLIKELY(h && h->mc) && align <= SNUG_ALIGN && !secure) {
-        void *c = mcache_pop(h->mc, n);
-        if (c) return c;
-    }
-    return medium_fit(n, align);
-}
 
 static void *alloc_generic(size_t n, size_t align)
 {
     if (SNUG_UNLIKELY(snug_ensure_init() != 0)) { errno = ENOMEM; return NULL; }
     if (SNUG_UNLIKELY(snug_opt.secure)) return secure_alloc(n, align);
-    return plain_alloc(n, align, 0);
+    return snug_plain_alloc(n, align, 0);
 }
-
-void *snug_plain_alloc_secure(size_t n, size_t align) { return plain_alloc(n, align, 1); }
 
 static void *calloc_body(size_t total);
 
@@ -108,7 +32,6 @@ static __attribute__((noinline)) void *sampled(size_t n, size_t align, int zero)
     if (p) return zero ? memset(p, 0, n) : p;
     return zero ? calloc_body(n) : alloc_generic(n, align);
 }
-int snug_plain_is_small(const void *p) { return addr_page((uintptr_t)p) > ADDR_MEDIUM; }
 
 void *sn_malloc(size_t n)
 {
@@ -117,82 +40,31 @@ void *sn_malloc(size_t n)
         if (SNUG_LIKELY(n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
         if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, SNUG_ALIGN, 0);
         /* A medium request straight to the fit allocator (a thread with a
-         * heap is past start-up and not in secure mode): plain_alloc's way,
+         * heap is past start-up and not in secure mode): snug_plain_alloc's way,
          * without its other cases. */
-        if (n < snug_opt.mmap_threshold && !h->mc) return medium_fit(n, SNUG_ALIGN);
+        if (n < snug_opt.mmap_threshold && !h->mc) return plain_medium(n, SNUG_ALIGN);
     } else if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) {
         return sampled(n, SNUG_ALIGN, 0);
     }
     return alloc_generic(n, SNUG_ALIGN);
 }
 
-/* A small block, off the fast path: the page header checked in full, then a
- * free of the calling thread's own page (remote frees may be pending on it)
- * or a remote free to its owner. */
-static void small_free_checked(struct spage *pg, void *p)
+/* Secure mode's frees: the quarantine (secure.c).  A wait may have begun (the
+ * plain allocator's, plain.h) before, and a block that leaves the quarantine
+ * may begin one. */
+static __attribute__((noinline, cold)) void secure_free_polled(void *p)
 {
-    page_verify(pg);
-    struct heap *h = snug_tl_heap;
-    if (h && pg->owner == h) heap_free_local(h, pg, p, 0);
-    else heap_free_remote(pg, p);
+    plain_reclaim_poll();
+    secure_free(p);
+    plain_reclaim_poll();
 }
 
-void snug_plain_free(void *p)
+/* Every free but a small block of the calling thread's own heap: secure or plain,
+ * chosen here once.  (Tail calls: the plain allocator's return address is free's caller.) */
+static inline __attribute__((always_inline)) void free_other(void *p, uintptr_t a)
 {
-    uintptr_t a = addr_page((uintptr_t)p);
-    if (SNUG_LIKELY(a > ADDR_MEDIUM)) {
-        small_free_checked((struct spage *)a, p);
-        return;
-    }
-    if (a == ADDR_MEDIUM) snug_fit_free(p);          /* the secure layer's blocks: no cache */
-    else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
-}
-
-/* A thread cache for h, made now.  Statistics read h->mc from other threads
- * (with acquire): the zeroed cache is published with release. */
-static struct mcache *cache_make(struct heap *h)
-{
-    struct mcache *mc = mcache_new();
-    if (mc) __atomic_store_n(&h->mc, mc, __ATOMIC_RELEASE);
-    return mc;
-}
-
-/* A medium block goes to the thread's cache when it has one (threads have
- * been waiting for the fit lock), else straight back to the fit allocator. */
-static void medium_free(void *p)
-{
-    struct heap *h = snug_tl_heap;
-    if (SNUG_UNLIKELY(h && h->mc)) {
-        if (mcache_push(h->mc, p)) return;
-    } else if (SNUG_UNLIKELY(atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) >= snug_opt.thread_cache_after) &&
-               (h = heap_get()) != NULL && !h->mc && cache_make(h) != NULL && mcache_push(h->mc, p)) {
-        return;
-    }
-    snug_fit_free(p);
-}
-
-/* Everything free does besides a small block of the calling thread's own heap. */
-static __attribute__((noinline)) void free_other(void *p, uintptr_t a)
-{
-    reclaim_poll();
-    if (SNUG_LIKELY(a == ADDR_MEDIUM && !snug_opt.secure)) {
-        medium_free(p);
-        return;
-    }
-    if (a > ADDR_MEDIUM) {
-        struct spage *pg = (struct spage *)a;
-        if (!snug_opt.secure) small_free_checked(pg, p);
-        else {
-            page_verify(pg);
-            secure_free(p);                         /* secure mode has no thread heaps */
-        }
-        return;
-    }
-    if (!p) return;
-    if (snug_opt.secure) secure_free(p);
-    else if (guard_has(p)) guard_free(p, __builtin_return_address(0));   /* (reached by tail calls) */
-    else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
-    reclaim_poll();                     /* (the mapping may be kept: a wait) */
+    if (SNUG_UNLIKELY(snug_opt.secure)) secure_free_polled(p);
+    else snug_plain_free_other(p, a);
 }
 
 /* ---- sized frees -----------------------------------------------------------
@@ -298,7 +170,7 @@ static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, s
             struct heap *h = snug_tl_heap;
             if (h && !h->mc &&
                 atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after &&
-                !atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))     /* (else free_other's reclaim_poll) */
+                !atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))     /* (else the plain free's reclaim poll) */
                 snug_fit_free(p);
             else
                 free_other(p, ADDR_MEDIUM);
@@ -353,26 +225,6 @@ static void *calloc_body(size_t total)
     } else p = alloc_generic(total, SNUG_ALIGN);
     if (p) memset(p, 0, total);
     return p;
-}
-
-/* Usable size of p, fatal when p is not a live block snug handed out. */
-size_t snug_plain_usable(const void *p, const char *op)
-{
-    uintptr_t a = addr_page((uintptr_t)p);
-    if (a > ADDR_MEDIUM) {
-        struct spage *pg = (struct spage *)a;
-        page_verify(pg);
-        long i = page_slot(pg, (uintptr_t)p);
-        if (i < 0) snug_fatal(op, p, 0);
-        uint64_t word = snug_load64(&pg->bits[i >> 6]);
-        if (!((word >> (i & 63)) & 1)) snug_fatal_freed(op, p, pg->bsize);
-        return pg->bsize;
-    }
-    if (a == ADDR_MEDIUM) return snug_fit_validate(p, op);
-    if (guard_has(p)) return guard_usable(p, op);
-    size_t u = large_usable(p, op);
-    if (!u) snug_fatal(op, p, 0);
-    return u;
 }
 
 void *sn_realloc(void *p, size_t n)
@@ -466,30 +318,12 @@ void sn_delete_aligned_sized(void *p, size_t n, size_t align)
     free_impl(p, n, align, "operator delete(): invalid pointer");
 }
 
-/* Exhaustion (os.h): everything snug keeps for reuse goes back to the layers
- * below, and whatever of it lies at a region's top to the kernel: the
- * quarantine (secure mode), the calling thread's empty pages and cached
- * blocks, parked heaps' pages, kept large mappings, parked blocks, waiting
- * tops.  (Other live threads' kept pages stay theirs: each gives them back
- * at its own next failure.) */
-void snug_give_back_all(void)
-{
-    if (snug_opt.secure) secure_flush();
-    heap_give_back();
-    large_cache_drop();
-    snug_fit_trim(0);
-}
-
 int sn_trim(size_t pad)
 {
     if (snug_ensure_init() != 0) return 0;
     size_t before = snug_os_held();
     if (snug_opt.secure) secure_flush();    /* its blocks may hold up a top, or pages */
-    struct heap *h = snug_tl_heap;
-    if (h) heap_release_empty(h);       /* empty pages may free a top that trims at once */
-    heap_collect_parked();
-    int released = large_cache_drop();
-    released |= snug_fit_trim(pad);
+    int released = snug_plain_trim(pad);
     return released || snug_os_held() < before;
 }
 

@@ -21,11 +21,4 @@ SNUG_INTERNAL void   sn_free_aligned_sized(void *p, size_t align, size_t n);
 SNUG_INTERNAL void   sn_delete_sized(void *p, size_t n);
 SNUG_INTERNAL void   sn_delete_aligned_sized(void *p, size_t n, size_t align);
 SNUG_INTERNAL int    sn_trim(size_t pad);
-/* What a request the kernel refused runs before its retry (os.h). */
-SNUG_INTERNAL void   snug_give_back_all(void);
-/* The plain allocator under the secure layer (secure.c). */
-SNUG_INTERNAL void  *snug_plain_alloc_secure(size_t n, size_t align);
-SNUG_INTERNAL void   snug_plain_free(void *p);
-SNUG_INTERNAL size_t snug_plain_usable(const void *p, const char *op);
-SNUG_INTERNAL int    snug_plain_is_small(const void *p);
 #endif

@@ -8,8 +8,9 @@
 #include "fit.h"
 #include "lock.h"
 #include "mcache.h"
+#include "live.h"
+#include "meter.h"
 #include "options.h"
-#include "stats.h"
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -90,6 +91,7 @@ static void page_to_fit(struct heap *h, struct spage *pg)
 {
     snug_own_sub(&h->pages, 1);
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
+    live_publish(h);
 }
 
 static void page_release(struct heap *h, struct spage *pg)
@@ -321,7 +323,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         snug_own_add(&h->pages, 1);
         if (h->pages > h->pages_peak) h->pages_peak = h->pages;
         h->spare_off = 0;
-        snug_stats_sample();
+        live_sample(h);
     }
     return 1;
 }
@@ -343,7 +345,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
 {
     void *p = snug_fit_malloc(n, SNUG_ALIGN);
-    if (!(++h->sparse_served[c] & 63)) snug_stats_sample();   /* the live peak, as for medium blocks */
+    if (!(++h->sparse_served[c] & 63)) live_sample(h);   /* the live peak, as for medium blocks */
     return p;
 }
 
@@ -404,7 +406,7 @@ void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
     return p ? p : heap_alloc_slow(n, h, c);        /* (a sampled block is counted by the pool, not the heap) */
 }
 
-/* (pg: its guards checked by the caller, small_free_checked) */
+/* (pg: its guards checked by the caller, plain.c's small_free_checked) */
 void heap_free_remote(struct spage *pg, void *p)
 {
     long i = page_slot(pg, (uintptr_t)p);
@@ -423,7 +425,7 @@ void heap_free_remote(struct spage *pg, void *p)
                                                     memory_order_release, memory_order_relaxed));
     struct heap *me = snug_tl_heap;
     if (me) { snug_own_add(&me->freed_bytes, bsize); snug_own_add(&me->freed_count, 1); }
-    else snug_stats_note_free(bsize, 1);
+    else meter_heapless_free(bsize);
 }
 
 void heap_release_empty(struct heap *h)
@@ -443,6 +445,7 @@ static void thread_exit(void *arg)
     struct heap *h = arg;
     drain_remote(h);
     heap_release_empty(h);
+    live_publish(h);                    /* (a parked heap holds nothing unpublished) */
     tl_set(NULL);
     tl_exited = 1;
     snug_lock(&heaps_lock);

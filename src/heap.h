@@ -14,7 +14,8 @@
 struct heap {
     struct spage *avail[SNUG_NCLASSES];     /* pages with free slots; head is current */
     _Atomic uintptr_t remote;               /* slots freed by other threads (links encoded) */
-    size_t alloc_bytes, freed_bytes;        /* owner writes (snug_own_add); others read relaxed */
+    size_t alloc_bytes, freed_bytes;        /* since the heap last published to the meter (heap.c); owner
+                                             * writes (snug_own_add); others read relaxed */
     size_t alloc_count, freed_count;
     struct guard_countdown sample;          /* small allocations to the next one sampled (guard.c; owner only) */
     size_t pages;                           /* small pages owned (the same) */
@@ -60,7 +61,7 @@ static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_
  * 64-bit), or heap_key_of(the heap).  A thread without a heap points at
  * heap_none's list, whose head matches no page.  key: the heap's key, which
  * malloc compares page front keys with.  medium_count: the thread's
- * medium mallocs (alloc.c samples statistics on every 64th).  sample: the
+ * medium mallocs (plain.h samples the live bytes on every 64th: live.h).  sample: the
  * thread's allocations other than small ones from its heap, to the next one
  * sampled into the guard pool (alloc.c, guard.c). */
 struct snug_tl {

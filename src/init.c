@@ -1,9 +1,9 @@
-/* init.c - start-up and fork handling.  Start-up takes one lock and touches
- * only sbrk/mmap, getauxval and pthread key/atfork registration (none of which
- * allocate).  Fork takes every snug lock in the global order, so the child
- * inherits a consistent heap and can allocate at once. */
+/* init.c - start-up, fork handling and the exhaustion hook: what reaches every
+ * layer below the entry points.  Start-up takes one lock and touches only sbrk/mmap,
+ * getauxval and pthread key/atfork registration (none of which allocate).  Fork
+ * takes every snug lock in the global order, so the child inherits a consistent
+ * heap and can allocate at once. */
 #include "init.h"
-#include "alloc.h"
 #include "fit.h"
 #include "guard.h"
 #include "heap.h"
@@ -11,6 +11,7 @@
 #include "lock.h"
 #include "options.h"
 #include "os.h"
+#include "plain.h"
 #include "reclaim.h"
 #include "secure.h"
 #include <pthread.h>
@@ -44,6 +45,15 @@ static void fork_child(void)
     snug_reclaim_fork_child();
 }
 
+/* Exhaustion (os.h): everything snug keeps for reuse goes back to the layers
+ * below, and whatever of it lies at a region's top to the kernel: the quarantine
+ * (secure mode), then what the plain allocator keeps (plain.c). */
+static void give_back_all(void)
+{
+    if (snug_opt.secure) secure_flush();
+    snug_plain_give_back();
+}
+
 int snug_init_slow(void)
 {
     snug_lock(&init_lock);
@@ -51,7 +61,7 @@ int snug_init_slow(void)
     snug_os_init_secret();
     snug_options_init();
     if (snug_fit_init() != 0 || heap_init() != 0) { snug_unlock(&init_lock); return -1; }
-    snug_os_on_exhausted(snug_give_back_all);
+    snug_os_on_exhausted(give_back_all);
     atomic_store_explicit(&snug_ready, 1, memory_order_release);
     snug_unlock(&init_lock);
     pthread_atfork(fork_prepare, fork_parent, fork_child);

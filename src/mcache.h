@@ -19,6 +19,7 @@ struct mcache {
     void *slot[MC_CLASSES][MC_DEPTH];
     uint8_t n[MC_CLASSES];
     size_t bytes, blocks;                   /* owner writes (snug_own_add); statistics read relaxed */
+    size_t metered;                         /* of bytes (less a head each), what the heap published (heap.c) */
 };
 
 

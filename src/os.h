@@ -46,8 +46,8 @@ extern uint64_t snug_secret;
 void   snug_os_init_secret(void);
 
 /* Exhaustion.  When the kernel refuses memory, a request is retried once after
- * snug gives back what it holds for reuse (the surface, alloc.c, registers the
- * function that does, since it reaches every layer).  snug_os_give_back runs it
+ * snug gives back what it holds for reuse (init.c registers the function that
+ * does, since it reaches every layer: a call back up, by pointer).  snug_os_give_back runs it
  * and returns 1 (retry), or 0 when there is nothing to run: none registered,
  * or the calling thread is inside it or holds a lock it takes (between
  * snug_os_give_back_hold(1) and (-1)).  Lower layers call it with no lock held. */

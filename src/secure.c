@@ -1,5 +1,6 @@
-/* secure.c - the secure mode, a layer over the plain allocator (alloc.c's
- * snug_plain_*).  A block of n bytes is laid out as
+/* secure.c - the secure mode, a layer over the plain allocator: it calls down into
+ * plain.c's snug_plain_*, and only the entry points and init.c, above, call it.
+ * A block of n bytes is laid out as
  *
  *     [ payload: n bytes | canary: C5 00 C5 C5 ... | trailer: C5 00, n ^ key(p) in 6 bytes ]
  *                        ^ any overflow past n changes a canary or the trailer
@@ -16,11 +17,11 @@
  * Large blocks get PROT_NONE pages on both sides, the payload ending at the upper
  * one.  malloc(0) returns unique addresses in a PROT_NONE reservation. */
 #include "secure.h"
-#include "alloc.h"
 #include "error.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
+#include "plain.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -137,7 +138,7 @@ void *secure_alloc(size_t n, size_t align)
         if (z) return z;
     }
     if (n > (size_t)PTRDIFF_MAX - TRAILER - SNUG_OSPAGE || (uint64_t)n >> SIZE_BITS) { errno = ENOMEM; return NULL; }
-    void *p = snug_plain_alloc_secure(n + TRAILER, align);
+    void *p = snug_plain_alloc(n + TRAILER, align, 1);
     if (!p) return NULL;
     size_t u = snug_plain_usable(p, "secure: internal");
     /* A small slot has been filled since its page was made or it was freed

@@ -147,6 +147,49 @@ group_build() {
     fi
 }
 
+# layers: tools/layers.py checks DESIGN.md's layer table against the objects just built; then
+# it must fail on objects that pretend to be a file of the library calling where it may not.
+group_layers() {
+    echo "== layers (DESIGN.md's table against the build: no call up a layer, no call cycle inside one)"
+    step build/layers-libs "$LOGS/build-layers.log" $MAKE $PAR libs || return
+    local log=$LOGS/layers.log probe=$WORK/layers-probe
+    if python3 tools/layers.py --build "$B" >"$log" 2>&1; then
+        pass layers/build
+    else
+        fail layers/build "see $log"
+        show "$log"
+    fi
+    mkdir -p "$probe"
+    printf 'void *sn_malloc(unsigned long);\nvoid *layers_probe_up(void) { return sn_malloc(1); }\n' >"$probe/up.c"
+    printf 'struct heap;\nstruct heap *heap_get(void);\nstruct heap *layers_probe_back(void) { return heap_get(); }\n' \
+        >"$probe/back.c"
+    if ! ${CC:-cc} -c "$probe/up.c" -o "$probe/up.o" >"$LOGS/layers-probe.log" 2>&1 ||
+        ! ${CC:-cc} -c "$probe/back.c" -o "$probe/back.o" >>"$LOGS/layers-probe.log" 2>&1; then
+        fail layers/probes "the probe objects did not compile; see $LOGS/layers-probe.log"
+        return
+    fi
+    # layers_expect NAME TEXT ARGS...: the check exits 1 and names the offence (TEXT)
+    layers_expect() {
+        local name=$1 want=$2 rc=0
+        shift 2
+        python3 tools/layers.py --build "$B" "$@" >"$LOGS/layers-$name.log" 2>&1 || rc=$?
+        if [ "$rc" = 1 ] && grep -qF "$want" "$LOGS/layers-$name.log"; then
+            pass "layers/$name"
+        else
+            fail "layers/$name" "exit status $rc, wanted 1 and a line with '$want'"
+            show "$LOGS/layers-$name.log" 10
+        fi
+    }
+    # os.c (the bottom) calling malloc's entry point; live.c calling back the heap that calls it;
+    # a file the table does not name
+    layers_expect fails-on-upward-call "src/os.c (layer 1 base) calls sn_malloc of src/alloc.c (layer 8 entry)" \
+        --extra "$probe/up.o=src/os.c"
+    layers_expect fails-on-cycle-in-layer "call cycle inside layer 4 heaps: src/heap.c -> src/live.c" \
+        --extra "$probe/back.o=src/live.c"
+    layers_expect fails-on-unlisted-file "src/layers_probe.c: not in the layer table" \
+        --extra "$probe/up.o=src/layers_probe.c"
+}
+
 group_contract() {
     echo "== contract (Criterion, libsnug-prefix.a)"
     step build/contract "$LOGS/build-contract.log" $MAKE "$T/contract" &&
@@ -478,7 +521,7 @@ group_programs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build contract asan exports package override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
+ALL="build layers contract asan exports package override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in
