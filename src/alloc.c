@@ -3,6 +3,7 @@
  * choice per call between the secure layer (secure.c) and the plain allocator
  * (plain.c), both below.  Also the sized frees' check and realloc's policy. */
 #include "alloc.h"
+#include "tuning.h"
 #include "error.h"
 #include "guard.h"
 #include "init.h"
@@ -254,7 +255,7 @@ void *sn_realloc(void *p, size_t n)
     }
     /* Moving a growing medium block: take a quarter more than asked, so a block
      * that keeps growing is copied O(log n) times, not once per call. */
-    size_t want = n, roomy = old + old / 4;
+    size_t want = n, roomy = old + old / ROOMY_SHARE;
     if (n > old && n > SNUG_SMALL_MAX && roomy > n && roomy < snug_opt.mmap_threshold) want = roomy;
     void *q = want > n ? snug_fit_malloc_roomy(want) : sn_malloc(want);
     if (!q && want > n) q = sn_malloc(n);

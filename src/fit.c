@@ -55,7 +55,7 @@ static void shrink_to(uintptr_t b, size_t need)
  * growing in small steps is resized rarely; else need exactly. */
 static inline void shrink_roomy(uintptr_t b, size_t sz, size_t need, size_t room)
 {
-    size_t roomy = snug_align_up(sz + sz / 4, SNUG_ALIGN);
+    size_t roomy = snug_align_up(sz + sz / ROOMY_SHARE, SNUG_ALIGN);
     if (roomy > need && roomy <= room) {
         shrink_to(b, roomy);
         blk_set_head(b, blk_head_known(b) | BLK_ROOMY);
@@ -270,9 +270,9 @@ size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
     uint64_t h = blk_word_relaxed(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
     if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
     size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
-    if (h & BLK_ROOMY) slack += sz / 4;
+    if (h & BLK_ROOMY) slack += sz / ROOMY_SHARE;
     if (snug_rload(&caches_made)) {
-        size_t mc = sz / 4 > 496 ? sz / 4 + 256 : 752;
+        size_t mc = sz / MC_OVER_SHARE > MC_OVER_MIN ? sz / MC_OVER_SHARE + 256 : MC_OVER_MIN + 256;
         if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
     }
     /* need >= sz - slack, and need = align_up(n + WORD, 16) */
@@ -355,7 +355,7 @@ void *snug_fit_realloc(void *p, size_t n)
         /* A block realloc gave room to grow keeps it while it grows into it
          * (within a quarter of its size); any other block is cut to size. */
         uint64_t h = blk_head_known(b);
-        if (!(h & BLK_ROOMY) || need < sz - sz / 4) {
+        if (!(h & BLK_ROOMY) || need < sz - sz / ROOMY_SHARE) {
             blk_set_head(b, h & ~BLK_ROOMY);
             shrink_to(b, need);
         }

@@ -23,6 +23,7 @@
  * addresses: the caller of malloc/free only (no unwinder, nothing that may
  * allocate or fault).  Nothing here allocates. */
 #include "guard.h"
+#include "tuning.h"
 #include "error.h"
 #include "lock.h"
 #include "options.h"
@@ -34,8 +35,6 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
-#define GUARD_SLOTS  128u
-#define GUARD_PAGES  4u                               /* data pages per slot: blocks up to 16 KiB */
 #define GUARD_MAX    (GUARD_PAGES * SNUG_OSPAGE)
 #define GUARD_STRIDE ((GUARD_PAGES + 1) * SNUG_OSPAGE)
 #define GUARD_LEN    (GUARD_SLOTS * GUARD_STRIDE + SNUG_OSPAGE)

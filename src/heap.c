@@ -3,6 +3,7 @@
  * use, park at exit, re-home after fork).  Lock order: heaps_lock, then
  * fallback_lock, then the fit lock. */
 #include "heap.h"
+#include "tuning.h"
 #include "pagelist.h"
 #include "block.h"
 #include "fit.h"
@@ -57,7 +58,7 @@ static void page_to_full(struct heap *h, struct spage *pg, unsigned c)
     list_remove(&h->avail[c], pg);
     pg->in_full = 1;
     unsigned n = pg->nslots;
-    pg->relist = (uint16_t)(n - (n / 16 ? n / 16 : 1));
+    pg->relist = (uint16_t)(n - (n / RELIST_SHARE ? n / RELIST_SHARE : 1));
 }
 
 static struct spage *page_of(uintptr_t p)
@@ -123,7 +124,6 @@ void heap_free_fault(struct spage *pg, void *p)
  * the heap's spare list (up to SPARE_MAX, and half the heap's pages), and a
  * class that needs a new page of its size takes it, its header set up again.
  * A single-threaded process keeps none: its heap stays as tight as before. */
-#define SPARE_MAX 64
 
 /* A spare page of npages OS pages (any, for 0), off the list, its guards checked; or NULL. */
 static struct spage *spare_take(struct heap *h, unsigned npages)
@@ -282,13 +282,10 @@ static void drain_remote(struct heap *h)
     }
 }
 
-#define SMALL_HEAP_PAGES 64
-#define SMALL_HEAP_SLOTS 4
-/* A class that already fills this many pages (256 KiB or more) takes the
- * page size that wastes least (page_pages_dense): its header and tail are then
- * paid once per 2 or 4 OS pages, and the larger last page is small beside what
- * the class holds. */
-#define BUSY_CLASS_PAGES 64
+/* A class that already fills BUSY_CLASS_PAGES pages (256 KiB or more) takes
+ * the page size that wastes least (page_pages_dense): its header and tail are
+ * then paid once per 2 or 4 OS pages, and the larger last page is small beside
+ * what the class holds. */
 
 /* No page of class c has a free slot: a fresh one on its list, 0 when there
  * is no memory (out of line: it calls into the fit allocator). */
@@ -339,8 +336,6 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * is about ten times a page's) a one-off: a class in steady use soon has its
  * own pages.  Threads never take this path: the fit allocator has one lock;
  * nor does secure mode, whose small slots are verified again when handed out. */
-#define SPARSE_MIN 128
-#define SPARSE_MAX 511
 
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
 {

@@ -5,6 +5,7 @@
  * never returned, or a second free of a large block, a clean fatal error.
  * A freed mapping is kept a while for reuse (the cache, below). */
 #include "large.h"
+#include "tuning.h"
 #include "config.h"
 #include "error.h"
 #include "lock.h"
@@ -98,7 +99,6 @@ static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->
  * grows to the request with mremap, its pages kept.  Checked on every large
  * call and every 64th medium malloc (large_cache_poll); malloc_trim drops
  * them all.  Lock held for all of these. */
-#define LCACHE_N 8
 static struct lcached { uintptr_t map; size_t len; uint64_t since; } lcache[LCACHE_N];
 static _Atomic unsigned lcache_n;      /* (read without the lock as a hint) */
 static size_t lcache_bytes;

@@ -17,7 +17,7 @@ void *mcache_pop(struct mcache *mc, size_t n)
      * 496 bytes) larger than asked is taken: in a thread's mix of sizes the
      * exact class is often empty, and every miss takes the fit lock. */
     unsigned c = mc_class(need);
-    size_t over = need / 4 > 496 ? need / 4 : 496;
+    size_t over = need / MC_OVER_SHARE > MC_OVER_MIN ? need / MC_OVER_SHARE : MC_OVER_MIN;
     unsigned last = need + over > MC_MAX ? MC_CLASSES - 1 : mc_class(need + over);
     void *p = NULL;
     size_t sz = 0;

@@ -8,12 +8,10 @@
 #define SNUG_MCACHE_H
 #include "config.h"
 #include "block.h"
+#include "tuning.h"
 
 #define MC_MIN      (SNUG_SMALL_MAX + 1)    /* smallest request served */
-#define MC_MAX      (8u * 1024u)            /* largest block size cached */
 #define MC_CLASSES  ((MC_MAX - SNUG_SMALL_MAX) / 256)
-#define MC_DEPTH    4
-#define MC_BUDGET   (128u * 1024u)          /* bytes one thread may keep */
 
 struct mcache {
     void *slot[MC_CLASSES][MC_DEPTH];

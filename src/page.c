@@ -2,6 +2,7 @@
  * slow half of taking a slot; a fresh page is filled in address order, so it
  * touches only the memory it hands out. */
 #include "page.h"
+#include "tuning.h"
 #include "sizeclass.h"
 #include <string.h>
 
@@ -14,7 +15,7 @@ unsigned page_slots_for(unsigned npages, size_t bsize)
 unsigned page_pages_for(size_t bsize)
 {
     for (unsigned k = 1; k < 4; k *= 2)
-        if ((k * SNUG_OSPAGE - page_slots_for(k, bsize) * bsize) * 8 <= k * SNUG_OSPAGE) return k;
+        if ((k * SNUG_OSPAGE - page_slots_for(k, bsize) * bsize) * PAGE_WASTE_SHARE <= k * SNUG_OSPAGE) return k;
     return 4;
 }
 

@@ -4,6 +4,7 @@
  * lies in and that region's page map, never by bytes the program could have
  * overwritten.  Calls only down (heaps, fit allocator, large blocks, guard pool). */
 #include "plain.h"
+#include "tuning.h"
 #include "error.h"
 #include "guard.h"
 #include "large.h"
@@ -12,7 +13,6 @@
 #include "options.h"
 #include <errno.h>
 
-#define ALIGN_TO_LARGE (64u * 1024u)     /* alignments above this get a mapping */
 
 /* The small and large cases of snug_plain_alloc, out of line so the medium path
  * keeps no registers it does not use. */

@@ -8,9 +8,9 @@
 #ifndef SNUG_RETAIN_H
 #define SNUG_RETAIN_H
 #include "options.h"
+#include "tuning.h"
 #include <stdint.h>
 
-#define RETAIN_MAX ((size_t)1 << (sizeof(void *) == 8 ? 30 : 28))   /* 1 GiB (256 MiB on 32-bit) */
 
 struct retain {
     size_t keep;            /* the bound, once it has grown past decay_max */

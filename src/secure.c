@@ -17,6 +17,7 @@
  * Large blocks get PROT_NONE pages on both sides, the payload ending at the upper
  * one.  malloc(0) returns unique addresses in a PROT_NONE reservation. */
 #include "secure.h"
+#include "tuning.h"
 #include "error.h"
 #include "lock.h"
 #include "options.h"
@@ -29,9 +30,6 @@
 #define CANARY      0xC5
 #define FILL        SNUG_FREE_FILL
 #define TRAILER     sizeof(uint64_t)
-#define Q_SLOTS     512
-#define Q_MAX_BLOCK ((size_t)1 << 20)       /* bigger blocks are freed at once */
-#define Q_MAX_BYTES ((size_t)16 << 20)
 #define ZERO_SPAN   ((size_t)64 << 20)      /* malloc(0) addresses: 4 Mi of them */
 
 struct qentry { void *p; size_t size; };

@@ -1,6 +1,6 @@
 /* tuning.h - every threshold that trades speed against memory, in one place:
- * each says what it trades and what set it (commit ids name the measurement;
- * bench/README.md has the numbers' history).  Changing one changes behaviour,
+ * each says what it trades and what set it (DESIGN.md, "Heuristics and why",
+ * has the reasoning; bench/README.md the numbers' history).  Changing one changes behaviour,
  * never correctness: the checker's invariants hold for any value in range. */
 #ifndef SNUG_TUNING_H
 #define SNUG_TUNING_H
@@ -34,5 +34,70 @@
 #define GROW_SLACK_MAX   ((size_t)1 << 20)
 /* Fit calls between two reads of the clock while a trim or purge waits (decay, region.c). */
 #define DECAY_POLL_EVERY 16
+
+/* Realloc's room: a block realloc moves (or grows backwards) takes a share
+ * more than asked (a quarter) and keeps it while it grows into it, so a buffer
+ * grown in small steps is copied O(log n) times rather than at every step. */
+#define ROOMY_SHARE 4
+
+/* ---- small pages and thread heaps (page.c, heap.c) ---- */
+/* A page is the smallest run of 1, 2 or 4 OS pages that wastes at most
+ * 1/PAGE_WASTE_SHARE of itself on its header and tail. */
+#define PAGE_WASTE_SHARE 8
+/* A heap of fewer than SMALL_HEAP_PAGES pages gives a class the smallest page
+ * that holds SMALL_HEAP_SLOTS slots: a class used a few times holds 4 KiB, not 16. */
+#define SMALL_HEAP_PAGES 64
+#define SMALL_HEAP_SLOTS 4
+/* A class filling this many pages gets the densest page size (header and tail
+ * paid once per 2-4 OS pages); such a page goes when the class idles (binary: 1.2 points). */
+#define BUSY_CLASS_PAGES 64
+/* A full page comes back to its list when 1/RELIST_SHARE of it is free, at the
+ * tail: perl's peak heap held 13% free slots relisting at the head, 7% at the
+ * tail; at a 64th small16 gained 2.7 points for 7.4% more instructions. */
+#define RELIST_SHARE 16
+/* Spare pages, threaded processes only: up to SPARE_MAX (and half the heap's
+ * pages) emptied pages wait for any class; prodcons x2 and x8 ran 8% fewer
+ * instructions (a page went back and came again every 22 mallocs). */
+#define SPARE_MAX 64
+/* Sparse classes, single-threaded small heaps: a class of SPARSE_MIN bytes or
+ * more serves its first SPARSE_MAX page misses from the fit allocator instead of
+ * opening a page: mean utilization 82.5 -> 86.8% for 1% more instructions. */
+#define SPARSE_MIN 128
+#define SPARSE_MAX 511
+
+/* ---- thread caches (mcache.c) ---- */
+/* Up to MC_MAX-byte blocks, MC_DEPTH per 256-byte class, MC_BUDGET bytes per
+ * thread; a cached block serves a request up to 1/MC_OVER_SHARE (at least
+ * MC_OVER_MIN bytes) smaller: 72% of local's lookups hit (56% with the next
+ * class only); local at 2 threads 15.7 -> 53.7 Mops/s with the caches. */
+#define MC_MAX      (8u * 1024u)
+#define MC_DEPTH    4
+#define MC_BUDGET   (128u * 1024u)
+#define MC_OVER_SHARE 4
+#define MC_OVER_MIN 496
+
+/* ---- large blocks and retention (large.c, retain.h, plain.c) ---- */
+/* Freed mappings kept for reuse at once (and their bytes within the retention
+ * bound): largechurn's page faults 1004k -> 132k at the same peak RSS. */
+#define LCACHE_N 8
+/* The most a layer's retention bound grows to (doubling while a program
+ * cycles through memory it gave back): regrow's faults 274k -> 77k. */
+#define RETAIN_MAX ((size_t)1 << (sizeof(void *) == 8 ? 30 : 28))   /* 1 GiB (256 MiB on 32-bit) */
+/* Alignments above this get a mapping of their own rather than a fit block
+ * cut around an aligned payload (which would leave up to align bytes free). */
+#define ALIGN_TO_LARGE (64u * 1024u)
+
+/* ---- hardening (secure.c, guard.c) ---- */
+/* Secure mode's quarantine: freed blocks wait, filled, in a ring of Q_SLOTS
+ * (Q_MAX_BYTES at most); blocks over Q_MAX_BLOCK go at once.  No measurement
+ * on record: a bound on what the quarantine holds from reuse. */
+#define Q_SLOTS     512
+#define Q_MAX_BLOCK ((size_t)1 << 20)
+#define Q_MAX_BYTES ((size_t)16 << 20)
+/* The guard pool: GUARD_SLOTS slots of GUARD_PAGES pages (blocks up to 16 KiB):
+ * 2.5 MiB of address space, none of it resident until sampled.  Its rate is the
+ * option sample_rate (50000: at 5000 the trace replays ran 7.5% slower). */
+#define GUARD_SLOTS  128u
+#define GUARD_PAGES  4u
 
 #endif
