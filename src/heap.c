@@ -59,6 +59,7 @@ static void page_to_full(struct heap *h, struct spage *pg, unsigned c)
     pg->in_full = 1;
     unsigned n = pg->nslots;
     pg->relist = (uint16_t)(n - (n / RELIST_SHARE ? n / RELIST_SHARE : 1));
+    SNUG_ASSERT(pg->relist < pg->used, "P5 (a full page's relist below its used count)", pg);
 }
 
 static struct spage *page_of(uintptr_t p)
@@ -211,6 +212,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
         pg->in_full = 0;
         pg->relist = RELIST_EMPTY;
         avail_push_tail(h, pg);
+        SNUG_ASSERT(!pg->next && pg->used <= pg->nslots, "P5 (relisted at its list's tail)", pg);
         if (pg->used) return;
     }
     /* The page emptied.  The class's only page stays, touching no list (the
