@@ -288,13 +288,17 @@ group_override() {
 }
 
 group_stress() {
-    echo "== stress (threads)"
-    step build/stress "$LOGS/build-stress.log" $MAKE $PAR "$T/stress-linked" "$T/stress-plain" || return
+    echo "== stress (threads; 512 at once: tests/stress/many.c)"
+    step build/stress "$LOGS/build-stress.log" $MAKE $PAR "$T/stress-linked" "$T/stress-plain" \
+        "$T/many-linked" "$T/many-plain" || return
     run_harness stress-linked 600 "$T/stress-linked"
     run_harness stress-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/stress-plain"
     run_harness stress-thread-cache 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache_after=0 "$T/stress-plain"
     # one allocation in 100 through the guard pool's lock and system calls (issue 17)
     run_harness stress-sampled 600 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=sample_rate=100 "$T/stress-plain"
+    # 512 threads at once, 2560 in all, a fork mid-churn, RSS bounded after (issue 21): about 20 s each
+    run_harness stress-many-linked 600 "$T/many-linked"
+    run_harness stress-many-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/many-plain"
 }
 
 # Every TSan report fails the check it happened in (exit status 66); the reports' SUMMARY

@@ -79,6 +79,13 @@ $(T)/stress-linked: tests/stress/stress.c $(TEST_COMMON) $(B)/libsnug.so
 $(T)/stress-plain: tests/stress/stress.c $(TEST_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
+# 512 threads at once (issue 21): the prefixed API of libsnug-prefix.a, and plain (for LD_PRELOAD)
+$(T)/many-linked: tests/stress/many.c $(TEST_COMMON) $(B)/libsnug-prefix.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -DMANY_LINKED $< $(B)/libsnug-prefix.a -ldl -o $@
+$(T)/many-plain: tests/stress/many.c $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
 
 # 6. address-space exhaustion
 $(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so
