@@ -403,6 +403,32 @@ void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
     return p ? p : heap_alloc_slow(n, h, c);        /* (a sampled block is counted by the pool, not the heap) */
 }
 
+/* Frees queued on a parked heap (its thread exited) wait for the next thread
+ * to adopt the heap, which a program whose threads are gone never starts:
+ * they are a wait like the others (os.h), and the reclaimer's round applies
+ * them, and gives back the pages they empty, once a round has passed since
+ * they began (heap_reclaim_parked).  0: none; 1: queued since the last round;
+ * 2: seen by a round. */
+static _Atomic int parked_frees;
+
+static __attribute__((noinline, cold)) void parked_free_queued(void)
+{
+    int none = 0;
+    if (atomic_compare_exchange_strong_explicit(&parked_frees, &none, 1, memory_order_relaxed, memory_order_relaxed))
+        snug_os_wait_begun();
+}
+
+int heap_reclaim_parked(void)
+{
+    int was = atomic_load_explicit(&parked_frees, memory_order_relaxed);
+    if (was == 1) {
+        atomic_store_explicit(&parked_frees, 2, memory_order_relaxed);
+        return 1;
+    }
+    if (was == 2 && atomic_exchange_explicit(&parked_frees, 0, memory_order_relaxed) == 2) heap_collect_parked();
+    return atomic_load_explicit(&parked_frees, memory_order_relaxed) != 0;
+}
+
 /* (pg: its guards checked by the caller, plain.c's small_free_checked) */
 void heap_free_remote(struct spage *pg, void *p)
 {
@@ -423,6 +449,7 @@ void heap_free_remote(struct spage *pg, void *p)
     struct heap *me = snug_tl_heap;
     if (me) { snug_own_add(&me->freed_bytes, bsize); snug_own_add(&me->freed_count, 1); }
     else meter_heapless_free(bsize);
+    if (SNUG_UNLIKELY(snug_rload(&o->parked))) parked_free_queued();
 }
 
 void heap_release_empty(struct heap *h)
@@ -446,7 +473,7 @@ static void thread_exit(void *arg)
     tl_set(NULL);
     tl_exited = 1;
     snug_lock(&heaps_lock);
-    h->parked = 1;
+    snug_rstore(&h->parked, 1);
     h->next_parked = parked;
     parked = h;
     snug_unlock(&heaps_lock);
@@ -484,7 +511,7 @@ struct heap *heap_get(void)
     if (h || tl_exited) return h;
     snug_lock(&heaps_lock);
     h = parked;
-    if (h) { parked = h->next_parked; h->parked = 0; }
+    if (h) { parked = h->next_parked; snug_rstore(&h->parked, 0); }
     snug_unlock(&heaps_lock);
     if (!h && !(h = heap_new())) return NULL;
     tl_set(h);
@@ -593,7 +620,7 @@ void heap_fork_child(void)
         if (h != snug_tl_heap && h != fallback && !h->parked) {
             o.allowed += h->page_setup;
             h->page_setup = 0;
-            h->parked = 1;
+            snug_rstore(&h->parked, 1);
             h->forked = 1;
             h->next_parked = parked;
             parked = h;

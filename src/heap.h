@@ -89,6 +89,8 @@ void *heap_fallback_alloc(size_t n);
 
 int   heap_init(void);
 void  heap_collect_parked(void);        /* malloc_trim: drain parked heaps */
+/* The reclaimer's round: frees queued on parked heaps for a round are applied; whether any wait. */
+int   heap_reclaim_parked(void);
 /* Exhaustion: the calling thread's empty pages and thread cache, and the parked heaps'. */
 void  heap_give_back(void);
 void  heap_release_empty(struct heap *h);

@@ -1,5 +1,6 @@
 /* reclaim.c - the reclaimer thread.  Waits end on the allocator's own calls
- * (fit.c's decay and purge, large.c's kept mappings), so a program that stops
+ * (region.c's decay and purge, large.c's kept mappings, frees queued on an
+ * exited thread's heap), so a program that stops
  * calling it keeps what waits.  In a process with threads (where every fit call
  * takes the fit lock anyway) one more thread ends the waits on time: it is
  * started by the first wait, outside every lock; it sleeps on a futex while
@@ -11,6 +12,7 @@
 #include "reclaim.h"
 #include "config.h"
 #include "fit.h"
+#include "heap.h"
 #include "large.h"
 #include "options.h"
 #include "os.h"
@@ -36,7 +38,8 @@ static void *reclaimer(void *arg)
 {
     (void)arg;
     for (;;) {
-        int any = snug_fit_reclaim();
+        int any = heap_reclaim_parked();          /* (first: the pages it empties go to the fit allocator) */
+        any |= snug_fit_reclaim();
         any |= large_cache_poll();
         if (any) {
             atomic_store_explicit(&snug_os_waiting, 0, memory_order_relaxed);

@@ -335,13 +335,39 @@ static void decay_now(void)
         if (region_top_free(r) > snug_opt.trim_threshold) region_trim_top(r, snug_opt.top_pad);
 }
 
-/* The reclaimer's round (reclaim.c): trim and purge what has waited decay_ms;
- * whether anything still waits. */
+/* Fragments: free space inside the regions in blocks under the trim
+ * threshold, which the purge (above) leaves.  Threads that exit after a churn
+ * leave the heap mostly such blocks between the survivors (512 threads: 170
+ * MiB free in blocks of 65 KiB on average, 5 MiB live).  The reclaimer's round
+ * looks at them: when the regions hold more free bytes off the top than user
+ * bytes plus the trim threshold, and more than at the last such purge plus
+ * the threshold, on two rounds in a row (decay_ms / 2 apart: the program is not
+ * cycling through them), the pages inside every free block of 4 OS pages or
+ * more are discarded, as malloc_trim does.  Lock held. */
+static size_t frag_mark;
+static int frag_seen;
+
+static int fragments_round(void)
+{
+    size_t inside = fit->free_bytes - (fit->top ? blk_size(fit->top) : 0);
+    if (inside < frag_mark) frag_mark = inside;
+    int many = inside > fit->user_bytes + snug_opt.trim_threshold && inside > frag_mark + snug_opt.trim_threshold;
+    if (!many) return frag_seen = 0;
+    if (!frag_seen) return frag_seen = 1;
+    frag_seen = 0;
+    frag_mark = inside;
+    (void)discard_free(4 * SNUG_OSPAGE);
+    return 0;
+}
+
+/* The reclaimer's round (reclaim.c): trim and purge what has waited decay_ms,
+ * and the fragments; whether anything still waits. */
 int snug_fit_reclaim(void)
 {
     snug_lock(&fit_lock);
     if (fit->wait.any) region_decay_check();
     int any = fit->wait.any != 0;
+    if (fit->park_n == 0) any |= fragments_round();
     snug_unlock(&fit_lock);
     return any;
 }
