@@ -64,7 +64,10 @@ SNUG_API int snug_heap_check(void)
     /* No heap yet (nothing allocated, or start-up could get no memory): consistent. */
     if (!atomic_load_explicit(&snug_ready, memory_order_acquire)) return 0;
     own_full = 0;
-    if (snug_fit_check(check_page) != 0) return -1;
+    heap_hold_parked(1);            /* (check_page reads parked heaps' bitmaps) */
+    int rc = snug_fit_check(check_page);
+    heap_hold_parked(0);
+    if (rc != 0) return -1;
     if (check_own_lists(own_full) != 0) return -1;
     return large_check();
 }

@@ -568,6 +568,10 @@ void heap_collect_parked(void)
     snug_unlock(&heaps_lock);
 }
 
+/* The checker reads the pages of parked heaps as their owner would: none is
+ * adopted, parked or drained meanwhile (heaps_lock, before the fit lock). */
+void heap_hold_parked(int hold) { if (hold) snug_lock(&heaps_lock); else snug_unlock(&heaps_lock); }
+
 void heap_fork_prepare(void) { snug_lock(&heaps_lock); snug_lock(&fallback_lock); }
 void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lock); }
 

@@ -94,6 +94,8 @@ int   heap_reclaim_parked(void);
 /* Exhaustion: the calling thread's empty pages and thread cache, and the parked heaps'. */
 void  heap_give_back(void);
 void  heap_release_empty(struct heap *h);
+/* 1: hold every parked heap still (no adoption, parking or draining), 0: let go; the checker. */
+void  heap_hold_parked(int hold);
 void  heap_fork_prepare(void);
 void  heap_fork_parent(void);
 void  heap_fork_child(void);
