@@ -150,7 +150,7 @@ group_build() {
 # layers: tools/layers.py checks DESIGN.md's layer table against the objects just built; then
 # it must fail on objects that pretend to be a file of the library calling where it may not.
 group_layers() {
-    echo "== layers (DESIGN.md's table against the build: no call up a layer, no call cycle inside one)"
+    echo "== layers (DESIGN.md's table against the build: no call up a layer, no call cycle inside one; its invariant labels against the sources)"
     step build/layers-libs "$LOGS/build-layers.log" $MAKE $PAR libs || return
     local log=$LOGS/layers.log probe=$WORK/layers-probe
     if python3 tools/layers.py --build "$B" >"$log" 2>&1; then
@@ -188,6 +188,23 @@ group_layers() {
         --extra "$probe/back.o=src/live.c"
     layers_expect fails-on-unlisted-file "src/layers_probe.c: not in the layer table" \
         --extra "$probe/up.o=src/layers_probe.c"
+    # DESIGN.md's invariant labels against the sources' citations, and a citation of a label
+    # DESIGN.md does not state
+    if python3 tools/labels.py >"$LOGS/labels.log" 2>&1; then
+        pass layers/invariant-labels
+    else
+        fail layers/invariant-labels "see $LOGS/labels.log"
+        show "$LOGS/labels.log"
+    fi
+    printf '/* checked here: I9 */\n' >"$probe/label.c"
+    local rc=0
+    python3 tools/labels.py --extra "$probe/label.c" >"$LOGS/labels-probe.log" 2>&1 || rc=$?
+    if [ "$rc" = 1 ] && grep -qF "cites I9, which DESIGN.md's Invariants does not state" "$LOGS/labels-probe.log"; then
+        pass layers/labels-fails-on-unknown-label
+    else
+        fail layers/labels-fails-on-unknown-label "exit status $rc, wanted 1 naming I9"
+        show "$LOGS/labels-probe.log" 10
+    fi
 }
 
 group_contract() {
