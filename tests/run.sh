@@ -590,13 +590,26 @@ group_options() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build layers contract asan exports package options override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
+ALL="build layers contract asan exports package options override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs tools traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in
     *" $g "*) ;;
     *) echo "unknown group $g (groups: $ALL)"; exit 2 ;;
     esac
+    if [ "$g" = tools ]; then
+        echo "== tools (snug-gen's options, the allocator snug-replay names, SNUG_TRACE_ONLY, exec, external fragmentation)"
+        step build/tools-for-tools "$LOGS/build-tools-group.log" $MAKE $PAR tools libs || continue
+        while IFS= read -r line; do
+            case $line in
+            "PASS "*) pass "${line#PASS }" ;;
+            "SKIP "*) line=${line#SKIP }; skip "${line%%: *}" "${line#*: }" ;;
+            "FAIL "*) fail "${line#FAIL }" ;;
+            *) echo "$line" ;;
+            esac
+        done < <(B="$B" tests/tools.sh 2>&1)
+        continue
+    fi
     if [ "$g" = traces ]; then
         echo "== traces (snug-replay-debug --check and snug-replay over every trace)"
         # traces.sh prints PASS/FAIL lines itself; count them here
