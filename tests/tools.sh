@@ -46,3 +46,46 @@ for bad in "--scale=0 server" "--scale 10001 server" "-x server" "--seed=-1 serv
     t "gen/rejects/$(echo "${bad:-nothing}" | tr ' ' '_')" "exit status $rc (wanted 2) with '$(head -n 1 "$LOGS/gen-bad.err")'" \
         eval "[ $rc = 2 ] && [ ! -s $W/bad.out ] && grep -q '^snug-gen: \|^usage: ' $LOGS/gen-bad.err"
 done
+
+# ---- snug-replay names the allocator it measured (text and JSON); progress only on a terminal ----
+rep() { $R "$B/snug-replay" "$@"; }
+gen -o "$W/s.rep" server 2>/dev/null
+jname() { sed -n 's/^{"allocator": "\([^"]*\)", "allocator_name": "\([^"]*\)", "traces": \[$/\1|\2/p' "$1"; }
+rep -n 1 --json "$W/s.rep" >"$LOGS/replay-snug.json" 2>"$LOGS/replay-snug.err"
+t replay/names-snug "JSON head '$(head -n 1 "$LOGS/replay-snug.json")'" test "$(jname "$LOGS/replay-snug.json")" = "snug|snug $V"
+rep -n 1 "$W/s.rep" >"$LOGS/replay-snug.txt" 2>&1
+t replay/names-snug-text "first line '$(head -n 1 "$LOGS/replay-snug.txt")'" test "$(head -n 1 "$LOGS/replay-snug.txt")" = "allocator: snug $V"
+rep -n 1 --gc --json "$W/s.rep" >"$LOGS/replay-gc.json" 2>&1
+t replay/names-gc "JSON head '$(head -n 1 "$LOGS/replay-gc.json")'" test "$(jname "$LOGS/replay-gc.json")" = "snug-gc|snug-gc $V"
+glibc=$(getconf GNU_LIBC_VERSION)
+rep -n 1 --system --json "$W/s.rep" >"$LOGS/replay-system.json" 2>&1
+t replay/names-glibc "JSON head '$(head -n 1 "$LOGS/replay-system.json")', wanted '$glibc'" \
+    test "$(jname "$LOGS/replay-system.json")" = "system|$glibc"
+rep -n 1 --system "$W/s.rep" >"$LOGS/replay-system.txt" 2>&1
+t replay/names-glibc-text "first line '$(head -n 1 "$LOGS/replay-system.txt")'" test "$(head -n 1 "$LOGS/replay-system.txt")" = "allocator: $glibc"
+if [ -n "${M32:-}" ]; then
+    echo "SKIP tools/replay/names-preloaded: the system's allocators are 64-bit"
+else
+    timeout 120 env LD_PRELOAD="$PWD/$B/libsnug.so" "$B/snug-replay" -n 1 --system --json "$W/s.rep" >"$LOGS/replay-presnug.json" 2>&1
+    t replay/names-preloaded-snug "JSON head '$(head -n 1 "$LOGS/replay-presnug.json")'" \
+        test "$(jname "$LOGS/replay-presnug.json")" = "system|snug $V"
+    arch=$(gcc -print-multiarch 2>/dev/null)
+    for lib in libjemalloc.so.2 libmimalloc.so.2 libtcmalloc_minimal.so.4; do
+        so=/usr/lib/$arch/$lib
+        if [ ! -f "$so" ]; then echo "SKIP tools/replay/names-$lib: $so is not installed"; continue; fi
+        timeout 120 env LD_PRELOAD="$so" "$B/snug-replay" -n 1 --system --json "$W/s.rep" >"$LOGS/replay-$lib.json" 2>&1
+        t "replay/names-$lib" "JSON head '$(head -n 1 "$LOGS/replay-$lib.json")'" \
+            test "$(jname "$LOGS/replay-$lib.json")" = "system|$lib"
+    done
+fi
+# stderr is not a terminal here: nothing on it, however long the replay
+gen -x 30 -o "$W/big.rep" server 2>/dev/null
+rep -n 1 "$W/big.rep" >"$LOGS/replay-big.out" 2>"$LOGS/replay-big.err"
+t replay/no-progress-off-terminal "stderr: '$(head -c 200 "$LOGS/replay-big.err")'" test ! -s "$LOGS/replay-big.err"
+if [ -n "$R" ] || ! command -v script >/dev/null; then
+    echo "SKIP tools/replay/progress-on-terminal: needs script(1) and a native build"
+else
+    script -qec "$B/snug-replay -n 1 $W/big.rep >/dev/null" /dev/null >"$LOGS/replay-tty.out" 2>&1
+    t replay/progress-on-terminal "no progress line on a terminal: '$(tr '\r' '\n' <"$LOGS/replay-tty.out" | head -c 300)'" \
+        grep -q 'big.rep: checking run, op [0-9]*/2[0-9]* ([0-9]*%' "$LOGS/replay-tty.out"
+fi

@@ -44,6 +44,8 @@ struct api {
 
 extern const struct api snug_api, sys_api, gc_api;
 extern const struct api *tested;        /* one of the three, set by main */
+/* What was measured: "snug 1.1.0", "glibc 2.36", "libjemalloc.so.2" (see replay_api.c). */
+const char *allocator_name(void);
 
 /* The collector's granule: GC blocks are multiples of it and aligned to it (measured by
  * gc_probe_granule). */
@@ -135,6 +137,11 @@ void series_init(struct series *ser, size_t nops);
 void series_write(struct state *s, const struct series *ser);
 double timing_run(struct state *s);
 double timing_run_gc(struct state *s);
+/* Progress on stderr while a trace replays, only when stderr is a terminal and the trace
+ * has run for a second; cleared when the trace is done. */
+void progress_start(void);
+void progress(const struct state *s, const char *what, size_t done, size_t total);
+void progress_end(void);
 
 /* replay_check.c: the checking run (fills in res; samples into ser; takes the picture) */
 void check_run(struct state *s, struct result *res, struct series *ser, struct heapmap *hm);

@@ -426,6 +426,8 @@ void check_run(struct state *s, struct result *res, struct series *ser, struct h
         r.gc_delta = 0;
         run_op(&r, op);
         after_op(&r, i, op);
+        if (!(i & 0xffff))
+            progress(s, "checking run, op", i, t->nops);
     }
     size_t rss = rss_anon();
     if (rss > r.rss_max)

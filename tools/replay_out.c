@@ -130,11 +130,17 @@ static void json_string(const char *s)
 void out_head(void)
 {
     if (!opt_quiet && !opt_json)
+        printf("allocator: %s\n", allocator_name());
+    if (!opt_quiet && !opt_json)
         printf("%-28s %9s %7s %11s %11s %6s %6s %10s %6s%s\n", "trace", "ops", "ids",
                "payload-KiB", "heap-KiB", "util%", "ifrag%", "Kops/s", "errors",
                opt_gc ? "    GCs" : "");
     if (opt_json)
-        printf("{\"allocator\": \"%s\", \"traces\": [\n", tested->name);
+    {
+        printf("{\"allocator\": \"%s\", \"allocator_name\": ", tested->name);
+        json_string(allocator_name());
+        printf(", \"traces\": [\n");
+    }
 }
 
 static void out_trace_json(int k, const char *path, const struct result *r)
