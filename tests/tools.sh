@@ -89,3 +89,41 @@ else
     t replay/progress-on-terminal "no progress line on a terminal: '$(tr '\r' '\n' <"$LOGS/replay-tty.out" | head -c 300)'" \
         grep -q 'big.rep: checking run, op [0-9]*/2[0-9]* ([0-9]*%' "$LOGS/replay-tty.out"
 fi
+
+# ---- snug-trace.so: no .rep.ops left by exec; SNUG_TRACE_ONLY ----
+if [ -n "${M32:-}" ]; then
+    echo "SKIP tools/trace: the system's programs are 64-bit and cannot load a 32-bit snug-trace.so"
+else
+    TR=$PWD/$B/snug-trace.so
+    PY=/usr/bin/python3
+    # trace DIR CMD...: CMD under the tracer, its files in DIR
+    trace() { local d=$1; shift; rm -rf "$d"; mkdir -p "$d"; SNUG_TRACE_DIR=$d LD_PRELOAD=$TR timeout 120 "$@" >/dev/null 2>&1; }
+    # every .rep in DIR replays without error
+    replays() { local f; for f in "$1"/*.rep; do [ -f "$f" ] && "$B/snug-replay" -q -n 0 "$f" || return 1; done; }
+    files() { (cd "$1" && ls | sed 's/\.[0-9][0-9]*\.rep/.PID.rep/' | sort | tr '\n' ' '); }
+    # a shell that allocates, then execs env, which execs true: each image leaves its .rep
+    trace "$W/exec" /bin/sh -c 'x=$(echo a); exec /usr/bin/env true'
+    t trace/exec-leaves-no-ops "files: $(files "$W/exec")" \
+        eval "! ls $W/exec | grep -q '\.ops\$' && ls $W/exec | grep -q '^sh\.[0-9]*\.rep\$' &&
+              ls $W/exec | grep -q '^env\.[0-9]*\.rep\$' && replays $W/exec"
+    # an exec that fails: recording goes on, and the .rep at exit holds what came after
+    trace "$W/exec-fails" "$PY" -c "import os
+try: os.execv('/nonexistent', ['x'])
+except OSError: pass
+keep = [bytearray(100000) for i in range(50)]"
+    f=$(ls "$W"/exec-fails/python3.*.rep 2>/dev/null | head -n 1)
+    peak=$([ -n "$f" ] && "$B/snug-replay" --json -n 0 "$f" 2>/dev/null | sed -n 's/.*"peak_payload": \([0-9]*\).*/\1/p')
+    t trace/failed-exec-records-on "files: $(files "$W/exec-fails"), peak payload '${peak:-}' (wanted >= 5000000)" \
+        eval "! ls $W/exec-fails | grep -q '\.ops\$' && [ \"\${peak:-0}\" -ge 5000000 ]"
+    # SNUG_TRACE_ONLY: by argv[0] (python3), by the file name of /proc/self/exe (python3.11), neither
+    SNUG_TRACE_ONLY=python3 trace "$W/only" /bin/sh -c "$PY -c pass; ls; $PY -c pass"
+    t trace/only-by-argv0 "files: $(files "$W/only") (wanted two python3 traces, nothing else)" \
+        test "$(files "$W/only")" = "python3.PID.rep python3.PID.rep "
+    exe=$(basename "$(readlink -f "$PY")")
+    SNUG_TRACE_ONLY=nosuch,$exe trace "$W/only-exe" /bin/sh -c "$PY -c pass; ls"
+    t trace/only-by-exe "files: $(files "$W/only-exe") (wanted one trace named python3, the program $exe)" \
+        test "$(files "$W/only-exe")" = "python3.PID.rep "
+    SNUG_TRACE_ONLY=nosuch trace "$W/only-none" /bin/sh -c "$PY -c pass; ls"
+    t trace/only-no-match "files: $(files "$W/only-none")" test -z "$(files "$W/only-none")"
+    t trace/only-traces-replay "a trace of the python3 runs does not replay" replays "$W/only"
+fi
