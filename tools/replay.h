@@ -78,6 +78,11 @@ struct result {
     size_t   usable_at_peak;    /* sum of usable sizes when P peaked */
     double   util;              /* peak_payload / heap */
     double   ifrag;             /* (usable_at_peak - peak_payload) / heap */
+    int      efrag_known;       /* snug's heap walk gave the next four (not with --system) */
+    size_t   free_at_peak;      /* at the payload's peak: bytes in the fit allocator's free spans */
+    size_t   largest_free_at_peak;  /* the largest of those spans */
+    size_t   slot_free_at_peak; /* bytes in free small-page slots (not in free_at_peak) */
+    double   efrag;             /* 1 - largest_free_at_peak / free_at_peak (0 when nothing is free) */
     double   best_secs;         /* fastest timing run, 0 when none */
     double   ops_per_sec;
     unsigned long errors, warnings;
@@ -148,6 +153,8 @@ void check_run(struct state *s, struct result *res, struct series *ser, struct h
 
 /* replay_map.c: the heap picture and the SVG (--plot) */
 struct heapmap *heapmap_new(struct state *s);
+/* The first op after which the live payload is at its maximum (a pass over the ops). */
+size_t find_peak_op(struct state *s);
 void heapmap_at(struct heapmap *m, size_t i, size_t payload, size_t usable, size_t heap_base,
                 size_t gc_bytes);
 int heapmap_taken(const struct heapmap *m);
