@@ -39,7 +39,12 @@ void   snug_free_aligned_sized(void *p, size_t alignment, size_t size);
  * Returns 1 when memory was released, 0 otherwise (like malloc_trim). */
 int    snug_trim(size_t pad);
 
-/* What the heap holds.  Byte counts are exact at the moment of the call. */
+/* What the heap holds.  Byte counts are exact at the moment of the call.
+ * The struct only grows at its end: snug_stats_v fills the first `size` bytes (the
+ * caller's sizeof, so a program built against an older header gets the fields it
+ * knows and a newer one gets zeros beyond snug's), and snug_stats(out) below passes
+ * sizeof *out for you.  Programs built before snug_stats_v existed call the
+ * function snug_stats, which fills the twelve fields up to `regions`. */
 struct snug_stats {
     size_t heap_bytes;      /* bytes held from the kernel now (sbrk + mmap, metadata included) */
     size_t heap_peak;       /* high-water mark of heap_bytes */
@@ -53,8 +58,16 @@ struct snug_stats {
     size_t large_blocks;    /* blocks served by their own mapping */
     size_t large_bytes;     /* bytes in those mappings */
     size_t regions;         /* contiguous heap regions (the sbrk heap is region 0) */
+    /* since 1.1.0, through snug_stats_v */
+    size_t cached_blocks;   /* freed medium blocks the thread caches hold for reuse */
+    size_t cached_bytes;    /* bytes in those blocks */
+    size_t guard_blocks;    /* sampled blocks in the guard pool (counted in live_blocks) */
+    size_t guard_bytes;     /* bytes in those blocks (counted in live_bytes) */
 };
-int    snug_stats(struct snug_stats *out);   /* 0 on success */
+/* 0 on success; -1 when out is NULL or size is 0. */
+int    snug_stats_v(struct snug_stats *out, size_t size);
+int    snug_stats(struct snug_stats *out);   /* the fields up to `regions` */
+#define snug_stats(out) snug_stats_v((out), sizeof *(out))
 /* Start a new high-water period: heap_peak and live_peak become the current values. */
 void   snug_stats_reset_peak(void);
 

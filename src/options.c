@@ -1,30 +1,91 @@
-/* options.c - SNUG_OPTIONS: a comma- (or colon-) separated list of `name` or
- * `name=value`, values in bytes with an optional k/m/g suffix, for example
- * SNUG_OPTIONS=verbose,mmap_threshold=1m.  Unknown names are reported once.  Also
- * snug_version(), which `verbose` prints first. */
+/* options.c - SNUG_OPTIONS: a comma- (or colon-) separated list of `name`, `noname`
+ * or `name=value`, values with an optional k/m/g suffix, for example
+ * SNUG_OPTIONS=verbose,mmap_threshold=1m; every name comes from options.h's table.
+ * Parsed at load time (a constructor, so `help` and `verbose` speak for programs that
+ * never allocate) or at the first allocation, whichever comes first; without
+ * allocation or stdio.  Bad entries are reported once.  Also snug_version(). */
 #include "options.h"
-#include "config.h"
 #include "error.h"
 #include "snug.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct snug_options snug_opt = {
-    .trim_threshold = 192u * 1024u,
-    .top_pad = 64u * 1024u,
-    .decay_ms = 500,
-    .decay_max = 16u * 1024u * 1024u,
-    .mmap_threshold = SNUG_LARGE_MIN,
-    .thread_cache_after = 64,
-    .background = 1,
-    .sample_rate = 50000,
-    .verbose = 0,
-#ifdef SNUG_SECURE_DEFAULT
-    .secure = 1,
-#endif
+#define OPT_DEFAULT(name, type, dflt, mallopt, help) .name = (dflt),
+    SNUG_OPTION_LIST(OPT_DEFAULT)
+#undef OPT_DEFAULT
 };
 
-static int parse_size(const char *s, size_t len, size_t *out)
+/* The table: each row names a field of snug_opt. */
+struct opt_row {
+    const char *name, *help;
+    enum snug_opt_type type;
+    size_t *value, dflt;
+    int mallopt;
+};
+static const struct opt_row rows[] = {
+#define OPT_ROW(n, t, d, m, h) { #n, h, t, &snug_opt.n, (d), (m) },
+    SNUG_OPTION_LIST(OPT_ROW)
+#undef OPT_ROW
+};
+#define NROWS (sizeof rows / sizeof rows[0])
+static unsigned char set_by_user[NROWS];   /* 1: SNUG_OPTIONS or mallopt set it */
+
+/* ---- one line on stderr, built in a stack buffer ---- */
+struct line { char s[200]; size_t n; };
+static void put(struct line *l, const char *s)
+{
+    while (*s && l->n + 2 < sizeof l->s) l->s[l->n++] = *s++;
+}
+static void put_n(struct line *l, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len && l->n + 2 < sizeof l->s; i++) l->s[l->n++] = s[i];
+}
+static void pad_to(struct line *l, size_t col)
+{
+    while (l->n < col && l->n + 2 < sizeof l->s) l->s[l->n++] = ' ';
+}
+static void end(struct line *l)
+{
+    l->s[l->n++] = '\n';
+    l->s[l->n] = 0;
+    snug_write_line(l->s);
+}
+
+char *snug_fmt_bytes(char *buf, size_t v)
+{
+    static const char *const unit[] = { " bytes", " KiB", " MiB", " GiB", " TiB" };
+    unsigned long long x = v;
+    unsigned u = 0;
+    while (u < 4 && x >> (10 * (u + 1))) u++;
+    unsigned long long frac = x & ((1ull << (10 * u)) - 1);
+    struct line l = { .n = 0 };
+    char num[24];
+    put(&l, snug_fmt_u(num, (size_t)(x >> (10 * u))));
+    if (frac) {                         /* not a whole number of units: a tenth, rounded down */
+        l.s[l.n++] = '.';
+        l.s[l.n++] = (char)('0' + ((frac * 10) >> (10 * u)));
+    }
+    put(&l, unit[u]);
+    memcpy(buf, l.s, l.n);
+    buf[l.n] = 0;
+    return buf;
+}
+
+static void value_text(struct line *l, const struct opt_row *r, size_t v)
+{
+    char num[32];
+    switch (r->type) {
+    case SNUG_OPT_FLAG: put(l, v ? "on" : "off"); break;
+    case SNUG_OPT_BYTES: put(l, snug_fmt_bytes(num, v)); break;
+    case SNUG_OPT_MS: put(l, snug_fmt_u(num, v)); put(l, " ms"); break;
+    case SNUG_OPT_COUNT: put(l, snug_fmt_u(num, v)); break;
+    }
+}
+
+/* ---- parsing ---- */
+static int parse_size(const char *s, size_t len, int suffix_ok, size_t *out)
 {
     size_t v = 0, i = 0;
     if (!len) return -1;
@@ -35,7 +96,7 @@ static int parse_size(const char *s, size_t len, size_t *out)
     if (i == 0) return -1;
     if (i < len) {
         unsigned shift = 0;
-        switch (s[i]) {
+        switch (suffix_ok ? s[i] : 0) {
         case 'k': case 'K': shift = 10; break;
         case 'm': case 'M': shift = 20; break;
         case 'g': case 'G': shift = 30; break;
@@ -50,50 +111,69 @@ static int parse_size(const char *s, size_t len, size_t *out)
 
 static void warn(const char *what, const char *s, size_t len)
 {
-    char line[160];
-    size_t n = 0;
-    for (const char *p = "snug: SNUG_OPTIONS: "; *p; p++) line[n++] = *p;
-    for (const char *p = what; *p && n < 80; p++) line[n++] = *p;
-    line[n++] = ' ';
-    line[n++] = '\'';
-    for (size_t i = 0; i < len && n < sizeof line - 4; i++) line[n++] = s[i];
-    line[n++] = '\'';
-    line[n++] = '\n';
-    line[n] = 0;
-    snug_write_line(line);
+    struct line l = { .n = 0 };
+    put(&l, "snug: SNUG_OPTIONS: ");
+    put(&l, what);
+    put(&l, " '");
+    put_n(&l, s, len);
+    put(&l, "'");
+    end(&l);
 }
 
-static int name_is(const char *s, size_t len, const char *name)
+static const struct opt_row *find(const char *s, size_t len)
 {
-    return strlen(name) == len && memcmp(s, name, len) == 0;
+    for (size_t i = 0; i < NROWS; i++)
+        if (strlen(rows[i].name) == len && memcmp(s, rows[i].name, len) == 0) return &rows[i];
+    return NULL;
+}
+
+static void store(const struct opt_row *r, size_t v)
+{
+    if (r->value == &snug_opt.mmap_threshold && v < SNUG_SMALL_MAX + 1) v = SNUG_SMALL_MAX + 1;
+    *r->value = v;
+    set_by_user[r - rows] = 1;
 }
 
 static void apply(const char *s, size_t len)
 {
     const char *eq = memchr(s, '=', len);
     size_t nlen = eq ? (size_t)(eq - s) : len;
-    const char *val = eq ? eq + 1 : NULL;
-    size_t vlen = eq ? len - nlen - 1 : 0;
-    size_t v = 0;
-    if (name_is(s, nlen, "verbose") && !val) { snug_opt.verbose = 1; return; }
-    if (name_is(s, nlen, "secure") && !val) { snug_opt.secure = 1; return; }
-    if (name_is(s, nlen, "nosecure") && !val) { snug_opt.secure = 0; return; }
-    size_t *target = name_is(s, nlen, "trim_threshold") ? &snug_opt.trim_threshold
-                   : name_is(s, nlen, "top_pad") ? &snug_opt.top_pad
-                   : name_is(s, nlen, "decay_ms") ? &snug_opt.decay_ms
-                   : name_is(s, nlen, "decay_max") ? &snug_opt.decay_max
-                   : name_is(s, nlen, "mmap_threshold") ? &snug_opt.mmap_threshold
-                   : name_is(s, nlen, "thread_cache_after") ? &snug_opt.thread_cache_after
-                   : name_is(s, nlen, "background") ? &snug_opt.background
-                   : name_is(s, nlen, "sample_rate") ? &snug_opt.sample_rate : NULL;
-    if (!target) { warn("unknown option", s, len); return; }
-    if (!val || parse_size(val, vlen, &v) != 0) { warn("bad value in", s, len); return; }
-    if (target == &snug_opt.mmap_threshold && v < SNUG_SMALL_MAX + 1) v = SNUG_SMALL_MAX + 1;
-    *target = v;
+    const struct opt_row *r = find(s, nlen);
+    size_t v = 1;
+    const struct opt_row *flag = !r && !eq && nlen > 2 && s[0] == 'n' && s[1] == 'o' ? find(s + 2, nlen - 2) : NULL;
+    if (flag && flag->type == SNUG_OPT_FLAG) {
+        store(flag, 0);                                     /* noname */
+        return;
+    }
+    if (!r) { warn("unknown option", s, len); return; }
+    if (eq ? parse_size(eq + 1, len - nlen - 1, r->type == SNUG_OPT_BYTES, &v) != 0 ||
+                 (r->type == SNUG_OPT_FLAG && v > 1)
+           : r->type != SNUG_OPT_FLAG) {
+        warn("bad value in", s, len);
+        return;
+    }
+    store(r, v);
 }
+
+int snug_options_mallopt(int param, size_t value)
+{
+    for (size_t i = 0; param && i < NROWS; i++)
+        if (rows[i].mallopt == param) { store(&rows[i], value); return 1; }
+    return 0;
+}
+
+/* 0: not parsed, 1: being parsed, 2: done.  The constructor and the first allocation
+ * may both ask; the second waits (only a thread started by another library's
+ * constructor could meet the first half-way). */
+static atomic_int parsed;
 
 void snug_options_init(void)
 {
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&parsed, &expect, 1)) {
+        while (atomic_load(&parsed) != 2) { }
+        return;
+    }
     const char *env = getenv("SNUG_OPTIONS");
     if (env) {
         const char *s = env;
@@ -104,35 +184,52 @@ void snug_options_init(void)
             if (*s) s++;
         }
     }
+    if (snug_opt.help) snug_options_help();
     if (snug_opt.verbose) snug_options_print();
+    atomic_store(&parsed, 2);
 }
 
-static void print_size(const char *name, size_t v)
-{
-    char line[96], num[24];
-    size_t n = 0;
-    for (const char *p = "snug: option "; *p; p++) line[n++] = *p;
-    for (const char *p = name; *p; p++) line[n++] = *p;
-    line[n++] = '=';
-    for (const char *p = snug_fmt_u(num, v); *p; p++) line[n++] = *p;
-    line[n++] = '\n';
-    line[n] = 0;
-    snug_write_line(line);
-}
+/* At load time (libsnug.so when loaded or preloaded; a static program before main). */
+__attribute__((constructor)) static void options_at_load(void) { snug_options_init(); }
+
+#if SNUG_CHECKS
+#define CHECKS_TEXT "on"
+#else
+#define CHECKS_TEXT "off (CHECKS=0)"
+#endif
 
 SNUG_API const char *snug_version(void) { return SNUG_VERSION_STRING; }
 
 void snug_options_print(void)
 {
     snug_write_line("snug: version " SNUG_VERSION_STRING "\n");
-    print_size("trim_threshold", snug_opt.trim_threshold);
-    print_size("top_pad", snug_opt.top_pad);
-    print_size("decay_ms", snug_opt.decay_ms);
-    print_size("decay_max", snug_opt.decay_max);
-    print_size("mmap_threshold", snug_opt.mmap_threshold);
-    print_size("thread_cache_after", snug_opt.thread_cache_after);
-    print_size("background", snug_opt.background);
-    print_size("sample_rate", snug_opt.sample_rate);
-    print_size("verbose", (size_t)snug_opt.verbose);
-    print_size("secure", (size_t)snug_opt.secure);
+    snug_write_line(SNUG_SECURE_ON ? "snug: build: checks " CHECKS_TEXT ", secure mode on by default (SECURE=1)\n"
+                                   : "snug: build: checks " CHECKS_TEXT ", secure mode off by default\n");
+    for (size_t i = 0; i < NROWS; i++) {
+        struct line l = { .n = 0 };
+        put(&l, "snug: option ");
+        put(&l, rows[i].name);
+        put(&l, " = ");
+        value_text(&l, &rows[i], *rows[i].value);
+        put(&l, set_by_user[i] ? " (set)" : " (default)");
+        end(&l);
+    }
+}
+
+void snug_options_help(void)
+{
+    snug_write_line("snug: SNUG_OPTIONS is a comma-separated list of these (sizes take k, m, g; "
+                    "a flag is set by its name, cleared by no<name>):\n");
+    for (size_t i = 0; i < NROWS; i++) {
+        struct line l = { .n = 0 };
+        put(&l, "snug:   ");
+        put(&l, rows[i].name);
+        put(&l, rows[i].type == SNUG_OPT_FLAG ? "" : rows[i].type == SNUG_OPT_BYTES ? "=BYTES" : "=N");
+        pad_to(&l, 34);
+        put(&l, "default ");
+        value_text(&l, &rows[i], rows[i].dflt);
+        pad_to(&l, 56);
+        put(&l, rows[i].help);
+        end(&l);
+    }
 }

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "fit.h"
 #include "options.h"
+#include "stats.h"
 #include "snug.h"
 #include <malloc.h>
 #include <stdatomic.h>
@@ -67,53 +68,21 @@ API struct mallinfo mallinfo(void)
     return mi;
 }
 
-static void stat_line(const char *label, size_t v)
-{
-    char line[96], num[24];
-    size_t n = 0;
-    for (const char *s = label; *s; s++) line[n++] = *s;
-    snug_fmt_u(num, v);
-    for (const char *s = num; *s && n + 2 < sizeof line; s++) line[n++] = *s;
-    line[n++] = '\n';
-    line[n] = 0;
-    snug_write_line(line);
-}
+/* What snug_stats says, with glibc's malloc_stats as the model (stats.c; the same
+ * lines SNUG_OPTIONS=stats prints at exit). */
+API void malloc_stats(void) { snug_stats_print("malloc_stats"); }
 
-API void malloc_stats(void)
-{
-    struct snug_stats s;
-    if (snug_stats(&s) != 0) return;
-    snug_write_line("snug heap:\n");
-    stat_line("system bytes     = ", s.heap_bytes);
-    stat_line("max system bytes = ", s.heap_peak);
-    stat_line("in use bytes     = ", s.live_bytes);
-    stat_line("in use blocks    = ", s.live_blocks);
-    stat_line("small pages      = ", s.small_pages);
-    stat_line("free blocks      = ", s.free_blocks);
-    stat_line("free bytes       = ", s.free_bytes);
-    stat_line("mmap regions     = ", s.large_blocks);
-    stat_line("mmap bytes       = ", s.large_bytes);
-    stat_line("heap regions     = ", s.regions);
-}
-
-/* glibc's options: the thresholds set snug's own (see options.c); the rest are
+/* glibc's options: the thresholds set snug's own (options.h's table); the rest are
  * accepted and have no effect.  Unknown ones are reported once and accepted
  * (returning 1), as glibc accepts them. */
+_Static_assert(SNUG_M_TRIM_THRESHOLD == M_TRIM_THRESHOLD && SNUG_M_TOP_PAD == M_TOP_PAD &&
+               SNUG_M_MMAP_THRESHOLD == M_MMAP_THRESHOLD, "options.h's mallopt parameters are glibc's");
+
 API int mallopt(int param, int value)
 {
     switch (param) {
-    case M_TRIM_THRESHOLD:
-        if (value < 0) return 0;
-        snug_opt.trim_threshold = (size_t)value;
-        return 1;
-    case M_TOP_PAD:
-        if (value < 0) return 0;
-        snug_opt.top_pad = (size_t)value;
-        return 1;
-    case M_MMAP_THRESHOLD:
-        if (value < 0) return 0;
-        snug_opt.mmap_threshold = (size_t)value > SNUG_SMALL_MAX ? (size_t)value : SNUG_SMALL_MAX + 1;
-        return 1;
+    case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+        return value < 0 ? 0 : snug_options_mallopt(param, (size_t)value);
     case M_MMAP_MAX:
     case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
     case M_MXFAST:

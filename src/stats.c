@@ -1,7 +1,8 @@
 /* stats.c - snug_stats(): bytes held from the kernel (exact, from os.c), live
  * bytes (the meter and the heaps' counters plus the medium and large totals) and
- * the counts of pages, blocks and regions.  Reads the layers; changes nothing in
- * them but the meter's peak; nothing below calls it. */
+ * the counts of pages, blocks and regions; their printed form (malloc_stats, and
+ * SNUG_OPTIONS=stats at exit).  Reads the layers; changes nothing in them but the
+ * meter's peak; nothing below calls it. */
 #include "fit.h"
 #include "guard.h"
 #include "heap.h"
@@ -9,13 +10,20 @@
 #include "large.h"
 #include "mcache.h"
 #include "meter.h"
+#include "options.h"
 #include "os.h"
 #include "snug.h"
+#include "stats.h"
+#include "error.h"
 #include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Live bytes and blocks across the layers: thread heaps, the fit allocator, large blocks
  * (and the guard pool's sampled blocks, counted in bytes and blocks only). */
-struct live { size_t bytes, blocks; struct fit_totals fit; size_t large_blocks, large_bytes; };
+struct live { size_t bytes, blocks; struct fit_totals fit; size_t large_blocks, large_bytes;
+              size_t cached_blocks, cached_bytes, guard_blocks, guard_bytes; };
 
 /* The thread heaps' part: small bytes and blocks allocated less freed, and the
  * medium blocks the thread caches hold (freed, though the fit allocator counts
@@ -62,6 +70,10 @@ static void live_now(struct live *l)
     guard_totals(&gn, &gb);
     l->bytes = s.bytes + l->fit.user_bytes + l->large_bytes + gb;
     l->blocks = s.blocks + l->fit.user_blocks + l->large_blocks + gn;
+    l->cached_blocks = s.ncached;
+    l->cached_bytes = s.cached;
+    l->guard_blocks = gn;
+    l->guard_bytes = gb;
 }
 
 static size_t live_bytes(void)
@@ -71,10 +83,8 @@ static size_t live_bytes(void)
     return l.bytes;
 }
 
-SNUG_API int snug_stats(struct snug_stats *out)
+static void stats_now(struct snug_stats *out)
 {
-    if (!out) return -1;
-    if (snug_ensure_init() != 0) return -1;
     struct live l;
     live_now(&l);
     out->heap_bytes = snug_os_held();
@@ -91,7 +101,31 @@ SNUG_API int snug_stats(struct snug_stats *out)
     out->large_blocks = l.large_blocks;
     out->large_bytes = l.large_bytes;
     out->regions = l.fit.regions;
+    out->cached_blocks = l.cached_blocks;
+    out->cached_bytes = l.cached_bytes;
+    out->guard_blocks = l.guard_blocks;
+    out->guard_bytes = l.guard_bytes;
+}
+
+/* The caller's struct is `size` bytes: what snug knows of it is filled, the rest
+ * (a newer header's fields) zeroed; nothing past it is written. */
+SNUG_API int snug_stats_v(struct snug_stats *out, size_t size)
+{
+    if (!out || !size) return -1;
+    if (snug_ensure_init() != 0) return -1;
+    struct snug_stats now;
+    stats_now(&now);
+    size_t n = size < sizeof now ? size : sizeof now;
+    memcpy(out, &now, n);
+    if (size > n) memset((char *)out + n, 0, size - n);
     return 0;
+}
+
+/* The first entry point, kept for programs built against the twelve-field struct. */
+#undef snug_stats
+SNUG_API int snug_stats(struct snug_stats *out)
+{
+    return snug_stats_v(out, offsetof(struct snug_stats, regions) + sizeof out->regions);
 }
 
 SNUG_API void snug_stats_reset_peak(void)
@@ -99,4 +133,80 @@ SNUG_API void snug_stats_reset_peak(void)
     if (snug_ensure_init() != 0) return;
     snug_os_reset_peak();
     atomic_store(&snug_meter.live_peak, live_bytes());
+}
+
+/* ---- printed: malloc_stats() and SNUG_OPTIONS=stats ---- */
+static void line(const char *label, size_t v, int bytes)
+{
+    char buf[160], num[32];
+    size_t n = 0;
+    for (const char *p = label; *p; p++) buf[n++] = *p;
+    while (n < 24) buf[n++] = ' ';
+    buf[n++] = '=';
+    buf[n++] = ' ';
+    for (const char *p = snug_fmt_u(num, v); *p; p++) buf[n++] = *p;
+    if (bytes && v >= 1024) {
+        buf[n++] = ' ';
+        buf[n++] = '(';
+        for (const char *p = snug_fmt_bytes(num, v); *p; p++) buf[n++] = *p;
+        buf[n++] = ')';
+    }
+    buf[n++] = '\n';
+    buf[n] = 0;
+    snug_write_line(buf);
+}
+
+void snug_stats_print(const char *when)
+{
+    struct snug_stats s = { 0 };
+    char num[24], buf[160];
+    /* a program that never allocated has nothing to count: snug is not started for it */
+    if (atomic_load_explicit(&snug_ready, memory_order_acquire)) (void)snug_stats_v(&s, sizeof s);
+    size_t n = 0;
+    for (const char *p = "snug " SNUG_VERSION_STRING " heap statistics ("; *p; p++) buf[n++] = *p;
+    for (const char *p = when; *p && n < 80; p++) buf[n++] = *p;
+    for (const char *p = ", pid "; *p; p++) buf[n++] = *p;
+    for (const char *p = snug_fmt_u(num, (size_t)getpid()); *p; p++) buf[n++] = *p;
+    buf[n++] = ')';
+    buf[n++] = ':';
+    buf[n++] = '\n';
+    buf[n] = 0;
+    snug_write_line(buf);
+    line("held bytes", s.heap_bytes, 1);
+    line("held peak", s.heap_peak, 1);
+    line("live bytes", s.live_bytes, 1);
+    line("live peak", s.live_peak, 1);
+    /* utilization = live peak / held peak, in tenths of a percent */
+    n = 0;
+    for (const char *p = "utilization             = "; *p; p++) buf[n++] = *p;
+    if (s.heap_peak) {
+        unsigned long long t = (unsigned long long)s.live_peak * 1000u / s.heap_peak;
+        for (const char *p = snug_fmt_u(num, (size_t)(t / 10)); *p; p++) buf[n++] = *p;
+        buf[n++] = '.';
+        buf[n++] = (char)('0' + t % 10);
+        buf[n++] = '%';
+    } else {
+        buf[n++] = 'n'; buf[n++] = '/'; buf[n++] = 'a';
+    }
+    for (const char *p = " (live peak / held peak)\n"; *p; p++) buf[n++] = *p;
+    buf[n] = 0;
+    snug_write_line(buf);
+    line("live blocks", s.live_blocks, 0);
+    line("small pages", s.small_pages, 0);
+    line("medium blocks", s.medium_blocks, 0);
+    line("free medium blocks", s.free_blocks, 0);
+    line("free medium bytes", s.free_bytes, 1);
+    line("thread-cached blocks", s.cached_blocks, 0);
+    line("thread-cached bytes", s.cached_bytes, 1);
+    line("large blocks", s.large_blocks, 0);
+    line("large bytes", s.large_bytes, 1);
+    line("sampled guard blocks", s.guard_blocks, 0);
+    line("heap regions", s.regions, 0);
+}
+
+/* SNUG_OPTIONS=stats: at exit (the destructors run after the program's own; for a
+ * preloaded libsnug.so, after every library that depends on it). */
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    if (snug_opt.stats) snug_stats_print("at exit");
 }

@@ -541,14 +541,96 @@ group_programs() {
     fi
 }
 
+# options: SNUG_OPTIONS=help lists options.h's table (and README.md and man/snug.3 list the same
+# names), verbose speaks for a program that never allocates, stats prints at exit, the
+# statistics ABI holds for a caller built against the first struct snug_stats.
+opt_names() { sed -n 's/^ *X(\([a-z_]*\), SNUG_OPT_.*/\1/p' src/options.h | sort; }
+# opt_run NAME OPTIONS ARGS... : the options program under LD_PRELOAD; stderr in $LOGS/options-NAME.err
+opt_run() {
+    local name=$1 opts=$2
+    shift 2
+    SNUG_OPTIONS=$opts timeout -k 10 60 ${RUN32:+"$RUN32"} env LD_PRELOAD="$SNUG_SO" "$T/options-prog" "$@" \
+        >"$LOGS/options-$name.out" 2>"$LOGS/options-$name.err"
+}
+# opt_expect NAME WHY CONDITION... : pass, or fail with WHY and the stderr of NAME's run
+opt_expect() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then pass "options/$name"; else fail "options/$name" "$why"; show "$LOGS/options-$name.err" 20; fi
+}
+has() { grep -qxF -- "$2" "$LOGS/options-$1.err"; }
+
+group_options() {
+    echo "== options (SNUG_OPTIONS help, verbose, stats at exit; the snug_stats ABI)"
+    step build/options "$LOGS/build-options.log" $MAKE $PAR "$T/options-prog" "$T/stats-abi" || return
+    local names n miss="" rc
+    names=$(opt_names)
+    [ "$(echo "$names" | wc -l)" -ge 10 ] || { fail options/table "no option names parsed from src/options.h"; return; }
+    rc=0; opt_run help help noalloc || rc=$?
+    for n in $names; do grep -qE "^snug:   $n(=[A-Z]+)? +default " "$LOGS/options-help.err" || miss="$miss $n"; done
+    opt_expect help "exit status $rc, stdout '$(cat "$LOGS/options-help.out")', names not listed:${miss:- none}" \
+        test "$rc" = 0 -a -z "$miss" -a "$(cat "$LOGS/options-help.out")" = ran
+    # the documentation lists the same names (README.md's table, man/snug.3's list)
+    local readme man
+    readme=$(sed -n '/^## Options/,/^## /s/^| `\([a-z_]*\)[`=/ ].*/\1/p' README.md | sort -u)
+    man=$(sed -n '/^\.It Ev SNUG_OPTIONS/,/^\.El/s/^\.It Cm \([a-z_]*\).*/\1/p' man/snug.3 | sort -u)
+    if [ "$readme" = "$names" ] && [ "$man" = "$names" ]; then pass options/documented
+    else fail options/documented "src/options.h: $(echo $names); README.md: $(echo $readme); man/snug.3: $(echo $man)"; fi
+    # verbose (and stats) for a program that never allocates: printed without starting snug up
+    rc=0; opt_run verbose-never-allocating verbose,decay_ms=0,mmap_threshold=1m,stats noalloc || rc=$?
+    opt_expect verbose-never-allocating "exit status $rc; wanted the version first, the build mode, set and default values, nothing held" \
+        eval "[ $rc = 0 ] && [ \"\$(head -n 1 $LOGS/options-verbose-never-allocating.err)\" = 'snug: version $(sed -n 's/^#define SNUG_VERSION_STRING "\(.*\)"/\1/p' include/snug.h)' ] &&
+              has verbose-never-allocating 'snug: build: checks on, secure mode off by default' &&
+              has verbose-never-allocating 'snug: option decay_ms = 0 ms (set)' && has verbose-never-allocating 'snug: option mmap_threshold = 1 MiB (set)' &&
+              has verbose-never-allocating 'snug: option trim_threshold = 192 KiB (default)' && has verbose-never-allocating 'snug: option secure = off (default)' &&
+              has verbose-never-allocating 'held peak               = 0'"
+    # stats at exit: the live peak is at least the block the program held; utilization printed
+    rc=0; opt_run stats-at-exit stats peak 3000000 || rc=$?
+    local peak held
+    peak=$(sed -n 's/^live peak *= \([0-9]*\).*/\1/p' "$LOGS/options-stats-at-exit.err")
+    held=$(sed -n 's/^held peak *= \([0-9]*\).*/\1/p' "$LOGS/options-stats-at-exit.err")
+    opt_expect stats-at-exit "exit status $rc, live peak '$peak', held peak '$held'" \
+        eval "[ $rc = 0 ] && [ \"\${peak:-0}\" -ge 3000000 ] && [ \"\${held:-0}\" -ge \"\${peak:-1}\" ] &&
+              grep -qE '^snug [0-9.]+ heap statistics \(at exit, pid [0-9]+\):$' $LOGS/options-stats-at-exit.err &&
+              grep -qE '^utilization += [0-9]+\.[0-9]% \(live peak / held peak\)$' $LOGS/options-stats-at-exit.err"
+    # no stats unless asked; bad entries reported, the rest still applied
+    rc=0; opt_run no-stats-unless-asked "" peak 1000 || rc=$?
+    opt_expect no-stats-unless-asked "exit status $rc, wanted an empty stderr" test "$rc" = 0 -a ! -s "$LOGS/options-no-stats-unless-asked.err"
+    rc=0; opt_run bad-entries "foo,verbose=2,decay_ms=x,noverbose,verbose,nodecay_ms,top_pad=1k" noalloc || rc=$?
+    opt_expect bad-entries "exit status $rc; wanted one line per bad entry and top_pad set" \
+        eval "[ $rc = 0 ] && has bad-entries \"snug: SNUG_OPTIONS: unknown option 'foo'\" &&
+              has bad-entries \"snug: SNUG_OPTIONS: bad value in 'verbose=2'\" && has bad-entries \"snug: SNUG_OPTIONS: bad value in 'decay_ms=x'\" &&
+              has bad-entries \"snug: SNUG_OPTIONS: unknown option 'nodecay_ms'\" && has bad-entries 'snug: option top_pad = 1 KiB (set)'"
+    if [ -z "$M32" ]; then
+        rc=0
+        SNUG_OPTIONS=stats LD_PRELOAD="$SNUG_SO" timeout 60 /usr/bin/python3 -I -c pass >"$LOGS/options-python.out" 2>"$LOGS/options-python.err" || rc=$?
+        opt_expect stats-python3 "exit status $rc; wanted one statistics block" \
+            test "$rc" = 0 -a "$(grep -c 'heap statistics (at exit' "$LOGS/options-python.err")" = 1
+    fi
+    run_harness stats-abi 120 env SNUG_OPTIONS=sample_rate=1 "$T/stats-abi"
+}
+
 # ---------------------------------------------------------------------------------------------
-ALL="build layers contract asan exports package override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs traces"
+ALL="build layers contract asan exports package options override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs tools traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in
     *" $g "*) ;;
     *) echo "unknown group $g (groups: $ALL)"; exit 2 ;;
     esac
+    if [ "$g" = tools ]; then
+        echo "== tools (snug-gen's options, the allocator snug-replay names, SNUG_TRACE_ONLY, exec, external fragmentation)"
+        step build/tools-for-tools "$LOGS/build-tools-group.log" $MAKE $PAR tools libs || continue
+        while IFS= read -r line; do
+            case $line in
+            "PASS "*) pass "${line#PASS }" ;;
+            "SKIP "*) line=${line#SKIP }; skip "${line%%: *}" "${line#*: }" ;;
+            "FAIL "*) fail "${line#FAIL }" ;;
+            *) echo "$line" ;;
+            esac
+        done < <(B="$B" tests/tools.sh 2>&1)
+        continue
+    fi
     if [ "$g" = traces ]; then
         echo "== traces (snug-replay-debug --check and snug-replay over every trace)"
         # traces.sh prints PASS/FAIL lines itself; count them here

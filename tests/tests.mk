@@ -139,3 +139,12 @@ soak: $(T)/soak
 $(T)/forkrace: tests/forkrace/forkrace.c $(TEST_COMMON) $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SNUG) -ldl -o $@
+
+# 13. options and statistics: a program run under LD_PRELOAD (help, verbose, stats at exit), and
+# the statistics ABI (a caller built against the first struct snug_stats, linked with -lsnug)
+$(T)/options-prog: tests/options/options.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@
+$(T)/stats-abi: tests/options/stats_abi.c tests/options/stats_abi_old.c $(TEST_COMMON) $(B)/libsnug.so
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) tests/options/stats_abi.c tests/options/stats_abi_old.c $(TEST_SNUG) -ldl -o $@

@@ -1,9 +1,11 @@
 /* gen.c - snug-gen: writes synthetic allocation traces (tools/trace_format.h) for
- * named patterns.  Output depends only on (pattern, --seed, --scale): the PRNG is
- * our own splitmix64, no libc randomness.  Scale 1 gives ~20k-100k ops per trace. */
+ * named patterns; options by getopt_long.  Output depends only on (pattern, --seed,
+ * --scale): the PRNG is our own splitmix64, no libc randomness.  Scale 1 gives ~20k-100k ops per trace. */
 #include "snug.h"
 #include "trace_format.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -465,9 +467,41 @@ static const struct pattern {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: snug-gen PATTERN [--seed N] [--scale N] [-o FILE]\n"
-               "       snug-gen --list | --version\n"
-               "Writes a synthetic trace (stdout unless -o); same seed, same trace.\n");
+    fprintf(f, "usage: snug-gen [OPTION...] PATTERN\n"
+               "Writes a synthetic trace (stdout unless -o); same pattern, seed and scale, same trace.\n"
+               "  -s, --seed=N     the generator's seed (default 1)\n"
+               "  -x, --scale=N    multiply the trace's length, 1 to 10000 (default 1)\n"
+               "  -o, --output=FILE  write to FILE\n"
+               "  -v, --verbose    say on stderr what was written (operations, ids, peak bytes)\n"
+               "  -l, --list       list the patterns and exit\n"
+               "  -h, --help       this summary;  -V, --version  the version\n"
+               "Short options bundle (-vx4 -s7), long ones take --opt=value or --opt value.\n");
+}
+
+static const struct option long_options[] = {
+    {"seed",    required_argument, NULL, 's'},
+    {"scale",   required_argument, NULL, 'x'},
+    {"output",  required_argument, NULL, 'o'},
+    {"verbose", no_argument,       NULL, 'v'},
+    {"list",    no_argument,       NULL, 'l'},
+    {"help",    no_argument,       NULL, 'h'},
+    {"version", no_argument,       NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* A whole unsigned number in [lo, hi]; 0, or -1 after saying which option was wrong. */
+static int number_arg(const char *opt, const char *s, unsigned long long lo, unsigned long long hi,
+                      unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (!*s || *end || s[0] == '-' || errno || v < lo || v > hi) {
+        fprintf(stderr, "snug-gen: bad value '%s' for %s\n", s, opt);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -475,42 +509,44 @@ int main(int argc, char **argv)
     const char *pattern = NULL, *out = NULL;
     uint64_t seed = 1;
     size_t scale = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--list")) {
+    int verbose = 0, opt;
+    unsigned long long v;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":s:x:o:vlhV", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            if (number_arg("--seed", optarg, 0, UINT64_MAX, &v)) return 2;
+            seed = v;
+            break;
+        case 'x':
+            if (number_arg("--scale", optarg, 1, 10000, &v)) return 2;
+            scale = (size_t)v;
+            break;
+        case 'o': out = optarg; break;
+        case 'v': verbose = 1; break;
+        case 'l':
             for (size_t k = 0; k < sizeof patterns / sizeof patterns[0]; k++)
                 printf("%-12s %s\n", patterns[k].name, patterns[k].what);
             return 0;
-        } else if ((!strcmp(a, "--seed") || !strcmp(a, "--scale")) && i + 1 < argc) {
-            char *end;
-            unsigned long long v = strtoull(argv[++i], &end, 0);
-            if (*end || argv[i][0] == '-' || (a[2] == 's' && a[3] == 'c' && (v < 1 || v > 10000))) {
-                fprintf(stderr, "snug-gen: bad value for %s\n", a);
-                return 2;
-            }
-            if (!strcmp(a, "--seed"))
-                seed = v;
-            else
-                scale = (size_t)v;
-        } else if (!strcmp(a, "-o") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("snug-gen %s\n", SNUG_VERSION_STRING);
-            return 0;
-        } else if (a[0] == '-' || pattern) {
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("snug-gen %s\n", SNUG_VERSION_STRING); return 0;
+        case ':':
+            fprintf(stderr, "snug-gen: option %s needs a value\n", argv[optind - 1]);
             usage(stderr);
             return 2;
-        } else {
-            pattern = a;
+        default:
+            if (optopt > 0 && optopt < 256) fprintf(stderr, "snug-gen: unknown option -%c\n", optopt);
+            else fprintf(stderr, "snug-gen: unknown option %s\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
         }
     }
-    if (!pattern) {
+    if (optind + 1 != argc) {
+        if (optind + 1 < argc) fprintf(stderr, "snug-gen: one pattern only ('%s', then '%s')\n", argv[optind], argv[optind + 1]);
         usage(stderr);
         return 2;
     }
+    pattern = argv[optind];
     const struct pattern *p = NULL;
     for (size_t k = 0; k < sizeof patterns / sizeof patterns[0]; k++)
         if (!strcmp(patterns[k].name, pattern))
@@ -541,5 +577,9 @@ int main(int argc, char **argv)
         perror(out ? out : "stdout");
         return 1;
     }
+    if (verbose)
+        fprintf(stderr, "snug-gen: %s seed %llu scale %zu: %zu operations, %llu ids, peak %llu live bytes, to %s\n",
+                p->name, (unsigned long long)seed, scale, (size_t)nops, (unsigned long long)next_id,
+                (unsigned long long)peak_bytes, out ? out : "stdout");
     return 0;
 }

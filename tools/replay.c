@@ -133,6 +133,7 @@ static double best_time(struct state *s)
 {
     double best = 0;
     for (int r = 0; r < opt_reps; r++) {
+        progress(s, "timing run", (size_t)r, (size_t)opt_reps);
         double dt = opt_gc ? timing_run_gc(s) : timing_run(s);
         if (r == 0 || dt < best)
             best = dt;
@@ -165,12 +166,14 @@ static void replay_one(const char *path, struct result *res)
 
     res->nops = t.nops;
     res->num_ids = t.num_ids;
+    progress_start();
     check_run(&s, res, opt_series || opt_plot ? &ser : NULL, hm);
     if (opt_series)
         series_write(&s, &ser);
     if (hm && heapmap_taken(hm))
         plot_write(&s, hm, &ser, res);
     double best = best_time(&s);
+    progress_end();
     if (opt_gc)
         state_gc_done(&s);
     if (hm)

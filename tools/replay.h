@@ -44,6 +44,8 @@ struct api {
 
 extern const struct api snug_api, sys_api, gc_api;
 extern const struct api *tested;        /* one of the three, set by main */
+/* What was measured: "snug 1.1.0", "glibc 2.36", "libjemalloc.so.2" (see replay_api.c). */
+const char *allocator_name(void);
 
 /* The collector's granule: GC blocks are multiples of it and aligned to it (measured by
  * gc_probe_granule). */
@@ -76,6 +78,11 @@ struct result {
     size_t   usable_at_peak;    /* sum of usable sizes when P peaked */
     double   util;              /* peak_payload / heap */
     double   ifrag;             /* (usable_at_peak - peak_payload) / heap */
+    int      efrag_known;       /* snug's heap walk gave the next four (not with --system) */
+    size_t   free_at_peak;      /* at the payload's peak: bytes in the fit allocator's free spans */
+    size_t   largest_free_at_peak;  /* the largest of those spans */
+    size_t   slot_free_at_peak; /* bytes in free small-page slots (not in free_at_peak) */
+    double   efrag;             /* 1 - largest_free_at_peak / free_at_peak (0 when nothing is free) */
     double   best_secs;         /* fastest timing run, 0 when none */
     double   ops_per_sec;
     unsigned long errors, warnings;
@@ -135,12 +142,19 @@ void series_init(struct series *ser, size_t nops);
 void series_write(struct state *s, const struct series *ser);
 double timing_run(struct state *s);
 double timing_run_gc(struct state *s);
+/* Progress on stderr while a trace replays, only when stderr is a terminal and the trace
+ * has run for a second; cleared when the trace is done. */
+void progress_start(void);
+void progress(const struct state *s, const char *what, size_t done, size_t total);
+void progress_end(void);
 
 /* replay_check.c: the checking run (fills in res; samples into ser; takes the picture) */
 void check_run(struct state *s, struct result *res, struct series *ser, struct heapmap *hm);
 
 /* replay_map.c: the heap picture and the SVG (--plot) */
 struct heapmap *heapmap_new(struct state *s);
+/* The first op after which the live payload is at its maximum (a pass over the ops). */
+size_t find_peak_op(struct state *s);
 void heapmap_at(struct heapmap *m, size_t i, size_t payload, size_t usable, size_t heap_base,
                 size_t gc_bytes);
 int heapmap_taken(const struct heapmap *m);

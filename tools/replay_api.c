@@ -1,9 +1,13 @@
 /* replay_api.c - the allocators snug-replay can put under test: snug (snug_* API), the
  * process's malloc (--system) and snug's collector (--gc), behind one table of calls;
- * and the collector's extras: its granule, aligned requests, resizing. */
+ * the name of the one measured (for --system, found from the library that provides
+ * malloc); and the collector's extras: its granule, aligned requests, resizing. */
 #include "replay.h"
 
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +37,43 @@ const struct api gc_api = {
     NULL, NULL, snug_usable_size,
 };
 const struct api *tested;
+
+/* "snug 1.1.0", "snug-gc 1.1.0"; for --system the library malloc resolves to: "glibc 2.36"
+ * for libc.so.6, "snug 1.1.0" for a preloaded libsnug, otherwise the library's file name
+ * ("libjemalloc.so.2"), or "the program itself" when malloc is linked into it. */
+const char *allocator_name(void)
+{
+    static char name[160];
+    if (name[0])
+        return name;
+    if (tested != &sys_api) {
+        snprintf(name, sizeof name, "%s %s", tested->name, snug_version());
+        return name;
+    }
+    Dl_info info;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    if (!m || !dladdr(m, &info) || !info.dli_fname) {
+        snprintf(name, sizeof name, "unknown");
+        return name;
+    }
+    const char *file = base_name(info.dli_fname);
+    if (!*file) {
+        snprintf(name, sizeof name, "the program itself");
+    } else if (!strncmp(file, "libc.so", 7) || !strncmp(file, "libc-", 5)) {
+        snprintf(name, sizeof name, "glibc %s", gnu_get_libc_version());
+    } else {
+        /* a library of snug's says its version (looked up in it, not in this program) */
+        void *h = !strncmp(file, "libsnug", 7) ? dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+        const char *(*version)(void) = h ? (const char *(*)(void))dlsym(h, "snug_version") : NULL;
+        if (version)
+            snprintf(name, sizeof name, "snug %s", version());
+        else
+            snprintf(name, sizeof name, "%s", file);
+        if (h)
+            dlclose(h);
+    }
+    return name;
+}
 
 /* Measured once (replay_one) as what a 1-byte block adds to snug_gc_heap_bytes(). */
 size_t gc_gran = 16;

@@ -81,6 +81,8 @@ struct run {
     size_t rss_base, rss_max, heap_base, last_sample, sampled_peak;
     size_t gc_now, gc_peak, gc_collections;
     long long gc_delta;         /* --gc: how snug_gc_heap_bytes() moves without a collection */
+    size_t frag_op;             /* the payload's peak (find_peak_op); SIZE_MAX with --system */
+    size_t free_at_peak, largest_free_at_peak, slot_free_at_peak;
 };
 
 static size_t need_align(size_t size)
@@ -344,8 +346,27 @@ static void sample_op(struct run *r, size_t i)
     }
 }
 
+/* External fragmentation at the payload's peak, from snug's heap walk: the free spans of
+ * the fit allocator (free blocks and region tops; each span is one block: free blocks
+ * never touch, their heads lie between) and, apart, the free slots of small pages, which
+ * serve only their size class. */
+static void free_span(const void *start, size_t bytes, enum snug_span_kind kind, void *arg)
+{
+    struct run *r = arg;
+    (void)start;
+    if (kind == SNUG_SPAN_FREE) {
+        r->free_at_peak += bytes;
+        if (bytes > r->largest_free_at_peak)
+            r->largest_free_at_peak = bytes;
+    } else if (kind == SNUG_SPAN_SLOT_FREE) {
+        r->slot_free_at_peak += bytes;
+    }
+}
+
 static void after_op(struct run *r, size_t i, const struct trace_op *op)
 {
+    if (i == r->frag_op)
+        snug_heap_walk(free_span, r);
     if (opt_check && !opt_system && snug_heap_check() != 0) {
         fprintf(stderr, "snug-replay: %s: snug_heap_check failed after op %zu (%c %u)\n",
                 r->s->name, i, op->kind, op->id);
@@ -384,6 +405,11 @@ static void run_results(struct run *r, struct result *res)
             warn_at(s, "snug_stats: heap_peak %zu < heap_bytes %zu", st.heap_peak,
                     st.heap_bytes);
     }
+    res->efrag_known = r->frag_op != SIZE_MAX;
+    res->free_at_peak = r->free_at_peak;
+    res->largest_free_at_peak = r->largest_free_at_peak;
+    res->slot_free_at_peak = r->slot_free_at_peak;
+    res->efrag = r->free_at_peak ? 1 - (double)r->largest_free_at_peak / (double)r->free_at_peak : 0;
     res->util = res->heap ? (double)r->peak / (double)res->heap : 0;
     res->ifrag = res->heap ? (double)(r->usable_at_peak - r->peak) / (double)res->heap : 0;
 }
@@ -419,6 +445,7 @@ void check_run(struct state *s, struct result *res, struct series *ser, struct h
     r.s = s;
     r.ser = ser;
     r.hm = hm;
+    r.frag_op = opt_system || !t->nops ? SIZE_MAX : find_peak_op(s);
     run_baseline(&r);
     for (size_t i = 0; i < t->nops; i++) {
         const struct trace_op *op = &t->ops[i];
@@ -426,6 +453,8 @@ void check_run(struct state *s, struct result *res, struct series *ser, struct h
         r.gc_delta = 0;
         run_op(&r, op);
         after_op(&r, i, op);
+        if (!(i & 0xffff))
+            progress(s, "checking run, op", i, t->nops);
     }
     size_t rss = rss_anon();
     if (rss > r.rss_max)

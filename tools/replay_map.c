@@ -116,7 +116,7 @@ static void heapmap_take(struct heapmap *m)
 
 /* The first op after which the live payload (as the checking run counts it) is at its
  * maximum; uses s->span and s->live.in as scratch and clears them again. */
-static size_t find_peak_op(struct state *s)
+size_t find_peak_op(struct state *s)
 {
     const struct trace *t = s->t;
     unsigned char *live = s->live.in;

@@ -152,6 +152,43 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* ---------------- progress ---------------- */
+
+static int progress_tty = -1;           /* stderr is a terminal (asked once) */
+static int progress_shown;
+static double progress_t0, progress_last;
+
+void progress_start(void)
+{
+    if (progress_tty < 0)
+        progress_tty = isatty(2);
+    progress_t0 = progress_last = now();
+    progress_shown = 0;
+}
+
+/* Formatted on the stack and written with write(2): stdio could allocate, and the
+ * allocator under test would count it. */
+void progress(const struct state *s, const char *what, size_t done, size_t total)
+{
+    if (progress_tty != 1)
+        return;
+    double t = now();
+    if (t - progress_t0 < 1 || t - progress_last < 0.25)
+        return;
+    progress_last = t;
+    char line[256];
+    int n = snprintf(line, sizeof line, "\r%s: %s %zu/%zu (%.0f%%, %.0f s)\033[K", base_name(s->name), what,
+                     done, total, total ? 100.0 * (double)done / (double)total : 100.0, t - progress_t0);
+    if (n > 0 && write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) > 0)
+        progress_shown = 1;
+}
+
+void progress_end(void)
+{
+    if (progress_shown && write(2, "\r\033[K", 4) > 0)
+        progress_shown = 0;
+}
+
 static inline void touch(unsigned char *p, size_t n)
 {
     if (p && n) {

@@ -130,11 +130,17 @@ static void json_string(const char *s)
 void out_head(void)
 {
     if (!opt_quiet && !opt_json)
-        printf("%-28s %9s %7s %11s %11s %6s %6s %10s %6s%s\n", "trace", "ops", "ids",
-               "payload-KiB", "heap-KiB", "util%", "ifrag%", "Kops/s", "errors",
+        printf("allocator: %s\n", allocator_name());
+    if (!opt_quiet && !opt_json)
+        printf("%-28s %9s %7s %11s %11s %6s %6s %6s %10s %6s%s\n", "trace", "ops", "ids",
+               "payload-KiB", "heap-KiB", "util%", "ifrag%", "efrag%", "Kops/s", "errors",
                opt_gc ? "    GCs" : "");
     if (opt_json)
-        printf("{\"allocator\": \"%s\", \"traces\": [\n", tested->name);
+    {
+        printf("{\"allocator\": \"%s\", \"allocator_name\": ", tested->name);
+        json_string(allocator_name());
+        printf(", \"traces\": [\n");
+    }
 }
 
 static void out_trace_json(int k, const char *path, const struct result *r)
@@ -158,6 +164,12 @@ static void out_trace_json(int k, const char *path, const struct result *r)
            r->nops, r->num_ids, r->peak_payload, r->heap, r->heap_base, r->heap_rss,
            r->usable_at_peak, r->util, r->ifrag, r->best_secs, r->ops_per_sec,
            r->errors, r->warnings, r->peak_op);
+    if (r->efrag_known)
+        printf(", \"free_at_peak\": %zu, \"largest_free_at_peak\": %zu, \"free_slots_at_peak\": %zu, "
+               "\"efrag\": %.4f", r->free_at_peak, r->largest_free_at_peak, r->slot_free_at_peak, r->efrag);
+    else
+        printf(", \"free_at_peak\": null, \"largest_free_at_peak\": null, \"free_slots_at_peak\": null, "
+               "\"efrag\": null");
     if (opt_gc)
         printf(", \"gc_collections\": %zu, \"gc_heap_peak\": %zu, "
                "\"gc_retained\": %zu", r->gc_collections, r->gc_heap_peak,
@@ -167,7 +179,9 @@ static void out_trace_json(int k, const char *path, const struct result *r)
 
 static void out_trace_text(const char *path, const struct result *r)
 {
-    char tput[32] = "-", gcs[32] = "";
+    char tput[32] = "-", gcs[32] = "", efrag[16] = "n/a";
+    if (r->efrag_known)
+        snprintf(efrag, sizeof efrag, "%.1f", 100 * r->efrag);
     if (opt_reps)
         snprintf(tput, sizeof tput, "%.1f", r->ops_per_sec / 1e3);
     if (opt_gc)
@@ -175,9 +189,9 @@ static void out_trace_text(const char *path, const struct result *r)
     if (!r->ok)
         printf("%-28.28s FAILED: %s\n", base_name(path), r->msg);
     else
-        printf("%-28.28s %9zu %7zu %11.1f %11.1f %6.1f %6.1f %10s %6lu%s\n",
+        printf("%-28.28s %9zu %7zu %11.1f %11.1f %6.1f %6.1f %6s %10s %6lu%s\n",
                base_name(path), r->nops, r->num_ids, r->peak_payload / 1024.0,
-               r->heap / 1024.0, 100 * r->util, 100 * r->ifrag, tput, r->errors, gcs);
+               r->heap / 1024.0, 100 * r->util, 100 * r->ifrag, efrag, tput, r->errors, gcs);
 }
 
 /* The k-th trace's object or line (nothing with --quiet). */
@@ -202,9 +216,9 @@ void out_tail(const struct totals *tot, int ntr)
         char tput[32] = "-";
         if (opt_reps && tot->sum_secs > 0)
             snprintf(tput, sizeof tput, "%.1f", tot->sum_ops / tot->sum_secs / 1e3);
-        printf("%-28s %9.0f %7s %11s %11s %6.1f %6.1f %10s %6lu\n",
+        printf("%-28s %9.0f %7s %11s %11s %6.1f %6.1f %6s %10s %6lu\n",
                "average (throughput: total)", tot->sum_ops, "", "", "",
-               nok ? 100 * tot->sum_util / nok : 0, nok ? 100 * tot->sum_ifrag / nok : 0, tput,
+               nok ? 100 * tot->sum_util / nok : 0, nok ? 100 * tot->sum_ifrag / nok : 0, "", tput,
                tot->errors);
     }
 }

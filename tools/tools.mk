@@ -33,10 +33,10 @@ REPLAY_OBJ := $(patsubst tools/%.c,$(B)/obj/tools/%.o,tools/replay.c $(sort $(wi
 $(REPLAY_OBJ): $(wildcard tools/replay*.h)
 
 $(B)/snug-replay: $(REPLAY_OBJ) $(B)/obj/tools/trace_format.o $(B)/libsnug-prefix.a
-	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ -ldl $(LDLIBS)
 
 $(B)/snug-replay-debug: $(REPLAY_OBJ) $(B)/obj/tools/trace_format.o $(B)/libsnug-debug.a
-	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -o $@ $^ -ldl $(LDLIBS)
 
 suite: $(SUITE_TRACES)
 

@@ -17,14 +17,23 @@
  *    reused address is never seen live twice; realloc takes the old pointer out of
  *    the table before the call and records the op after it.
  *  - fork: the child drops the parent's state and mapping (pthread_atfork) and
- *    starts its own file at its first allocation.  exec and a crash run no
- *    destructor: such a process leaves only its .rep.ops file.  _exit/_Exit are
- *    wrapped to finish the file first (not in a vfork child, whose pid differs).
+ *    starts its own file at its first allocation.  exec runs no destructor: the
+ *    exec family (execve, execv, execvp, execvpe, execl, execlp, execle, fexecve)
+ *    is wrapped to write the .rep of what was recorded so far and remove the .ops
+ *    file first; recording goes on into the (now unnamed) .ops file should the
+ *    exec fail, and the .rep is written again at exit.  A crash leaves only the
+ *    .rep.ops.  _exit/_Exit are wrapped to finish the file first.  Neither touches
+ *    the file in a vfork child (whose pid differs from the recording process's).
+ *  - SNUG_TRACE_ONLY=name[,name...] records only a process whose program is named
+ *    so: the file name of /proc/self/exe or the last part of argv[0] (for a
+ *    script, the interpreter's file name and the name it was called by); any other
+ *    process forwards every call unrecorded, and its exec'd programs decide anew.
  *  - dlsym may allocate while the real functions are being looked up: those
  *    requests come from a static bootstrap buffer; their frees are dropped.
  *  - Calls made from inside the real allocator or the tracer (nested) are
  *    forwarded unrecorded.
- * Environment: SNUG_TRACE_DIR (default /tmp); SNUG_TRACE_OFF=1 disables recording.
+ * Environment: SNUG_TRACE_DIR (default /tmp); SNUG_TRACE_OFF=1 disables recording;
+ * SNUG_TRACE_ONLY (above).
  */
 #include "trace_format.h"
 
@@ -32,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -60,6 +70,14 @@ static struct {
     void *(*valloc)(size_t);
     void *(*pvalloc)(size_t);
 } real;
+
+/* The exec functions the wrappers below end in (looked up at start-up: a vfork child
+ * must not call dlsym). */
+static struct {
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
+} real_exec;
 
 static atomic_int init_state;           /* 0 none, 1 resolving, 2 ready */
 static __thread int tl_resolving;       /* this thread is inside dlsym */
@@ -139,6 +157,12 @@ static void resolve(void)
         RESOLVE(memalign, "memalign");
         RESOLVE(valloc, "valloc");
         RESOLVE(pvalloc, "pvalloc");
+        void *f_ = lookup("execve");
+        memcpy(&real_exec.execve, &f_, sizeof f_);
+        f_ = lookup("execvpe");
+        memcpy(&real_exec.execvpe, &f_, sizeof f_);
+        f_ = lookup("fexecve");
+        memcpy(&real_exec.fexecve, &f_, sizeof f_);
         /* An allocator that lacks one of the rarer entry points (jemalloc has no
          * pvalloc) would leave us glibc's, whose blocks the allocator cannot free:
          * emulate those with the allocator's own memalign/posix_memalign instead. */
@@ -382,10 +406,44 @@ static int map_window(size_t off)
     return 0;
 }
 
+/* Whether name[0..len) is one of the comma-separated names in list. */
+static int in_list(const char *list, const char *name, size_t len)
+{
+    while (*list) {
+        size_t n = strcspn(list, ",");
+        if (n == len && n && !memcmp(list, name, n))
+            return 1;
+        list += n;
+        if (*list)
+            list++;
+    }
+    return 0;
+}
+
+/* SNUG_TRACE_ONLY: 1 when unset or when it names this program (the file name of
+ * /proc/self/exe, or argv[0]'s last part). */
+static int traced_program(void)
+{
+    const char *only = getenv("SNUG_TRACE_ONLY");
+    if (!only || !*only)
+        return 1;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        const char *base = strrchr(exe, '/');
+        base = base ? base + 1 : exe;
+        if (in_list(only, base, strlen(base)))
+            return 1;
+    }
+    const char *arg0 = program_invocation_short_name;
+    return arg0 && in_list(only, arg0, strlen(arg0));
+}
+
 static void start_recording(void)
 {
     const char *off = getenv("SNUG_TRACE_OFF");
-    if (off && *off && *off != '0') {
+    if ((off && *off && *off != '0') || !traced_program()) {
         rec_state = 2;
         return;
     }
@@ -500,6 +558,33 @@ static int write_all(int fd, const char *buf, size_t n)
     return 0;
 }
 
+static int ops_unlinked;        /* an exec removed the .ops file's name (recording goes on) */
+
+/* <prog>.<pid>.rep: the header, then the first `end` bytes of the ops file; 0 when written. */
+static int write_rep(size_t end)
+{
+    int out = open(rep_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        say("cannot create ", rep_path);
+        return -1;
+    }
+    char hdr[4 * TRACE_LINE_MAX];
+    size_t n = trace_format_header(hdr, peak_bytes, next_id, (size_t)nops, 1);
+    int bad = write_all(out, hdr, n);
+    char *all = end ? mmap(NULL, end, PROT_READ, MAP_SHARED, ops_fd, 0) : NULL;
+    if (all == MAP_FAILED) {
+        bad = 1;
+    } else if (all) {
+        bad |= write_all(out, all, end);
+        munmap(all, end);
+    }
+    if (close(out) != 0 || bad) {
+        say(ops_unlinked ? "write failed: " : "write failed, ops kept in ", ops_unlinked ? rep_path : ops_path);
+        return -1;
+    }
+    return 0;
+}
+
 static void finish_locked(void)
 {
     if (rec_state != 1) {
@@ -514,28 +599,12 @@ static void finish_locked(void)
         say("cannot truncate ", ops_path);
         return;
     }
-    int out = open(rep_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) {
-        say("cannot create ", rep_path);
+    if (write_rep(end) != 0)
         return;
-    }
-    char hdr[4 * TRACE_LINE_MAX];
-    size_t n = trace_format_header(hdr, peak_bytes, next_id, (size_t)nops, 1);
-    int bad = write_all(out, hdr, n);
-    char *all = end ? mmap(NULL, end, PROT_READ, MAP_SHARED, ops_fd, 0) : NULL;
-    if (all == MAP_FAILED) {
-        bad = 1;
-    } else if (all) {
-        bad |= write_all(out, all, end);
-        munmap(all, end);
-    }
-    if (close(out) != 0 || bad) {
-        say("write failed, ops kept in ", ops_path);
-        return;
-    }
     close(ops_fd);
     ops_fd = -1;
-    unlink(ops_path);
+    if (!ops_unlinked)
+        unlink(ops_path);
 }
 
 /* Finish unless we are a vfork/clone child sharing the recording process's memory. */
@@ -566,6 +635,83 @@ EXPORT __attribute__((noreturn)) void _Exit(int status)
     _exit(status);
 }
 
+/* Before an exec: the .rep of what this process recorded, and no .ops file left
+ * behind; the mapping and the descriptor stay, so a failed exec records on. */
+static void before_exec(void)
+{
+    int saved = errno;
+    pthread_mutex_lock(&lock);
+    if (rec_state == 1 && getpid() == rec_pid && write_rep(win_off + win_pos) == 0 && !ops_unlinked) {
+        unlink(ops_path);
+        ops_unlinked = 1;
+    }
+    pthread_mutex_unlock(&lock);
+    errno = saved;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return real_exec.execve(path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    return execve(path, argv, environ);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return real_exec.execvpe(file, argv, envp);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    return execvpe(file, argv, environ);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return real_exec.fexecve(fd, argv, envp);
+}
+
+/* execl, execlp, execle: the arguments gathered on the stack (no malloc). */
+#define GATHER_ARGS(arg0, last, argv, after)                                  \
+    va_list ap_;                                                              \
+    size_t n_ = 1;                                                            \
+    va_start(ap_, last);                                                      \
+    while (va_arg(ap_, char *))                                               \
+        n_++;                                                                 \
+    va_end(ap_);                                                              \
+    char *argv[n_ + 1];                                                       \
+    argv[0] = (char *)(arg0);                                                 \
+    va_start(ap_, last);                                                      \
+    for (size_t i_ = 1; i_ <= n_; i_++)                                       \
+        argv[i_] = va_arg(ap_, char *);                                       \
+    after;                                                                    \
+    va_end(ap_)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    GATHER_ARGS(arg, arg, argv, (void)0);
+    return execve(path, argv, environ);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    GATHER_ARGS(arg, arg, argv, (void)0);
+    return execvpe(file, argv, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char **envp;
+    GATHER_ARGS(arg, arg, argv, envp = va_arg(ap_, char **));
+    return execve(path, argv, envp);
+}
+
 static void fork_prepare(void) { pthread_mutex_lock(&lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&lock); }
 
@@ -589,6 +735,7 @@ static void fork_child(void)
     next_id = 0;
     live_bytes = peak_bytes = 0;
     nops = 0;
+    ops_unlinked = 0;
     if (rec_state == 1)
         rec_state = 0;     /* start a file of our own at the first allocation */
     pthread_mutex_unlock(&lock);

@@ -185,6 +185,13 @@ static void check_malloc_stats(void)
     buf[n] = 0;
     note("malloc_stats printed %lld bytes; first line: %.*s", (long long)st.st_size,
            (int)strcspn(buf, "\n"), buf);
+    /* the labels say what the figures are: large blocks (not "mmap regions"), the live peak */
+    CHECK(strstr(buf, "heap statistics (malloc_stats, pid ") != NULL, "malloc_stats' first line: %s", buf);
+    const char *label[] = { "\nheld bytes ", "\nheld peak ", "\nlive bytes ", "\nlive peak ", "\nutilization ",
+                            "\nlarge blocks ", "\nlarge bytes ", "\nheap regions " };
+    for (size_t i = 0; i < sizeof label / sizeof label[0]; i++)
+        CHECK(strstr(buf, label[i]) != NULL, "malloc_stats has no line '%s': %s", label[i] + 1, buf);
+    CHECK(strstr(buf, "mmap regions") == NULL, "malloc_stats still says 'mmap regions'");
     free(p);
 }
 
