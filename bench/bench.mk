@@ -20,7 +20,7 @@ BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
 # Allocation-shape programs of the programs suite (bench/programs/*.c), run under each allocator.
 BENCH_PROGS  := largechurn regrow
 BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS) \
-                $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS))
+                $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS)) $(B)/libsnug-counts.so
 QUICK        ?=
 
 .PHONY: bench bench-bins bench-deps

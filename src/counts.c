@@ -88,7 +88,7 @@ static void put_kv(struct out *o, const char *k, unsigned long v, int comma)
 }
 
 static const char *const ev_names[SNUG_C_NEVENTS] = {
-    "ops", "shared_rmw", "mmap", "munmap", "mremap", "madvise", "brk"
+    "ops", "rmw_remote", "rmw_meter", "rmw_other", "mmap", "munmap", "mremap", "madvise", "brk"
 };
 
 /* The counts of now less those of base (NULL: since the start). */
@@ -101,6 +101,9 @@ static void put_span(struct out *o, const struct snap *now, const struct snap *b
     }
     put(o, "{");
     for (int e = 0; e < SNUG_C_NEVENTS; e++) put_kv(o, ev_names[e], now->ev[e] - (base ? base->ev[e] : 0), e > 0);
+    unsigned long rmw = 0;
+    for (int e = SNUG_C_RMW_REMOTE; e <= SNUG_C_RMW_OTHER; e++) rmw += now->ev[e] - (base ? base->ev[e] : 0);
+    put_kv(o, "shared_rmw", rmw, 1);
     put_kv(o, "lock_acquired", acq, 1);
     put_kv(o, "lock_waited", wait, 1);
     put(o, ", \"locks\": {");

@@ -8,7 +8,10 @@
 /* The events counted outside the locks (a lock counts its own, lock.h). */
 enum snug_count_event {
     SNUG_C_OPS,         /* malloc, calloc, realloc, memalign and free calls (alloc.c) */
-    SNUG_C_SHARED_RMW,  /* an atomic RMW on a word more than one thread writes */
+    /* atomic RMWs on words more than one thread writes: */
+    SNUG_C_RMW_REMOTE,  /* a remote free's CAS, the owner's exchange that drains them */
+    SNUG_C_RMW_METER,   /* the live-bytes meter's publishes and peak (meter.h, live.c) */
+    SNUG_C_RMW_OTHER,   /* the OS byte count, parked frees, the reclaimer's wake */
     SNUG_C_MMAP,
     SNUG_C_MUNMAP,
     SNUG_C_MREMAP,

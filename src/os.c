@@ -63,11 +63,11 @@ void snug_os_fail_after(long after) { atomic_store(&fail_countdown, after); }
 
 void snug_os_account(intptr_t delta)
 {
-    SNUG_COUNT(SNUG_C_SHARED_RMW);
+    SNUG_COUNT(SNUG_C_RMW_OTHER);
     size_t now = atomic_fetch_add_explicit(&os_bytes.held, (size_t)delta, memory_order_relaxed) + (size_t)delta;
     size_t peak = atomic_load_explicit(&os_bytes.peak, memory_order_relaxed);
     while (delta > 0 && now > peak &&
-           (SNUG_COUNT(SNUG_C_SHARED_RMW),
+           (SNUG_COUNT(SNUG_C_RMW_OTHER),
             !atomic_compare_exchange_weak_explicit(&os_bytes.peak, &peak, now, memory_order_relaxed,
                                                    memory_order_relaxed))) {}
 }
@@ -153,7 +153,7 @@ void snug_os_wait_begun(void)
         atomic_store_explicit(&snug_os_wait_new, 1, memory_order_relaxed);
         return;
     }
-    SNUG_COUNT(SNUG_C_SHARED_RMW);
+    SNUG_COUNT(SNUG_C_RMW_OTHER);
     if (atomic_exchange_explicit(&snug_os_waiting, 1, memory_order_release) == 2) {
         int saved = errno;
         syscall(SYS_futex, &snug_os_waiting, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
