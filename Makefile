@@ -20,6 +20,9 @@ VERSION  := $(SOMAJOR).$(call snug_ver,MINOR).$(call snug_ver,PATCH)
 SECFLAGS := $(if $(SECURE),-DSNUG_SECURE_DEFAULT,)
 # CHECKS=0: the default-mode checks compiled out (to measure their cost: make bench)
 SECFLAGS += $(if $(filter 0,$(CHECKS)),-DSNUG_CHECKS=0,)
+# COUNTS=1: the statistics build (src/counts.h) everywhere; build/libsnug-counts.so is that
+# build of libsnug.so alone (make counts; bench.py's counts suite preloads it)
+SECFLAGS += $(if $(filter-out 0,$(COUNTS)),-DSNUG_COUNTS,)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -ftls-model=initial-exec \
              -fno-strict-aliasing -Iinclude -Isrc $(ARCHFLAGS) $(SECFLAGS)
@@ -42,6 +45,7 @@ OBJ_prefix := $(patsubst src/%.c,$(B)/obj/prefix/%.o,$(CORE_SRC))
 OBJ_debug  := $(patsubst src/%.c,$(B)/obj/debug/%.o,$(CORE_SRC))
 OBJ_asan   := $(patsubst src/%.c,$(B)/obj/asan/%.o,$(CORE_SRC))
 OBJ_tsan   := $(patsubst src/%.c,$(B)/obj/tsan/%.o,$(CORE_SRC))
+OBJ_counts := $(patsubst src/%.c,$(B)/obj/counts/%.o,$(LIB_SRC))
 
 # SNUG_PREFIX_ONLY=1: libsnug.so and libsnug.a carry only the snug_* API.
 LIBS := $(B)/libsnug.so $(B)/libsnug.a
@@ -57,6 +61,9 @@ libs: $(LIBS) $(B)/libsnug-prefix.a $(B)/libsnug-debug.a
 $(B)/obj/full/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+$(B)/obj/counts/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) -DSNUG_COUNTS -c $< -o $@
 $(B)/obj/prefix/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LIB_CFLAGS) -DSNUG_PREFIX_ONLY -c $< -o $@
@@ -75,6 +82,10 @@ $(B)/obj/tsan/%.o: src/%.c $(HDRS)
 # libsnug.so.VERSION with the soname libsnug.so.MAJOR; libsnug.so.MAJOR and libsnug.so link to it.
 $(B)/libsnug.so.$(VERSION): $(OBJ_full)
 	$(CC) $(ARCHFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsnug.so.$(SOMAJOR) -Wl,-z,nodelete -o $@ $^ $(LDLIBS)
+.PHONY: counts
+counts: $(B)/libsnug-counts.so
+$(B)/libsnug-counts.so: $(OBJ_counts)
+	$(CC) $(ARCHFLAGS) $(LDFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(LDLIBS)
 $(B)/libsnug.so.$(SOMAJOR): $(B)/libsnug.so.$(VERSION)
 	ln -sf $(notdir $<) $@
 $(B)/libsnug.so: $(B)/libsnug.so.$(SOMAJOR)

@@ -20,7 +20,8 @@ BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
 # Allocation-shape programs of the programs suite (bench/programs/*.c), run under each allocator.
 BENCH_PROGS  := largechurn regrow
 BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS) \
-                $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS))
+                $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS)) $(B)/libsnug-counts.so \
+                $(BENCH_B)/events
 QUICK        ?=
 
 .PHONY: bench bench-bins bench-deps
@@ -44,6 +45,11 @@ $(BENCH_B)/mt-%: bench/mt/%.c bench/mt/mt.h
 $(BENCH_B)/prog-%: bench/programs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@
+
+# what each counted event costs here (bench/README.md's model): not run by bench.py
+$(BENCH_B)/events: bench/micro/events.c src/lock.h src/counts.h src/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Isrc -Iinclude $< -o $@
 
 $(BENCH_B)/pairs: bench/micro/pairs.c
 	@mkdir -p $(dir $@)

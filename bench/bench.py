@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench.py - the `make bench` driver: snug against glibc, jemalloc, mimalloc and tcmalloc.
 
-    bench/bench.py [--quick] [--out DIR] [--suites traces,mt,programs,micro,gc,series]
+    bench/bench.py [--quick] [--out DIR] [--suites traces,mt,counts,programs,micro,gc,series]
                    [--build B] [--series-trace NAME]
 
 Suites (all interleaved: each repetition runs every allocator once per item, with the
@@ -10,6 +10,10 @@ trace throughput: the fastest repetition):
   traces    every trace of `make suite` through build/snug-replay --json: snug natively
             (the snug_ API), the others with --system under LD_PRELOAD (glibc: none).
   mt        bench/mt/*.c at 1, 2, 8 and 16 threads under LD_PRELOAD of each allocator.
+  counts    bench/mt/*.c at 2, 8, 32 and 128 threads, once under build/libsnug-counts.so
+            (the statistics build, src/counts.h: lock acquisitions and waits, shared-line
+            atomics, OS calls per 1000 operations, after warm-up) and once under
+            libsnug.so (throughput): issue 21's count that predicts scaling.
   programs  python3 (PYTHONMALLOC=malloc), sqlite3 and g++ on fixed workloads: wall time
             and peak RSS (wait4), outputs compared with glibc's.
   micro     instructions per malloc/free (valgrind --tool=callgrind) for a few sizes.
@@ -64,10 +68,15 @@ GC_WHAT = {
 }
 SERIES_TRACE = "python.rep"
 
+COUNTS_THREADS = [2, 8, 32, 128]
+COUNTS_EVENTS = ["lock_acquired", "lock_waited", "shared_rmw", "mmap", "munmap", "mremap",
+                 "madvise", "brk"]
 FULL = dict(trace_reps=7, replay_n=10, mt_reps=5, mt_threads=[1, 2, 8, 16], mt_scale=1.0,
+            counts_scale=1.0,
             prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000, churn_rounds=200, regrow_phases=40,
             gc_reps=7, gc_params=dict(binarytrees=18, listchurn=2500, mixed=1000000))
 QUICK = dict(trace_reps=2, replay_n=3, mt_reps=1, mt_threads=[1, 2, 8], mt_scale=0.5,
+             counts_scale=0.5,
              prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000, churn_rounds=40, regrow_phases=8,
              gc_reps=2, gc_params=dict(binarytrees=16, listchurn=500, mixed=200000))
 
@@ -267,7 +276,8 @@ class Bench:
         os.makedirs(os.path.join(snap, "bench"))
         os.makedirs(os.path.join(snap, "nochecks"))
         # libsnug.so and libsnug.so.1 (the soname the gc benchmarks load), copied as files
-        libs = sorted(f for f in os.listdir(build) if f.startswith("libsnug.so"))
+        libs = sorted(f for f in os.listdir(build) if f.startswith("libsnug.so")) + \
+            ["libsnug-counts.so"]
         for f in libs + ["snug-replay", os.path.join("nochecks", "snug-replay")] + \
                 [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
                 [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
@@ -445,6 +455,57 @@ class Bench:
                 rss_kib=median([d["maxrss_kib"] for d in s]),
                 ops=s[0]["ops"], n=len(s))
         self.results["mt"] = res
+
+    def suite_counts(self):
+        scale = self.p["counts_scale"]
+        lib = os.path.join(self.B, "libsnug-counts.so")
+        if not os.path.exists(lib):
+            self.anomaly("counts", "build/libsnug-counts.so missing", "make counts")
+            return
+        log("counts: %d benchmarks x threads %s, the statistics build and libsnug.so, "
+            "scale %g" % (len(MT_BENCHES), COUNTS_THREADS, scale))
+        res = {"threads": COUNTS_THREADS, "scale": scale, "per": {}}
+        for b in MT_BENCHES:
+            exe = os.path.join(self.B, "bench", "mt-" + b)
+            for t in COUNTS_THREADS:
+                cmd = [exe, "-t", str(t), "-s", "%g" % scale]
+                row = {}
+                for what, pl in (("counts", lib), ("tput", self.snug_so)):
+                    out = os.path.join(self.tmp, "counts-%s-%d.json" % (b, t))
+                    if os.path.exists(out):
+                        os.remove(out)
+                    extra = {"LD_PRELOAD": pl}
+                    if what == "counts":
+                        extra["SNUG_COUNTS_OUT"] = out
+                    r = run(cmd, clean_env(extra), timeout=300)
+                    repro = shell_line([os.path.relpath(exe, ROOT)] + cmd[1:], dict(
+                        extra, SNUG_COUNTS_OUT="counts.json") if what == "counts" else extra)
+                    doc = None
+                    for line in r["out"].splitlines():
+                        if line.startswith("{"):
+                            try:
+                                doc = json.loads(line)
+                            except ValueError:
+                                pass
+                    if r["timed_out"] or r["rc"] != 0 or doc is None or doc.get("errors"):
+                        self.anomaly("counts", "%s %d threads (%s): %s%s" % (
+                            b, t, what, "timed out" if r["timed_out"] else exit_str(r["rc"]),
+                            (": " + r["err"].strip()[-300:]) if r["err"].strip() else ""),
+                            repro)
+                        continue
+                    if what == "tput":
+                        row["tput"] = doc["ops_per_sec"]
+                        continue
+                    try:
+                        with open(out) as f:
+                            c = json.loads(f.read().splitlines()[-1])
+                    except (OSError, ValueError, IndexError):
+                        self.anomaly("counts", "%s %d threads: no counts written" % (b, t), repro)
+                        continue
+                    row["counts"] = c
+                if row:
+                    res["per"].setdefault(b, {})[str(t)] = row
+        self.results["counts"] = res
 
     # ------------------------------------------------------------ 3. real programs
 
@@ -993,6 +1054,56 @@ class Report:
                             "mt", "peak RSS, geomean MiB")
         self.chart("throughput by thread count", "mt-scaling.svg")
 
+    def sec_counts(self):
+        c = self.R.get("counts")
+        if not c:
+            return
+        self.out("## 2b. Counts that predict scaling (issue 21)")
+        self.out()
+        self.out("`bench/mt/*.c` at scale %g, once under `build/libsnug-counts.so` (the statistics "
+                 "build: `make counts`, `src/counts.h`) for the counts and once under "
+                 "`libsnug.so` for the throughput.  Per 1000 operations (malloc and free "
+                 "calls counted by snug), after warm-up: from the last 2^k-th operation at or "
+                 "before a tenth of the run (the first 5-10%% dropped).  `locks`: acquisitions of "
+                 "any of snug's locks (all are global); `waits`: the ones that found the lock "
+                 "held; `RMW`: atomic read-modify-writes on words several threads write (remote frees' CAS "
+                 "and drains; the live-bytes meter's publishes; the OS byte count and the "
+                 "rest); "
+                 "`mmap`: mmap, munmap, mremap, madvise and sbrk calls.  The busiest lock is "
+                 "named.  Targets: 0 locks, and under 1 RMW where threads free only their own "
+                 "blocks (local, falseshare, churn's own frees)." % c["scale"])
+        self.out()
+        rows = []
+        for b in MT_BENCHES:
+            for t in c["threads"]:
+                r = c["per"].get(b, {}).get(str(t))
+                if not r:
+                    continue
+                tp = r.get("tput")
+                cs = r.get("counts")
+                if not cs:
+                    rows.append(["%s ×%d" % (b, t), cell(tp and tp / 1e6, "%.1f")] + ["—"] * 7)
+                    continue
+                st = cs["steady"]
+                ops = max(st["ops"], 1)
+                k = lambda n: 1000.0 * n / ops
+                oscalls = sum(st[e] for e in ("mmap", "munmap", "mremap", "madvise", "brk"))
+                busiest = max(st["locks"].items(), key=lambda kv: kv[1][0], default=None)
+                rows.append(["%s ×%d" % (b, t), cell(tp and tp / 1e6, "%.1f"),
+                             "%.2f" % k(st["lock_acquired"]), "%.3f" % k(st["lock_waited"]),
+                             "%.2f" % k(st["shared_rmw"]),
+                             "%.2f / %.2f / %.2f" % (k(st.get("rmw_remote", 0)),
+                                                     k(st.get("rmw_meter", 0)),
+                                                     k(st.get("rmw_other", 0))),
+                             "%.3f" % k(oscalls),
+                             "%s %.2f" % (busiest[0], k(busiest[1][0]))
+                             if busiest and busiest[1][0] else "—",
+                             "%d" % st["ops"]])
+        self.table(["benchmark × threads", "Mops/s (libsnug.so)", "locks /1000", "waits /1000",
+                    "RMW /1000", "remote / meter / other", "mmap /1000",
+                    "busiest lock /1000", "ops counted"], rows,
+                   align=[" --- "] + [" ---: "] * 6 + [" --- ", " ---: "])
+
     def sec_programs(self):
         pr = self.R.get("programs")
         if not pr:
@@ -1184,6 +1295,7 @@ class Report:
         body_start = len(self.lines)
         self.sec_traces()
         self.sec_mt()
+        self.sec_counts()
         self.sec_programs()
         self.sec_micro()
         self.sec_gc()
@@ -1326,7 +1438,7 @@ def main():
     ap.add_argument("--out", help="results directory (default bench/results; "
                     "build/bench/quick with --quick)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--suites", default="traces,mt,programs,micro,gc,series")
+    ap.add_argument("--suites", default="traces,mt,counts,programs,micro,gc,series")
     ap.add_argument("--series-trace", default=SERIES_TRACE,
                     help="trace of build/traces for the series suite (default %s)"
                     % SERIES_TRACE)

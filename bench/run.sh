@@ -3,7 +3,7 @@
 # then runs bench/bench.py.  Usage: bench/run.sh [--quick] [--no-build] [bench.py options]
 #   --quick      the one-minute version; results in build/bench/quick/ (the committed
 #                bench/results/ come from full runs only)
-#   --suites S   comma-separated subset of traces,mt,programs,micro,gc,series
+#   --suites S   comma-separated subset of traces,mt,counts,programs,micro,gc,series
 #   --out DIR    results directory
 set -eu
 cd "$(dirname "$0")/.."

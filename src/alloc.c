@@ -3,6 +3,7 @@
  * choice per call between the secure layer (secure.c) and the plain allocator
  * (plain.c), both below.  Also the sized frees' check and realloc's policy. */
 #include "alloc.h"
+#include "counts.h"
 #include "tuning.h"
 #include "error.h"
 #include "guard.h"
@@ -36,6 +37,7 @@ static __attribute__((noinline)) void *sampled(size_t n, size_t align, int zero)
 
 void *sn_malloc(size_t n)
 {
+    SNUG_COUNT(SNUG_C_OPS);
     struct heap *h = snug_tl_heap;
     if (SNUG_LIKELY(h != NULL)) {
         if (SNUG_LIKELY(n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
@@ -154,6 +156,7 @@ static __attribute__((noinline)) void sized_slow(void *p, size_t n, size_t align
  * page here, every other block out of line (sized_check). */
 static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, size_t align, const char *op)
 {
+    SNUG_COUNT(SNUG_C_OPS);
     /* addr_page, with region 0's case spelled out: a small page there is
      * known by its map byte alone. */
     uintptr_t d = (uintptr_t)p - snug_r0.start;
@@ -209,6 +212,7 @@ void *sn_calloc(size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    SNUG_COUNT(SNUG_C_OPS);
     if (!(snug_tl_heap && total <= SNUG_SMALL_MAX) && SNUG_UNLIKELY(--snug_tl.sample.left == 0))
         return sampled(total, SNUG_ALIGN, 1);
     return calloc_body(total);
@@ -233,6 +237,7 @@ void *sn_realloc(void *p, size_t n)
     if (!p) return sn_malloc(n);
     if (n == 0) { sn_free(p); return NULL; }
     if (n > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+    SNUG_COUNT(SNUG_C_OPS);
     if (SNUG_UNLIKELY(snug_opt.secure)) return secure_realloc(p, n);
     uintptr_t a = addr_page((uintptr_t)p);
     size_t old;
@@ -276,6 +281,7 @@ void *sn_memalign(size_t align, size_t n)
 {
     if (align <= SNUG_ALIGN) return sn_malloc(n);
     if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
+    SNUG_COUNT(SNUG_C_OPS);
     if (align & (align - 1)) align = (size_t)1 << (8 * sizeof(size_t) - (size_t)__builtin_clzl((unsigned long)align));
     if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, align, 0);
     return alloc_generic(n, align);

@@ -265,6 +265,7 @@ static __attribute__((noreturn, cold)) void remote_fault(struct heap *h, uintptr
 static void drain_remote(struct heap *h)
 {
     const uintptr_t end = remote_empty(h);
+    SNUG_COUNT(SNUG_C_RMW_REMOTE);
     uintptr_t b = atomic_exchange_explicit(&h->remote, end, memory_order_acquire);
     long i;
     const struct spage *checked = NULL;
@@ -414,6 +415,7 @@ static _Atomic int parked_frees;
 static __attribute__((noinline, cold)) void parked_free_queued(void)
 {
     int none = 0;
+    SNUG_COUNT(SNUG_C_RMW_OTHER);
     if (atomic_compare_exchange_strong_explicit(&parked_frees, &none, 1, memory_order_relaxed, memory_order_relaxed))
         snug_os_wait_begun();
 }
@@ -444,6 +446,7 @@ void heap_free_remote(struct spage *pg, void *p)
     uintptr_t old = atomic_load_explicit(&o->remote, memory_order_relaxed);
     do {
         *(uintptr_t *)p = old ^ (uintptr_t)snug_secret;
+        SNUG_COUNT(SNUG_C_RMW_REMOTE);
     } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, (uintptr_t)p,
                                                     memory_order_release, memory_order_relaxed));
     struct heap *me = snug_tl_heap;

@@ -13,6 +13,7 @@ void live_publish(struct heap *h)
 {
     struct mcache *mc = h->mc;
     meter_begin();
+    SNUG_COUNT_N(SNUG_C_RMW_METER, h->mc ? 2 : 1);
     atomic_fetch_add_explicit(&snug_meter.small, h->alloc_bytes - h->freed_bytes, memory_order_relaxed);
     snug_rstore(&h->alloc_bytes, 0);
     snug_rstore(&h->freed_bytes, 0);

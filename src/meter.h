@@ -4,6 +4,7 @@
 #ifndef SNUG_METER_H
 #define SNUG_METER_H
 #include "config.h"
+#include "counts.h"
 #include <stdatomic.h>
 
 /* small, cached: what the thread heaps have published so far of their small bytes
@@ -21,10 +22,15 @@ extern struct snug_meter snug_meter;
 /* A publish: the counters, between these two. */
 static inline void meter_begin(void)
 {
+    SNUG_COUNT(SNUG_C_RMW_METER);
     atomic_fetch_add_explicit(&snug_meter.begun, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
 }
-static inline void meter_end(void) { atomic_fetch_add_explicit(&snug_meter.ended, 1, memory_order_release); }
+static inline void meter_end(void)
+{
+    SNUG_COUNT(SNUG_C_RMW_METER);
+    atomic_fetch_add_explicit(&snug_meter.ended, 1, memory_order_release);
+}
 
 /* A reader: meter_read_begin, its reads (relaxed), then meter_read_ok(the value it
  * returned): 0 when a publish overlapped them (read again). */
@@ -41,13 +47,15 @@ static inline void meter_fold(size_t now)
 {
     if (now > (size_t)PTRDIFF_MAX) return;
     size_t peak = atomic_load_explicit(&snug_meter.live_peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&snug_meter.live_peak, &peak, now,
-                                                                memory_order_relaxed, memory_order_relaxed)) {}
+    while (now > peak && (SNUG_COUNT(SNUG_C_RMW_METER),
+                          !atomic_compare_exchange_weak_explicit(&snug_meter.live_peak, &peak, now,
+                                                                 memory_order_relaxed, memory_order_relaxed))) {}
 }
 
 /* Small frees by a thread without a heap (heap.c's remote free). */
 static inline void meter_heapless_free(size_t bytes)
 {
+    SNUG_COUNT_N(SNUG_C_RMW_METER, 2);
     atomic_fetch_sub_explicit(&snug_meter.small, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&snug_meter.heapless_blocks, 1, memory_order_relaxed);
 }

@@ -4,6 +4,7 @@
  * kernel set it on failure; success paths never change errno. */
 #include "config.h"
 #include "os.h"
+#include "counts.h"
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -62,11 +63,13 @@ void snug_os_fail_after(long after) { atomic_store(&fail_countdown, after); }
 
 void snug_os_account(intptr_t delta)
 {
+    SNUG_COUNT(SNUG_C_RMW_OTHER);
     size_t now = atomic_fetch_add_explicit(&os_bytes.held, (size_t)delta, memory_order_relaxed) + (size_t)delta;
     size_t peak = atomic_load_explicit(&os_bytes.peak, memory_order_relaxed);
     while (delta > 0 && now > peak &&
-           !atomic_compare_exchange_weak_explicit(&os_bytes.peak, &peak, now, memory_order_relaxed,
-                                                  memory_order_relaxed)) {}
+           (SNUG_COUNT(SNUG_C_RMW_OTHER),
+            !atomic_compare_exchange_weak_explicit(&os_bytes.peak, &peak, now, memory_order_relaxed,
+                                                   memory_order_relaxed))) {}
 }
 
 size_t snug_os_held(void) { return atomic_load_explicit(&os_bytes.held, memory_order_relaxed); }
@@ -77,6 +80,7 @@ static void *map_raw(size_t len, int flags)
 {
     if (injected_failure()) return NULL;
     int saved = errno;
+    SNUG_COUNT(SNUG_C_MMAP);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
     errno = saved;
@@ -99,9 +103,11 @@ void *snug_os_reserve_at(void *at, size_t len)
 {
     if (injected_failure()) return NULL;
     int saved = errno;
+    SNUG_COUNT(SNUG_C_MMAP);
     void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
     if (p != at) {                      /* (kernels before 4.17 take the address as a hint) */
+        SNUG_COUNT(SNUG_C_MUNMAP);
         munmap(p, len);
         errno = ENOMEM;
         return NULL;
@@ -113,6 +119,7 @@ void *snug_os_reserve_at(void *at, size_t len)
 void snug_os_unmap(void *p, size_t len, size_t held)
 {
     int saved = errno;
+    SNUG_COUNT(SNUG_C_MUNMAP);
     munmap(p, len);
     snug_os_account(-(intptr_t)held);
     errno = saved;
@@ -122,6 +129,7 @@ void *snug_os_remap(void *p, size_t old_len, size_t new_len)
 {
     if (new_len > old_len && injected_failure()) return NULL;
     int saved = errno;
+    SNUG_COUNT(SNUG_C_MREMAP);
     void *q = mremap(p, old_len, new_len, MREMAP_MAYMOVE);
     if (q == MAP_FAILED) { errno = ENOMEM; return NULL; }
     errno = saved;
@@ -132,6 +140,7 @@ void *snug_os_remap(void *p, size_t old_len, size_t new_len)
 void snug_os_discard(void *p, size_t len)
 {
     int saved = errno;
+    SNUG_COUNT(SNUG_C_MADVISE);
     madvise(p, len, MADV_DONTNEED);
     errno = saved;
 }
@@ -144,6 +153,7 @@ void snug_os_wait_begun(void)
         atomic_store_explicit(&snug_os_wait_new, 1, memory_order_relaxed);
         return;
     }
+    SNUG_COUNT(SNUG_C_RMW_OTHER);
     if (atomic_exchange_explicit(&snug_os_waiting, 1, memory_order_release) == 2) {
         int saved = errno;
         syscall(SYS_futex, &snug_os_waiting, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -165,6 +175,7 @@ void *snug_os_brk_grow(size_t inc)
     if (injected_failure()) return NULL;
     if (inc > (size_t)INTPTR_MAX) { errno = ENOMEM; return NULL; }
     int saved = errno;
+    SNUG_COUNT(SNUG_C_BRK);
     void *old = sbrk((intptr_t)inc);
     if (old == (void *)-1) { errno = ENOMEM; return NULL; }
     errno = saved;
@@ -176,6 +187,7 @@ int snug_os_brk_shrink(size_t dec)
 {
     int saved = errno;
     /* sbrk returns the old break; success is anything but (void *)-1. */
+    SNUG_COUNT(SNUG_C_BRK);
     if (sbrk(-(intptr_t)dec) == (void *)-1) { errno = saved; return -1; }
     errno = saved;
     snug_os_account(-(intptr_t)dec);

@@ -318,6 +318,58 @@ group_stress() {
     run_harness stress-many-preload 600 env LD_PRELOAD="$SNUG_SO" "$T/many-plain"
 }
 
+# counts: the statistics build (make counts, src/counts.h) counts what a known workload does:
+# the calls exactly (give or take start-up's), no lock and no shared atomic once a lone thread
+# runs on its small pages (under 1 per 1000 calls: page refills and the sampler's guard pool
+# remain), the fit lock on every single-threaded medium call, a CAS for each remote free and
+# next to none without them, mmap calls; and libsnug.so, without the counts, writes nothing.
+counts_check() {    # counts_check NAME MODE THREADS ROUNDS PYTHON-CONDITION
+    local name=$1 mode=$2 threads=$3 rounds=$4 cond=$5 out=$WORK/counts-$1.json
+    rm -f "$out"
+    if ! SNUG_COUNTS_OUT=$out LD_PRELOAD=$ROOT/$B/libsnug-counts.so $RUN32 "$T/counts-plain" "$mode" "$threads" "$rounds" \
+            >"$LOGS/counts-$name.log" 2>&1; then
+        fail "counts/$name" "the workload failed; see $LOGS/counts-$name.log"
+        return
+    fi
+    if python3 - "$out" "$LOGS/counts-$name.log" "$cond" >>"$LOGS/counts-$name.log" 2>&1 <<'PY'
+import json, sys
+c = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+calls = int(open(sys.argv[2]).read().split("calls ")[1].split()[0])
+t, s = c["total"], c["steady"]
+per1000 = lambda n: 1000.0 * n / max(s["ops"], 1)
+print("calls", calls, "counts", json.dumps(c))
+ok = calls <= t["ops"] <= calls + 500 and s["ops"] < t["ops"] and \
+    t["lock_acquired"] == sum(a for a, w in t["locks"].values()) and \
+    t["lock_waited"] <= t["lock_acquired"] and eval(sys.argv[3])
+sys.exit(0 if ok else 1)
+PY
+    then
+        pass "counts/$name"
+    else
+        fail "counts/$name" "counts off (want: $cond); see $LOGS/counts-$name.log"
+        show "$LOGS/counts-$name.log" 4
+    fi
+}
+
+group_counts() {
+    echo "== counts (the statistics build: build/libsnug-counts.so)"
+    step build/counts "$LOGS/build-counts.log" $MAKE $PAR "$B/libsnug-counts.so" "$B/libsnug.so" \
+        "$T/counts-plain" || return
+    counts_check small-lone small 1 200000 'per1000(s["lock_acquired"]) < 1 and per1000(s["shared_rmw"]) < 1'
+    counts_check medium-lone medium 1 50000 's["locks"].get("fit_lock", [0])[0] >= 0.5 * s["ops"]'
+    counts_check remote remote 4 50000 't["rmw_remote"] >= 50000 * 4'
+    counts_check small-threads small 4 50000 'per1000(s["rmw_remote"]) < 0.1'
+    counts_check large large 1 2000 't["mmap"] + t["munmap"] + t["mremap"] + t["madvise"] >= 1'
+    local out=$WORK/counts-plain-lib.json
+    rm -f "$out"
+    SNUG_COUNTS_OUT=$out LD_PRELOAD=$SNUG_SO $RUN32 "$T/counts-plain" small 1 1000 >/dev/null 2>&1
+    if [ -e "$out" ]; then
+        fail counts/none-without "libsnug.so wrote $out: the counts are compiled in"
+    else
+        pass counts/none-without
+    fi
+}
+
 # Every TSan report fails the check it happened in (exit status 66); the reports' SUMMARY
 # lines are listed under the failure.  tsan_run GROUP [env...]
 tsan_run() {
@@ -611,7 +663,7 @@ group_options() {
 }
 
 # ---------------------------------------------------------------------------------------------
-ALL="build layers contract asan exports package options override stress tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs tools traces"
+ALL="build layers contract asan exports package options override stress counts tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs tools traces"
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in

@@ -86,6 +86,10 @@ $(T)/many-linked: tests/stress/many.c $(TEST_COMMON) $(B)/libsnug-prefix.a
 $(T)/many-plain: tests/stress/many.c $(TEST_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
+# the statistics build's workload (tests/run.sh counts), run under libsnug-counts.so
+$(T)/counts-plain: tests/counts/counts.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -pthread $< -o $@
 
 # 6. address-space exhaustion
 $(T)/exhaust: tests/exhaust/exhaust.c $(TEST_COMMON) $(B)/libsnug.so

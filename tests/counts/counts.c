@@ -1,0 +1,74 @@
+/* counts.c - a workload for the statistics build's test group (tests/run.sh counts): run under
+ * LD_PRELOAD of build/libsnug-counts.so with SNUG_COUNTS_OUT set, it does a known number of
+ * calls of one kind, so run.sh can check the counts written at exit against it.
+ *   counts small|medium|remote|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEEP 64
+static const char *mode;
+static long rounds;
+static int threads;
+/* remote: each thread allocates ROUNDS blocks, then (after a barrier) frees the previous
+ * thread's: exactly ROUNDS x THREADS frees by a thread other than the block's */
+static void **made[256];
+static pthread_barrier_t all_made;
+
+static size_t size_of(long i)
+{
+    if (!strcmp(mode, "medium")) return 1024 + (size_t)(i * 97 % 7000);
+    if (!strcmp(mode, "large")) return (size_t)(1 << 20) + (size_t)(i % 7) * 4096;
+    return 16 + (size_t)(i * 37 % 497);
+}
+
+static void *worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    void *keep[KEEP] = { 0 };
+    if (!strcmp(mode, "remote")) {
+        for (long i = 0; i < rounds; i++)
+            if (!(made[me][i] = malloc(size_of(i)))) abort();
+        pthread_barrier_wait(&all_made);
+        void **theirs = made[(me + threads - 1) % threads];
+        for (long i = 0; i < rounds; i++) free(theirs[i]);
+        return NULL;
+    }
+    for (long i = 0; i < rounds; i++) {
+        int k = (int)(i % KEEP);
+        free(keep[k]);
+        keep[k] = malloc(size_of(i));
+        if (!keep[k]) abort();
+        memset(keep[k], me, 16);
+    }
+    for (int k = 0; k < KEEP; k++) free(keep[k]);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|large THREADS ROUNDS\n"); return 2; }
+    mode = argv[1];
+    threads = atoi(argv[2]);
+    rounds = atol(argv[3]);
+    if (threads < 1 || threads > 256 || rounds < 1) return 2;
+    pthread_t th[256];
+    int remote = !strcmp(mode, "remote");
+    if (remote) {
+        for (int i = 0; i < threads; i++)
+            if (!(made[i] = calloc((size_t)rounds, sizeof(void *)))) return 3;
+        pthread_barrier_init(&all_made, NULL, (unsigned)threads);
+    }
+    for (int i = 0; i < threads; i++)
+        if (pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i)) return 3;
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    if (remote)
+        for (int i = 0; i < threads; i++) free(made[i]);
+    /* each round: one malloc and one free; then the KEEP frees of each worker, or when
+     * remote the arrays' calloc and free (free(NULL) included: snug counts it) */
+    long calls = (long)threads * (rounds * 2 + (remote ? 2 : KEEP));
+    printf("calls %ld\n", calls);
+    return 0;
+}
