@@ -111,6 +111,18 @@ def clean_env(extra=None, preload=None):
     return env
 
 
+
+def last_json(out):
+    """The last line of out that parses as a JSON object, or None."""
+    doc = None
+    for line in out.splitlines():
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                pass
+    return doc
+
 def run(cmd, env, timeout, stdin_path=None, cwd=None):
     """Runs cmd; returns rc, wall seconds, peak RSS (KiB, the child and its waited-for
     descendants: wait4), stdout, stderr, timed_out."""
@@ -428,13 +440,7 @@ class Bench:
                         r = run(cmd, clean_env(extra), timeout=300)
                         repro = shell_line([os.path.relpath(exe, ROOT)] + cmd[1:], extra)
                         key = (b, t, alloc)
-                        doc = None
-                        for line in r["out"].splitlines():
-                            if line.startswith("{"):
-                                try:
-                                    doc = json.loads(line)
-                                except ValueError:
-                                    pass
+                        doc = last_json(r["out"])
                         if r["timed_out"]:
                             self.anomaly("mt", "%s %d threads under %s: timed out (300 s)"
                                          % (b, t, alloc), repro)
@@ -480,13 +486,7 @@ class Bench:
                     r = run(cmd, clean_env(extra), timeout=300)
                     repro = shell_line([os.path.relpath(exe, ROOT)] + cmd[1:], dict(
                         extra, SNUG_COUNTS_OUT="counts.json") if what == "counts" else extra)
-                    doc = None
-                    for line in r["out"].splitlines():
-                        if line.startswith("{"):
-                            try:
-                                doc = json.loads(line)
-                            except ValueError:
-                                pass
+                    doc = last_json(r["out"])
                     if r["timed_out"] or r["rc"] != 0 or doc is None or doc.get("errors"):
                         self.anomaly("counts", "%s %d threads (%s): %s%s" % (
                             b, t, what, "timed out" if r["timed_out"] else exit_str(r["rc"]),
@@ -681,13 +681,7 @@ class Bench:
                     r = run(cmd, clean_env(), timeout=600)
                     repro = shell_line([os.path.relpath(exe, ROOT).replace(
                         os.path.relpath(self.B, ROOT), "build")] + cmd[1:], {})
-                    doc = None
-                    for line in r["out"].splitlines():
-                        if line.startswith("{"):
-                            try:
-                                doc = json.loads(line)
-                            except ValueError:
-                                pass
+                    doc = last_json(r["out"])
                     bad = None
                     if r["timed_out"]:
                         bad = "timed out (600 s)"

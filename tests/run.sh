@@ -664,6 +664,17 @@ group_options() {
 
 # ---------------------------------------------------------------------------------------------
 ALL="build layers contract asan exports package options override stress counts tsan exhaust regions forkrace secure faults inject fuzz valgrind soak gc programs tools traces"
+# Scripts that print their own PASS/SKIP/FAIL lines (tools.sh, traces.sh): counted here.
+count_lines() {
+    while IFS= read -r line; do
+        case $line in
+        "PASS "*) pass "${line#PASS }" ;;
+        "SKIP "*) line=${line#SKIP }; skip "${line%%: *}" "${line#*: }" ;;
+        "FAIL "*) fail "${line#FAIL }" ;;
+        *) echo "$line" ;;
+        esac
+    done
+}
 GROUPS_TO_RUN=${*:-$ALL}
 for g in $GROUPS_TO_RUN; do
     case " $ALL " in
@@ -673,27 +684,12 @@ for g in $GROUPS_TO_RUN; do
     if [ "$g" = tools ]; then
         echo "== tools (snug-gen's options, the allocator snug-replay names, SNUG_TRACE_ONLY, exec, external fragmentation)"
         step build/tools-for-tools "$LOGS/build-tools-group.log" $MAKE $PAR tools libs || continue
-        while IFS= read -r line; do
-            case $line in
-            "PASS "*) pass "${line#PASS }" ;;
-            "SKIP "*) line=${line#SKIP }; skip "${line%%: *}" "${line#*: }" ;;
-            "FAIL "*) fail "${line#FAIL }" ;;
-            *) echo "$line" ;;
-            esac
-        done < <(B="$B" tests/tools.sh 2>&1)
+        count_lines < <(B="$B" tests/tools.sh 2>&1)
         continue
     fi
     if [ "$g" = traces ]; then
         echo "== traces (snug-replay-debug --check and snug-replay over every trace)"
-        # traces.sh prints PASS/FAIL lines itself; count them here
-        while IFS= read -r line; do
-            case $line in
-            "PASS "*) pass "${line#PASS }" ;;
-            "SKIP "*) line=${line#SKIP }; skip "${line%%: *}" "${line#*: }" ;;
-            "FAIL "*) fail "${line#FAIL }" ;;
-            *) echo "$line" ;;
-            esac
-        done < <(MAKE="$MAKE" tests/traces.sh 2>&1)
+        count_lines < <(MAKE="$MAKE" tests/traces.sh 2>&1)
         continue
     fi
     "group_$g"
