@@ -1,6 +1,6 @@
 /* gen.c - snug-gen: writes synthetic allocation traces (tools/trace_format.h) for
  * named patterns; options by getopt_long.  Output depends only on (pattern, --seed,
- * --scale): the PRNG is our own splitmix64, no libc randomness.  Scale 1 gives ~20k-100k ops per trace. */
+ * --scale): the PRNG is our own splitmix64, no libc randomness.  Scale 1 gives ~20k-110k ops per trace. */
 #include "snug.h"
 #include "trace_format.h"
 
@@ -450,6 +450,240 @@ static void pat_small16(size_t scale)
     free_all_random();
 }
 
+/* ---- the shapes of issue 20: small heaps where free space held per size class
+ * weighs most.  Written from the issue's one-line descriptions, not from any trace. ---- */
+
+/* A string length skewed small: mostly words (1-16), some phrases, a few lines. */
+static size_t string_len(void)
+{
+    double k = unit();
+    if (k < 0.55)
+        return urange(1, 16);
+    if (k < 0.85)
+        return urange(17, 64);
+    return logrange(65, 255);
+}
+
+/* strings: 40,000 strings of 1-255 bytes, skewed small; a quarter live to the end,
+ * the rest die after a log-uniform number of later requests (random lifetimes).
+ * Peak live payload about 0.9 MiB. */
+static void pat_strings(size_t scale)
+{
+    size_t n = 40000 * scale;
+    for (uint64_t t = 0; t < n; t++) {
+        reap(t);
+        uint32_t id = g_malloc(string_len());
+        if (!chance(0.54))
+            schedule(id, t + logrange(1, 4 * n));
+    }
+    reap(UINT64_MAX);
+    free_all_random();
+}
+
+/* structs: records of 8-248 bytes in steps of 8, the step drawn with weight 1/k
+ * (skewed small), made in groups of 1-8 (an object and its parts); groups are
+ * freed whole, at random, once the live set is about 0.85 MiB, then all at the end. */
+static void pat_structs(size_t scale)
+{
+    enum { MAXG = 8 };
+    size_t ngroups = 12000 * scale, cap = 3200 * scale, nlive_g = 0;
+    uint32_t (*grp)[MAXG] = xrealloc(NULL, cap * sizeof *grp);
+    size_t *grpn = xrealloc(NULL, cap * sizeof *grpn);
+    double hsum = 0;                    /* harmonic weights 1/k, k = 1..31 */
+    for (int k = 1; k <= 31; k++)
+        hsum += 1.0 / k;
+    for (size_t g = 0; g < ngroups; g++) {
+        if (nlive_g == cap || (nlive_g > cap / 2 && chance(0.45))) {
+            size_t x = (size_t)(rnd() % nlive_g);
+            for (size_t j = grpn[x]; j > 0; j--)
+                g_free(grp[x][j - 1]);
+            nlive_g--;
+            memcpy(grp[x], grp[nlive_g], sizeof grp[x]);
+            grpn[x] = grpn[nlive_g];
+        }
+        size_t m = urange(1, MAXG);
+        for (size_t j = 0; j < m; j++) {
+            double u = unit() * hsum;
+            int k = 1;
+            while (k < 31 && (u -= 1.0 / k) > 0)
+                k++;
+            grp[nlive_g][j] = chance(0.1) ? g_calloc(1, (size_t)8 * k) : g_malloc((size_t)8 * k);
+        }
+        grpn[nlive_g++] = m;
+    }
+    free_all_random();
+    free(grp);
+    free(grpn);
+}
+
+/* bitvec: a bit-vector program: sets of 1, 8 and 56 bytes (8, 64 and 448 bits) make
+ * most requests, a few larger vectors among them; long-lived sets per node and
+ * short-lived temporaries (unions, differences) freed a few requests later.  Peak
+ * live payload about 0.43 MiB. */
+static size_t bitvec_size(void)
+{
+    double k = unit();
+    return k < 0.35 ? 1 : k < 0.68 ? 8 : k < 0.94 ? 56 : logrange(2, 2048);
+}
+
+static void pat_bitvec(size_t scale)
+{
+    size_t n = 50000 * scale, keep = 13000 * scale, nkept = 0;
+    uint32_t *kept = xrealloc(NULL, keep * sizeof *kept);
+    for (uint64_t t = 0; t < n; t++) {
+        reap(t);
+        uint32_t id = g_malloc(bitvec_size());
+        if (chance(0.6)) {
+            schedule(id, t + urange(1, 8));                 /* a temporary */
+        } else if (nkept < keep) {
+            kept[nkept++] = id;                             /* a node's set */
+        } else {
+            size_t k = (size_t)(rnd() % keep);              /* a node's set replaced */
+            g_free(kept[k]);
+            kept[k] = id;
+        }
+    }
+    reap(UINT64_MAX);
+    free_all_random();
+    free(kept);
+}
+
+/* mix3000: 3,000 distinct sizes of 32 B-7.6 KiB (log-uniform, drawn once), each
+ * request one of them at random; the live set climbs to 25 MiB (one free in eight),
+ * churns there, then is freed in a random order.  Few operations for its size: the
+ * heap checker after every one is what it costs the traces test group. */
+static void pat_mix3000(size_t scale)
+{
+    enum { NSIZES = 3000, LO = 32, HI = 7782 };
+    static unsigned char used[HI + 1];
+    size_t sizes[NSIZES];
+    memset(used, 0, sizeof used);
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t s;
+        do
+            s = logrange(LO, HI);
+        while (used[s]);
+        used[s] = 1;
+        sizes[i] = s;
+    }
+    size_t churn = 8000 * scale, peak = ((size_t)25 << 20) * scale;
+    while (live_bytes < peak) {                 /* the climb, one free in eight */
+        if (nlive == 0 || chance(0.88))
+            g_malloc(sizes[rnd() % NSIZES]);
+        else
+            g_free(random_live());
+    }
+    for (size_t i = 0; i < churn; i++) {        /* churn at the top */
+        if (chance(live_bytes < peak ? 0.52 : 0.48))
+            g_malloc(sizes[rnd() % NSIZES]);
+        else
+            g_free(random_live());
+    }
+    free_all_random();
+}
+
+/* realloc-buffer: one buffer grown by realloc in steps of 1-128 bytes (text appended
+ * a line at a time) while small blocks (16-128 bytes, up to 3,000 live) are made and
+ * freed between the steps, so the buffer's neighbours are taken; three rounds, each
+ * buffer freed at its target of 256-448 KiB.  Peak live payload about 0.6 MiB. */
+static void pat_realloc_buffer(size_t scale)
+{
+    size_t pool = 3000 * scale;
+    for (int round = 0; round < 3; round++) {
+        uint32_t buf = g_malloc(urange(64, 256));
+        size_t target = urange(256 << 10, 448 << 10) * scale;
+        while (id_size[buf] < target) {
+            g_realloc(buf, id_size[buf] + urange(1, 128));
+            if (chance(0.5)) {
+                if (nlive > pool || (nlive > pool / 2 && chance(0.4))) {
+                    uint32_t id;
+                    do
+                        id = random_live();
+                    while (id == buf);
+                    g_free(id);
+                }
+                g_malloc(urange(16, 128));
+            }
+        }
+        g_free(buf);
+    }
+    free_all_random();
+}
+
+/* binary-alt: binary trees of two sizes, a node (A bytes) and its data (B bytes)
+ * allocated one after the other in preorder, so the two sizes alternate in memory;
+ * random subtrees are cut (postorder) and grown again; three trees with different
+ * pairs, one after another. */
+static uint32_t *bt_node, *bt_data;
+
+static void bt_grow(size_t i, size_t n, size_t a, size_t b)
+{
+    if (i >= n)
+        return;
+    bt_node[i] = g_malloc(a);
+    bt_data[i] = g_malloc(b);
+    bt_grow(2 * i + 1, n, a, b);
+    bt_grow(2 * i + 2, n, a, b);
+}
+
+static void bt_cut(size_t i, size_t n)
+{
+    if (i >= n)
+        return;
+    bt_cut(2 * i + 1, n);
+    bt_cut(2 * i + 2, n);
+    g_free(bt_data[i]);
+    g_free(bt_node[i]);
+}
+
+static void pat_binary_alt(size_t scale)
+{
+    static const size_t pairs[][2] = { { 40, 120 }, { 24, 72 }, { 96, 200 } };
+    size_t depth = 12, n = ((size_t)1 << depth) - 1;
+    while (scale > 1 && depth < 22) {
+        depth++;
+        n = n * 2 + 1;
+        scale /= 2;
+    }
+    bt_node = xrealloc(NULL, n * sizeof *bt_node);
+    bt_data = xrealloc(NULL, n * sizeof *bt_data);
+    for (size_t r = 0; r < sizeof pairs / sizeof pairs[0]; r++) {
+        bt_grow(0, n, pairs[r][0], pairs[r][1]);
+        for (int cut = 0; cut < 24; cut++) {
+            size_t d = urange(4, depth - 3), root = ((size_t)1 << d) - 1 + urange(0, ((size_t)1 << d) - 1);
+            bt_cut(root, n);
+            bt_grow(root, n, pairs[r][0], pairs[r][1]);
+        }
+        bt_cut(0, n);
+    }
+    free(bt_node);
+    free(bt_data);
+}
+
+/* tiny: a small program, under 64 KiB of live payload: mostly 8-256 bytes, a few of
+ * 1-4 KiB, some calloc and a few reallocs; the live set stays near 300 blocks while
+ * 20,000 requests churn it. */
+static void pat_tiny(size_t scale)
+{
+    size_t n = 20000 * scale;
+    for (size_t i = 0; i < n; i++) {
+        if (nlive < 150 || (nlive < 300 && chance(0.5))) {
+            size_t size = chance(0.02) ? logrange(1024, 4096) : logrange(8, 256);
+            if (chance(0.1))
+                g_calloc(1, size);
+            else
+                g_malloc(size);
+        } else if (chance(0.05)) {
+            uint32_t id = random_live();
+            size_t s = id_size[id] * 2;
+            g_realloc(id, s > 4096 ? urange(8, 64) : s);
+        } else {
+            g_free(random_live());
+        }
+    }
+    free_all_random();
+}
+
 static const struct pattern {
     const char *name;
     void (*fn)(size_t);
@@ -463,6 +697,13 @@ static const struct pattern {
     { "powerlaw", pat_powerlaw, "power-law sizes and lifetimes" },
     { "server", pat_server, "steady-state server: sessions, cache, requests in flight" },
     { "small16", pat_small16, "mostly 16-byte objects, large live set, churn" },
+    { "strings", pat_strings, "40k strings of 1-255 bytes, skewed small, random lifetimes (~0.9 MiB)" },
+    { "structs", pat_structs, "structs of 8-248 bytes by 8, skewed small, freed in groups (~0.85 MiB)" },
+    { "bitvec", pat_bitvec, "bit vectors: 1, 8 and 56 bytes dominate, temporaries (~0.43 MiB)" },
+    { "mix3000", pat_mix3000, "3,000 distinct sizes of 32 B-7.6 KiB (~25 MiB)" },
+    { "realloc-buffer", pat_realloc_buffer, "one buffer grown by realloc among small blocks (~0.6 MiB)" },
+    { "binary-alt", pat_binary_alt, "binary trees: two sizes alternating, subtrees cut and regrown" },
+    { "tiny", pat_tiny, "a small program: under 64 KiB of live payload, churn" },
 };
 
 static void usage(FILE *f)
@@ -526,7 +767,7 @@ int main(int argc, char **argv)
         case 'v': verbose = 1; break;
         case 'l':
             for (size_t k = 0; k < sizeof patterns / sizeof patterns[0]; k++)
-                printf("%-12s %s\n", patterns[k].name, patterns[k].what);
+                printf("%-15s %s\n", patterns[k].name, patterns[k].what);
             return 0;
         case 'h': usage(stdout); return 0;
         case 'V': printf("snug-gen %s\n", SNUG_VERSION_STRING); return 0;

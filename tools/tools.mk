@@ -8,7 +8,8 @@ TOOL_HDRS := tools/trace_format.h include/snug.h
 # Bundled real-program traces (committed compressed) and generated ones (seeded).
 SUITE_DIR     := $(B)/traces
 SUITE_REAL    := $(patsubst traces/%.rep.xz,$(SUITE_DIR)/%.rep,$(sort $(wildcard traces/*.rep.xz)))
-GEN_PATTERNS  := random binary coalescing realloc short powerlaw server small16
+GEN_PATTERNS  := random binary coalescing realloc short powerlaw server small16 \
+                 strings structs bitvec mix3000 realloc-buffer binary-alt tiny
 GEN_SEED      := 1
 SUITE_GEN     := $(patsubst %,$(SUITE_DIR)/gen/%.rep,$(GEN_PATTERNS))
 SUITE_TRACES  := $(SUITE_REAL) $(SUITE_GEN)
