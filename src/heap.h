@@ -1,7 +1,8 @@
 /* heap.h - per-thread heaps: each thread allocates small objects from pages it
  * owns without any lock; other threads' frees to those pages go on the owner's
  * lock-free remote list and are applied by the owner.  Heaps are never freed:
- * a thread's heap is parked at exit and adopted whole by the next new thread. */
+ * a thread's heap is parked at exit and adopted whole by the next new thread
+ * (heap.c: pages and slow paths; threads.c: the life cycle). */
 #ifndef SNUG_HEAP_H
 #define SNUG_HEAP_H
 #include "config.h"
@@ -82,6 +83,19 @@ void *heap_alloc_sampled(size_t n, struct heap *h, unsigned cls);   /* h's sampl
 static inline size_t heap_allocs(const struct heap *h) { return __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED); }
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
 void  heap_free_remote(struct spage *pg, void *p);
+/* heap.c's own steps that threads.c (the life cycle, above it) also takes: the
+ * frees other threads queued on h applied; h's spares, or a page, back to the fit
+ * allocator; a page marked full, a page counted in its class, a page on its class's
+ * list; the sentinel heap of threads without one; frees queued on parked heaps
+ * (0 none, 1 since the reclaimer's last round, 2 seen by a round). */
+void  drain_remote(struct heap *h);
+void  spares_release(struct heap *h);
+void  page_release(struct heap *h, struct spage *pg);
+void  page_to_full(struct heap *h, struct spage *pg, unsigned c);
+void  cls_count_up(struct heap *h, unsigned c);
+void  avail_push(struct heap *h, struct spage *pg);
+extern struct heap heap_none;
+extern _Atomic int heap_parked_frees;
 /* The calling thread's heap, creating or adopting one; NULL when the thread has
  * exited (then callers use heap_fallback_* under its lock). */
 struct heap *heap_get(void);

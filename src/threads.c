@@ -1,0 +1,253 @@
+/* threads.c - the thread heaps' life cycle: a heap made or adopted at a
+ * thread's first small request, parked at its exit with what it still holds,
+ * the fallback heap for threads whose heap is gone, giving back what parked
+ * heaps hold, and re-homing every heap after fork.  Lock order: heaps_lock,
+ * then fallback_lock, then the fit lock. */
+#include "heap.h"
+#include "tuning.h"
+#include "block.h"
+#include "fit.h"
+#include "lock.h"
+#include "mcache.h"
+#include "live.h"
+#include "options.h"
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#if SNUG_REMOTE_KEYED
+static void tl_set(struct heap *h)
+{
+    snug_tl.heap = h;
+    snug_tl.remote = h ? &h->remote : &heap_none.remote;
+    snug_tl.key = heap_key_of(h);
+}
+#else
+static void tl_set(struct heap *h) { snug_tl.heap = h; snug_tl.key = heap_key_of(h); }
+#endif
+static __thread int tl_exited __attribute__((tls_model("initial-exec")));
+
+static snug_lock_t heaps_lock = SNUG_LOCK_INIT;
+static struct heap *_Atomic all_heaps;
+static struct heap *parked;
+static snug_lock_t fallback_lock = SNUG_LOCK_INIT;
+static struct heap *fallback;          /* serves threads whose heap is gone (exited) */
+static pthread_key_t heap_key;
+
+/* Frees queued on parked heaps (heap.c's heap_free_remote sets heap_parked_frees). */
+int heap_reclaim_parked(void)
+{
+    int was = atomic_load_explicit(&heap_parked_frees, memory_order_relaxed);
+    if (was == 1) {
+        atomic_store_explicit(&heap_parked_frees, 2, memory_order_relaxed);
+        return 1;
+    }
+    if (was == 2 && atomic_exchange_explicit(&heap_parked_frees, 0, memory_order_relaxed) == 2) heap_collect_parked();
+    return atomic_load_explicit(&heap_parked_frees, memory_order_relaxed) != 0;
+}
+
+void heap_release_empty(struct heap *h)
+{
+    if (h->mc) mcache_flush(h->mc);
+    spares_release(h);
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
+        for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
+            page_verify(pg);
+            nx = pg->next;
+            if (pg->used == 0) page_release(h, pg);
+        }
+}
+
+static void thread_exit(void *arg)
+{
+    struct heap *h = arg;
+    drain_remote(h);
+    heap_release_empty(h);
+    live_publish(h);                    /* (a parked heap holds nothing unpublished) */
+    tl_set(NULL);
+    tl_exited = 1;
+    snug_lock(&heaps_lock);
+    snug_rstore(&h->parked, 1);
+    h->next_parked = parked;
+    parked = h;
+    snug_unlock(&heaps_lock);
+}
+
+/* The first thread's heap record is made at start-up, beside the fallback
+ * heap's, at the bottom of region 0: a record carved when that thread first
+ * asks for a small block lies where the heap then ends, and after a burst of
+ * medium blocks (a program whose first small request comes late) it would
+ * hold the burst's memory from the kernel for good once it is freed.  Later
+ * threads' records come from the fit allocator when they start. */
+static struct heap *first_heap;
+
+static struct heap *heap_new(void)
+{
+    snug_lock(&heaps_lock);
+    struct heap *h = first_heap;
+    first_heap = NULL;
+    snug_unlock(&heaps_lock);
+    if (!h) h = snug_fit_meta_alloc(sizeof *h);
+    if (!h) return NULL;
+    memset(h, 0, sizeof *h);
+    h->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
+    atomic_store_explicit(&h->remote, remote_empty(h), memory_order_relaxed);
+    snug_lock(&heaps_lock);
+    h->next_all = atomic_load_explicit(&all_heaps, memory_order_relaxed);
+    atomic_store_explicit(&all_heaps, h, memory_order_release);
+    snug_unlock(&heaps_lock);
+    return h;
+}
+
+struct heap *heap_get(void)
+{
+    struct heap *h = snug_tl_heap;
+    if (h || tl_exited) return h;
+    snug_lock(&heaps_lock);
+    h = parked;
+    if (h) { parked = h->next_parked; snug_rstore(&h->parked, 0); }
+    snug_unlock(&heaps_lock);
+    if (!h && !(h = heap_new())) return NULL;
+    tl_set(h);
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+/* (The fit allocator gives back what snug keeps before it says no, but not
+ * under fallback_lock, which that takes: here it is done after.) */
+void *heap_fallback_alloc(size_t n)
+{
+    int saved = errno;
+    for (int again = 0;; again = 1) {
+        snug_os_give_back_hold(1);
+        snug_lock(&fallback_lock);
+        void *p = heap_alloc_small(fallback, n);
+        snug_unlock(&fallback_lock);
+        snug_os_give_back_hold(-1);
+        if (p && again) errno = saved;
+        if (p || again || !snug_os_give_back()) return p;
+    }
+}
+
+int heap_init(void)
+{
+    atomic_store_explicit(&heap_none.remote, remote_empty((const struct heap *)~(uintptr_t)0), memory_order_relaxed);
+    if (pthread_key_create(&heap_key, thread_exit) != 0) return -1;
+    fallback = heap_new();
+    first_heap = snug_fit_meta_alloc(sizeof *first_heap);
+    return fallback ? 0 : -1;
+}
+
+void heap_give_back(void)
+{
+    struct heap *h = snug_tl_heap;
+    if (h) {
+        drain_remote(h);
+        heap_release_empty(h);
+    }
+    heap_collect_parked();
+}
+
+void heap_collect_parked(void)
+{
+    snug_lock(&heaps_lock);
+    for (struct heap *h = parked; h; h = h->next_parked) {
+        drain_remote(h);
+        heap_release_empty(h);
+    }
+    snug_lock(&fallback_lock);
+    drain_remote(fallback);
+    heap_release_empty(fallback);
+    snug_unlock(&fallback_lock);
+    snug_unlock(&heaps_lock);
+}
+
+/* The checker reads the pages of parked heaps as their owner would: none is
+ * adopted, parked or drained meanwhile (heaps_lock, before the fit lock). */
+void heap_hold_parked(int hold) { if (hold) snug_lock(&heaps_lock); else snug_unlock(&heaps_lock); }
+
+void heap_fork_prepare(void) { snug_lock(&heaps_lock); snug_lock(&fallback_lock); }
+void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lock); }
+
+/* Fork child: re-derive a page of another thread's heap from its bitmap (that
+ * thread may have been half-way through a lock-free update) and relink it.  A
+ * page another thread was still setting up (its header not yet valid) can hold
+ * no block: it is collected, chained through its first word, and freed after
+ * the walk.  Only a thread whose heap says page_setup can have left one: any
+ * other invalid header was overwritten (its page may hold live blocks), and
+ * is reported, not freed. */
+struct orphans {
+    uintptr_t list;
+    unsigned allowed;           /* heaps that were setting up a page */
+};
+
+static void rebuild_page(uintptr_t page, void *arg)
+{
+    struct orphans *o = arg;
+    struct spage *pg = (struct spage *)page;
+    if (!page_guards_ok(pg)) {
+        if (!o->allowed) page_verify(pg);
+        o->allowed--;
+        *(uintptr_t *)page = o->list;
+        o->list = page;
+        return;
+    }
+    struct heap *h = pg->owner;
+    if (!h || !h->forked) return;
+    unsigned pop = 0;
+    for (unsigned w = 0; w < 4; w++) pop += (unsigned)__builtin_popcountll(pg->bits[w]);
+    pg->used = (uint16_t)(pop - (SPAGE_MAXSLOTS - pg->nslots));
+    pg->hint = 0;
+    pg->in_full = 0;
+    pg->relist = RELIST_EMPTY;
+    avail_push(h, pg);
+    if (pg->used == pg->nslots) page_to_full(h, pg, pg->cls);
+    h->pages++;
+    cls_count_up(h, pg->cls);
+}
+
+void heap_fork_child(void)
+{
+    snug_lock_reset(&fallback_lock);
+    snug_lock_reset(&heaps_lock);
+    /* Only the forking thread survives: every other live heap is parked, and
+     * rebuilt from its pages, since its thread may have stopped mid-update. */
+    int any = 0;
+    struct orphans o = { 0, 0 };
+    for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
+        if (h != snug_tl_heap && h != fallback && !h->parked) {
+            o.allowed += h->page_setup;
+            h->page_setup = 0;
+            snug_rstore(&h->parked, 1);
+            h->forked = 1;
+            h->next_parked = parked;
+            parked = h;
+            memset(h->avail, 0, sizeof h->avail);
+            memset(h->cls_pages, 0, sizeof h->cls_pages);
+            h->cls_lossy = 0;
+            h->pages = 0;
+            h->spare = NULL;            /* (the walk finds its pages, and lists them by their class) */
+            h->nspare = 0;
+            any = 1;
+        }
+    /* The child's sampling starts afresh, as in a new thread (guard.c). */
+    struct heap *me = snug_tl_heap;
+    if (me) me->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
+    snug_tl.sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
+    if (any) snug_fit_each_page(rebuild_page, &o);
+    while (o.list) {
+        uintptr_t next = *(uintptr_t *)o.list;
+        snug_fit_page_orphan((void *)o.list);
+        o.list = next;
+    }
+    for (struct heap *h = parked; h; h = h->next_parked) h->forked = 0;
+}
+
+struct heap *heap_list(void) { return atomic_load_explicit(&all_heaps, memory_order_acquire); }
+
+size_t heap_small_pages(void)
+{
+    size_t n = 0;
+    for (struct heap *h = heap_list(); h; h = h->next_all) n += __atomic_load_n(&h->pages, __ATOMIC_RELAXED);
+    return n;
+}
