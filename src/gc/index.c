@@ -85,7 +85,7 @@ static struct gc_page *page_get(struct gc_index *x, uintptr_t P)
 {
     if (x->last && x->last->base == P) return x->last;
     uintptr_t v = gc_tab_get(x, P);
-    if (v & 1) snug_fatal("snug gc: index corrupted: new block inside a live GC block at", (void *)P, 0);
+    if (v & 1) snug_fatal("gc: index corrupted: new block inside a live GC block at", (void *)P, 0);
     struct gc_page *d = (struct gc_page *)v;
     if (!d) {
         d = sn_calloc(1, sizeof *d);
@@ -133,7 +133,7 @@ int gci_insert_slow(struct gc_index *x, uintptr_t p, size_t ext, int atomic)
     }
     unsigned g0 = (unsigned)((p - P0) / GC_GRAN), g1 = (unsigned)((last - P1) / GC_GRAN);
     if (gc_test(d0, GC_START, g0) || gc_test(d1, GC_END, g1))
-        snug_fatal("snug gc: index corrupted: block registered twice at", (void *)p, ext);
+        snug_fatal("gc: index corrupted: block registered twice at", (void *)p, ext);
     gc_set(d0, GC_START, g0);
     d0->nstart++;
     if (atomic) gc_set(d0, GC_ATOMIC, g0);
@@ -156,7 +156,7 @@ size_t gci_remove(struct gc_index *x, struct gc_page *d, unsigned gi, int keep_e
     uintptr_t start = gc_gran_addr(d, gi), end = gci_end(x, d, gi), last = end - 1;
     uintptr_t P1 = last & ~(uintptr_t)(GC_IPAGE - 1);
     struct gc_page *d1 = P1 == d->base ? d : (struct gc_page *)gc_tab_get(x, P1);
-    if (!d1 || ((uintptr_t)d1 & 1)) snug_fatal("snug gc: index corrupted: no end page for", (void *)start, 0);
+    if (!d1 || ((uintptr_t)d1 & 1)) snug_fatal("gc: index corrupted: no end page for", (void *)start, 0);
     if (P1 > d->base + GC_IPAGE) {                          /* a big block: drop its covers */
         uintptr_t v = gc_tab_get(x, d->base + GC_IPAGE);
         for (uintptr_t P = d->base + GC_IPAGE; P < P1; P += GC_IPAGE) tab_del(x, P);
