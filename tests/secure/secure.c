@@ -31,7 +31,11 @@ static int line_matches(const char *got, const char *want)
             return 0;
         }
     }
-    return got[0] == '\n' && got[1] == 0;
+    if (got[0] != '\n') return 0;
+    got++;
+    /* qemu-i386 (the 32-bit suite on a kernel without IA32 emulation) reports the abort on a line of its own */
+    if (!strncmp(got, "qemu: uncaught target signal", 28)) got += strcspn(got, "\n") + (strchr(got, '\n') ? 1 : 0);
+    return got[0] == 0;
 }
 
 /* Runs fn in a child and expects SIGABRT with a "snug: ..." line containing `word`
