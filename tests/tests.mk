@@ -5,10 +5,10 @@
 T := $(B)/tests
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -fno-builtin -Wall -Wextra -Werror -Iinclude \
                  -Itests/common -pthread $(ARCHFLAGS)
-TEST_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -Werror -Iinclude -pthread $(ARCHFLAGS)
+TEST_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -Werror -Iinclude -Itests/common -pthread $(ARCHFLAGS)
 # linked with the full library (found at run time through the rpath)
 TEST_SNUG     := -L$(B) -Wl,--no-as-needed -lsnug -Wl,-rpath,$(abspath $(B))
-TEST_COMMON   := tests/common/harness.h include/snug.h
+TEST_COMMON   := tests/common/harness.h tests/common/lines.h include/snug.h
 ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 .PHONY: test test-deps
@@ -59,10 +59,10 @@ $(T)/override-linked: tests/override/override.c $(TEST_COMMON) $(B)/libsnug.so
 $(T)/override-plain: tests/override/override.c $(TEST_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
-$(T)/override-cxx-linked: tests/override/override_cxx.cpp include/snug.h $(B)/libsnug.so
+$(T)/override-cxx-linked: tests/override/override_cxx.cpp tests/common/lines.h include/snug.h $(B)/libsnug.so
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< $(TEST_SNUG) -ldl -o $@
-$(T)/override-cxx-plain: tests/override/override_cxx.cpp include/snug.h
+$(T)/override-cxx-plain: tests/override/override_cxx.cpp tests/common/lines.h include/snug.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -fsized-deallocation $< -ldl -o $@
 $(T)/override-cxx-replaced-linked: tests/override/override_cxx_replaced.cpp $(B)/libsnug.so

@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 
 #include "harness.h"
+#include "lines.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #pragma GCC diagnostic ignored "-Wuse-after-free" /* deliberate: the block must be intact */
@@ -1221,19 +1222,6 @@ static int names_address(const char *line, const uintptr_t *addr, int na, const 
     return 0;
 }
 
-/* Is line exactly want?  A '#' in want stands for a decimal number (sizes that depend on policy). */
-static int line_matches(const char *line, const char *want)
-{
-    for (; *want; want++) {
-        if (*want == '#') {
-            if (*line < '0' || *line > '9') return 0;
-            while (*line >= '0' && *line <= '9') line++;
-        } else if (*line++ != *want) {
-            return 0;
-        }
-    }
-    return *line == 0;
-}
 
 static int names_size(const char *line, size_t n)
 {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "snug.h"
+#include "lines.h"
 
 static int (*st)(struct snug_stats *);
 static int (*hc)(void);
@@ -76,24 +77,6 @@ static void want_line(const char *fmt, const void *p)
     char buf[256];
     int n = std::snprintf(buf, sizeof buf, fmt, (unsigned long)reinterpret_cast<uintptr_t>(p));
     if (n > 0 && write(line_fd, buf, (size_t)n) < 0) { /* the parent then sees no line */ }
-}
-// Is got exactly the line want and a newline?  A '#' in want stands for a decimal number.
-static bool line_matches(const char *got, const char *want)
-{
-    for (; *want; want++) {
-        if (*want == '#') {
-            if (*got < '0' || *got > '9') return false;
-            while (*got >= '0' && *got <= '9') got++;
-        } else if (*got++ != *want) {
-            return false;
-        }
-    }
-    if (got[0] != '\n') return false;
-    got++;
-    // qemu-i386 (the 32-bit suite on a kernel without IA32 emulation) reports the abort on a line of its own
-    static const char qemu[] = "qemu: uncaught target signal";
-    if (!std::strncmp(got, qemu, sizeof qemu - 1)) got += std::strcspn(got, "\n") + (std::strchr(got, '\n') ? 1 : 0);
-    return got[0] == 0;
 }
 template <class F> static void run_death(const char *name, F fn)
 {

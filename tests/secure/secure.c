@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <setjmp.h>
 #include <sys/resource.h>
+#include "lines.h"
 
 /* The child's exact expected stderr line (want_line; '#': any number), sent to the parent through a pipe. */
 static int line_fd = -1;
@@ -19,24 +20,6 @@ __attribute__((format(printf, 1, 2))) static void want_line(const char *fmt, ...
     if (n > 0 && write(line_fd, buf, (size_t)n) < 0) { /* the parent then sees no line */ }
 }
 #define PTR(p) ((unsigned long)(uintptr_t)(p))
-
-/* Is got exactly the line want and a newline?  A '#' in want stands for a decimal number. */
-static int line_matches(const char *got, const char *want)
-{
-    for (; *want; want++) {
-        if (*want == '#') {
-            if (*got < '0' || *got > '9') return 0;
-            while (*got >= '0' && *got <= '9') got++;
-        } else if (*got++ != *want) {
-            return 0;
-        }
-    }
-    if (got[0] != '\n') return 0;
-    got++;
-    /* qemu-i386 (the 32-bit suite on a kernel without IA32 emulation) reports the abort on a line of its own */
-    if (!strncmp(got, "qemu: uncaught target signal", 28)) got += strcspn(got, "\n") + (strchr(got, '\n') ? 1 : 0);
-    return got[0] == 0;
-}
 
 /* Runs fn in a child and expects SIGABRT with a "snug: ..." line containing `word`
  * on stderr (or `sig` when nonzero); when the child called want_line, stderr must be
