@@ -35,6 +35,21 @@ static size_t append(char *dst, size_t at, size_t cap, const char *s)
     return at;
 }
 
+void snug_line_put(struct snug_line *l, const char *s)
+{
+    while (*s && l->n + 2 < sizeof l->s) l->s[l->n++] = *s++;
+}
+void snug_line_pad(struct snug_line *l, size_t col)
+{
+    while (l->n < col && l->n + 2 < sizeof l->s) l->s[l->n++] = ' ';
+}
+void snug_line_end(struct snug_line *l)
+{
+    l->s[l->n++] = '\n';
+    l->s[l->n] = 0;
+    snug_write_line(l->s);
+}
+
 void snug_write_line(const char *s)
 {
     size_t n = strlen(s);

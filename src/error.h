@@ -19,6 +19,12 @@ __attribute__((noreturn, cold)) void snug_fatal_size(const char *op, const void 
                                                      size_t usable, size_t lo, size_t hi);
 /* One line on stderr without aborting (warnings, statistics). */
 void snug_write_line(const char *s);
+/* A line for stderr built in a stack buffer (cut short, never overrun), then
+ * written whole with its newline by snug_line_end. */
+struct snug_line { char s[200]; size_t n; };
+void snug_line_put(struct snug_line *l, const char *s);
+void snug_line_pad(struct snug_line *l, size_t col);       /* spaces up to column col */
+void snug_line_end(struct snug_line *l);
 /* Formats an unsigned number into buf (at least 24 bytes); returns buf. */
 char *snug_fmt_u(char *buf, size_t v);
 char *snug_fmt_hex(char *buf, uintptr_t v);

@@ -32,25 +32,9 @@ static const struct opt_row rows[] = {
 #define NROWS (sizeof rows / sizeof rows[0])
 static unsigned char set_by_user[NROWS];   /* 1: SNUG_OPTIONS or mallopt set it */
 
-/* ---- one line on stderr, built in a stack buffer ---- */
-struct line { char s[200]; size_t n; };
-static void put(struct line *l, const char *s)
-{
-    while (*s && l->n + 2 < sizeof l->s) l->s[l->n++] = *s++;
-}
-static void put_n(struct line *l, const char *s, size_t len)
+static void put_n(struct snug_line *l, const char *s, size_t len)
 {
     for (size_t i = 0; i < len && l->n + 2 < sizeof l->s; i++) l->s[l->n++] = s[i];
-}
-static void pad_to(struct line *l, size_t col)
-{
-    while (l->n < col && l->n + 2 < sizeof l->s) l->s[l->n++] = ' ';
-}
-static void end(struct line *l)
-{
-    l->s[l->n++] = '\n';
-    l->s[l->n] = 0;
-    snug_write_line(l->s);
 }
 
 char *snug_fmt_bytes(char *buf, size_t v)
@@ -60,27 +44,27 @@ char *snug_fmt_bytes(char *buf, size_t v)
     unsigned u = 0;
     while (u < 4 && x >> (10 * (u + 1))) u++;
     unsigned long long frac = x & ((1ull << (10 * u)) - 1);
-    struct line l = { .n = 0 };
+    struct snug_line l = { .n = 0 };
     char num[24];
-    put(&l, snug_fmt_u(num, (size_t)(x >> (10 * u))));
+    snug_line_put(&l, snug_fmt_u(num, (size_t)(x >> (10 * u))));
     if (frac) {                         /* not a whole number of units: a tenth, rounded down */
         l.s[l.n++] = '.';
         l.s[l.n++] = (char)('0' + ((frac * 10) >> (10 * u)));
     }
-    put(&l, unit[u]);
+    snug_line_put(&l, unit[u]);
     memcpy(buf, l.s, l.n);
     buf[l.n] = 0;
     return buf;
 }
 
-static void value_text(struct line *l, const struct opt_row *r, size_t v)
+static void value_text(struct snug_line *l, const struct opt_row *r, size_t v)
 {
     char num[32];
     switch (r->type) {
-    case SNUG_OPT_FLAG: put(l, v ? "on" : "off"); break;
-    case SNUG_OPT_BYTES: put(l, snug_fmt_bytes(num, v)); break;
-    case SNUG_OPT_MS: put(l, snug_fmt_u(num, v)); put(l, " ms"); break;
-    case SNUG_OPT_COUNT: put(l, snug_fmt_u(num, v)); break;
+    case SNUG_OPT_FLAG: snug_line_put(l, v ? "on" : "off"); break;
+    case SNUG_OPT_BYTES: snug_line_put(l, snug_fmt_bytes(num, v)); break;
+    case SNUG_OPT_MS: snug_line_put(l, snug_fmt_u(num, v)); snug_line_put(l, " ms"); break;
+    case SNUG_OPT_COUNT: snug_line_put(l, snug_fmt_u(num, v)); break;
     }
 }
 
@@ -111,13 +95,13 @@ static int parse_size(const char *s, size_t len, int suffix_ok, size_t *out)
 
 static void warn(const char *what, const char *s, size_t len)
 {
-    struct line l = { .n = 0 };
-    put(&l, "snug: SNUG_OPTIONS: ");
-    put(&l, what);
-    put(&l, " '");
+    struct snug_line l = { .n = 0 };
+    snug_line_put(&l, "snug: SNUG_OPTIONS: ");
+    snug_line_put(&l, what);
+    snug_line_put(&l, " '");
     put_n(&l, s, len);
-    put(&l, "'");
-    end(&l);
+    snug_line_put(&l, "'");
+    snug_line_end(&l);
 }
 
 static const struct opt_row *find(const char *s, size_t len)
@@ -206,13 +190,13 @@ void snug_options_print(void)
     snug_write_line(SNUG_SECURE_ON ? "snug: build: checks " CHECKS_TEXT ", secure mode on by default (SECURE=1)\n"
                                    : "snug: build: checks " CHECKS_TEXT ", secure mode off by default\n");
     for (size_t i = 0; i < NROWS; i++) {
-        struct line l = { .n = 0 };
-        put(&l, "snug: option ");
-        put(&l, rows[i].name);
-        put(&l, " = ");
+        struct snug_line l = { .n = 0 };
+        snug_line_put(&l, "snug: option ");
+        snug_line_put(&l, rows[i].name);
+        snug_line_put(&l, " = ");
         value_text(&l, &rows[i], *rows[i].value);
-        put(&l, set_by_user[i] ? " (set)" : " (default)");
-        end(&l);
+        snug_line_put(&l, set_by_user[i] ? " (set)" : " (default)");
+        snug_line_end(&l);
     }
 }
 
@@ -221,15 +205,15 @@ void snug_options_help(void)
     snug_write_line("snug: SNUG_OPTIONS is a comma-separated list of these (sizes take k, m, g; "
                     "a flag is set by its name, cleared by no<name>):\n");
     for (size_t i = 0; i < NROWS; i++) {
-        struct line l = { .n = 0 };
-        put(&l, "snug:   ");
-        put(&l, rows[i].name);
-        put(&l, rows[i].type == SNUG_OPT_FLAG ? "" : rows[i].type == SNUG_OPT_BYTES ? "=BYTES" : "=N");
-        pad_to(&l, 34);
-        put(&l, "default ");
+        struct snug_line l = { .n = 0 };
+        snug_line_put(&l, "snug:   ");
+        snug_line_put(&l, rows[i].name);
+        snug_line_put(&l, rows[i].type == SNUG_OPT_FLAG ? "" : rows[i].type == SNUG_OPT_BYTES ? "=BYTES" : "=N");
+        snug_line_pad(&l, 34);
+        snug_line_put(&l, "default ");
         value_text(&l, &rows[i], rows[i].dflt);
-        pad_to(&l, 56);
-        put(&l, rows[i].help);
-        end(&l);
+        snug_line_pad(&l, 56);
+        snug_line_put(&l, rows[i].help);
+        snug_line_end(&l);
     }
 }

@@ -138,59 +138,53 @@ SNUG_API void snug_stats_reset_peak(void)
 /* ---- printed: malloc_stats() and SNUG_OPTIONS=stats ---- */
 static void line(const char *label, size_t v, int bytes)
 {
-    char buf[160], num[32];
-    size_t n = 0;
-    for (const char *p = label; *p; p++) buf[n++] = *p;
-    while (n < 24) buf[n++] = ' ';
-    buf[n++] = '=';
-    buf[n++] = ' ';
-    for (const char *p = snug_fmt_u(num, v); *p; p++) buf[n++] = *p;
+    struct snug_line l = { .n = 0 };
+    char num[32];
+    snug_line_put(&l, label);
+    snug_line_pad(&l, 24);
+    snug_line_put(&l, "= ");
+    snug_line_put(&l, snug_fmt_u(num, v));
     if (bytes && v >= 1024) {
-        buf[n++] = ' ';
-        buf[n++] = '(';
-        for (const char *p = snug_fmt_bytes(num, v); *p; p++) buf[n++] = *p;
-        buf[n++] = ')';
+        snug_line_put(&l, " (");
+        snug_line_put(&l, snug_fmt_bytes(num, v));
+        snug_line_put(&l, ")");
     }
-    buf[n++] = '\n';
-    buf[n] = 0;
-    snug_write_line(buf);
+    snug_line_end(&l);
 }
 
 void snug_stats_print(const char *when)
 {
     struct snug_stats s = { 0 };
-    char num[24], buf[160];
+    char num[32];
     /* a program that never allocated has nothing to count: snug is not started for it */
     if (atomic_load_explicit(&snug_ready, memory_order_acquire)) (void)snug_stats_v(&s, sizeof s);
-    size_t n = 0;
-    for (const char *p = "snug " SNUG_VERSION_STRING " heap statistics ("; *p; p++) buf[n++] = *p;
-    for (const char *p = when; *p && n < 80; p++) buf[n++] = *p;
-    for (const char *p = ", pid "; *p; p++) buf[n++] = *p;
-    for (const char *p = snug_fmt_u(num, (size_t)getpid()); *p; p++) buf[n++] = *p;
-    buf[n++] = ')';
-    buf[n++] = ':';
-    buf[n++] = '\n';
-    buf[n] = 0;
-    snug_write_line(buf);
+    struct snug_line l = { .n = 0 };
+    snug_line_put(&l, "snug " SNUG_VERSION_STRING " heap statistics (");
+    snug_line_put(&l, when);
+    snug_line_put(&l, ", pid ");
+    snug_line_put(&l, snug_fmt_u(num, (size_t)getpid()));
+    snug_line_put(&l, "):");
+    snug_line_end(&l);
     line("held bytes", s.heap_bytes, 1);
     line("held peak", s.heap_peak, 1);
     line("live bytes", s.live_bytes, 1);
     line("live peak", s.live_peak, 1);
-    /* utilization = live peak / held peak, in tenths of a percent */
-    n = 0;
-    for (const char *p = "utilization             = "; *p; p++) buf[n++] = *p;
+    /* utilization = live peak / held peak, to a tenth of a percent */
+    l.n = 0;
+    snug_line_put(&l, "utilization");
+    snug_line_pad(&l, 24);
+    snug_line_put(&l, "= ");
     if (s.heap_peak) {
         unsigned long long t = (unsigned long long)s.live_peak * 1000u / s.heap_peak;
-        for (const char *p = snug_fmt_u(num, (size_t)(t / 10)); *p; p++) buf[n++] = *p;
-        buf[n++] = '.';
-        buf[n++] = (char)('0' + t % 10);
-        buf[n++] = '%';
+        char tenth[3] = { '.', (char)('0' + t % 10), 0 };
+        snug_line_put(&l, snug_fmt_u(num, (size_t)(t / 10)));
+        snug_line_put(&l, tenth);
+        snug_line_put(&l, "%");
     } else {
-        buf[n++] = 'n'; buf[n++] = '/'; buf[n++] = 'a';
+        snug_line_put(&l, "n/a");
     }
-    for (const char *p = " (live peak / held peak)\n"; *p; p++) buf[n++] = *p;
-    buf[n] = 0;
-    snug_write_line(buf);
+    snug_line_put(&l, " (live peak / held peak)");
+    snug_line_end(&l);
     line("live blocks", s.live_blocks, 0);
     line("small pages", s.small_pages, 0);
     line("medium blocks", s.medium_blocks, 0);
