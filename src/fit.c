@@ -178,6 +178,24 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
 }
 
 void *snug_fit_malloc(size_t n, size_t align) { return fit_malloc_flags(n, align, 0); }
+
+/* A free block under HOLE_MAX bytes sits on the bins only while no medium
+ * request has wanted it: no small page fits in it (DESIGN.md, "Holes"). */
+void *snug_fit_malloc_hole(size_t n)
+{
+    size_t need = blk_need(n);
+    unsigned bin;
+    int locked = fit_lock_user();
+    uintptr_t b = find_fit(need, &bin);
+    if (b && b != fit->top && blk_size(b) < HOLE_MAX) {
+        carve_at(b, need, bin);
+        user_taken(b);
+    } else {
+        b = 0;
+    }
+    fit_unlock_user(locked);
+    return b ? (void *)(b + WORD) : NULL;
+}
 void *snug_fit_malloc_roomy(size_t n) { return fit_malloc_flags(n, SNUG_ALIGN, BLK_ROOMY); }
 
 void snug_fit_caches_on(void)

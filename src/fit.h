@@ -12,6 +12,10 @@ void   snug_fit_free(void *p);              /* validates; fatal on misuse */
 /* A block realloc moves a growing block to, with room to grow: later reallocs
  * that stay within its last quarter keep it whole. */
 void  *snug_fit_malloc_roomy(size_t n);
+/* A user block carved from a free block of the bins under HOLE_MAX bytes
+ * (a hole no small page fits in), never from the top nor by growing: NULL
+ * when there is none (errno unchanged). */
+void  *snug_fit_malloc_hole(size_t n);
 /* Resize using only the block's neighbours (may move the payload down into a
  * free previous block): the new payload, or NULL when that cannot make room. */
 void  *snug_fit_realloc(void *p, size_t n);

@@ -322,7 +322,18 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * SPARSE_MAX such requests.  The bound keeps the cost (a fit malloc and free
  * is about ten times a page's) a one-off: a class in steady use soon has its
  * own pages.  Threads never take this path: the fit allocator has one lock;
- * nor does secure mode, whose small slots are verified again when handed out. */
+ * nor does secure mode, whose small slots are verified again when handed out.
+ * Past that, such a class still takes a hole (a free block under HOLE_MAX
+ * bytes, which no page fits in) before it opens a page. */
+
+/* Holes (tuning.h): looked for only when the thread made few medium
+ * requests since it last looked, which would take the holes themselves. */
+static inline int hole_quiet(void)
+{
+    unsigned d = snug_tl.medium_count - snug_tl.hole_mark;
+    snug_tl.hole_mark = snug_tl.medium_count;
+    return d <= HOLE_MEDIUM;
+}
 
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
 {
@@ -360,6 +371,13 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
         if (class_size(c) >= SPARSE_MIN && h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES &&
             __libc_single_threaded && !snug_opt.secure)
             return sparse_alloc(h, c, n);
+        if (class_size(c) >= SPARSE_MIN && __libc_single_threaded && !snug_opt.secure && hole_quiet()) {
+            void *p = snug_fit_malloc_hole(n);
+            if (p) {
+                if (h->sparse_served[c] != UINT16_MAX && !(++h->sparse_served[c] & 63)) live_sample(h);
+                return p;
+            }
+        }
     } while (heap_page_new(h, c));
     return NULL;
 }

@@ -1,7 +1,8 @@
 /* regions.c - memory from the kernel: the heap shrinks with a negative sbrk when its top is
  * free, continues in mmap'd regions when brk cannot grow (a mapping in the way), and never
  * moves or shrinks the break past memory somebody else took with sbrk; a small heap spends
- * no page per rarely used size class, and a class whose burst is over keeps no big page; free
+ * no page per rarely used size class, fills holes no page fits in before it opens one, and a
+ * class whose burst is over keeps no big page; free
  * space inside the heap, below a block in use, goes back after a wait; freed
  * medium blocks parked for reuse still count as free and rejoin the heap before it grows; a
  * program cycling through tens of MiB of heap or of large buffers keeps them while it cycles
@@ -210,6 +211,60 @@ static void check_sparse_classes(void)
         free(q[i]);
     }
     CHECK(sd_heap_check() == 0, "heap check");
+}
+
+/* Holes: once the heap is past its sparse start, a class of 128 bytes or more
+ * with no free slot takes a free block under 4 KiB (which no page fits in)
+ * before it opens a page or grows the heap, and the block goes back to the
+ * hole when freed. */
+static void check_holes(void)
+{
+    enum { NSMALL = 20000 };
+    static unsigned char *s[NSMALL];
+    for (int i = 0; i < NSMALL; i++) {        /* 80 pages of 16-byte slots: past the sparse start */
+        s[i] = malloc(16);
+        CHECK(s[i] != NULL, "malloc(16)");
+        memset(s[i], 0x33, 16);
+    }
+    unsigned char *a = malloc(2000), *sep = malloc(2000);
+    CHECK(a && sep, "two medium blocks");
+    memset(sep, 0x44, 2000);
+    free(a);                                  /* parked, then on the bins at the next other request: */
+    unsigned char *m = malloc(3000);
+    CHECK(m != NULL, "malloc(3000)");
+    struct snug_stats st = get_stats();
+    CHECK(st.free_blocks > 0, "a free block in the heap");
+    size_t pages0 = st.small_pages;
+    uintptr_t brk0 = (uintptr_t)sbrk(0);
+    unsigned char *p = malloc(200);           /* the first of its class */
+    CHECK(p != NULL, "malloc(200)");
+    memset(p, 0x55, 200);
+    CHECK(get_stats().small_pages == pages0, "malloc(200) with a 2000-byte hole opened a page (%zu -> %zu pages)",
+          pages0, get_stats().small_pages);
+    CHECK((uintptr_t)sbrk(0) == brk0, "malloc(200) with a hole grew the heap");
+    CHECK(sd_heap_check() == 0, "heap check with a block in a hole");
+    /* More of the class fill the holes, then open a page. */
+    enum { NMID = 64 };
+    unsigned char *q[NMID];
+    for (int i = 0; i < NMID; i++) {
+        q[i] = malloc(200);
+        CHECK(q[i] != NULL, "malloc(200) #%d", i);
+        memset(q[i], i + 1, 200);
+    }
+    CHECK(get_stats().small_pages > pages0, "%d blocks of 200 bytes took no page", NMID + 1);
+    for (int i = 0; i < NMID; i++)
+        for (int k = 0; k < 200; k += 7) CHECK(q[i][k] == i + 1, "block %d byte %d", i, k);
+    for (int k = 0; k < 2000; k += 7) CHECK(sep[k] == 0x44, "neighbour byte %d", k);
+    size_t free0 = get_stats().free_bytes;
+    free(p);
+    free(malloc(5000));                       /* (another size: parked blocks rejoin the bins) */
+    CHECK(get_stats().free_bytes >= free0 + 200, "the hole's block freed (free bytes %zu -> %zu)", free0,
+          get_stats().free_bytes);
+    for (int i = 0; i < NMID; i++) free(q[i]);
+    free(m);
+    free(sep);
+    for (int i = 0; i < NSMALL; i++) free(s[i]);
+    CHECK(sd_heap_check() == 0, "heap check at the end");
 }
 
 /* A small block freed while a burst of small blocks is live leaves its class's
@@ -551,6 +606,7 @@ int main(void)
     run_check("foreign-sbrk-respected", check_foreign_sbrk, 60);
     run_check("heap-walk", check_heap_walk, 60);
     run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
+    run_check("holes-before-pages", check_holes, 60);
     run_check("parked-medium-blocks", check_parked, 60);
     run_check("busy-class-idle-no-dense-page", check_busy_class_idle, 60);
     run_check("small-burst-kept-page-no-pin", check_small_burst_kept_page, 60);
