@@ -179,20 +179,25 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
 
 void *snug_fit_malloc(size_t n, size_t align) { return fit_malloc_flags(n, align, 0); }
 
-/* A free block under HOLE_MAX bytes sits on the bins only while no medium
- * request has wanted it: no small page fits in it (DESIGN.md, "Holes"). */
+/* No small page fits in a free block under HOLE_MAX bytes, so in a program of
+ * small requests such a block stays free for good (DESIGN.md, "Holes").  It is
+ * taken only when a page would grow the heap: when neither the top nor the bins
+ * hold a block a 4 KiB-aligned page surely fits in (2 * HOLE_MAX bytes). */
 void *snug_fit_malloc_hole(size_t n)
 {
     size_t need = blk_need(n);
     unsigned bin;
     int locked = fit_lock_user();
-    uintptr_t b = find_fit(need, &bin);
+    uintptr_t b = 0;
+    if ((fit->top && blk_size(fit->top) >= 2 * HOLE_MAX) || bin_next(bin_index(2 * HOLE_MAX)) >= 0) goto out;
+    b = find_fit(need, &bin);
     if (b && b != fit->top && blk_size(b) < HOLE_MAX) {
         carve_at(b, need, bin);
         user_taken(b);
     } else {
         b = 0;
     }
+out:
     fit_unlock_user(locked);
     return b ? (void *)(b + WORD) : NULL;
 }

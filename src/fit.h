@@ -13,8 +13,9 @@ void   snug_fit_free(void *p);              /* validates; fatal on misuse */
  * that stay within its last quarter keep it whole. */
 void  *snug_fit_malloc_roomy(size_t n);
 /* A user block carved from a free block of the bins under HOLE_MAX bytes
- * (a hole no small page fits in), never from the top nor by growing: NULL
- * when there is none (errno unchanged). */
+ * (a hole no small page fits in), never from the top nor by growing, and only
+ * when a small page could not be had without growing the heap: NULL
+ * otherwise (errno unchanged). */
 void  *snug_fit_malloc_hole(size_t n);
 /* Resize using only the block's neighbours (may move the payload down into a
  * free previous block): the new payload, or NULL when that cannot make room. */

@@ -324,16 +324,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * own pages.  Threads never take this path: the fit allocator has one lock;
  * nor does secure mode, whose small slots are verified again when handed out.
  * Past that, such a class still takes a hole (a free block under HOLE_MAX
- * bytes, which no page fits in) before it opens a page. */
-
-/* Holes (tuning.h): looked for only when the thread made few medium
- * requests since it last looked, which would take the holes themselves. */
-static inline int hole_quiet(void)
-{
-    unsigned d = snug_tl.medium_count - snug_tl.hole_mark;
-    snug_tl.hole_mark = snug_tl.medium_count;
-    return d <= HOLE_MEDIUM;
-}
+ * bytes, which no page fits in) instead of a page that would grow the heap. */
 
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
 {
@@ -371,7 +362,7 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
         if (class_size(c) >= SPARSE_MIN && h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES &&
             __libc_single_threaded && !snug_opt.secure)
             return sparse_alloc(h, c, n);
-        if (class_size(c) >= SPARSE_MIN && __libc_single_threaded && !snug_opt.secure && hole_quiet()) {
+        if (class_size(c) >= SPARSE_MIN && __libc_single_threaded && !snug_opt.secure) {
             void *p = snug_fit_malloc_hole(n);
             if (p) {
                 if (h->sparse_served[c] != UINT16_MAX && !(++h->sparse_served[c] & 63)) live_sample(h);

@@ -72,7 +72,6 @@ struct snug_tl {
 #endif
     uint64_t key;                   /* heap_key_of(heap): malloc compares front keys with it */
     unsigned medium_count;
-    unsigned hole_mark;             /* medium_count when the thread last looked for a hole (heap.c) */
     struct guard_countdown sample;
 };
 extern __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec")));

@@ -214,9 +214,10 @@ static void check_sparse_classes(void)
 }
 
 /* Holes: once the heap is past its sparse start, a class of 128 bytes or more
- * with no free slot takes a free block under 4 KiB (which no page fits in)
- * before it opens a page or grows the heap, and the block goes back to the
- * hole when freed. */
+ * with no free slot and no room for a page below the break takes a free block
+ * under 4 KiB (which no page fits in) rather than grow the heap, and the block
+ * goes back to the hole when freed.  (This sequence leaves the heap's top
+ * under 8 KiB at the malloc(200): a page would grow the heap there.) */
 static void check_holes(void)
 {
     enum { NSMALL = 20000 };
