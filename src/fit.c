@@ -443,13 +443,17 @@ static void mark_pages(uintptr_t page, size_t bytes, int on)
     for (size_t j = 0; j < k; j++) m->kind[i + j] = on ? (uint8_t)(j + 1) : 0;
 }
 
-void *snug_fit_page_alloc(size_t bytes)
+void *snug_fit_page_alloc(size_t *bytes, size_t least)
 {
     snug_lock(&fit_lock);
-    uintptr_t b = alloc_aligned_locked(bytes, SNUG_OSPAGE);
+    if (least < *bytes) {
+        if (fit->park_n) park_flush();
+        if (!find_aligned(*bytes, SNUG_OSPAGE) && find_aligned(least, SNUG_OSPAGE)) *bytes = least;
+    }
+    uintptr_t b = alloc_aligned_locked(*bytes, SNUG_OSPAGE);
     if (b) {
         blk_set_head(b, blk_head_known(b) | BLK_PAGE);
-        mark_pages(b + WORD, bytes, 1);
+        mark_pages(b + WORD, *bytes, 1);
     }
     snug_unlock(&fit_lock);
     return b ? (void *)(b + WORD) : NULL;

@@ -37,8 +37,10 @@ size_t snug_fit_usable(const void *p);      /* payload bytes of a live medium bl
 /* Validate a pointer as a live medium block, fatal otherwise; its payload bytes. */
 size_t snug_fit_validate(const void *p, const char *op);
 
-/* Small pages: a 4 KiB-aligned run of `bytes` (multiple of 4 KiB) marked in the map. */
-void  *snug_fit_page_alloc(size_t bytes);
+/* Small pages: a 4 KiB-aligned run of *bytes (a multiple of 4 KiB) marked in the
+ * map; or of `least` bytes (*bytes set to it) when only that fits without
+ * growing the heap. */
+void  *snug_fit_page_alloc(size_t *bytes, size_t least);
 void   snug_fit_page_free(void *page, size_t bytes);
 /* Fork child: free a page whose header was never completed (its size from its block). */
 void   snug_fit_page_orphan(void *page);

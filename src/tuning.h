@@ -69,7 +69,8 @@
  * HOLE_MAX bytes from the bins instead, if there is one (no page fits in such
  * a block, and a program of small requests only would never use it again).
  * structs 70.1 -> 81.9%, short 70.5 -> 81.9%, binary 92.2 -> 91.0% (one 16 KiB
- * page more at its peak).  Taken whether or not a page would grow the heap,
+ * page more at its peak; 92.2 again with heap.c's smaller page when a dense one
+ * would grow the heap).  Taken whether or not a page would grow the heap,
  * holes cost server 46% more instructions (a fit malloc and free for most of
  * its small blocks); taken only then, realloc-buffer 5.5%, short 2.8%, the
  * rest of the suite under 1%. */
