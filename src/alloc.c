@@ -241,6 +241,19 @@ void *sn_realloc(void *p, size_t n)
     if (SNUG_UNLIKELY(snug_opt.secure)) return secure_realloc(p, n);
     uintptr_t a = addr_page((uintptr_t)p);
     size_t old;
+    /* A medium block growing to half the mmap threshold or more moves into a
+     * mapping a freed large block left, when one holds it, rather than grow the
+     * heap while that mapping waits to go back (from there it grows as large
+     * blocks do, and stays a large block down to half the threshold). */
+    if (a == ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2 && large_kept_holds(n)) {
+        size_t u = snug_fit_validate(p, "realloc(): invalid pointer");
+        void *m = n > u ? large_reuse(n, SNUG_ALIGN) : NULL;
+        if (m) {
+            memcpy(m, p, u);
+            sn_free(p);
+            return m;
+        }
+    }
     if (a == ADDR_MEDIUM && n < snug_opt.mmap_threshold) {
         /* snug_fit_realloc validates p as free would; NULL: the block must move. */
         void *q = snug_fit_realloc(p, n);

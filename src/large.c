@@ -181,6 +181,17 @@ static uintptr_t lcache_take(size_t len, size_t *got)
     return (uintptr_t)m;
 }
 
+int large_kept_holds(size_t n)
+{
+    if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return 0;
+    size_t len = snug_align_up(n + LARGE_OFF, SNUG_OSPAGE);
+    int any = 0;
+    snug_lock(&large_lock);
+    for (unsigned i = 0; i < lcache_n && !any; i++) any = lcache[i].len >= len;
+    snug_unlock(&large_lock);
+    return any;
+}
+
 int large_cache_poll(void)
 {
     if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return 0;

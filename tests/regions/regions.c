@@ -268,6 +268,32 @@ static void check_holes(void)
     CHECK(sd_heap_check() == 0, "heap check at the end");
 }
 
+/* A medium block grown by realloc to half the mmap threshold or more, while a
+ * freed large block's mapping is kept, moves into that mapping: the heap does
+ * not grow for it, and the contents move with it. */
+static void check_realloc_into_kept_mapping(void)
+{
+    unsigned char *p = malloc(100 << 10);
+    CHECK(p != NULL, "malloc(100 KiB)");
+    for (int k = 0; k < (100 << 10); k++) p[k] = (unsigned char)(k * 13);
+    unsigned char *big = malloc(600 << 10);              /* a large block: its own mapping */
+    CHECK(big != NULL, "malloc(600 KiB)");
+    memset(big, 1, 600 << 10);
+    free(big);                                           /* its mapping is kept for reuse */
+    uintptr_t brk0 = (uintptr_t)sbrk(0);
+    unsigned char *q = realloc(p, 200 << 10);
+    CHECK(q != NULL, "realloc to 200 KiB");
+    CHECK((uintptr_t)q >= (uintptr_t)big && (uintptr_t)q < (uintptr_t)big + (600 << 10),
+          "realloc of a medium block to 200 KiB used the kept mapping at %p: %p", (void *)big, (void *)q);
+    CHECK((uintptr_t)sbrk(0) == brk0, "the heap grew for it");
+    for (int k = 0; k < (100 << 10); k++) CHECK(q[k] == (unsigned char)(k * 13), "byte %d after the move", k);
+    memset(q, 7, 200 << 10);
+    q = realloc(q, 240 << 10);
+    CHECK(q != NULL && q[0] == 7 && q[(200 << 10) - 1] == 7, "realloc to 240 KiB keeps the contents");
+    free(q);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* A small block freed while a burst of small blocks is live leaves its class's
  * page kept at the heap's top (the FILE of an fopen and fclose, say).  Once the
  * burst is freed, that page goes too: the heap still returns to the kernel.
@@ -608,6 +634,7 @@ int main(void)
     run_check("heap-walk", check_heap_walk, 60);
     run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
     run_check("holes-before-pages", check_holes, 60);
+    run_check("realloc-into-kept-mapping", check_realloc_into_kept_mapping, 60);
     run_check("parked-medium-blocks", check_parked, 60);
     run_check("busy-class-idle-no-dense-page", check_busy_class_idle, 60);
     run_check("small-burst-kept-page-no-pin", check_small_burst_kept_page, 60);
