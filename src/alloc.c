@@ -77,7 +77,8 @@ static inline __attribute__((always_inline)) void free_other(void *p, uintptr_t 
  *   small slot of bsize b: b/2 .. b (the 16-byte class: 0 .. 16): its class's
  *     requests, and the smaller ones realloc keeps in place (n * 2 >= b);
  *   medium block: up to its usable size, down to what its slack allows
- *     (snug_fit_request_range: 31 bytes, more for roomy and cached blocks);
+ *     (snug_fit_request_range: 31 bytes, more for roomy and cached blocks;
+ *     any size down to 1 for the smallest blocks, which realloc keeps whole);
  *   large block: what it was last asked for (its header keeps it);
  *   secure mode: exactly the request (its trailer keeps it).
  * An aligned one (align > 16) may be smaller by align - 1: C++'s aligned new

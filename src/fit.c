@@ -298,8 +298,10 @@ size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
         size_t mc = sz / MC_OVER_SHARE > MC_OVER_MIN ? sz / MC_OVER_SHARE + 256 : MC_OVER_MIN + 256;
         if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
     }
-    /* need >= sz - slack, and need = align_up(n + WORD, 16) */
-    *lo = sz > slack + WORD + SNUG_ALIGN ? sz - slack - WORD - (SNUG_ALIGN - 1) : 0;
+    /* need >= sz - slack, and need = align_up(n + WORD, 16), or MIN_BLOCK for
+     * the smallest requests (a block realloc shrank in place: the smallest
+     * aligned block holds MIN_BLOCK + 16) */
+    *lo = sz > slack + MIN_BLOCK ? sz - slack - WORD - (SNUG_ALIGN - 1) : 0;
     return sz - WORD;
 }
 

@@ -609,6 +609,30 @@ CONTRACT(free_sized_and_aligned_sized)
     cr_assert_eq(b.live_bytes, a.live_bytes);
 }
 
+/* A block realloc shrinks in place (too small to split) is freed with the
+ * size realloc was last asked for: a page-aligned block of a few bytes shrunk
+ * to 1-16 bytes keeps its 48-byte block (the fuzzer's find: free_sized ended
+ * the program as a wrong size). */
+CONTRACT(free_sized_after_realloc_shrink)
+{
+    const size_t first[] = { 1, 5, 24, 40, 100, 1000, 3000, 70000 };
+    for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+        for (size_t n = 1; n <= 48; n += 1) {
+            void *p = snug_valloc(first[i]);
+            cr_assert_not_null(p);
+            memset(p, 3, first[i]);
+            void *q = snug_realloc(p, n);
+            cr_assert_not_null(q);
+            if (n & 1) snug_free_sized(q, n);
+            else snug_free_aligned_sized(q, 16, n);
+            p = snug_malloc(first[i]);
+            cr_assert_not_null(p);
+            q = snug_realloc(p, n);
+            cr_assert_not_null(q);
+            snug_free_sized(q, n);
+        }
+}
+
 CONTRACT(stats_move_sensibly)
 {
     void *warm = snug_malloc(32);
