@@ -216,8 +216,7 @@ static void check_sparse_classes(void)
 /* Holes: once the heap is past its sparse start, a class of 128 bytes or more
  * with no free slot and no room for a page below the break takes a free block
  * under 4 KiB (which no page fits in) rather than grow the heap, and the block
- * goes back to the hole when freed.  (This sequence leaves the heap's top
- * under 8 KiB at the malloc(200): a page would grow the heap there.) */
+ * goes back to the hole when freed. */
 static void check_holes(void)
 {
     enum { NSMALL = 20000 };
@@ -233,16 +232,26 @@ static void check_holes(void)
     free(a);                                  /* parked, then on the bins at the next other request: */
     unsigned char *m = malloc(3000);
     CHECK(m != NULL, "malloc(3000)");
+    /* Free space beside the hole taken until no page fits in it (the top and
+     * the bins under 8 KiB): a page now would grow the heap. */
+    enum { NFILL = 24 };
+    void *fill[NFILL] = { 0 };
+    for (int i = 0; i < NFILL; i++) {
+        size_t fb = get_stats().free_bytes;
+        if (fb < 2016 + 8192) break;
+        fill[i] = malloc((fb - 2016) / 2);
+        CHECK(fill[i] != NULL, "malloc(%zu)", (fb - 2016) / 2);
+    }
     struct snug_stats st = get_stats();
-    CHECK(st.free_blocks > 0, "a free block in the heap");
-    size_t pages0 = st.small_pages;
-    uintptr_t brk0 = (uintptr_t)sbrk(0);
+    CHECK(st.free_bytes < 2016 + 8192, "free space beside the hole: %zu bytes", st.free_bytes);
+    size_t pages0 = st.small_pages, held0 = st.heap_bytes;
     unsigned char *p = malloc(200);           /* the first of its class */
     CHECK(p != NULL, "malloc(200)");
     memset(p, 0x55, 200);
     CHECK(get_stats().small_pages == pages0, "malloc(200) with a 2000-byte hole opened a page (%zu -> %zu pages)",
           pages0, get_stats().small_pages);
-    CHECK((uintptr_t)sbrk(0) == brk0, "malloc(200) with a hole grew the heap");
+    CHECK(get_stats().heap_bytes == held0, "malloc(200) with a hole grew the heap (%zu -> %zu bytes)", held0,
+          get_stats().heap_bytes);
     CHECK(sd_heap_check() == 0, "heap check with a block in a hole");
     /* More of the class fill the holes, then open a page. */
     enum { NMID = 64 };
@@ -262,6 +271,7 @@ static void check_holes(void)
     CHECK(get_stats().free_bytes >= free0 + 200, "the hole's block freed (free bytes %zu -> %zu)", free0,
           get_stats().free_bytes);
     for (int i = 0; i < NMID; i++) free(q[i]);
+    for (int i = 0; i < NFILL; i++) free(fill[i]);
     free(m);
     free(sep);
     for (int i = 0; i < NSMALL; i++) free(s[i]);
