@@ -276,15 +276,24 @@ void drain_remote(struct heap *h)
 
 /* No page of class c has a free slot: a fresh one on its list, 0 when there
  * is no memory (out of line: it calls into the fit allocator). */
+/* The smallest page (in OS pages, at most `usual`) that still holds
+ * SMALL_HEAP_SLOTS slots of bsize bytes. */
+static unsigned pages_least(size_t bsize, unsigned usual)
+{
+    unsigned k = usual;
+    while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
+    return k;
+}
+
 static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
 {
     /* A small heap takes the smallest pages that still hold SMALL_HEAP_SLOTS
      * slots, whatever their waste: a class used a few times should not hold
      * 16 KiB, nor a busy one change pages every third malloc. */
     size_t bsize = class_size(c);
-    unsigned usual = page_pages_for(bsize), k = usual;
+    unsigned usual = page_pages_for(bsize), k = usual, least = pages_least(bsize, usual);
     if (h->pages < SMALL_HEAP_PAGES)
-        while (k > 1 && page_slots_for(k / 2, bsize) >= SMALL_HEAP_SLOTS) k /= 2;
+        k = least;
     else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)
         k = page_pages_dense(bsize);
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
@@ -295,8 +304,6 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         /* A page of k OS pages that would grow the heap while a smaller one
          * (the smallest holding SMALL_HEAP_SLOTS slots) fits below the break:
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
-        unsigned least = usual;
-        while (least > 1 && page_slots_for(least / 2, bsize) >= SMALL_HEAP_SLOTS) least /= 2;
         if (least > k) least = k;
         size_t bytes = (size_t)k * SNUG_OSPAGE;
         if (!(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
@@ -336,10 +343,13 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
  * Past that, such a class still takes a hole (a free block under HOLE_MAX
  * bytes, which no page fits in) instead of a page that would grow the heap. */
 
-static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n)
+/* A block of class c's request from the fit allocator: any block (sparse), or
+ * a hole only (NULL when there is none); counted, and the live peak sampled as
+ * for medium blocks. */
+static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n, int hole)
 {
-    void *p = snug_fit_malloc(n, SNUG_ALIGN);
-    if (!(++h->sparse_served[c] & 63)) live_sample(h);   /* the live peak, as for medium blocks */
+    void *p = hole ? snug_fit_malloc_hole(n) : snug_fit_malloc(n, SNUG_ALIGN);
+    if (p && h->sparse_served[c] != UINT16_MAX && !(++h->sparse_served[c] & 63)) live_sample(h);
     return p;
 }
 
@@ -369,15 +379,10 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
                 return b;
             page_to_full(h, pg, c);
         }
-        if (class_size(c) >= SPARSE_MIN && h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES &&
-            __libc_single_threaded && !snug_opt.secure)
-            return sparse_alloc(h, c, n);
         if (class_size(c) >= SPARSE_MIN && __libc_single_threaded && !snug_opt.secure) {
-            void *p = snug_fit_malloc_hole(n);
-            if (p) {
-                if (h->sparse_served[c] != UINT16_MAX && !(++h->sparse_served[c] & 63)) live_sample(h);
-                return p;
-            }
+            if (h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES) return sparse_alloc(h, c, n, 0);
+            void *p = sparse_alloc(h, c, n, 1);
+            if (p) return p;
         }
     } while (heap_page_new(h, c));
     return NULL;
