@@ -24,13 +24,14 @@ struct heap {
     uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
-    uint16_t nspare;                        /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX) */
+    uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX) */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
     uint8_t parked;
     uint8_t forked;                         /* fork child: another thread's heap, being rebuilt */
     uint8_t page_setup;                     /* between taking a page and its header being valid
                                              * (a fork child then expects one invalid header) */
+    _Atomic uint16_t batches;               /* other threads' open batches of frees to this heap (heap.c) */
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended
                                              * (stored with release: statistics read it) */
     struct heap *next_all;                  /* every heap ever made */
@@ -55,6 +56,13 @@ _Static_assert(sizeof(struct heap) == (UINTPTR_MAX == UINT64_MAX ? 488 : 316), "
  * at it separately. */
 #define SNUG_REMOTE_KEYED (UINTPTR_MAX == UINT64_MAX)
 static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_KEYED ? (uintptr_t)heap_key_of(h) : 0; }
+/* The remote list's other empty value: nothing queued, but another thread
+ * holds a batch of frees for the heap (heap.c, "Batched remote frees"), so
+ * the free fast path must not take the list for empty.  Odd, and not the key. */
+#define REMOTE_HELD ((uintptr_t)2 | !SNUG_REMOTE_KEYED)
+static inline uintptr_t remote_held(const struct heap *h) { return remote_empty(h) ^ REMOTE_HELD; }
+/* Nothing queued on h's remote list (r: its value)? */
+static inline int remote_none(const struct heap *h, uintptr_t r) { return r == remote_empty(h) || r == remote_held(h); }
 
 /* The calling thread's heap, and what free compares page keys with, set
  * together, in one thread-local record so both are read from one
@@ -83,6 +91,9 @@ void *heap_alloc_sampled(size_t n, struct heap *h, unsigned cls);   /* h's sampl
 static inline size_t heap_allocs(const struct heap *h) { return __atomic_load_n(&h->alloc_count, __ATOMIC_RELAXED); }
 void  heap_free_slow(struct heap *h, struct spage *pg);   /* page emptied or was full */
 void  heap_free_remote(struct spage *pg, void *p);
+/* The calling thread's batches of remote frees, queued on their owners now
+ * (thread exit, fork, malloc_trim, exhaustion). */
+void  heap_remote_flush(void);
 /* heap.c's own steps that threads.c (the life cycle, above it) also takes: the
  * frees other threads queued on h applied; h's spares, or a page, back to the fit
  * allocator; a page marked full, a page counted in its class, a page on its class's

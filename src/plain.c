@@ -152,7 +152,11 @@ size_t snug_plain_usable(const void *p, const char *op)
 int snug_plain_trim(size_t pad)
 {
     struct heap *h = snug_tl_heap;
-    if (h) heap_release_empty(h);       /* empty pages may free a top that trims at once */
+    heap_remote_flush();                /* (the frees this thread holds back for other heaps) */
+    if (h) {                            /* the frees other threads queued, then the pages they emptied: */
+        drain_remote(h);                /* empty pages may free a top that trims at once */
+        heap_release_empty(h);
+    }
     heap_collect_parked();
     int released = large_cache_drop();
     released |= snug_fit_trim(pad);

@@ -61,6 +61,7 @@ void heap_release_empty(struct heap *h)
 static void thread_exit(void *arg)
 {
     struct heap *h = arg;
+    heap_remote_flush();
     drain_remote(h);
     heap_release_empty(h);
     live_publish(h);                    /* (a parked heap holds nothing unpublished) */
@@ -141,6 +142,7 @@ int heap_init(void)
 void heap_give_back(void)
 {
     struct heap *h = snug_tl_heap;
+    heap_remote_flush();
     if (h) {
         drain_remote(h);
         heap_release_empty(h);
@@ -166,7 +168,14 @@ void heap_collect_parked(void)
  * adopted, parked or drained meanwhile (heaps_lock, before the fit lock). */
 void heap_hold_parked(int hold) { if (hold) snug_lock(&heaps_lock); else snug_unlock(&heaps_lock); }
 
-void heap_fork_prepare(void) { snug_lock(&heaps_lock); snug_lock(&fallback_lock); }
+/* (The forking thread's batches of remote frees go first: the child keeps its
+ * own thread's, but other threads' are lost there, and counted as such below.) */
+void heap_fork_prepare(void)
+{
+    heap_remote_flush();
+    snug_lock(&heaps_lock);
+    snug_lock(&fallback_lock);
+}
 void heap_fork_parent(void) { snug_unlock(&fallback_lock); snug_unlock(&heaps_lock); }
 
 /* Fork child: re-derive a page of another thread's heap from its bitmap (that
@@ -214,6 +223,8 @@ void heap_fork_child(void)
      * rebuilt from its pages, since its thread may have stopped mid-update. */
     int any = 0;
     struct orphans o = { 0, 0 };
+    for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
+        atomic_store_explicit(&h->batches, 0, memory_order_relaxed);   /* their threads are gone */
     for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
         if (h != snug_tl_heap && h != fallback && !h->parked) {
             o.allowed += h->page_setup;

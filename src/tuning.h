@@ -76,6 +76,13 @@
  * rest of the suite under 1%. */
 #define HOLE_MAX 4096
 
+/* Batched remote frees (heap.c): a thread gathers up to RB_MAX frees to one
+ * other thread's heap before it queues them with one atomic operation, for up
+ * to RB_OWNERS heaps at a time.  Bounds what a thread holds back: RB_OWNERS *
+ * RB_MAX slots. */
+#define RB_OWNERS 4
+#define RB_MAX    32
+
 /* ---- thread caches (mcache.c) ---- */
 /* Up to MC_MAX-byte blocks, MC_DEPTH per 256-byte class, MC_BUDGET bytes per
  * thread; a cached block serves a request up to 1/MC_OVER_SHARE (at least

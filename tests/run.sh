@@ -321,8 +321,9 @@ group_stress() {
 # counts: the statistics build (make counts, src/counts.h) counts what a known workload does:
 # the calls exactly (give or take start-up's), no lock and no shared atomic once a lone thread
 # runs on its small pages (under 1 per 1000 calls: page refills and the sampler's guard pool
-# remain), the fit lock on every single-threaded medium call, a CAS for each remote free and
-# next to none without them, mmap calls; and libsnug.so, without the counts, writes nothing.
+# remain), the fit lock on every single-threaded medium call, remote frees queued in batches
+# (heap.c: a few atomics per RB_MAX = 32 frees to one heap, so between 1/64 and 1/4 per
+# remote free) and next to none without them, mmap calls; and libsnug.so, without the counts, writes nothing.
 counts_check() {    # counts_check NAME MODE THREADS ROUNDS PYTHON-CONDITION
     local name=$1 mode=$2 threads=$3 rounds=$4 cond=$5 out=$WORK/counts-$1.json
     rm -f "$out"
@@ -357,7 +358,7 @@ group_counts() {
         "$T/counts-plain" || return
     counts_check small-lone small 1 200000 'per1000(s["lock_acquired"]) < 1 and per1000(s["shared_rmw"]) < 1'
     counts_check medium-lone medium 1 50000 's["locks"].get("fit_lock", [0])[0] >= 0.5 * s["ops"]'
-    counts_check remote remote 4 50000 't["rmw_remote"] >= 50000 * 4'
+    counts_check remote remote 4 50000 '50000 * 4 / 64 <= t["rmw_remote"] <= 50000 * 4 / 4'
     counts_check small-threads small 4 50000 'per1000(s["rmw_remote"]) < 0.1'
     counts_check large large 1 2000 't["mmap"] + t["munmap"] + t["mremap"] + t["madvise"] >= 1'
     local out=$WORK/counts-plain-lib.json

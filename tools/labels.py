@@ -17,7 +17,7 @@ def main(argv):
     stated = set(re.findall(r"^- \*\*([A-Z][0-9])\*\*", sect, re.M))
     cited = {}
     files = sorted(glob.glob("src/*.[ch]") + glob.glob("src/gc/*.[ch]")) + extra
-    label = re.compile(r"(?<![A-Za-z0-9_])((?:I|P|K|H|M|L)[1-9])(?![A-Za-z0-9_])")
+    label = re.compile(r"(?<![A-Za-z0-9_])((?:I|P|K|H|M|L|R)[1-9])(?![A-Za-z0-9_])")
     for f in files:
         for n, line in enumerate(open(f), 1):
             for m in label.finditer(line):

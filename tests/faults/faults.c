@@ -263,6 +263,32 @@ static void df_small_remote_then_owner(void)
     arm();
     free(expect(p));
 }
+/* The first free by a thread that has freed to this heap before, which holds it in a batch
+ * (heap.c) rather than queue it; the second by the owner, whose list of queued frees is empty. */
+static void df_small_batched_then_owner(void)
+{
+    start_helper();
+    char *q = malloc(24), *p = malloc(24);
+    sink = malloc(24);
+    free_in_thread(q);          /* queued at once: the helper's first free to this heap */
+    static void *fill[1000];    /* new pages: the owner applies the queued free, its list empties */
+    for (int i = 0; i < 1000; i++) fill[i] = malloc(24);
+    for (int i = 0; i < 1000; i++) free(fill[i]);
+    free_in_thread(p);          /* held in the helper's batch */
+    arm();
+    free(expect(p));
+}
+/* The same block twice by the thread that holds it in a batch. */
+static void df_small_batched_twice(void)
+{
+    start_helper();
+    char *q = malloc(24), *p = malloc(24);
+    sink = malloc(24);
+    free_in_thread(q);
+    free_in_thread(p);
+    arm();
+    free_in_thread(expect(p));
+}
 /* Both frees by other threads. */
 static void df_small_remote_twice(void)
 {
@@ -1076,6 +1102,8 @@ static const struct fcase cases[] = {
     { "df-small-second-in-other-thread", df_small_other_thread, W_DF, 0, 0 },
     { "df-small-first-in-other-thread", df_small_remote_then_owner, W_DF, 0, 0 },
     { "df-small-both-in-other-threads", df_small_remote_twice, W_DF, 0, 0 },
+    { "df-small-batched-then-owner", df_small_batched_then_owner, W_DF, 0, 0 },
+    { "df-small-batched-twice", df_small_batched_twice, W_DF, 0, 0 },
     { "df-medium-immediate", df_medium_immediate, W_DF, 0, 0 },
     { "df-medium-delayed", df_medium_delayed, W_DF, 0, 0 },
     { "df-medium-second-in-other-thread", df_medium_other_thread, W_DF, 0, 0 },

@@ -635,6 +635,57 @@ static void check_parked(void)
     CHECK(sd_heap_check() == 0, "heap check at the end");
 }
 
+/* Small blocks freed by another thread: that thread gathers its frees to one heap in a
+ * batch (heap.c) before it queues them on the owner.  Whatever it holds comes back when
+ * it exits, or when it calls malloc_trim; the owner's malloc_trim then applies what was
+ * queued and gives back every page it empties. */
+#define XN 6000
+static void *xblk[XN];
+static pthread_barrier_t xbar;
+static void *free_all_then_trim_and_wait(void *arg)
+{
+    free(malloc(16));                       /* (a thread of its own heap, as workers are) */
+    for (int i = 0; i < XN; i++) free(xblk[i]);
+    if (arg) malloc_trim(0);                /* (the batches this thread holds) */
+    pthread_barrier_wait(&xbar);            /* freed */
+    pthread_barrier_wait(&xbar);            /* the owner looked */
+    return NULL;
+}
+static void cross_thread_frees_round(int trim_in_thread)
+{
+    malloc_trim(0);
+    size_t pages0 = get_stats().small_pages;
+    for (int i = 0; i < XN; i++) {
+        xblk[i] = malloc(48 + (size_t)(i % 4) * 64);
+        CHECK(xblk[i] != NULL, "malloc");
+    }
+    size_t full = get_stats().small_pages;
+    CHECK(full > pages0 + 50, "the blocks fill pages (%zu -> %zu)", pages0, full);
+    pthread_t t;
+    CHECK(pthread_barrier_init(&xbar, NULL, 2) == 0, "barrier");
+    CHECK(pthread_create(&t, NULL, free_all_then_trim_and_wait, trim_in_thread ? &t : NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&xbar);
+    if (trim_in_thread) {               /* the freeing thread lives on (with its own page): it gave back what it held */
+        malloc_trim(0);
+        size_t now = get_stats().small_pages;
+        CHECK(now <= pages0 + 1, "pages after another thread freed every block and both trimmed: %zu (%zu before, %zu full)",
+              now, pages0, full);
+    }
+    pthread_barrier_wait(&xbar);
+    pthread_join(t, NULL);
+    malloc_trim(0);                     /* (+1: the C library's record of the thread, made by pthread_create) */
+    size_t after = get_stats().small_pages;
+    CHECK(after <= pages0 + 1, "pages after another thread freed every block and exited: %zu (%zu before, %zu full)",
+          after, pages0, full);
+    CHECK(sd_heap_check() == 0, "heap check");
+    pthread_barrier_destroy(&xbar);
+}
+static void check_cross_thread_frees_return(void)
+{
+    cross_thread_frees_round(1);
+    cross_thread_frees_round(0);
+}
+
 int main(void)
 {
     snugdl_init();
@@ -654,5 +705,6 @@ int main(void)
     run_check("heap-cycling-keeps-its-top", check_heap_cycling_kept, 60);
     run_check("large-buffer-cycling-reuses-mappings", check_large_cycling_kept, 60);
     run_check("idle-threaded-process-gives-memory-back", check_idle_threaded_returns, 60);
+    run_check("cross-thread-frees-come-back", check_cross_thread_frees_return, 60);
     return harness_done();
 }
