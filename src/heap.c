@@ -77,7 +77,7 @@ static void page_to_fit(struct heap *h, struct spage *pg)
 {
     snug_own_sub(&h->pages, 1);
     snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
-    live_publish(h);
+    live_publish_over(h, METER_SLACK);
 }
 
 void page_release(struct heap *h, struct spage *pg)
@@ -343,6 +343,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     return 1;
 }
 
+_Static_assert(16 * (SPARSE_CLASS0 + 1) == SPARSE_MIN, "SPARSE_CLASS0 is the first class of SPARSE_MIN bytes");
+
 /* Sparse classes.  A page holds a class's slots whether one is used or all
  * are, so a small heap whose requests spread over many classes is mostly the
  * free tails of their pages (the short trace: 32 classes, a page each, a third
@@ -363,7 +365,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
 static __attribute__((noinline)) void *sparse_alloc(struct heap *h, unsigned c, size_t n, int hole)
 {
     void *p = hole ? snug_fit_malloc_hole(n) : snug_fit_malloc(n, SNUG_ALIGN);
-    if (p && h->sparse_served[c] != UINT16_MAX && !(++h->sparse_served[c] & 63)) live_sample(h);
+    uint16_t *served = &h->sparse_served[c - SPARSE_CLASS0];
+    if (p && *served != UINT16_MAX && !(++*served & 63)) live_sample(h);
     return p;
 }
 
@@ -394,7 +397,8 @@ static __attribute__((noinline)) void *heap_alloc_refill(size_t n, struct heap *
             page_to_full(h, pg, c);
         }
         if (class_size(c) >= SPARSE_MIN && __libc_single_threaded && !snug_opt.secure) {
-            if (h->sparse_served[c] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES) return sparse_alloc(h, c, n, 0);
+            if (h->sparse_served[c - SPARSE_CLASS0] < SPARSE_MAX && h->pages < SMALL_HEAP_PAGES)
+                return sparse_alloc(h, c, n, 0);
             void *p = sparse_alloc(h, c, n, 1);
             if (p) return p;
         }

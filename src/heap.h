@@ -10,6 +10,9 @@
 #include "page.h"
 #include "sizeclass.h"
 
+/* The first size class of SPARSE_MIN (tuning.h) bytes: 128 = 16 * (7 + 1). */
+#define SPARSE_CLASS0 7
+
 /* Invariants H1-H2 (where a heap's pages are, and its counts of them) and P5
  * (its avail lists): DESIGN.md, "Invariants"; check.c checks them. */
 struct heap {
@@ -21,7 +24,10 @@ struct heap {
     struct guard_countdown sample;          /* small allocations to the next one sampled (guard.c; owner only) */
     size_t pages;                           /* small pages owned (the same) */
     uint16_t cls_pages[SNUG_NCLASSES];      /* of them, per class (short once cls_lossy: heap.c) */
-    uint16_t sparse_served[SNUG_NCLASSES];  /* requests of the class the fit allocator took (heap.c) */
+    uint16_t sparse_served[SNUG_NCLASSES - SPARSE_CLASS0];  /* requests of class c (from c = SPARSE_CLASS0,
+                                             * the first of SPARSE_MIN bytes) the fit allocator took (heap.c) */
+    uint32_t pub_seq;                       /* odd while the heap publishes to the meter (live.c) */
+    uint8_t room_[8];                       /* (unused: keeps the record's size, below) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
     uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX) */

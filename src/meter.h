@@ -10,36 +10,14 @@
 /* small, cached: what the thread heaps have published so far of their small bytes
  * (allocated less freed, frees by threads without a heap included) and of the medium
  * bytes their thread caches hold; each heap keeps the part it has not yet published
- * (heap.h).  begun, ended: publishes started and finished, so a reader that adds the
- * heaps' unpublished parts sees each publish whole or not at all (meter_read_*).
- * heapless_blocks: small blocks freed by threads without a heap.  live_peak: the
- * largest live-bytes reading folded in (heap_sample_live, snug_stats). */
+ * (heap.h), and says by its own sequence number when it publishes (live.c), so a
+ * reader that adds the heaps' unpublished parts sees each publish whole or not at all
+ * (stats.c).  heapless_blocks: small blocks freed by threads without a heap.
+ * live_peak: the largest live-bytes reading folded in (heap_sample_live, snug_stats). */
 struct snug_meter {
-    atomic_size_t small, cached, begun, ended, heapless_blocks, live_peak;
+    atomic_size_t small, cached, heapless_blocks, live_peak;
 } SNUG_OWN_LINE;
 extern struct snug_meter snug_meter;
-
-/* A publish: the counters, between these two. */
-static inline void meter_begin(void)
-{
-    SNUG_COUNT(SNUG_C_RMW_METER);
-    atomic_fetch_add_explicit(&snug_meter.begun, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-}
-static inline void meter_end(void)
-{
-    SNUG_COUNT(SNUG_C_RMW_METER);
-    atomic_fetch_add_explicit(&snug_meter.ended, 1, memory_order_release);
-}
-
-/* A reader: meter_read_begin, its reads (relaxed), then meter_read_ok(the value it
- * returned): 0 when a publish overlapped them (read again). */
-static inline size_t meter_read_begin(void) { return atomic_load_explicit(&snug_meter.ended, memory_order_acquire); }
-static inline int meter_read_ok(size_t seen)
-{
-    atomic_thread_fence(memory_order_acquire);
-    return atomic_load_explicit(&snug_meter.begun, memory_order_relaxed) == seen;
-}
 
 /* Fold a live-bytes reading into the peak.  A reading above PTRDIFF_MAX is the
  * wrapped sum of counters read at different moments, not a size: dropped. */

@@ -28,13 +28,27 @@ struct live { size_t bytes, blocks; struct fit_totals fit; size_t large_blocks, 
 /* The thread heaps' part: small bytes and blocks allocated less freed, and the
  * medium blocks the thread caches hold (freed, though the fit allocator counts
  * them as in use).  Bytes: what the heaps published to the meter and what each
- * still holds unpublished, read again when a publish overlapped the reads (at
- * most a few times: a publish is a handful of instructions). */
+ * still holds unpublished.  Each heap's sequence number is odd while it
+ * publishes and grows by two with every publish (live.c): the meter and the
+ * heaps' counts are read between two sums of them, and read again when a heap
+ * was publishing or published meanwhile (equal sums of numbers that only grow:
+ * none moved).  At most a few times: a publish is a handful of instructions. */
 struct heaps_part { size_t bytes, blocks, cached, ncached; };
+static uint32_t heaps_seq(int *busy)
+{
+    uint32_t sum = 0;
+    for (struct heap *h = heap_list(); h; h = h->next_all) {
+        uint32_t q = __atomic_load_n(&h->pub_seq, __ATOMIC_ACQUIRE);
+        *busy |= (int)(q & 1);
+        sum += q;
+    }
+    return sum;
+}
 static void heaps_now(struct heaps_part *s)
 {
     for (unsigned tries = 0;; tries++) {
-        size_t seen = meter_read_begin();
+        int busy = 0;
+        uint32_t seen = heaps_seq(&busy);
         size_t b = atomic_load_explicit(&snug_meter.small, memory_order_relaxed);
         size_t cached = atomic_load_explicit(&snug_meter.cached, memory_order_relaxed);
         size_t na = 0, nf = atomic_load_explicit(&snug_meter.heapless_blocks, memory_order_relaxed), ncached = 0;
@@ -51,7 +65,8 @@ static void heaps_now(struct heaps_part *s)
             }
         }
         *s = (struct heaps_part){ b, na - nf, cached, ncached };
-        if (meter_read_ok(seen) || tries == 16) return;
+        atomic_thread_fence(memory_order_acquire);
+        if ((!busy && heaps_seq(&busy) == seen) || tries == 16) return;
     }
 }
 
