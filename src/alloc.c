@@ -52,21 +52,11 @@ void *sn_malloc(size_t n)
     return alloc_generic(n, SNUG_ALIGN);
 }
 
-/* Secure mode's frees: the quarantine (secure.c).  A wait may have begun (the
- * plain allocator's, plain.h) before, and a block that leaves the quarantine
- * may begin one. */
-static __attribute__((noinline, cold)) void secure_free_polled(void *p)
-{
-    plain_reclaim_poll();
-    secure_free(p);
-    plain_reclaim_poll();
-}
-
 /* Every free but a small block of the calling thread's own heap: secure or plain,
  * chosen here once.  (Tail calls: the plain allocator's return address is free's caller.) */
 static inline __attribute__((always_inline)) void free_other(void *p, uintptr_t a)
 {
-    if (SNUG_UNLIKELY(snug_opt.secure)) secure_free_polled(p);
+    if (SNUG_UNLIKELY(snug_opt.secure)) secure_free(p);
     else snug_plain_free_other(p, a);
 }
 
@@ -173,9 +163,7 @@ static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, s
              * cache is or may be made (medium_free's other cases); a thread
              * with a heap is not in secure mode. */
             struct heap *h = snug_tl_heap;
-            if (h && !h->mc &&
-                atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after &&
-                !atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))     /* (else the plain free's reclaim poll) */
+            if (h && !h->mc && atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after)
                 snug_fit_free(p);
             else
                 free_other(p, ADDR_MEDIUM);

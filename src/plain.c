@@ -18,6 +18,7 @@
  * keeps no registers it does not use. */
 static __attribute__((noinline)) void *small_alloc(size_t n, int secure)
 {
+    plain_reclaim_poll();               /* (a thread's first small malloc: the process has threads) */
     struct heap *h = secure ? NULL : heap_get();
     return h ? heap_alloc_small(h, n) : heap_fallback_alloc(n);
 }
@@ -114,7 +115,6 @@ static void medium_free(void *p)
 
 __attribute__((noinline)) void snug_plain_free_other(void *p, uintptr_t a)
 {
-    plain_reclaim_poll();
     if (SNUG_LIKELY(a == ADDR_MEDIUM)) {
         medium_free(p);
         return;
@@ -126,7 +126,6 @@ __attribute__((noinline)) void snug_plain_free_other(void *p, uintptr_t a)
     if (!p) return;
     if (guard_has(p)) guard_free(p, __builtin_return_address(0));   /* (reached by tail calls) */
     else if (!large_free(p)) snug_fatal("free(): invalid pointer", p, 0);
-    plain_reclaim_poll();               /* (the mapping may be kept: a wait) */
 }
 
 /* Usable size of p, fatal when p is not a live block snug handed out. */

@@ -9,6 +9,8 @@
 #include "heap.h"
 #include "os.h"
 #include "reclaim.h"
+#include "options.h"
+#include <sys/single_threaded.h>
 
 /* A block of n bytes aligned to align, or NULL with errno.  secure: a request of
  * the secure layer's, which never uses a thread heap, a kept mapping or a free
@@ -29,12 +31,18 @@ int    snug_plain_trim(size_t pad);
 void   snug_plain_give_back(void);
 void  *snug_plain_medium_sampled(size_t n, size_t align);
 
-/* A wait began (a free top, free space inside the heap, a kept mapping) and
- * no reclaimer runs yet: start one, if the process has threads.  Checked
- * where no snug lock is held: before frees, after the slow mallocs. */
+/* Start the reclaimer (reclaim.c) when a wait began (a free top, free space
+ * inside the heap, a kept mapping) and none runs yet, or at once when the
+ * process has threads: a wait that begins in a free is then ended on time by
+ * it.  Polled on malloc's slower paths only, never in a free: glibc frees a
+ * thread's TLS while it holds its thread-stack lock (pthread_join), and a
+ * thread created there waits for that lock for good. */
 static inline void plain_reclaim_poll(void)
 {
-    if (SNUG_UNLIKELY(atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed))) snug_reclaim_start();
+    if (SNUG_UNLIKELY(atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed) ||
+                      (!__libc_single_threaded && snug_opt.background && snug_opt.decay_ms &&
+                       !atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed))))
+        snug_reclaim_start();
 }
 
 /* A medium block from the fit allocator.  The live-bytes peak is sampled on

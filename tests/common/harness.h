@@ -70,7 +70,9 @@ __attribute__((format(printf, 1, 2), unused)) static void note(const char *fmt, 
         }                                                                     \
     } while (0)
 
-/* Runs fn in a child process; `timeout` seconds of alarm guard against hangs/deadlocks. */
+/* Runs fn in a child process; `timeout` seconds of alarm guard against hangs/deadlocks, and
+ * the parent kills a child still there 5 s after that (a thread deadlocked with every
+ * signal blocked never takes the alarm). */
 __attribute__((unused)) static void run_check(const char *name, void (*fn)(void), unsigned timeout)
 {
     fflush(stdout);
@@ -88,9 +90,23 @@ __attribute__((unused)) static void run_check(const char *name, void (*fn)(void)
         fflush(stdout);
         _exit(0);
     }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    int st = 0, hung = 0;
+    for (unsigned waited_ms = 0;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (waited_ms >= (timeout + 5) * 1000u && !hung) {
+            kill(pid, SIGKILL);
+            hung = 1;
+        }
+        unsigned step = waited_ms < 200 ? 1 : 10;   /* (most checks end within milliseconds) */
+        usleep(step * 1000);
+        waited_ms += step;
+    }
+    if (hung) {
+        h_failures++;
+        printf("FAIL %s: still running %u s after its %u s alarm (signals blocked in a deadlock?): killed\n", name,
+               5u, timeout);
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         printf("PASS %s\n", name);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
         /* skipped: the child printed the SKIP line */

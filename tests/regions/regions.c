@@ -680,10 +680,69 @@ static void cross_thread_frees_round(int trim_in_thread)
     CHECK(sd_heap_check() == 0, "heap check");
     pthread_barrier_destroy(&xbar);
 }
+static void *malloc_once(void *arg) { free(malloc(16)); return arg; }
 static void check_cross_thread_frees_return(void)
 {
+    pthread_t t;                        /* (snug's reclaimer thread, and its TLS, start now, not in the count) */
+    CHECK(pthread_create(&t, NULL, malloc_once, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
     cross_thread_frees_round(1);
     cross_thread_frees_round(0);
+}
+
+/* glibc frees a joined thread's TLS while it holds its lock on the cache of thread stacks,
+ * once that cache is past 40 MiB.  A free there that started snug's reclaimer thread waited
+ * for that lock for good (mt-larson at 128 threads).  Here: threads that do nothing fill the
+ * cache; thread b frees blocks of thread a and of the main thread, in batches it still holds
+ * when a exits and the main thread joins a; b's exit queues them (on a's parked heap: a wait
+ * begins; on the main thread's heap: its next free of its own leaves the fast path), and the
+ * main thread, which has not called snug since, joins b. */
+#define RJ_N 200
+static void *rj_a[RJ_N], *rj_m[RJ_N];
+static pthread_barrier_t rj_ab, rj_mb;
+static pthread_barrier_t rj_all;
+static void *rj_noop(void *arg) { pthread_barrier_wait(&rj_all); return arg; }
+static void *rj_owner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RJ_N; i++) rj_a[i] = malloc(64);
+    pthread_barrier_wait(&rj_ab);       /* made */
+    pthread_barrier_wait(&rj_ab);       /* freed by b */
+    return NULL;
+}
+static void *rj_freer(void *arg)
+{
+    (void)arg;
+    free(malloc(16));
+    pthread_barrier_wait(&rj_ab);
+    for (int i = 0; i < RJ_N; i++) free(rj_a[i]);
+    for (int i = 0; i < RJ_N; i++) free(rj_m[i]);
+    pthread_barrier_wait(&rj_ab);
+    pthread_barrier_wait(&rj_mb);       /* a has been joined: its heap is parked */
+    return NULL;
+}
+static void check_join_after_queued_frees(void)
+{
+    /* 8 threads at once, then joined: glibc's cache keeps as many of their 8 MiB stacks as 40 MiB
+     * holds, and a and b, with larger stacks, take none of them: their joins pass the limit. */
+    pthread_t t[8];
+    CHECK(pthread_barrier_init(&rj_all, NULL, 9) == 0, "barrier");
+    for (int i = 0; i < 8; i++) CHECK(pthread_create(&t[i], NULL, rj_noop, NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&rj_all);
+    for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < RJ_N; i++) rj_m[i] = malloc(64);
+    CHECK(pthread_barrier_init(&rj_ab, NULL, 2) == 0 && pthread_barrier_init(&rj_mb, NULL, 2) == 0, "barriers");
+    pthread_attr_t big;
+    pthread_attr_init(&big);
+    pthread_attr_setstacksize(&big, 12u << 20);
+    pthread_t a, b;
+    CHECK(pthread_create(&a, &big, rj_owner, NULL) == 0, "pthread_create");
+    CHECK(pthread_create(&b, &big, rj_freer, NULL) == 0, "pthread_create");
+    pthread_join(a, NULL);
+    pthread_barrier_wait(&rj_mb);
+    pthread_join(b, NULL);              /* (hung here) */
+    free(malloc(100));
+    CHECK(sd_heap_check() == 0, "heap check");
 }
 
 int main(void)
@@ -706,5 +765,6 @@ int main(void)
     run_check("large-buffer-cycling-reuses-mappings", check_large_cycling_kept, 60);
     run_check("idle-threaded-process-gives-memory-back", check_idle_threaded_returns, 60);
     run_check("cross-thread-frees-come-back", check_cross_thread_frees_return, 60);
+    run_check("join-after-queued-frees-no-hang", check_join_after_queued_frees, 30);
     return harness_done();
 }
