@@ -96,11 +96,19 @@ static inline __attribute__((always_inline)) void decay_poll(void)
  * threshold left by that waits to be trimmed, or is trimmed at once when it is
  * not the growing region's; a free block inside a region waits to be purged.
  * Lock held. */
+void park_flush(void);              /* every parked block rejoins the heap (park.c) */
 static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
 {
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
     if (b + sz == fit->last_sent) { region_top_waits(fit->last, sz); return; }   /* only the growing region's top waits */
+    /* Parked blocks (INUSE and FREED) above it would keep it from the top, and
+     * the heap from shrinking, until the next malloc: they rejoin the heap now
+     * (their frees merge b into what follows, and come back here for it). */
+    if (fit->park_n && (blk_head(b + sz) & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED)) {
+        park_flush();
+        return;
+    }
     struct region *r = region_of(b);
     if (b + sz == atomic_load_explicit(&r->end, memory_order_relaxed) - WORD) {
         region_trim_top(r, snug_opt.top_pad);
@@ -110,6 +118,4 @@ static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
     }
 }
 
-/* ---- park.c ---- */
-void park_flush(void);              /* every parked block rejoins the heap */
 #endif

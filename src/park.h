@@ -13,15 +13,17 @@ static inline unsigned park_index(size_t sz) { return (unsigned)(sz >> 4) % NPAR
 static inline int blk_parked(uint64_t h) { return (h & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED); }
 
 /* Park allocated block b (head h, just checked): 0 when it must be freed now
- * (it is too big; it would join the top, where parked it would keep the free
- * space below it from the top and from the kernel; its list's parked blocks
- * went unused lately; or the lists are full). */
+ * (it is too big; its list's parked blocks went unused lately; or the lists
+ * are full).  A block next to the top is parked too (a malloc and free of one
+ * size at the top of the heap no longer carve and merge the top each time):
+ * a large free block that a parked block keeps from the top makes the parked
+ * blocks rejoin the heap at once (trim_after, fit_private.h). */
 static inline __attribute__((always_inline)) int park_put(uintptr_t b, uint64_t h)
 {
     size_t sz = (size_t)(h & ~BLK_FLAGS);
     unsigned q = park_index(sz);
     uintptr_t n = b + sz;
-    if (sz > PARK_MAX || n == fit->top || n == fit->last_sent) return 0;   /* (release reads n's head) */
+    if (sz > PARK_MAX) return 0;
     if (fit->park_credit[q] < 0) {
         fit->park_credit[q]++;
         return 0;

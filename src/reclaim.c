@@ -3,7 +3,9 @@
  * exited thread's heap), so a program that stops
  * calling it keeps what waits.  In a process with threads (where every fit call
  * takes the fit lock anyway) one more thread ends the waits on time: it is
- * started by the first wait, outside every lock; it sleeps on a futex while
+ * started by one of malloc's slower paths once the process has threads,
+ * outside every lock of snug's, and never by a free (plain.h: glibc frees a
+ * joined thread's TLS under its own thread-stack lock); it sleeps on a futex while
  * nothing waits, and otherwise wakes twice per decay_ms to take the fit and
  * large locks for one round.  It never allocates, holds no lock while it
  * sleeps, and has all signals blocked.  A single-threaded process never gets
