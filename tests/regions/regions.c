@@ -76,6 +76,18 @@ static void check_brk_shrinks(void)
     check_top_returned(before);
 }
 
+/* The same, freed from the top down: the first frees, next to the free top, are parked for
+ * reuse (fit.c), and the free space the later ones leave below them still goes back. */
+static void check_brk_shrinks_top_down(void)
+{
+    free(malloc(100));
+    uintptr_t before = (uintptr_t)sbrk(0);
+    fill_all();
+    check_all();
+    for (int i = NBLK - 1; i >= 0; i--) free(blk[i]);
+    check_top_returned(before);
+}
+
 /* A mapping right at the break: brk cannot grow, snug continues in mmap'd regions. */
 static void check_brk_blocked(void)
 {
@@ -749,6 +761,7 @@ int main(void)
 {
     snugdl_init();
     run_check("brk-shrinks", check_brk_shrinks, 60);
+    run_check("brk-shrinks-freed-top-down", check_brk_shrinks_top_down, 60);
     run_check("brk-blocked-mmap-regions", check_brk_blocked, 60);
     run_check("foreign-sbrk-respected", check_foreign_sbrk, 60);
     run_check("heap-walk", check_heap_walk, 60);
