@@ -149,7 +149,7 @@ _Atomic int snug_os_waiting, snug_os_wait_new, snug_os_reclaimer;
 
 void snug_os_wait_begun(void)
 {
-    if (!atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed)) {
+    if (atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) != SNUG_RECLAIMER_RUNS) {
         atomic_store_explicit(&snug_os_wait_new, 1, memory_order_relaxed);
         return;
     }

@@ -36,6 +36,12 @@ void   snug_os_reset_peak(void);
  * snug_os_wait_new tells the surfaces that one could start it. */
 extern _Atomic int snug_os_waiting, snug_os_wait_new, snug_os_reclaimer;
 void  snug_os_wait_begun(void);
+/* snug_os_reclaimer: none yet (started at once once the process has threads),
+ * running, or none in the fork child of a process with threads (started only
+ * when a wait begins). */
+#define SNUG_RECLAIMER_NONE    0
+#define SNUG_RECLAIMER_RUNS    1
+#define SNUG_RECLAIMER_ON_WAIT 2
 
 /* A coarse monotonic clock in milliseconds (vDSO; no system call, no allocation). */
 uint64_t snug_os_now_ms(void);

@@ -33,15 +33,16 @@ void  *snug_plain_medium_sampled(size_t n, size_t align);
 
 /* Start the reclaimer (reclaim.c) when a wait began (a free top, free space
  * inside the heap, a kept mapping) and none runs yet, or at once when the
- * process has threads: a wait that begins in a free is then ended on time by
- * it.  Polled on malloc's slower paths only, never in a free: glibc frees a
- * thread's TLS while it holds its thread-stack lock (pthread_join), and a
- * thread created there waits for that lock for good. */
+ * process has threads (not in a fork child, which waits for a wait): a wait
+ * that begins in a free is then ended on time by it.  Polled on malloc's
+ * slower paths only, never in a free: glibc frees a thread's TLS while it
+ * holds its thread-stack lock (pthread_join), and a thread created there
+ * waits for that lock for good. */
 static inline void plain_reclaim_poll(void)
 {
     if (SNUG_UNLIKELY(atomic_load_explicit(&snug_os_wait_new, memory_order_relaxed) ||
                       (!__libc_single_threaded && snug_opt.background && snug_opt.decay_ms &&
-                       !atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed))))
+                       atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_NONE)))
         snug_reclaim_start();
 }
 

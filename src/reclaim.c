@@ -61,8 +61,8 @@ void snug_reclaim_start(void)
 {
     atomic_store_explicit(&snug_os_wait_new, 0, memory_order_relaxed);
     if (__libc_single_threaded || !snug_opt.background || !snug_opt.decay_ms ||
-        atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) ||
-        atomic_exchange_explicit(&snug_os_reclaimer, 1, memory_order_acq_rel))
+        atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS ||
+        atomic_exchange_explicit(&snug_os_reclaimer, SNUG_RECLAIMER_RUNS, memory_order_acq_rel) == SNUG_RECLAIMER_RUNS)
         return;
     int saved = errno;
     pthread_attr_t attr;
@@ -83,7 +83,10 @@ void snug_reclaim_start(void)
 
 void snug_reclaim_fork_child(void)
 {
-    atomic_store_explicit(&snug_os_reclaimer, 0, memory_order_relaxed);
+    /* The child of a process with threads (often about to exec) starts one only
+     * when a wait begins; a single-threaded process's child is any process. */
+    atomic_store_explicit(&snug_os_reclaimer, __libc_single_threaded ? SNUG_RECLAIMER_NONE : SNUG_RECLAIMER_ON_WAIT,
+                          memory_order_relaxed);
     atomic_store_explicit(&snug_os_waiting, 0, memory_order_relaxed);
     atomic_store_explicit(&snug_os_wait_new, 0, memory_order_relaxed);
 }

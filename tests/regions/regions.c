@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 
 #define NBLK 12000
@@ -757,6 +759,38 @@ static void check_join_after_queued_frees(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* A fork child of a threaded process (often about to exec) starts no thread of snug's on
+ * its own: its reclaimer waits for memory to wait (qemu-user's fork children could not
+ * start one at all). */
+static int tasks_now(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+static void check_fork_child_no_eager_reclaimer(void)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, malloc_once, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    for (int i = 0; i < 200; i++) free(malloc(5000));      /* (medium mallocs: the reclaimer starts) */
+    CHECK(tasks_now() == 2, "the threaded parent runs snug's reclaimer (%d tasks)", tasks_now());
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        for (int i = 0; i < 200; i++) free(malloc(5000));
+        void *p = malloc(100);
+        free(p);
+        _exit(tasks_now() == 1 ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the fork child made no thread of its own (status %#x)", st);
+}
+
 int main(void)
 {
     snugdl_init();
@@ -779,5 +813,6 @@ int main(void)
     run_check("idle-threaded-process-gives-memory-back", check_idle_threaded_returns, 60);
     run_check("cross-thread-frees-come-back", check_cross_thread_frees_return, 60);
     run_check("join-after-queued-frees-no-hang", check_join_after_queued_frees, 30);
+    run_check("fork-child-no-eager-reclaimer", check_fork_child_no_eager_reclaimer, 30);
     return harness_done();
 }
