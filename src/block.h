@@ -62,6 +62,8 @@ static inline uint64_t blk_head(uintptr_t b)
 }
 static inline uint64_t blk_head_known(uintptr_t b) { return blk_word(b) & BLK_VALUE; }
 static inline void   blk_set_head(uintptr_t b, uint64_t v) { snug_store64_hot((uint64_t *)b, v | blk_tag(b, v)); }
+/* A parked block's head (park.h): allocated in the layout, and freed. */
+static inline int blk_parked(uint64_t h) { return (h & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED); }
 static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
 static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - WORD) = sz; }
 static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - WORD); }

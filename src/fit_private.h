@@ -102,10 +102,10 @@ static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     if (sz <= snug_opt.trim_threshold) { decay_poll(); return; }
     if (b + sz == fit->last_sent) { region_top_waits(fit->last, sz); return; }   /* only the growing region's top waits */
-    /* Parked blocks (INUSE and FREED) above it would keep it from the top, and
-     * the heap from shrinking, until the next malloc: they rejoin the heap now
-     * (their frees merge b into what follows, and come back here for it). */
-    if (fit->park_n && (blk_head(b + sz) & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED)) {
+    /* Parked blocks above it would keep it from the top, and the heap from
+     * shrinking, until the next malloc: they rejoin the heap now (their frees
+     * merge b into what follows, and come back here for it). */
+    if (fit->park_n && blk_parked(blk_head(b + sz))) {
         park_flush();
         return;
     }

@@ -10,6 +10,9 @@
 #include "meter.h"
 #include "tuning.h"
 
+/* The bytes a thread cache holds, less a head each (what it publishes). */
+static size_t cache_held(const struct mcache *mc) { return mc->bytes - mc->blocks * SNUG_WORD; }
+
 /* |x| > slack, for a difference of two counters that may read "negative" */
 static int beyond(size_t x, size_t slack) { return x + slack > 2 * slack; }
 
@@ -20,8 +23,7 @@ static int beyond(size_t x, size_t slack) { return x + slack > 2 * slack; }
 void live_publish_over(struct heap *h, size_t slack)
 {
     struct mcache *mc = h->mc;
-    size_t d = h->alloc_bytes - h->freed_bytes, held = 0;
-    if (mc) held = mc->bytes - mc->blocks * SNUG_WORD;
+    size_t d = h->alloc_bytes - h->freed_bytes, held = mc ? cache_held(mc) : 0;
     int small = beyond(d, slack), cached = mc && beyond(held - mc->metered, slack);
     if (!small && !cached) return;
     uint32_t seq = h->pub_seq;
@@ -55,7 +57,7 @@ void live_sample(struct heap *h)
     if (h) {
         live_publish_over(h, METER_SLACK);
         own = h->alloc_bytes - h->freed_bytes;
-        if (h->mc) own_cached = h->mc->bytes - h->mc->blocks * SNUG_WORD - h->mc->metered;
+        if (h->mc) own_cached = cache_held(h->mc) - h->mc->metered;
     }
     size_t fit = snug_fit_user_bytes_now();
     size_t cached = atomic_load_explicit(&snug_meter.cached, memory_order_relaxed) + own_cached;

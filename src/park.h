@@ -10,7 +10,6 @@
 
 static inline fblock *park_next(const fblock *f) { return fb_link(f, f->next_enc, LINK_PARK); }
 static inline unsigned park_index(size_t sz) { return (unsigned)(sz >> 4) % NPARK; }
-static inline int blk_parked(uint64_t h) { return (h & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED); }
 
 /* Park allocated block b (head h, just checked): 0 when it must be freed now
  * (it is too big; its list's parked blocks went unused lately; or the lists

@@ -223,9 +223,8 @@ void heap_fork_child(void)
      * rebuilt from its pages, since its thread may have stopped mid-update. */
     int any = 0;
     struct orphans o = { 0, 0 };
-    for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
-        atomic_store_explicit(&h->batches, 0, memory_order_relaxed);   /* their threads are gone */
-    for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all)
+    for (struct heap *h = atomic_load(&all_heaps); h; h = h->next_all) {
+        atomic_store_explicit(&h->batches, 0, memory_order_relaxed);   /* other threads' batches: gone */
         if (h != snug_tl_heap && h != fallback && !h->parked) {
             o.allowed += h->page_setup;
             h->page_setup = 0;
@@ -241,6 +240,7 @@ void heap_fork_child(void)
             h->nspare = 0;
             any = 1;
         }
+    }
     /* The child's sampling starts afresh, as in a new thread (guard.c). */
     struct heap *me = snug_tl_heap;
     if (me) me->sample = (struct guard_countdown)GUARD_COUNTDOWN_INIT;
