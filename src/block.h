@@ -93,6 +93,7 @@ struct region {
     uintptr_t limit;            /* end of reserved address space (mmap regions; a trim lowers it) */
     struct pmap *_Atomic map;
     struct region *_Atomic next;
+    struct fit_state *arena;    /* the arena whose blocks these are (fit_private.h) */
     int is_brk;
 };
 

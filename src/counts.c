@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define SHARDS    64            /* threads share a shard beyond 64: relaxed adds stay exact */
-#define MAX_LOCKS 16
+#define MAX_LOCKS 300           /* the global locks and up to 256 arenas */
 #define OPS_BATCH 256           /* a thread adds its operations to the coarse total this many at a time */
 #define MILESTONES 48           /* snapshots at 2^k coarse operations, k < 48 */
 
@@ -91,13 +91,21 @@ static const char *const ev_names[SNUG_C_NEVENTS] = {
     "ops", "rmw_remote", "rmw_meter", "rmw_other", "mmap", "munmap", "mremap", "madvise", "brk"
 };
 
-/* The counts of now less those of base (NULL: since the start). */
+/* Is lock i an arena's (arena.c names them all alike)?  Arena locks are not
+ * shared by every thread: each thread takes its own arena's (and the arena of
+ * a block it frees); they are counted apart from the global ones. */
+static int is_arena(unsigned i) { return locks[i] && !strcmp(locks[i]->name, "arena lock"); }
+
+/* The counts of now less those of base (NULL: since the start).  Locks of one
+ * name are reported together (the arenas' locks). */
 static void put_span(struct out *o, const struct snap *now, const struct snap *base, unsigned nl)
 {
-    unsigned long acq = 0, wait = 0;
+    unsigned long acq = 0, wait = 0, aacq = 0, await = 0;
     for (unsigned i = 0; i < nl; i++) {
-        acq += now->acquired[i] - (base ? base->acquired[i] : 0);
-        wait += now->waited[i] - (base ? base->waited[i] : 0);
+        unsigned long a = now->acquired[i] - (base ? base->acquired[i] : 0);
+        unsigned long w = now->waited[i] - (base ? base->waited[i] : 0);
+        if (is_arena(i)) { aacq += a; await += w; }
+        else { acq += a; wait += w; }
     }
     put(o, "{");
     for (int e = 0; e < SNUG_C_NEVENTS; e++) put_kv(o, ev_names[e], now->ev[e] - (base ? base->ev[e] : 0), e > 0);
@@ -106,13 +114,27 @@ static void put_span(struct out *o, const struct snap *now, const struct snap *b
     put_kv(o, "shared_rmw", rmw, 1);
     put_kv(o, "lock_acquired", acq, 1);
     put_kv(o, "lock_waited", wait, 1);
+    put_kv(o, "arena_acquired", aacq, 1);
+    put_kv(o, "arena_waited", await, 1);
     put(o, ", \"locks\": {");
+    int first = 1;
     for (unsigned i = 0; i < nl; i++) {
-        if (i) put(o, ", ");
-        put(o, "\""); put(o, locks[i] ? locks[i]->name : "?"); put(o, "\": [");
-        put_u(o, now->acquired[i] - (base ? base->acquired[i] : 0));
+        const char *name = locks[i] ? locks[i]->name : "?";
+        int seen = 0;
+        for (unsigned j = 0; j < i && !seen; j++) seen = locks[j] && locks[i] && !strcmp(locks[j]->name, name);
+        if (seen) continue;
+        unsigned long a = 0, w = 0;
+        for (unsigned j = i; j < nl; j++)
+            if (j == i || (locks[j] && !strcmp(locks[j]->name, name))) {
+                a += now->acquired[j] - (base ? base->acquired[j] : 0);
+                w += now->waited[j] - (base ? base->waited[j] : 0);
+            }
+        if (!first) put(o, ", ");
+        first = 0;
+        put(o, "\""); put(o, name); put(o, "\": [");
+        put_u(o, a);
         put(o, ", ");
-        put_u(o, now->waited[i] - (base ? base->waited[i] : 0));
+        put_u(o, w);
         put(o, "]");
     }
     put(o, "}}");

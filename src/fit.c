@@ -9,13 +9,13 @@
 #include "options.h"
 #include "os.h"
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
-/* Set when the first thread cache is made (under the lock): only then can a
- * block carry a cache mark (mcache.h), so only then is the mark looked for.
- * A thread cache's own frees read it without the lock (relaxed: a thread sees
- * its own cache's store, and another thread's only matters for a double free);
- * it is stored relaxed for them. */
+/* Set when the first thread cache is made: only then can a block carry a
+ * cache mark (mcache.h), so only then is the mark looked for.  Read without
+ * arena 0's lock (relaxed: a thread sees its own cache's store, and another
+ * thread's only matters for a double free). */
 static int caches_made;
 
 /* b is free and off the bins, its head h already checked: make it allocated
@@ -96,10 +96,12 @@ static void user_taken(uintptr_t b)
  * the request fits in what came back or the heap grows after all. */
 static __attribute__((noinline, cold)) int grow_after_give_back(size_t need)
 {
-    int held = atomic_load_explicit(&fit_lock.v, memory_order_relaxed) != 0;
-    if (held) snug_unlock(&fit_lock);
+    struct fit_state *a = fit;          /* (giving back enters every arena) */
+    int held = atomic_load_explicit(&a->lock->v, memory_order_relaxed) != 0;
+    if (held) snug_unlock(a->lock);
     int again = snug_os_give_back();
-    if (held) snug_lock(&fit_lock);
+    if (held) snug_lock(a->lock);
+    fit = a;
     if (!again) return -1;
     if (fit->park_n) park_flush();
     unsigned bin;
@@ -159,12 +161,12 @@ static uintptr_t alloc_aligned_locked(size_t need, size_t align)
     return b;
 }
 
-/* A user block; `flags` (BLK_ROOMY or 0) go into its head. */
-static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, size_t align, uint64_t flags)
+/* A user block from arena a; `flags` (BLK_ROOMY or 0) go into its head. */
+static inline __attribute__((always_inline)) void *fit_malloc_in(struct fit_state *a, size_t n, size_t align, uint64_t flags)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) { errno = ENOMEM; return NULL; }
     size_t need = blk_need(n);
-    int locked = fit_lock_user();
+    int locked = fit_lock_user(a);
     /* A parked block of the size (while the process has one thread), else a search. */
     uintptr_t b = !locked && align <= SNUG_ALIGN ? park_take(need) : 0;
     if (!b) b = align <= SNUG_ALIGN ? alloc_locked(need) : alloc_aligned_locked(need, align);
@@ -177,6 +179,26 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
     return b ? (void *)(b + WORD) : NULL;
 }
 
+/* A thread's own arena that cannot grow (its address space refused, say)
+ * leaves the request to arena 0, which holds what the process freed while
+ * it had one thread. */
+static __attribute__((noinline, cold)) void *fit_malloc_retry(size_t n, size_t align, uint64_t flags)
+{
+    int saved = errno;
+    void *p = fit_malloc_in(fit_arena0, n, align, flags);
+    if (!p) errno = saved;
+    return p;
+}
+
+static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, size_t align, uint64_t flags)
+{
+    struct fit_state *a = arena_mine();
+    void *p = fit_malloc_in(a, n, align, flags);
+    if (SNUG_UNLIKELY(!p) && a != fit_arena0 && n <= (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE)
+        p = fit_malloc_retry(n, align, flags);
+    return p;
+}
+
 void *snug_fit_malloc(size_t n, size_t align) { return fit_malloc_flags(n, align, 0); }
 
 /* No small page fits in a free block under HOLE_MAX bytes, so in a program of
@@ -187,7 +209,7 @@ void *snug_fit_malloc_hole(size_t n)
 {
     size_t need = blk_need(n);
     unsigned bin;
-    int locked = fit_lock_user();
+    int locked = fit_lock_user(arena_mine());
     uintptr_t b = 0;
     if ((fit->top && blk_size(fit->top) >= 2 * HOLE_MAX) || bin_next(bin_index(2 * HOLE_MAX)) >= 0) goto out;
     b = find_fit(need, &bin);
@@ -205,19 +227,21 @@ void *snug_fit_malloc_roomy(size_t n) { return fit_malloc_flags(n, SNUG_ALIGN, B
 
 void snug_fit_caches_on(void)
 {
-    snug_lock(&fit_lock);
+    arena_lock(fit_arena0);
     snug_rstore(&caches_made, 1);
-    snug_unlock(&fit_lock);
+    arena_unlock(fit_arena0);
 }
 
-void *snug_fit_meta_alloc(size_t n)
+/* snug's own records come from arena 0. */
+void *fit_meta_alloc_aligned(size_t n, size_t align)
 {
-    snug_lock(&fit_lock);
-    uintptr_t b = alloc_locked_cold(blk_need(n));
+    arena_lock(fit_arena0);
+    uintptr_t b = alloc_aligned_locked(blk_need(n), align);
     if (b) blk_set_head(b, blk_head_known(b) | BLK_META);
-    snug_unlock(&fit_lock);
+    arena_unlock(fit_arena0);
     return b ? (void *)(b + WORD) : NULL;
 }
+void *snug_fit_meta_alloc(size_t n) { return fit_meta_alloc_aligned(n, SNUG_ALIGN); }
 
 static __attribute__((noinline, noreturn, cold)) void not_a_block(const void *p, const char *op)
 {
@@ -251,7 +275,7 @@ static inline __attribute__((always_inline)) uintptr_t checked_block_in(const vo
         if (h & BLK_FREED) snug_fatal_freed(op, p, sz - WORD);     /* parked (below) */
         snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
     }
-    if ((unlocked ? snug_rload(&caches_made) : caches_made) && sz >= 3 * WORD && blk_cached((uintptr_t)p))      /* freed into a thread cache */
+    if (snug_rload(&caches_made) && sz >= 3 * WORD && blk_cached((uintptr_t)p))      /* freed into a thread cache */
         snug_fatal_freed(op, p, sz - WORD);
     if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - WORD - b)
         snug_fatal(op, p, 0);
@@ -271,13 +295,14 @@ static inline __attribute__((always_inline)) uintptr_t checked_block(const void 
 #define HEADS_LOCK_FREE (sizeof(void *) == 8)
 size_t snug_fit_checked_size(const void *p, const char *op)
 {
-    if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
+    struct fit_state *a = HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
+    if (!HEADS_LOCK_FREE) arena_lock(a);
     uintptr_t b = checked_block_in(p, op, HEADS_LOCK_FREE);
     uint64_t raw = blk_word_relaxed(b);     /* (its size is the block's own; PREV_INUSE may change) */
     size_t sz = (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
     raw = blk_word_relaxed(b + sz);     /* an overflow into the next head is caught here, as at free */
     if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
-    if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
+    if (!HEADS_LOCK_FREE) arena_unlock(a);
     return sz;
 }
 
@@ -289,9 +314,10 @@ size_t snug_fit_checked_size(const void *p, const char *op)
  * the largest of these slacks allows cannot have been given this block. */
 size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
 {
-    if (!HEADS_LOCK_FREE) snug_lock(&fit_lock);
+    struct fit_state *a = HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
+    if (!HEADS_LOCK_FREE) arena_lock(a);
     uint64_t h = blk_word_relaxed(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
-    if (!HEADS_LOCK_FREE) snug_unlock(&fit_lock);
+    if (!HEADS_LOCK_FREE) arena_unlock(a);
     size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
     if (h & BLK_ROOMY) slack += sz / ROOMY_SHARE;
     if (snug_rload(&caches_made)) {
@@ -313,20 +339,22 @@ size_t snug_fit_cached_size(const void *p)
         if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
         return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
     }
-    snug_lock(&fit_lock);
+    struct fit_state *a = arena_of((uintptr_t)p);
+    arena_lock(a);
     size_t sz = blk_size(blk_of_payload(p));
-    snug_unlock(&fit_lock);
+    arena_unlock(a);
     return sz;
 }
 
 size_t snug_fit_validate(const void *p, const char *op)
 {
-    snug_lock(&fit_lock);
+    struct fit_state *a = arena_of((uintptr_t)p);
+    arena_lock(a);
     uintptr_t b = checked_block(p, op);
     /* An overflow into the next block is seen here too, as at free. */
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
-    snug_unlock(&fit_lock);
+    arena_unlock(a);
     return sz - WORD;
 }
 
@@ -336,7 +364,8 @@ void *snug_fit_from_top(size_t n)
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return NULL;
     size_t need = blk_need(n);
     uintptr_t b = 0;
-    snug_lock(&fit_lock);
+    struct fit_state *a = arena_mine();
+    arena_lock(a);
     /* The top is the last region's: grown if need be, the block costs the
      * heap no more than a trim and a new mapping would.  A top that does not
      * wait is used when it holds a quarter of the request or more. */
@@ -346,13 +375,13 @@ void *snug_fit_from_top(size_t n)
         (b = alloc_locked_cold(need)) != 0)
         user_taken(b);
     errno = saved;
-    snug_unlock(&fit_lock);
+    arena_unlock(a);
     return b ? (void *)(b + WORD) : NULL;
 }
 
 void snug_fit_free(void *p)
 {
-    int locked = fit_lock_user();
+    int locked = fit_lock_user(arena_of((uintptr_t)p));
     uintptr_t b = checked_block(p, "free(): invalid pointer");
     uint64_t h = blk_head_known(b);
     fit->user_blocks--;
@@ -370,7 +399,7 @@ void *snug_fit_realloc(void *p, size_t n)
 {
     if (n > (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE) return NULL;
     size_t need = blk_need(n);
-    int locked = fit_lock_user();
+    int locked = fit_lock_user(arena_of((uintptr_t)p));
     uintptr_t b = checked_block(p, "realloc(): invalid pointer");
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     uintptr_t result = 0;
@@ -445,9 +474,11 @@ static void mark_pages(uintptr_t page, size_t bytes, int on)
     for (size_t j = 0; j < k; j++) m->kind[i + j] = on ? (uint8_t)(j + 1) : 0;
 }
 
+/* Small pages come from arena 0, on brk where it can: a free finds a slot's
+ * page there from region 0's map without walking the regions. */
 void *snug_fit_page_alloc(size_t *bytes, size_t least)
 {
-    snug_lock(&fit_lock);
+    arena_lock(fit_arena0);
     if (least < *bytes) {
         if (fit->park_n) park_flush();
         if (!find_aligned(*bytes, SNUG_OSPAGE) && find_aligned(least, SNUG_OSPAGE)) *bytes = least;
@@ -457,78 +488,113 @@ void *snug_fit_page_alloc(size_t *bytes, size_t least)
         blk_set_head(b, blk_head_known(b) | BLK_PAGE);
         mark_pages(b + WORD, *bytes, 1);
     }
-    snug_unlock(&fit_lock);
+    arena_unlock(fit_arena0);
     return b ? (void *)(b + WORD) : NULL;
 }
 
 void snug_fit_page_free(void *page, size_t bytes)
 {
-    snug_lock(&fit_lock);
+    struct fit_state *a = arena_of((uintptr_t)page);
+    arena_lock(a);
     uintptr_t b = blk_of_payload(page);
     mark_pages((uintptr_t)page, bytes, 0);
     blk_set_head(b, blk_head(b) & ~BLK_PAGE);
     trim_after(release_cold(b));
-    snug_unlock(&fit_lock);
+    arena_unlock(a);
 }
 
 void snug_fit_page_orphan(void *page)
 {
     size_t bytes;
-    snug_lock(&fit_lock);
+    struct fit_state *a = arena_of((uintptr_t)page);
+    arena_lock(a);
     bytes = (size_t)(blk_head(blk_of_payload(page)) & ~BLK_FLAGS) & ~(size_t)(SNUG_OSPAGE - 1);
-    snug_unlock(&fit_lock);
+    arena_unlock(a);
     snug_fit_page_free(page, bytes);
 }
 
 
-/* ---- fork and statistics -------------------------------------------- */
+/* ---- arenas: which one a thread allocates from ----------------------
+ * Made as threads ask for them, up to the `arenas` option; never freed: an
+ * exiting thread's arena goes to the next thread that asks.  What runs over
+ * every arena is arena.c's. */
 
-void snug_fit_each_block(void (*fn)(uintptr_t b, size_t size, uint64_t flags, void *arg), void *arg)
+
+/* Makes arenas one at a time (so there are never more than the bound);
+ * taken before any arena's lock (fork: snug_fit_lock_all). */
+snug_lock_t arenas_lock = SNUG_LOCK_INIT;
+static _Atomic unsigned narenas = 1;
+
+/* The most arenas: the option, else four per CPU the process may run on
+ * (two on 32-bit, where each takes 64 MiB of address space), at least 2. */
+static unsigned arena_bound(void)
 {
-    snug_lock(&fit_lock);
-    for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next)) {
-        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
-        fn(r->start, r->first - r->start, BLK_META | BLK_INUSE, arg);
-        for (uintptr_t b = r->first; b < end - WORD; b += blk_size(b)) {
-            uint64_t fl = blk_head(b) & BLK_FLAGS;
-            if (blk_parked(fl)) fl &= ~BLK_INUSE;       /* parked: free */
-            fn(b, blk_size(b), fl, arg);
-        }
+    if (snug_opt.arenas) return snug_opt.arenas > 1024 ? 1024 : (unsigned)snug_opt.arenas;
+    static unsigned cpus;
+    unsigned n = __atomic_load_n(&cpus, __ATOMIC_RELAXED);
+    if (!n) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+        if (!n) n = 1;
+        __atomic_store_n(&cpus, n, __ATOMIC_RELAXED);
     }
-    snug_unlock(&fit_lock);
+    n *= sizeof(void *) == 8 ? 4 : 2;
+    return n < 2 ? 2 : n > 256 ? 256 : n;
 }
 
-void snug_fit_each_page(void (*fn)(uintptr_t page, void *arg), void *arg)
+/* A new arena, its lock on its own line before its state (arenas_lock held);
+ * NULL when arena 0 has no room for its record. */
+static struct fit_state *arena_new(unsigned id)
 {
-    for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next)) {
-        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
-        for (uintptr_t b = r->first; b < end - WORD; b += blk_size(b))
-            if ((blk_head(b) & (BLK_PAGE | BLK_INUSE)) == (BLK_PAGE | BLK_INUSE)) fn(b + WORD, arg);
+    size_t lk = snug_align_up(sizeof(snug_lock_t), 64);
+    char *m = fit_meta_alloc_aligned(lk + sizeof(struct fit_state), 64);
+    if (!m) return NULL;
+    memset(m, 0, lk + sizeof(struct fit_state));
+    struct fit_state *a = (struct fit_state *)(m + lk);
+    a->lock = (snug_lock_t *)m;
+    a->id = id;
+    atomic_store_explicit(&a->users, 1, memory_order_relaxed);
+#ifdef SNUG_COUNTS
+    snug_count_lock_seen(a->lock, "arena lock");
+#endif
+    struct fit_state *last = fit_arena0;
+    while (atomic_load_explicit(&last->next_arena, memory_order_relaxed)) last = atomic_load_explicit(&last->next_arena, memory_order_relaxed);
+    atomic_store_explicit(&last->next_arena, a, memory_order_release);
+    atomic_store_explicit(&narenas, id + 1, memory_order_release);
+    return a;
+}
+
+/* An arena for the calling thread (a process with threads): one no thread
+ * uses, else a new one while there are fewer than the bound, else the one
+ * with the fewest threads.  Arena 0, whose regions hold every small page and
+ * snug's records, is left to the thread that made it while others exist. */
+struct fit_state *arena_attach(void)
+{
+    struct fit_state *pick = NULL;
+    snug_lock(&arenas_lock);
+    for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->next_arena, memory_order_acquire)) {
+        unsigned u = atomic_load_explicit(&a->users, memory_order_relaxed);
+        if (u == 0) { pick = a; break; }
+        /* (ties go to the later arena: arena 0 also serves every small page) */
+        if (!pick || u <= atomic_load_explicit(&pick->users, memory_order_relaxed)) pick = a;
     }
+    unsigned n = atomic_load_explicit(&narenas, memory_order_relaxed);
+    struct fit_state *made = NULL;
+    if (atomic_load_explicit(&pick->users, memory_order_relaxed) != 0 && n < arena_bound()) made = arena_new(n);
+    if (made) pick = made;
+    else atomic_fetch_add_explicit(&pick->users, 1, memory_order_relaxed);
+    snug_unlock(&arenas_lock);
+    fit_mine = pick;
+    return pick;
 }
 
-int snug_fit_trim(size_t pad)
+/* The calling thread exits: its arena is free for the next thread. */
+void snug_fit_thread_exit(void)
 {
-    snug_lock(&fit_lock);
-    if (fit->park_n) park_flush();
-    int released = region_trim_all(pad);
-    snug_unlock(&fit_lock);
-    return released;
+    struct fit_state *a = fit_mine;
+    if (!a) return;
+    fit_mine = NULL;
+    atomic_fetch_sub_explicit(&a->users, 1, memory_order_relaxed);
 }
 
-void snug_fit_lock_all(void) { snug_lock(&fit_lock); }
-void snug_fit_unlock_all(void) { snug_unlock(&fit_lock); }
-void snug_fit_reset_locks(void) { snug_lock_reset(&fit_lock); }
-
-void snug_fit_totals(struct fit_totals *t)
-{
-    snug_lock(&fit_lock);
-    t->free_blocks = fit->free_blocks + fit->park_n;
-    t->free_bytes = fit->free_bytes + fit->park_bytes;
-    t->user_blocks = fit->user_blocks;
-    t->user_bytes = fit->user_bytes;
-    t->regions = fit->nregions;
-    snug_unlock(&fit_lock);
-}
-
-size_t snug_fit_user_bytes_now(void) { return snug_rload(&fit->user_bytes); }
+unsigned snug_fit_arenas(void) { return atomic_load_explicit(&narenas, memory_order_acquire); }

@@ -1,7 +1,9 @@
 /* fit.h - the fit allocator: boundary-tag blocks in the heap regions, found with
  * two-level segregated bins (TLSF-style) and coalesced at once (or parked for a
  * request of the same size first, while the process has one thread).  It
- * serves medium requests, small-object pages and snug's own metadata.  One lock. */
+ * serves medium requests, small-object pages and snug's own metadata.  Arena 0
+ * serves a process with one thread; with threads, each thread takes its medium
+ * blocks from an arena of its own (arena.c), each with its own lock. */
 #ifndef SNUG_FIT_H
 #define SNUG_FIT_H
 #include "block.h"
@@ -59,6 +61,10 @@ void   snug_fit_end_wait(void);
 /* Would freeing this small page leave more than the trim threshold free at
  * its region's top (so that keeping it cached would pin that memory)? */
 int    snug_fit_page_pins_top(void *page);
+/* Arenas (arena.c): the calling thread exits (its arena goes to the next
+ * thread that asks), and how many have been made. */
+void   snug_fit_thread_exit(void);
+unsigned snug_fit_arenas(void);
 int    snug_fit_reclaim(void);              /* the reclaimer's round: whether anything still waits */
 void   snug_fit_lock_all(void);             /* fork: take / release / reset */
 void   snug_fit_unlock_all(void);

@@ -1,15 +1,18 @@
-/* fit_check.c - the heap checker's walk of the fit allocator: every block of
- * every region (I1-I5), every bin (I4) and every park list (K1), and the counts
- * they keep, under the fit lock.  It only reads; check.c calls it. */
+/* fit_check.c - the heap checker's walk of the fit allocator: for every arena,
+ * every block of each of its regions (I1-I5), every bin (I4) and every park
+ * list (K1), and the counts they keep, under the arena's lock.  It only
+ * reads; check.c calls it. */
 #include "park.h"
 
-int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
+/* Arena fit (its lock held). */
+static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
 {
     int rc = 0;
-    size_t nfree = 0, freebytes = 0, nparked = 0, parkedbytes = 0;
+    size_t nfree = 0, freebytes = 0, nparked = 0, parkedbytes = 0, nregions = 0;
     int seen_top = 0;
-    snug_lock(&fit_lock);
     for (struct region *r = atomic_load(&snug_regions); r && !rc; r = atomic_load(&r->next)) {
+        if (r->arena != fit) continue;
+        nregions++;
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed), b = r->first;
         struct pmap *m = atomic_load(&r->map);
         int prev_inuse = 1;
@@ -88,6 +91,17 @@ int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
         if (!rc && (listed != nparked || fit->park_n != nparked || fit->park_bytes != parkedbytes))
             rc = snug_check_fail("parked counts disagree (K1)", nparked);
     }
-    snug_unlock(&fit_lock);
+    if (!rc && nregions != fit->nregions) rc = snug_check_fail("arena's region count disagrees", nregions);
+    return rc;
+}
+
+int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
+{
+    int rc = 0;
+    for (struct fit_state *a = fit_arena0; a && !rc; a = atomic_load(&a->next_arena)) {
+        arena_lock(a);
+        rc = arena_check(page_check);
+        arena_unlock(a);
+    }
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "fit.h"
 #include "lock.h"
 #include "options.h"
+#include "retain.h"
 #include "tuning.h"
 #include <sys/single_threaded.h>
 
@@ -22,8 +23,12 @@
 /* A free block's links are stored encoded (bins.h). */
 typedef struct fblock { uint64_t head; uint64_t next_enc, prev_enc; } fblock;
 
-/* The fit allocator's state: it lives at the start of region 0, like
- * everything else snug keeps; `fit` points to it once snug_fit_init ran. */
+/* An arena: one fit allocator's state, its regions and its lock.  Arena 0
+ * lives at the start of region 0 (brk), like everything else snug keeps, and
+ * serves a process while it has one thread, snug's own records and every
+ * small page.  A process with threads gives each thread an arena of its own
+ * for its medium blocks, up to the `arenas` option (arena.c), each growing
+ * its own mapped regions; a free goes to the arena of the block's region. */
 struct fit_state {
     uint64_t summary;
     uint64_t bits[NWORDS];
@@ -44,11 +49,42 @@ struct fit_state {
     uint64_t park_bits[NPWORDS];
     fblock *park[NPARK];
     int16_t park_credit[NPARK];
+    /* How much free top the growing region keeps waiting (retain.h; region.c's decay). */
+    struct retain top_retain;
+    /* Free space off the top at the reclaimer's last purge of fragments (region.c). */
+    size_t frag_mark;
+    int frag_seen;
+    unsigned id;                            /* 0 for arena 0, then in order of making */
+    _Atomic unsigned users;                 /* threads attached (arena.c) */
+    snug_lock_t *lock;                      /* arena 0's is fit_lock; others' just before their state */
+    struct fit_state *_Atomic next_arena;   /* every arena, arena 0 first */
 };
-extern SNUG_INTERNAL struct fit_state *fit;
+/* The arena the calling thread works in: set by every entry of the fit
+ * allocator (lock held, or the process has one thread) before it touches
+ * anything, so the inline helpers below read one thread-local pointer. */
+extern SNUG_INTERNAL __thread struct fit_state *fit __attribute__((tls_model("initial-exec")));
+extern SNUG_INTERNAL struct fit_state *fit_arena0;
 
-/* The one lock of the fit allocator (defined in region.c, the lowest of its files). */
+/* Arena 0's lock (defined in region.c, the lowest of the fit allocator's
+ * files), and the one that makes arenas (fit.c), taken before any arena's. */
 extern SNUG_INTERNAL snug_lock_t fit_lock;
+extern SNUG_INTERNAL snug_lock_t arenas_lock;
+
+/* The arena holding block or page address a: region 0's, or its region's
+ * (arena 0 for an address in no region: the caller's checks then report it). */
+static inline struct fit_state *arena_of(uintptr_t a)
+{
+    if (SNUG_LIKELY(a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) return fit_arena0;
+    struct region *r = region_of(a);
+    return r ? r->arena : fit_arena0;
+}
+/* Enter arena a with its lock held. */
+static inline void arena_lock(struct fit_state *a)
+{
+    snug_lock(a->lock);
+    fit = a;
+}
+static inline void arena_unlock(struct fit_state *a) { snug_unlock(a->lock); }
 
 /* The lock on the paths user requests take (malloc, free, realloc), counting
  * the waits (mcache.h).  While the process has one thread (glibc's
@@ -57,13 +93,25 @@ extern SNUG_INTERNAL snug_lock_t fit_lock;
  * wait for every store still pending (a realloc's copy, the program's writes)
  * to drain.  Returns whether it was taken, for fit_unlock_user; the choice is
  * made once per call, so a thread created later finds the lock consistent. */
-static inline int fit_lock_user(void)
+static inline int fit_lock_user(struct fit_state *a)
 {
+    fit = a;
     if (__libc_single_threaded) return 0;
-    if (SNUG_UNLIKELY(snug_lock(&fit_lock))) atomic_fetch_add_explicit(&snug_fit_waits.n, 1, memory_order_relaxed);
+    if (SNUG_UNLIKELY(snug_lock(a->lock))) atomic_fetch_add_explicit(&snug_fit_waits.n, 1, memory_order_relaxed);
     return 1;
 }
-static inline void fit_unlock_user(int locked) { if (locked) snug_unlock(&fit_lock); }
+static inline void fit_unlock_user(int locked) { if (locked) snug_unlock(fit->lock); }
+
+/* The calling thread's arena for a new block: arena 0 while the process has
+ * one thread, else the thread's own (attached at its first medium request). */
+extern SNUG_INTERNAL __thread struct fit_state *fit_mine __attribute__((tls_model("initial-exec")));
+struct fit_state *arena_attach(void);
+static inline struct fit_state *arena_mine(void)
+{
+    if (__libc_single_threaded) return fit_arena0;
+    struct fit_state *a = fit_mine;
+    return SNUG_LIKELY(a != NULL) ? a : arena_attach();
+}
 
 /* Where a freed block's own size is remembered after it merged with the free
  * block after it (the word after the links; bigger blocks only): bins.h
@@ -82,8 +130,12 @@ void region_top_waits(struct region *r, size_t sz);
 void region_trim_top(struct region *r, size_t keep);
 void region_purge_wait(uintptr_t b, size_t sz);
 void region_decay_check(void);
-/* Trim every region's free top to pad and discard the free pages inside
- * large free blocks; whether any memory went back. */
+/* An arena's part of the reclaimer's round (whether anything still waits), and
+ * a waiting top trimmed now. */
+int  region_reclaim(void);
+void region_end_wait(void);
+/* Trim every region of the arena's free top to pad and discard the free pages
+ * inside large free blocks; whether any memory went back. */
 int  region_trim_all(size_t pad);
 
 /* A fit call while a top or a purge waits: on every DECAY_POLL_EVERY-th, trim
@@ -97,6 +149,8 @@ static inline __attribute__((always_inline)) void decay_poll(void)
  * not the growing region's; a free block inside a region waits to be purged.
  * Lock held. */
 void park_flush(void);              /* every parked block rejoins the heap (park.c) */
+/* fit.c, for arena.c: a record of snug's own from arena 0 (its lock taken here), aligned. */
+void *fit_meta_alloc_aligned(size_t n, size_t align);
 static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
 {
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);

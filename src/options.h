@@ -22,6 +22,7 @@ enum snug_opt_type { SNUG_OPT_FLAG, SNUG_OPT_BYTES, SNUG_OPT_MS, SNUG_OPT_COUNT 
 #define SNUG_M_TRIM_THRESHOLD (-1)
 #define SNUG_M_TOP_PAD        (-2)
 #define SNUG_M_MMAP_THRESHOLD (-3)
+#define SNUG_M_ARENA_MAX      (-8)
 
 /* X(name, type, default, mallopt parameter, help).  secure comes first: every malloc
  * and free reads it. */
@@ -38,6 +39,8 @@ enum snug_opt_type { SNUG_OPT_FLAG, SNUG_OPT_BYTES, SNUG_OPT_MS, SNUG_OPT_COUNT 
       "how long free memory beyond the threshold waits before it goes back (0: at once)") \
     X(decay_max, SNUG_OPT_BYTES, 16u * 1024u * 1024u, 0, \
       "free top kept waiting, and freed large mappings kept, before the bound adapts") \
+    X(arenas, SNUG_OPT_COUNT, 0, SNUG_M_ARENA_MAX, \
+      "most arenas threads take medium blocks from (0: four per CPU, two on 32-bit; 1: one for all)") \
     X(thread_cache_after, SNUG_OPT_COUNT, 64, 0, \
       "threads cache freed medium blocks after this many waits for the lock") \
     X(background, SNUG_OPT_COUNT, 1, 0, \

@@ -76,15 +76,16 @@ API void malloc_stats(void) { snug_stats_print("malloc_stats"); }
  * accepted and have no effect.  Unknown ones are reported once and accepted
  * (returning 1), as glibc accepts them. */
 _Static_assert(SNUG_M_TRIM_THRESHOLD == M_TRIM_THRESHOLD && SNUG_M_TOP_PAD == M_TOP_PAD &&
-               SNUG_M_MMAP_THRESHOLD == M_MMAP_THRESHOLD, "options.h's mallopt parameters are glibc's");
+               SNUG_M_MMAP_THRESHOLD == M_MMAP_THRESHOLD && SNUG_M_ARENA_MAX == M_ARENA_MAX,
+               "options.h's mallopt parameters are glibc's");
 
 API int mallopt(int param, int value)
 {
     switch (param) {
-    case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+    case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD: case M_ARENA_MAX:
         return value < 0 ? 0 : snug_options_mallopt(param, (size_t)value);
     case M_MMAP_MAX:
-    case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
+    case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST:
     case M_MXFAST:
         return 1;
     default: {

@@ -10,15 +10,17 @@
 #include <errno.h>
 #include <string.h>
 
-struct fit_state *fit;
+__thread struct fit_state *fit;
+__thread struct fit_state *fit_mine;
+struct fit_state *fit_arena0;
 snug_lock_t fit_lock = SNUG_LOCK_INIT;
 struct snug_waits snug_fit_waits;
 
-/* How much free top the growing region keeps waiting (retain.h; decay,
- * below): a top beyond it is cut to it at once; a program that grows again
- * soon after such a cut makes it larger (the sqlite shape: tens of MiB freed
- * and built again, phase after phase, each cut faulted in anew a moment later). */
-static struct retain top_retain;
+/* An arena's top_retain (fit_private.h) bounds how much free top its growing
+ * region keeps waiting (decay, below): a top beyond it is cut to it at once; a
+ * program that grows again soon after such a cut makes it larger (the sqlite
+ * shape: tens of MiB freed and built again, phase after phase, each cut
+ * faulted in anew a moment later). */
 /* Every change of a region's end goes through here (region 0's view and the
  * last region's sentinel follow). */
 static void region_set_end(struct region *r, uintptr_t end)
@@ -33,6 +35,7 @@ static size_t map_bytes(size_t pages) { return sizeof(struct pmap) + snug_align_
 static void region_link(struct region *r)
 {
     r->next = NULL;
+    r->arena = fit;
     struct region *_Atomic *at = &snug_regions;
     while (atomic_load(at)) at = &atomic_load(at)->next;
     atomic_store_explicit(at, r, memory_order_release);
@@ -147,15 +150,17 @@ static struct region *region_new_mmap(size_t need)
 
 int region_grow(size_t need)
 {
-    struct region *r = fit->last;
-    uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
-    size_t have = 0;
-    if (!(blk_head(end - WORD) & BLK_PREV_INUSE)) have = blk_prev_foot(end - WORD);
-    size_t more = need > have ? need - have : 0;
+    struct region *r = fit->last;         /* (none yet in a new arena) */
     /* Mappings kept for reuse would only add to what the heap holds. */
     large_cache_drop();
-    retain_regrow(&top_retain, snug_os_now_ms());
-    if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
+    retain_regrow(&fit->top_retain, snug_os_now_ms());
+    if (r) {
+        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+        size_t have = 0;
+        if (!(blk_head(end - WORD) & BLK_PREV_INUSE)) have = blk_prev_foot(end - WORD);
+        size_t more = need > have ? need - have : 0;
+        if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
+    }
     return region_new_mmap(need + MIN_BLOCK) ? 0 : -1;
 }
 
@@ -199,7 +204,12 @@ int snug_fit_init(void)
     r->limit = limit;
     r->start = start;
     r->mapbase = start & ~(uintptr_t)(SNUG_OSPAGE - 1);
-    fit = (struct fit_state *)(start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
+    fit = fit_arena0 = fit_mine = (struct fit_state *)(start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
+    fit->lock = &fit_lock;
+#ifdef SNUG_COUNTS
+    snug_count_lock_seen(&fit_lock, "fit_lock");  /* (arena 0's: the one every thread may take) */
+#endif
+    fit->users = 1;                               /* (the thread that made it) */
     atomic_store_explicit(&r->map, m, memory_order_relaxed);
     r->first = first;
     atomic_store_explicit(&r->end, end, memory_order_relaxed);
@@ -251,14 +261,14 @@ static int decay_due(void)
 
 void region_top_waits(struct region *r, size_t sz)
 {
-    size_t keep = retain_keep(&top_retain);
+    size_t keep = retain_keep(&fit->top_retain);
     if (!snug_opt.decay_ms || decay_due()) {
         region_trim_top(r, snug_opt.top_pad);
         fit->wait.since.top = 0;
-        retain_idle(&top_retain);
+        retain_idle(&fit->top_retain);
     } else if (sz > snug_opt.trim_threshold + keep) {
         region_trim_top(r, keep);
-        retain_cut(&top_retain, sz - keep, snug_os_now_ms());
+        retain_cut(&fit->top_retain, sz - keep, snug_os_now_ms());
     }
 }
 
@@ -326,7 +336,7 @@ void region_decay_check(void)
     uint32_t now = now_ms32();
     if (waited(fit->wait.since.top, now)) {
         decay_now();
-        retain_idle(&top_retain);
+        retain_idle(&fit->top_retain);
     }
     if (waited(fit->wait.since.inside, now)) purge_now();
 }
@@ -335,7 +345,7 @@ static void decay_now(void)
 {
     fit->wait.since.top = 0;
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
-        if (region_top_free(r) > snug_opt.trim_threshold) region_trim_top(r, snug_opt.top_pad);
+        if (r->arena == fit && region_top_free(r) > snug_opt.trim_threshold) region_trim_top(r, snug_opt.top_pad);
 }
 
 /* Fragments: free space inside the regions in blocks under the trim
@@ -347,39 +357,34 @@ static void decay_now(void)
  * the threshold, on two rounds in a row (decay_ms / 2 apart: the program is not
  * cycling through them), the pages inside every free block of 4 OS pages or
  * more are discarded, as malloc_trim does.  Lock held. */
-static size_t frag_mark;
-static int frag_seen;
-
 static int fragments_round(void)
 {
     size_t inside = fit->free_bytes - (fit->top ? blk_size(fit->top) : 0);
-    if (inside < frag_mark) frag_mark = inside;
-    int many = inside > fit->user_bytes + snug_opt.trim_threshold && inside > frag_mark + snug_opt.trim_threshold;
-    if (!many) return frag_seen = 0;
-    if (!frag_seen) return frag_seen = 1;
-    frag_seen = 0;
-    frag_mark = inside;
+    if (inside < fit->frag_mark) fit->frag_mark = inside;
+    int many = inside > fit->user_bytes + snug_opt.trim_threshold && inside > fit->frag_mark + snug_opt.trim_threshold;
+    if (!many) return fit->frag_seen = 0;
+    if (!fit->frag_seen) return fit->frag_seen = 1;
+    fit->frag_seen = 0;
+    fit->frag_mark = inside;
     (void)discard_free(4 * SNUG_OSPAGE);
     return 0;
 }
 
-/* The reclaimer's round (reclaim.c): trim and purge what has waited decay_ms,
- * and the fragments; whether anything still waits. */
-int snug_fit_reclaim(void)
+/* An arena's part of the reclaimer's round (reclaim.c, through arena.c):
+ * trim and purge what has waited decay_ms, and the fragments; whether
+ * anything still waits.  Lock held. */
+int region_reclaim(void)
 {
-    snug_lock(&fit_lock);
     if (fit->wait.any) region_decay_check();
     int any = fit->wait.any != 0;
     if (fit->park_n == 0) any |= fragments_round();
-    snug_unlock(&fit_lock);
     return any;
 }
 
-void snug_fit_end_wait(void)
+/* A waiting top is trimmed now (lock held). */
+void region_end_wait(void)
 {
-    snug_lock(&fit_lock);
     if (fit->wait.since.top) decay_now();
-    snug_unlock(&fit_lock);
 }
 
 /* ---- giving memory back ---------------------------------------------- */
@@ -418,7 +423,8 @@ void region_trim_top(struct region *r, size_t keep)
 
 int snug_fit_page_pins_top(void *page)
 {
-    snug_lock(&fit_lock);
+    struct fit_state *a = arena_of((uintptr_t)page);
+    arena_lock(a);
     uintptr_t b = blk_of_payload(page);
     uint64_t h = blk_head(b);
     size_t bytes = (size_t)(h & ~BLK_FLAGS);        /* the page's block (may be a little larger) */
@@ -433,7 +439,7 @@ int snug_fit_page_pins_top(void *page)
     struct region *r = region_of(b);
     int top = (nh & ~BLK_FLAGS) == 0 && n == atomic_load_explicit(&r->end, memory_order_relaxed) - WORD;
     size_t free_before = top && !(h & BLK_PREV_INUSE) ? b - prev_free_block(b) : 0;
-    snug_unlock(&fit_lock);
+    arena_unlock(a);
     return top && free_before + bytes + free_after > snug_opt.trim_threshold;
 }
 
@@ -442,7 +448,7 @@ int region_trim_all(size_t pad)
     fit->wait.any = 0;                            /* (what both waits would give back goes now) */
     size_t before = snug_os_held();
     for (struct region *r = atomic_load(&snug_regions); r; r = atomic_load(&r->next))
-        region_trim_top(r, pad < SNUG_OSPAGE ? 0 : pad);
+        if (r->arena == fit) region_trim_top(r, pad < SNUG_OSPAGE ? 0 : pad);
     int released = snug_os_held() < before;
     /* Free pages inside large free blocks go back too (the range stays mapped). */
     if (discard_free(4 * SNUG_OSPAGE)) released = 1;

@@ -65,6 +65,7 @@ static void thread_exit(void *arg)
     drain_remote(h);
     heap_release_empty(h);
     live_publish(h);                    /* (a parked heap holds nothing unpublished) */
+    snug_fit_thread_exit();             /* (its arena, for the next thread) */
     tl_set(NULL);
     tl_exited = 1;
     snug_lock(&heaps_lock);

@@ -793,6 +793,92 @@ static void check_fork_child_no_eager_reclaimer(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the fork child made no thread of its own (status %#x)", st);
 }
 
+/* Arenas (src/arena.c): in a process with threads each thread takes its medium blocks from
+ * an arena of its own, which grows its own mapped region, so threads do not meet on one lock.
+ * Two threads' blocks add regions; the main thread frees them all (each into its block's
+ * arena), the heap check walks every arena, and malloc_trim then gives the arenas' memory
+ * back.  With mallopt(M_ARENA_MAX, 1) every thread shares arena 0 and no region is added. */
+#define AR_N 2000
+static void *ar_blk[2][AR_N];
+static void *ar_alloc(void *arg)
+{
+    void **v = arg;
+    for (int i = 0; i < AR_N; i++)
+        if ((v[i] = malloc(5000)) != NULL) memset(v[i], 0x5a, 5000);
+    return NULL;
+}
+static void arena_round(int one_arena)
+{
+    void *mine = malloc(5000);
+    CHECK(mine != NULL, "malloc");
+    struct snug_stats s0 = get_stats();
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++) CHECK(pthread_create(&t[k], NULL, ar_alloc, ar_blk[k]) == 0, "pthread_create");
+    for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+    struct snug_stats s1 = get_stats();
+    note("regions %zu -> %zu, heap %zu -> %zu KiB", s0.regions, s1.regions, s0.heap_bytes >> 10, s1.heap_bytes >> 10);
+    if (one_arena)
+        CHECK(s1.regions == s0.regions, "with one arena the threads' blocks come from region 0 (%zu regions, %zu before)",
+              s1.regions, s0.regions);
+    else
+        CHECK(s1.regions >= s0.regions + 2, "each thread's medium blocks come from its own arena's region (%zu regions, %zu before)",
+              s1.regions, s0.regions);
+    CHECK(sd_heap_check() == 0, "heap check with the threads' blocks live");
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < AR_N; i++) {
+            unsigned char *b = ar_blk[k][i];
+            CHECK(b != NULL, "thread %d's malloc #%d", k, i);
+            if (!b) continue;
+            CHECK(b[0] == 0x5a && b[4999] == 0x5a, "block %d of thread %d changed", i, k);
+            free(b);
+        }
+    free(mine);
+    CHECK(sd_heap_check() == 0, "heap check after the main thread freed the threads' blocks");
+    malloc_trim(0);
+    struct snug_stats s2 = get_stats();
+    note("after malloc_trim: heap %zu KiB", s2.heap_bytes >> 10);
+    CHECK(s2.heap_bytes < s0.heap_bytes + (1u << 20), "malloc_trim gave the arenas' memory back (%zu KiB held, %zu before the threads)",
+          s2.heap_bytes >> 10, s0.heap_bytes >> 10);
+}
+static void check_threads_own_arenas(void) { arena_round(0); }
+static void check_one_arena(void)
+{
+    CHECK(mallopt(M_ARENA_MAX, 1) == 1, "mallopt(M_ARENA_MAX, 1)");
+    arena_round(1);
+}
+
+/* A thread whose new arena cannot map its region (the address space limit leaves no room
+ * for the reservation) still gets its block: from arena 0, which has room. */
+static void *ar_one(void *arg)
+{
+    *(void **)arg = malloc(5000);
+    return NULL;
+}
+static void check_arena_without_room_uses_arena0(void)
+{
+    void *room = malloc(1 << 20);       /* (room in arena 0 for the thread's block, once freed) */
+    CHECK(room != NULL, "malloc");
+    free(room);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    CHECK(f && fscanf(f, "%lu", &pages) == 1, "statm");
+    if (f) fclose(f);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_AS, &old);
+    lim = old;
+    lim.rlim_cur = pages * (rlim_t)sysconf(_SC_PAGESIZE) + (24u << 20);    /* a thread's stack fits, a 64 MiB region does not */
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0, "setrlimit");
+    void *p = NULL;
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, ar_one, &p);
+    CHECK(rc == 0, "pthread_create under the limit (%d)", rc);
+    if (rc == 0) pthread_join(t, NULL);
+    CHECK(p != NULL, "the thread's malloc(5000) succeeded although its arena could not map a region");
+    setrlimit(RLIMIT_AS, &old);
+    free(p);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 int main(void)
 {
     snugdl_init();
@@ -816,5 +902,8 @@ int main(void)
     run_check("cross-thread-frees-come-back", check_cross_thread_frees_return, 60);
     run_check("join-after-queued-frees-no-hang", check_join_after_queued_frees, 30);
     run_check("fork-child-no-eager-reclaimer", check_fork_child_no_eager_reclaimer, 30);
+    run_check("threads-take-medium-blocks-from-own-arenas", check_threads_own_arenas, 60);
+    run_check("one-arena-when-asked", check_one_arena, 60);
+    run_check("arena-without-room-uses-arena-0", check_arena_without_room_uses_arena0, 60);
     return harness_done();
 }
