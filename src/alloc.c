@@ -141,6 +141,18 @@ static __attribute__((noinline)) void sized_slow(void *p, size_t n, size_t align
     else free_other(p, a);
 }
 
+/* A medium block straight to the fit allocator when no thread cache is or
+ * may be made (medium_free's other cases); a thread with a heap is not in
+ * secure mode. */
+static inline __attribute__((always_inline)) void medium_free_fast(void *p)
+{
+    struct heap *h = snug_tl_heap;
+    if (h && !h->mc && atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after)
+        snug_fit_free(p);
+    else
+        free_other(p, ADDR_MEDIUM);
+}
+
 /* free, and the sized frees: op (a constant) names the sized call, NULL for
  * free itself, whose code has nothing of the check.  A sized free checks n
  * where the block's size is at hand: a small slot of the calling thread's
@@ -159,20 +171,17 @@ static inline __attribute__((always_inline)) void free_impl(void *p, size_t n, s
                 sized_slow(p, n, align, op);
                 return;
             }
-            /* A medium block straight to the fit allocator when no thread
-             * cache is or may be made (medium_free's other cases); a thread
-             * with a heap is not in secure mode. */
-            struct heap *h = snug_tl_heap;
-            if (h && !h->mc && atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) < snug_opt.thread_cache_after)
-                snug_fit_free(p);
-            else
-                free_other(p, ADDR_MEDIUM);
+            medium_free_fast(p);
             return;
         }
         pg = (struct spage *)page_of_kind((uintptr_t)p, k);
     } else {
-        if (!p) return;                 /* free(NULL), common enough to skip the region walk */
-        uintptr_t a = addr_page_slow((uintptr_t)p);
+        if (!p) return;                 /* free(NULL), common enough to skip the region lookup */
+        uintptr_t a = addr_page_other((uintptr_t)p);
+        if (a == ADDR_MEDIUM && !op) {  /* (a thread's arena's block) */
+            medium_free_fast(p);
+            return;
+        }
         if (a <= ADDR_MEDIUM) {
             if (op) sized_slow(p, n, align, op);
             else free_other(p, a);

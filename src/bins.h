@@ -213,7 +213,7 @@ static inline uintptr_t find_aligned(size_t need, size_t align)
 }
 
 /* First block and end of the region holding address a (region 0 read from its
- * view, without the walk); 0 when a is in none. */
+ * view, without the lookup); 0 when a is in none. */
 static inline uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
 {
     size_t len0 = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);

@@ -6,6 +6,8 @@
 
 struct region *_Atomic snug_regions;
 struct region0_view snug_r0;
+struct region *_Atomic *snug_rtab;
+int snug_regions_unlisted;
 
 uintptr_t addr_page_slow(uintptr_t a)
 {

@@ -94,22 +94,13 @@ struct region {
     struct pmap *_Atomic map;
     struct region *_Atomic next;
     struct fit_state *arena;    /* the arena whose blocks these are (fit_private.h) */
+    /* The map byte of address a is at kindx + a / 4 KiB (the classifier's,
+     * through the region table: the map covers every granule the region spans). */
+    uintptr_t kindx;
     int is_brk;
 };
 
 extern SNUG_INTERNAL struct region *_Atomic snug_regions;   /* region 0 first */
-
-/* The region holding address a, or NULL.  Lock-free; a region's record and
- * map are never unmapped (a trim gives back only the free tail of an mmap one). */
-static inline struct region *region_of(uintptr_t a)
-{
-    for (struct region *r = atomic_load_explicit(&snug_regions, memory_order_acquire); r;
-         r = atomic_load_explicit(&r->next, memory_order_acquire)) {
-        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
-        if (a - r->start < end - r->start) return r;
-    }
-    return NULL;
-}
 
 /* Region 0 at a glance, for the classifier's fast path: its extent and map.
  * len changes under the fit lock (release); readers load it relaxed. */
@@ -119,6 +110,39 @@ struct region0_view {
     _Atomic uintptr_t len;
 };
 extern SNUG_INTERNAL struct region0_view snug_r0;
+
+/* The region table: every region after region 0 starts at a multiple of
+ * SNUG_MMAP_REGION (a granule) and spans whole granules of address space, and
+ * the table, indexed by address / granule, names the region of each granule it
+ * covers (I6).  It is reserved at start-up (16 MiB of address space on 64-bit,
+ * of which a page is touched per 32 GiB that regions cover); entries are set
+ * once, under the fit allocator's lock, before the region is used, and never
+ * cleared (regions are never unmapped whole).  A region mapped where no
+ * aligned room was found is left out, and then region_of walks the list. */
+#define RTAB_SHIFT 26
+#define RTAB_N ((size_t)1 << (sizeof(void *) == 8 ? 47 - RTAB_SHIFT : 32 - RTAB_SHIFT))
+_Static_assert(SNUG_MMAP_REGION == (1u << RTAB_SHIFT), "a granule is a region's usual size");
+extern SNUG_INTERNAL struct region *_Atomic *snug_rtab;    /* NULL: none could be reserved */
+extern SNUG_INTERNAL int snug_regions_unlisted;             /* some region is not in the table */
+
+/* The region holding address a, or NULL.  Lock-free; a region's record and
+ * map are never unmapped (a trim gives back only the free tail of an mmap one). */
+static inline struct region *region_of(uintptr_t a)
+{
+    if (a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))
+        return atomic_load_explicit(&snug_regions, memory_order_acquire);
+    struct region *_Atomic *t = snug_rtab;
+    size_t i = a >> RTAB_SHIFT;
+    struct region *r = t && i < RTAB_N ? atomic_load_explicit(&t[i], memory_order_acquire) : NULL;
+    if (r && a - r->start < atomic_load_explicit(&r->end, memory_order_relaxed) - r->start) return r;
+    if (!__atomic_load_n(&snug_regions_unlisted, __ATOMIC_ACQUIRE)) return NULL;
+    for (r = atomic_load_explicit(&snug_regions, memory_order_acquire); r;
+         r = atomic_load_explicit(&r->next, memory_order_acquire)) {
+        uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
+        if (a - r->start < end - r->start) return r;
+    }
+    return NULL;
+}
 
 /* The small page holding address a, whose OS page has map byte k (1 + its
  * distance from the page's first OS page; I5). */
@@ -130,6 +154,27 @@ static inline uintptr_t page_of_kind(uintptr_t a, unsigned k)
 #define ADDR_NONE   ((uintptr_t)0)      /* in no region */
 #define ADDR_MEDIUM ((uintptr_t)1)      /* in a region, not in a small page */
 uintptr_t addr_page_slow(uintptr_t a);
+/* addr_page outside region 0: through the region table, inline; the rest
+ * (no table entry, a region left out of the table) out of line. */
+static inline uintptr_t addr_page_other(uintptr_t a)
+{
+    struct region *_Atomic *t = snug_rtab;
+    size_t i = a >> RTAB_SHIFT;
+    if (SNUG_LIKELY(t != NULL && i < RTAB_N)) {
+        struct region *r = atomic_load_explicit(&t[i], memory_order_acquire);
+        if (SNUG_LIKELY(r != NULL)) {
+            /* A page is marked only inside the region's blocks; an unmarked
+             * address is medium only below the region's end (beyond it, a
+             * trimmed tail, it may be anyone's mapping). */
+            unsigned k = *(const uint8_t *)(r->kindx + (a >> SNUG_OSPAGE_SHIFT));
+            if (SNUG_LIKELY(k)) return page_of_kind(a, k);
+            if (a - r->start < atomic_load_explicit(&r->end, memory_order_relaxed) - r->start) return ADDR_MEDIUM;
+        } else if (!__atomic_load_n(&snug_regions_unlisted, __ATOMIC_RELAXED)) {
+            return ADDR_NONE;           /* (a large block, the guard pool, or no block of snug's) */
+        }
+    }
+    return addr_page_slow(a);
+}
 /* The small page holding address a, or ADDR_MEDIUM / ADDR_NONE.  Lock-free. */
 static inline uintptr_t addr_page(uintptr_t a)
 {
@@ -137,7 +182,7 @@ static inline uintptr_t addr_page(uintptr_t a)
         unsigned k = snug_r0.kind[(a - snug_r0.start) >> SNUG_OSPAGE_SHIFT];
         return k ? page_of_kind(a, k) : ADDR_MEDIUM;
     }
-    return addr_page_slow(a);
+    return addr_page_other(a);
 }
 
 /* Map byte for address a in region r (0 when outside the map). */

@@ -1,5 +1,5 @@
 /* fit_check.c - the heap checker's walk of the fit allocator: for every arena,
- * every block of each of its regions (I1-I5), every bin (I4) and every park
+ * every block of each of its regions (I1-I5) and the region table (I6), every bin (I4) and every park
  * list (K1), and the counts they keep, under the arena's lock.  It only
  * reads; check.c calls it. */
 #include "park.h"
@@ -13,6 +13,17 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
     for (struct region *r = atomic_load(&snug_regions); r && !rc; r = atomic_load(&r->next)) {
         if (r->arena != fit) continue;
         nregions++;
+        /* I6: the table names r for every granule it spans (or has no entry
+         * for r at all, when r found no aligned room). */
+        if (r != atomic_load(&snug_regions) && snug_rtab) {
+            uintptr_t lastg = (atomic_load_explicit(&r->end, memory_order_relaxed) - 1) >> RTAB_SHIFT;
+            for (uintptr_t g = r->start >> RTAB_SHIFT; g <= lastg && g < RTAB_N && !rc; g++) {
+                struct region *e = atomic_load(&snug_rtab[g]);
+                if (e != r && !(e == NULL && __atomic_load_n(&snug_regions_unlisted, __ATOMIC_RELAXED)))
+                    rc = snug_check_fail("region table names another region (I6)", g << RTAB_SHIFT);
+            }
+            if (rc) break;
+        }
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed), b = r->first;
         struct pmap *m = atomic_load(&r->map);
         int prev_inuse = 1;

@@ -122,6 +122,9 @@ static inline uint64_t orig_key(uintptr_t b) { return ((uint64_t)b ^ snug_secret
 /* ---- region.c: regions, growth, and giving memory back (lock held) ---- */
 /* Make room for a block of `need` bytes: grow the last region or map a new one; 0 on success. */
 int  region_grow(size_t need);
+/* While set (the calling thread's), region_grow only extends the growing
+ * region in place and maps no new one (snug_fit_from_top). */
+extern SNUG_INTERNAL __thread int fit_grow_in_place __attribute__((tls_model("initial-exec")));
 /* Grow region r by at least `more` bytes at its top; 0 on success. */
 int  region_extend(struct region *r, size_t more);
 /* Free bytes at a region's top or inside a region, and the waits before they

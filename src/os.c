@@ -96,6 +96,18 @@ void *snug_os_map(size_t len)
 
 void *snug_os_reserve(size_t len) { return map_raw(len, MAP_NORESERVE); }
 
+void *snug_os_reserve_aligned(size_t len, size_t align)
+{
+    if (len > SIZE_MAX - align) return NULL;
+    char *p = map_raw(len + align, MAP_NORESERVE);
+    if (!p) return NULL;
+    uintptr_t at = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = at - (uintptr_t)p, tail = align - head;
+    if (head) snug_os_unmap(p, head, 0);
+    if (tail) snug_os_unmap((void *)(at + len), tail, 0);
+    return (void *)at;
+}
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif

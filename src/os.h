@@ -9,6 +9,8 @@
 void *snug_os_map(size_t len);
 /* Address space only (MAP_NORESERVE): nothing is counted; the caller counts what it uses. */
 void *snug_os_reserve(size_t len);
+/* The same, starting at a multiple of align (a power of two, at least an OS page). */
+void *snug_os_reserve_aligned(size_t len, size_t align);
 /* The same at exactly `at`, never over an existing mapping; NULL when that place is taken. */
 void *snug_os_reserve_at(void *at, size_t len);
 void  snug_os_unmap(void *p, size_t len, size_t held);

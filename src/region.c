@@ -12,6 +12,7 @@
 
 __thread struct fit_state *fit;
 __thread struct fit_state *fit_mine;
+__thread int fit_grow_in_place;
 struct fit_state *fit_arena0;
 snug_lock_t fit_lock = SNUG_LOCK_INIT;
 struct snug_waits snug_fit_waits;
@@ -121,14 +122,42 @@ int region_extend(struct region *r, size_t more)
     return 0;
 }
 
-/* A fresh mmap'd region able to hold a block of `need` bytes. */
+/* Region r, just mapped at a granule boundary (aligned) or not, goes in the
+ * region table (I6; block.h), before any block of it is handed out: each
+ * granule it spans names it.  The table's page that holds them is counted as
+ * held (one per region, an upper bound). */
+static void region_register(struct region *r, int aligned)
+{
+    int listed = aligned && snug_rtab;
+    for (uintptr_t g = r->start; listed && g < r->limit; g += SNUG_MMAP_REGION)
+        if ((g >> RTAB_SHIFT) >= RTAB_N) listed = 0;
+    if (!listed) {
+        __atomic_store_n(&snug_regions_unlisted, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    for (uintptr_t g = r->start; g < r->limit; g += SNUG_MMAP_REGION)
+        atomic_store_explicit(&snug_rtab[g >> RTAB_SHIFT], r, memory_order_release);
+    snug_os_account((intptr_t)SNUG_OSPAGE);
+}
+
+/* A fresh mmap'd region able to hold a block of `need` bytes: whole granules,
+ * at a granule boundary where there is room for that (the region table). */
 static struct region *region_new_mmap(size_t need)
 {
     size_t len = SNUG_MMAP_REGION;
-    if (need > len / 2) len = snug_align_up(need * 2, SNUG_OSPAGE);
+    if (need > (size_t)PTRDIFF_MAX / 4) { errno = ENOMEM; return NULL; }
+    if (need > len / 2) len = snug_align_up(need * 2, SNUG_MMAP_REGION);
     size_t pages = len >> SNUG_OSPAGE_SHIFT;
     size_t hdr = snug_align_up(sizeof(struct region), SNUG_ALIGN) + map_bytes(pages);
-    void *mem = snug_os_reserve(len);
+    void *mem = snug_rtab ? snug_os_reserve_aligned(len, SNUG_MMAP_REGION) : NULL;
+    int aligned = mem != NULL;
+    if (!mem) mem = snug_os_reserve(len);
+    if (!mem && len > SNUG_MMAP_REGION) {
+        /* Short of address space: what the block needs, without the room to
+         * grow (the map sized for the larger length still covers it). */
+        len = snug_align_up(hdr + need + MIN_BLOCK + 2 * SNUG_ALIGN, SNUG_OSPAGE);
+        mem = snug_os_reserve(len);
+    }
     if (!mem) return NULL;
     struct region *r = mem;
     r->start = r->mapbase = (uintptr_t)mem;
@@ -137,6 +166,7 @@ static struct region *region_new_mmap(size_t need)
     struct pmap *m = (struct pmap *)(r->start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
     m->cap = pages;
     atomic_store_explicit(&r->map, m, memory_order_relaxed);
+    r->kindx = (uintptr_t)m->kind - (r->mapbase >> SNUG_OSPAGE_SHIFT);
     r->first = snug_align_up(r->start + hdr + WORD, SNUG_ALIGN) - WORD;
     size_t used = snug_align_up(r->first + need + MIN_BLOCK + WORD - r->start, SNUG_OSPAGE);
     if (used > len) used = len;
@@ -144,6 +174,7 @@ static struct region *region_new_mmap(size_t need)
     snug_os_account((intptr_t)used);
     region_format(r);
     bin_insert(r->first, blk_size(r->first));
+    region_register(r, aligned);
     region_link(r);
     return r;
 }
@@ -161,6 +192,7 @@ int region_grow(size_t need)
         size_t more = need > have ? need - have : 0;
         if (region_extend(r, more + MIN_BLOCK) == 0) return 0;
     }
+    if (fit_grow_in_place) { errno = ENOMEM; return -1; }
     return region_new_mmap(need + MIN_BLOCK) ? 0 : -1;
 }
 
@@ -178,6 +210,8 @@ int snug_fit_init(void)
     uintptr_t limit = 0;
     struct pmap *m = snug_os_reserve(BRK_MAP_RESERVE);
     if (!m) return -1;
+    /* (without it, regions are found by walking their list) */
+    snug_rtab = snug_os_reserve(snug_align_up(RTAB_N * sizeof *snug_rtab, SNUG_OSPAGE));
     m->cap = BRK_MAP_RESERVE - sizeof(struct pmap);
 #ifdef SNUG_PREFIX_ONLY
     /* Beside another malloc, brk belongs to that allocator: use mappings only. */
@@ -211,6 +245,7 @@ int snug_fit_init(void)
 #endif
     fit->users = 1;                               /* (the thread that made it) */
     atomic_store_explicit(&r->map, m, memory_order_relaxed);
+    r->kindx = (uintptr_t)m->kind - (r->mapbase >> SNUG_OSPAGE_SHIFT);
     r->first = first;
     atomic_store_explicit(&r->end, end, memory_order_relaxed);
     account_map(r, end);
