@@ -1059,11 +1059,13 @@ class Report:
                  "`libsnug.so` for the throughput.  Per 1000 operations (malloc and free "
                  "calls counted by snug), after warm-up: from the last 2^k-th operation at or "
                  "before a tenth of the run (the first 5-10%% dropped).  `locks`: acquisitions of "
-                 "any of snug's locks (all are global); `waits`: the ones that found the lock "
-                 "held; `RMW`: atomic read-modify-writes on words several threads write (remote frees' CAS "
+                 "snug's global locks (every thread may take them); `waits`: the ones that found the lock "
+                 "held; `arena locks`: acquisitions of the arenas' locks (each thread takes its own "
+                 "arena's, and a block's arena's when it frees another thread's medium block), "
+                 "and their waits; `RMW`: atomic read-modify-writes on words several threads write (remote frees' CAS "
                  "and drains; the live-bytes meter's publishes; the OS byte count and the "
                  "rest); "
-                 "`mmap`: mmap, munmap, mremap, madvise and sbrk calls.  The busiest lock is "
+                 "`mmap`: mmap, munmap, mremap, madvise and sbrk calls.  The busiest global lock is "
                  "named.  Targets: 0 locks, and under 1 RMW where threads free only their own "
                  "blocks (local, falseshare, churn's own frees)." % c["scale"])
         self.out()
@@ -1076,15 +1078,17 @@ class Report:
                 tp = r.get("tput")
                 cs = r.get("counts")
                 if not cs:
-                    rows.append(["%s ×%d" % (b, t), cell(tp and tp / 1e6, "%.1f")] + ["—"] * 7)
+                    rows.append(["%s ×%d" % (b, t), cell(tp and tp / 1e6, "%.1f")] + ["—"] * 8)
                     continue
                 st = cs["steady"]
                 ops = max(st["ops"], 1)
                 k = lambda n: 1000.0 * n / ops
                 oscalls = sum(st[e] for e in ("mmap", "munmap", "mremap", "madvise", "brk"))
-                busiest = max(st["locks"].items(), key=lambda kv: kv[1][0], default=None)
+                busiest = max(((n, v) for n, v in st["locks"].items() if n != "arena lock"),
+                              key=lambda kv: kv[1][0], default=None)
                 rows.append(["%s ×%d" % (b, t), cell(tp and tp / 1e6, "%.1f"),
                              "%.2f" % k(st["lock_acquired"]), "%.3f" % k(st["lock_waited"]),
+                             "%.2f / %.3f" % (k(st.get("arena_acquired", 0)), k(st.get("arena_waited", 0))),
                              "%.2f" % k(st["shared_rmw"]),
                              "%.2f / %.2f / %.2f" % (k(st.get("rmw_remote", 0)),
                                                      k(st.get("rmw_meter", 0)),
@@ -1094,9 +1098,9 @@ class Report:
                              if busiest and busiest[1][0] else "—",
                              "%d" % st["ops"]])
         self.table(["benchmark × threads", "Mops/s (libsnug.so)", "locks /1000", "waits /1000",
-                    "RMW /1000", "remote / meter / other", "mmap /1000",
-                    "busiest lock /1000", "ops counted"], rows,
-                   align=[" --- "] + [" ---: "] * 6 + [" --- ", " ---: "])
+                    "arena locks / waits /1000", "RMW /1000", "remote / meter / other", "mmap /1000",
+                    "busiest global lock /1000", "ops counted"], rows,
+                   align=[" --- "] + [" ---: "] * 7 + [" --- ", " ---: "])
 
     def sec_programs(self):
         pr = self.R.get("programs")

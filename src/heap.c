@@ -169,7 +169,7 @@ static __attribute__((noinline)) void heap_shrinking(struct heap *h, uintptr_t a
 /* pg emptied and the heap does not keep it as its class's last page. */
 static void page_spare_or_release(struct heap *h, struct spage *pg)
 {
-    if (!__libc_single_threaded && !h->spare_off && h->nspare < SPARE_MAX && h->nspare < h->pages / 2) {
+    if (!__libc_single_threaded && !h->spare_off && h->nspare < SPARE_MAX && h->nspare < h->pages_peak / 2) {
         page_leave_class(h, pg);
         pg->next = h->spare;
         h->spare = pg;

@@ -75,8 +75,16 @@ static void small_free_checked(struct spage *pg, void *p)
 {
     page_verify(pg);
     struct heap *h = snug_tl_heap;
-    if (h && pg->owner == h) heap_free_local(h, pg, p, 0);
-    else heap_free_remote(pg, p);
+    if (h && pg->owner == h) {
+        heap_free_local(h, pg, p, 0);
+        return;
+    }
+    /* A thread that frees other threads' blocks without allocating any (a
+     * consumer) gets a heap too: its frees then go in batches, and its byte
+     * counts stay its own until it publishes (a heapless free costs two
+     * atomics on the meter's line and one on the owner's list). */
+    if (!h && !snug_opt.secure) (void)heap_get();
+    heap_free_remote(pg, p);
 }
 
 void snug_plain_free(void *p)
