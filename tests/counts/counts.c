@@ -1,7 +1,7 @@
 /* counts.c - a workload for the statistics build's test group (tests/run.sh counts): run under
  * LD_PRELOAD of build/libsnug-counts.so with SNUG_COUNTS_OUT set, it does a known number of
  * calls of one kind, so run.sh can check the counts written at exit against it.
- *   counts small|medium|remote|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
+ *   counts small|medium|remote|consumer|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +16,8 @@ static int threads;
  * thread's: exactly ROUNDS x THREADS frees by a thread other than the block's */
 static void **made[256];
 static pthread_barrier_t all_made;
+/* consumer (2 threads): thread 0 allocates ROUNDS small blocks, thread 1, which never
+ * allocates, frees them all while thread 0 waits */
 
 static size_t size_of(long i)
 {
@@ -28,6 +30,16 @@ static void *worker(void *arg)
 {
     int me = (int)(intptr_t)arg;
     void *keep[KEEP] = { 0 };
+    if (!strcmp(mode, "consumer")) {
+        if (me == 0)
+            for (long i = 0; i < rounds; i++)
+                if (!(made[0][i] = malloc(size_of(i)))) abort();
+        pthread_barrier_wait(&all_made);
+        if (me == 1)
+            for (long i = 0; i < rounds; i++) free(made[0][i]);
+        pthread_barrier_wait(&all_made);            /* (the producer lives on meanwhile) */
+        return NULL;
+    }
     if (!strcmp(mode, "remote")) {
         for (long i = 0; i < rounds; i++)
             if (!(made[me][i] = malloc(size_of(i)))) abort();
@@ -49,13 +61,15 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|large THREADS ROUNDS\n"); return 2; }
+    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|large THREADS ROUNDS\n"); return 2; }
     mode = argv[1];
     threads = atoi(argv[2]);
     rounds = atol(argv[3]);
     if (threads < 1 || threads > 256 || rounds < 1) return 2;
     pthread_t th[256];
-    int remote = !strcmp(mode, "remote");
+    int consumer = !strcmp(mode, "consumer");
+    if (consumer) threads = 2;
+    int remote = !strcmp(mode, "remote") || consumer;
     if (remote) {
         for (int i = 0; i < threads; i++)
             if (!(made[i] = calloc((size_t)rounds, sizeof(void *)))) return 3;
@@ -68,7 +82,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < threads; i++) free(made[i]);
     /* each round: one malloc and one free; then the KEEP frees of each worker, or when
      * remote the arrays' calloc and free (free(NULL) included: snug counts it) */
-    long calls = (long)threads * (rounds * 2 + (remote ? 2 : KEEP));
+    long calls = consumer ? rounds * 2 + 4 : (long)threads * (rounds * 2 + (remote ? 2 : KEEP));
     printf("calls %ld\n", calls);
     return 0;
 }
