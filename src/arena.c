@@ -5,7 +5,7 @@
 #include "park.h"
 #include <string.h>
 
-#define FOR_ARENAS(a) for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->next_arena, memory_order_acquire))
+#define FOR_ARENAS(a) for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire))
 
 /* ---- over every arena ----------------------------------------------- */
 
@@ -13,11 +13,11 @@
 void snug_fit_lock_all(void)
 {
     snug_lock(&arenas_lock);
-    FOR_ARENAS(a) snug_lock(a->lock);
+    FOR_ARENAS(a) snug_lock(a->ext->lock);
 }
 void snug_fit_unlock_all(void)
 {
-    FOR_ARENAS(a) snug_unlock(a->lock);
+    FOR_ARENAS(a) snug_unlock(a->ext->lock);
     snug_unlock(&arenas_lock);
 }
 /* Fork child: every lock free, and only the calling thread attached. */
@@ -25,8 +25,8 @@ void snug_fit_reset_locks(void)
 {
     snug_lock_reset(&arenas_lock);
     FOR_ARENAS(a) {
-        snug_lock_reset(a->lock);
-        atomic_store_explicit(&a->users, a == fit_mine, memory_order_relaxed);
+        snug_lock_reset(a->ext->lock);
+        atomic_store_explicit(&a->ext->users, a == fit_mine, memory_order_relaxed);
     }
 }
 
@@ -95,7 +95,7 @@ void snug_fit_totals(struct fit_totals *t)
         t->free_bytes += a->free_bytes + a->park_bytes;
         t->user_blocks += a->user_blocks;
         t->user_bytes += a->user_bytes;
-        t->regions += a->nregions;
+        t->regions += a->ext->nregions;
         arena_unlock(a);
     }
 }

@@ -213,18 +213,26 @@ static inline uintptr_t find_aligned(size_t need, size_t align)
 }
 
 /* First block and end of the region holding address a (region 0 read from its
- * view, without the lookup); 0 when a is in none. */
-static inline uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
+ * view, without the lookup), and its arena in *arena; 0 when a is in none
+ * (*arena then arena 0). */
+static inline __attribute__((always_inline)) uintptr_t region_bounds_in(uintptr_t a, uintptr_t *end, struct fit_state **arena)
 {
     size_t len0 = atomic_load_explicit(&snug_r0.len, memory_order_relaxed);
+    *arena = fit_arena0;
     if (a - snug_r0.start < len0) {
         *end = snug_r0.start + len0;
         return snug_r0.first;
     }
     struct region *r = region_of(a);
-    if (!r) return 0;
+    if (!r) { *end = 0; return 0; }
+    *arena = r->arena;
     *end = atomic_load_explicit(&r->end, memory_order_relaxed);
     return r->first;
+}
+static inline uintptr_t region_bounds(uintptr_t a, uintptr_t *end)
+{
+    struct fit_state *arena;
+    return region_bounds_in(a, end, &arena);
 }
 
 /* The free block before b (b's PREV_INUSE is clear), found through its foot.

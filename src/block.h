@@ -87,18 +87,21 @@ struct pmap {
 
 struct region {
     uintptr_t start;            /* first byte held from the kernel */
-    uintptr_t mapbase;          /* start rounded down to an OS page: map index 0 */
     uintptr_t first;            /* first block */
     _Atomic uintptr_t end;      /* end of held memory; sentinel head at end - WORD */
-    uintptr_t limit;            /* end of reserved address space (mmap regions; a trim lowers it) */
+    uintptr_t limit;            /* end of reserved address space (mmap regions; a trim lowers it); 0 on brk */
     struct pmap *_Atomic map;
     struct region *_Atomic next;
     struct fit_state *arena;    /* the arena whose blocks these are (fit_private.h) */
     /* The map byte of address a is at kindx + a / 4 KiB (the classifier's,
      * through the region table: the map covers every granule the region spans). */
     uintptr_t kindx;
-    int is_brk;
 };
+/* (start is an OS page boundary, map index 0.  64 bytes: region 0's record is
+ * at the start of the heap, and its size moves every block after it.) */
+_Static_assert(sizeof(struct region) == 8 * sizeof(void *), "region record size");
+/* Region 0 on brk is the one region without reserved address space beyond its end. */
+static inline int region_is_brk(const struct region *r) { return r->limit == 0; }
 
 extern SNUG_INTERNAL struct region *_Atomic snug_regions;   /* region 0 first */
 
@@ -189,7 +192,7 @@ static inline uintptr_t addr_page(uintptr_t a)
 static inline unsigned region_kind(const struct region *r, uintptr_t a)
 {
     const struct pmap *m = atomic_load_explicit(&((struct region *)r)->map, memory_order_acquire);
-    size_t i = (a - r->mapbase) >> SNUG_OSPAGE_SHIFT;
+    size_t i = (a - r->start) >> SNUG_OSPAGE_SHIFT;
     return i < m->cap ? m->kind[i] : 0;
 }
 #endif

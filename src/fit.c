@@ -97,10 +97,10 @@ static void user_taken(uintptr_t b)
 static __attribute__((noinline, cold)) int grow_after_give_back(size_t need)
 {
     struct fit_state *a = fit;          /* (giving back enters every arena) */
-    int held = atomic_load_explicit(&a->lock->v, memory_order_relaxed) != 0;
-    if (held) snug_unlock(a->lock);
+    int held = atomic_load_explicit(&a->ext->lock->v, memory_order_relaxed) != 0;
+    if (held) snug_unlock(a->ext->lock);
     int again = snug_os_give_back();
-    if (held) snug_lock(a->lock);
+    if (held) snug_lock(a->ext->lock);
     fit = a;
     if (!again) return -1;
     if (fit->park_n) park_flush();
@@ -109,11 +109,16 @@ static __attribute__((noinline, cold)) int grow_after_give_back(size_t need)
     return region_grow(need);
 }
 
+/* Set while arena_new, holding arenas_lock, asks for an arena's record: giving
+ * back then would take heaps_lock, which fork takes before arenas_lock (a
+ * thread that cannot have its arena shares one). */
+static __thread int fit_no_give_back __attribute__((tls_model("initial-exec")));
+
 static int grow(size_t need)
 {
     int saved = errno;                  /* (a success after the retry leaves it as it was) */
     if (region_grow(need) == 0) return 0;
-    if (fit_grow_in_place) return -1;   /* (the request goes to a mapping of its own) */
+    if (fit_grow_in_place || fit_no_give_back) return -1;   /* (the request goes to a mapping of its own) */
     if (grow_after_give_back(need) != 0) return -1;
     errno = saved;
     return 0;
@@ -353,14 +358,16 @@ size_t snug_fit_cached_size(const void *p)
     return sz;
 }
 
+/* (It touches no arena's state: only its lock, when the process has threads.) */
 size_t snug_fit_validate(const void *p, const char *op)
 {
-    int locked = fit_lock_user(arena_of((uintptr_t)p));
+    struct fit_state *a = __libc_single_threaded ? NULL : arena_of((uintptr_t)p);
+    if (a) arena_lock(a);
     uintptr_t b = checked_block(p, op);
     /* An overflow into the next block is seen here too, as at free. */
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
     if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
-    fit_unlock_user(locked);
+    if (a) arena_unlock(a);
     return sz - WORD;
 }
 
@@ -390,11 +397,13 @@ void *snug_fit_from_top(size_t n)
 
 void snug_fit_free(void *p)
 {
-    /* (its region looked up once: for its arena, then its bounds under the lock) */
-    struct region *r = region_of((uintptr_t)p);
-    int locked = fit_lock_user(r ? r->arena : fit_arena0);
-    uintptr_t end = r ? atomic_load_explicit(&r->end, memory_order_relaxed) : 0;
-    uintptr_t b = checked_block_at(p, "free(): invalid pointer", 0, r ? r->first : 0, end);
+    /* Its region looked up once, for its arena and bounds; read again under
+     * the lock when others may move the region's end meanwhile. */
+    struct fit_state *a;
+    uintptr_t end, first = region_bounds_in((uintptr_t)p, &end, &a);
+    int locked = fit_lock_user(a);
+    if (locked) first = region_bounds((uintptr_t)p, &end);
+    uintptr_t b = checked_block_at(p, "free(): invalid pointer", 0, first, end);
     uint64_t h = blk_head_known(b);
     fit->user_blocks--;
     snug_rstore_hot(&fit->user_bytes, fit->user_bytes - ((size_t)(h & ~BLK_FLAGS) - WORD));
@@ -482,7 +491,7 @@ static void mark_pages(uintptr_t page, size_t bytes, int on)
     struct region *r = region_of(page);
     if (!r) snug_fatal("page outside every region", (void *)page, bytes);
     struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
-    size_t i = (page - r->mapbase) >> SNUG_OSPAGE_SHIFT, k = bytes >> SNUG_OSPAGE_SHIFT;
+    size_t i = (page - r->start) >> SNUG_OSPAGE_SHIFT, k = bytes >> SNUG_OSPAGE_SHIFT;
     for (size_t j = 0; j < k; j++) m->kind[i + j] = on ? (uint8_t)(j + 1) : 0;
 }
 
@@ -560,24 +569,29 @@ static unsigned arena_bound(void)
     return n < 2 ? 2 : n > 256 ? 256 : n;
 }
 
-/* A new arena, its lock on its own line before its state (arenas_lock held);
- * NULL when arena 0 has no room for its record. */
+/* A new arena: its lock on its own line, then its other records, then its
+ * state (arenas_lock held); NULL when arena 0 has no room for them. */
 static struct fit_state *arena_new(unsigned id)
 {
-    size_t lk = snug_align_up(sizeof(snug_lock_t), 64);
-    char *m = fit_meta_alloc_aligned(lk + sizeof(struct fit_state), 64);
+    size_t lk = snug_align_up(sizeof(snug_lock_t), 64), ex = snug_align_up(sizeof(struct arena_ext), 64);
+    size_t total = lk + ex + sizeof(struct fit_state);
+    fit_no_give_back = 1;
+    char *m = fit_meta_alloc_aligned(total, 64);
+    fit_no_give_back = 0;
     if (!m) return NULL;
-    memset(m, 0, lk + sizeof(struct fit_state));
-    struct fit_state *a = (struct fit_state *)(m + lk);
-    a->lock = (snug_lock_t *)m;
-    a->id = id;
-    atomic_store_explicit(&a->users, 1, memory_order_relaxed);
+    memset(m, 0, total);
+    struct arena_ext *e = (struct arena_ext *)(m + lk);
+    struct fit_state *a = (struct fit_state *)(m + lk + ex);
+    a->ext = e;
+    e->lock = (snug_lock_t *)m;
+    e->id = id;
+    atomic_store_explicit(&e->users, 1, memory_order_relaxed);
 #ifdef SNUG_COUNTS
-    snug_count_lock_seen(a->lock, "arena lock");
+    snug_count_lock_seen(a->ext->lock, "arena lock");
 #endif
     struct fit_state *last = fit_arena0;
-    while (atomic_load_explicit(&last->next_arena, memory_order_relaxed)) last = atomic_load_explicit(&last->next_arena, memory_order_relaxed);
-    atomic_store_explicit(&last->next_arena, a, memory_order_release);
+    while (atomic_load_explicit(&last->ext->next_arena, memory_order_relaxed)) last = atomic_load_explicit(&last->ext->next_arena, memory_order_relaxed);
+    atomic_store_explicit(&last->ext->next_arena, a, memory_order_release);
     atomic_store_explicit(&narenas, id + 1, memory_order_release);
     return a;
 }
@@ -590,18 +604,18 @@ struct fit_state *arena_attach(void)
 {
     struct fit_state *pick = NULL;
     snug_lock(&arenas_lock);
-    for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->next_arena, memory_order_acquire)) {
-        unsigned u = atomic_load_explicit(&a->users, memory_order_relaxed);
+    for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire)) {
+        unsigned u = atomic_load_explicit(&a->ext->users, memory_order_relaxed);
         if (u == 0) { pick = a; break; }
         /* (arena 0, which also serves snug's own records, is shared only when unused) */
-        if (!pick || (a != fit_arena0 && (pick == fit_arena0 || u < atomic_load_explicit(&pick->users, memory_order_relaxed))))
+        if (!pick || (a != fit_arena0 && (pick == fit_arena0 || u < atomic_load_explicit(&pick->ext->users, memory_order_relaxed))))
             pick = a;
     }
     unsigned n = atomic_load_explicit(&narenas, memory_order_relaxed);
     struct fit_state *made = NULL;
-    if (atomic_load_explicit(&pick->users, memory_order_relaxed) != 0 && n < arena_bound()) made = arena_new(n);
+    if (atomic_load_explicit(&pick->ext->users, memory_order_relaxed) != 0 && n < arena_bound()) made = arena_new(n);
     if (made) pick = made;
-    else atomic_fetch_add_explicit(&pick->users, 1, memory_order_relaxed);
+    else atomic_fetch_add_explicit(&pick->ext->users, 1, memory_order_relaxed);
     snug_unlock(&arenas_lock);
     fit_mine = pick;
     return pick;
@@ -613,7 +627,7 @@ void snug_fit_thread_exit(void)
     struct fit_state *a = fit_mine;
     if (!a) return;
     fit_mine = NULL;
-    atomic_fetch_sub_explicit(&a->users, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&a->ext->users, 1, memory_order_relaxed);
 }
 
 unsigned snug_fit_arenas(void) { return atomic_load_explicit(&narenas, memory_order_acquire); }

@@ -27,7 +27,7 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed), b = r->first;
         struct pmap *m = atomic_load(&r->map);
         int prev_inuse = 1;
-        if ((end - r->mapbase) >> SNUG_OSPAGE_SHIFT > m->cap) { rc = snug_check_fail("page map too small", end); break; }
+        if ((end - r->start) >> SNUG_OSPAGE_SHIFT > m->cap) { rc = snug_check_fail("page map too small", end); break; }
         while (b < end - WORD) {
             if (!blk_tag_ok(b, blk_word(b))) { rc = snug_check_fail("block head tag wrong: overwritten head (I1)", b); break; }
             uint64_t h = blk_head(b);
@@ -56,7 +56,7 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
             uintptr_t pg = snug_align_up(b + WORD, SNUG_OSPAGE);
             size_t k = 0;
             for (; pg + SNUG_OSPAGE <= b + sz + WORD && pg < end; pg += SNUG_OSPAGE, k++) {
-                unsigned v = m->kind[(pg - r->mapbase) >> SNUG_OSPAGE_SHIFT];
+                unsigned v = m->kind[(pg - r->start) >> SNUG_OSPAGE_SHIFT];
                 unsigned want = (h & BLK_PAGE) ? (unsigned)k + 1 : 0;
                 if ((h & BLK_PAGE) && ((b + WORD) & (SNUG_OSPAGE - 1))) { rc = snug_check_fail("unaligned small page (I5)", b); break; }
                 if (v != want) { rc = snug_check_fail("page map byte wrong (I5)", pg); break; }
@@ -102,14 +102,14 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
         if (!rc && (listed != nparked || fit->park_n != nparked || fit->park_bytes != parkedbytes))
             rc = snug_check_fail("parked counts disagree (K1)", nparked);
     }
-    if (!rc && nregions != fit->nregions) rc = snug_check_fail("arena's region count disagrees", nregions);
+    if (!rc && nregions != fit->ext->nregions) rc = snug_check_fail("arena's region count disagrees", nregions);
     return rc;
 }
 
 int snug_fit_check(int (*page_check)(uintptr_t page, size_t bytes))
 {
     int rc = 0;
-    for (struct fit_state *a = fit_arena0; a && !rc; a = atomic_load(&a->next_arena)) {
+    for (struct fit_state *a = fit_arena0; a && !rc; a = atomic_load(&a->ext->next_arena)) {
         arena_lock(a);
         rc = arena_check(page_check);
         arena_unlock(a);

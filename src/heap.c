@@ -106,8 +106,10 @@ void heap_free_fault(struct spage *pg, void *p)
  * producer/consumer benchmark gave back and took again one page per 22
  * mallocs, each round trip through the fit allocator (its lock, a split and a
  * merge) costing over a thousand instructions.  So an emptied page waits on
- * the heap's spare list (up to SPARE_MAX, and half the heap's pages), and a
- * class that needs a new page of its size takes it, its header set up again.
+ * the heap's spare list (up to SPARE_MAX, and half the most pages the heap
+ * has owned since it last shrank: a producer whose consumer's batch empties
+ * most of its pages at once keeps them for its next round), and a class that
+ * needs a new page of its size takes it, its header set up again.
  * A single-threaded process keeps none: its heap stays as tight as before. */
 
 /* A spare page of npages OS pages (any, for 0), off the list, its guards checked; or NULL. */

@@ -10,9 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
-__thread struct fit_state *fit;
-__thread struct fit_state *fit_mine;
-__thread int fit_grow_in_place;
+__thread struct fit_state *fit __attribute__((tls_model("initial-exec")));
+static struct arena_ext arena0_ext;
+__thread struct fit_state *fit_mine __attribute__((tls_model("initial-exec")));
+__thread int fit_grow_in_place __attribute__((tls_model("initial-exec")));
 struct fit_state *fit_arena0;
 snug_lock_t fit_lock = SNUG_LOCK_INIT;
 struct snug_waits snug_fit_waits;
@@ -49,7 +50,7 @@ static void region_link(struct region *r)
         }
         fit->last = r;
         fit->last_sent = atomic_load_explicit(&r->end, memory_order_relaxed) - WORD;
-        fit->nregions++;
+        fit->ext->nregions++;
     }
 }
 
@@ -68,11 +69,11 @@ static void region_format(struct region *r)
 #define BRK_MAP_RESERVE ((size_t)16 << 20)      /* one byte per 4 KiB: 64 GiB of heap */
 static void account_map(struct region *r, uintptr_t end)
 {
-    if (!r->is_brk) return;                     /* mmap regions carry their map inline */
-    size_t need = snug_align_up(sizeof(struct pmap) + ((end - r->mapbase) >> SNUG_OSPAGE_SHIFT), SNUG_OSPAGE);
-    if (need > fit->map_held) {
-        snug_os_account((intptr_t)(need - fit->map_held));
-        fit->map_held = need;
+    if (!region_is_brk(r)) return;                     /* mmap regions carry their map inline */
+    size_t need = snug_align_up(sizeof(struct pmap) + ((end - r->start) >> SNUG_OSPAGE_SHIFT), SNUG_OSPAGE);
+    if (need > fit->ext->map_held) {
+        snug_os_account((intptr_t)(need - fit->ext->map_held));
+        fit->ext->map_held = need;
     }
 }
 
@@ -82,7 +83,7 @@ static void account_map(struct region *r, uintptr_t end)
 static int region_reserve(struct region *r, uintptr_t need_end)
 {
     const struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
-    uintptr_t cap_end = r->mapbase + (m->cap << SNUG_OSPAGE_SHIFT);
+    uintptr_t cap_end = r->start + (m->cap << SNUG_OSPAGE_SHIFT);
     if (need_end > cap_end) return -1;
     if (snug_os_reserve_at((void *)r->limit, cap_end - r->limit)) r->limit = cap_end;
     else if (need_end > r->limit && snug_os_reserve_at((void *)r->limit, need_end - r->limit)) r->limit = need_end;
@@ -98,13 +99,13 @@ int region_extend(struct region *r, size_t more)
     size_t held = end - r->start;
     /* A brk region grows by a little more than asked, to amortise the system
      * calls; a mapping's growth is only counted, so it takes what it needs. */
-    size_t slack = r->is_brk ? held >> GROW_SLACK_SHIFT : 0;
+    size_t slack = region_is_brk(r) ? held >> GROW_SLACK_SHIFT : 0;
     if (slack > GROW_SLACK_MAX) slack = GROW_SLACK_MAX;
     if (more > (size_t)PTRDIFF_MAX / 2) { errno = ENOMEM; return -1; }
     size_t inc = snug_align_up(more + slack, SNUG_OSPAGE);
     struct pmap *m = atomic_load_explicit(&r->map, memory_order_relaxed);
-    if ((end + inc - r->mapbase) >> SNUG_OSPAGE_SHIFT > m->cap) { errno = ENOMEM; return -1; }
-    if (r->is_brk) {
+    if ((end + inc - r->start) >> SNUG_OSPAGE_SHIFT > m->cap) { errno = ENOMEM; return -1; }
+    if (region_is_brk(r)) {
         if (snug_os_brk_now() != end) { errno = ENOMEM; return -1; }   /* foreign sbrk */
         if (!snug_os_brk_grow(inc)) return -1;
     } else {
@@ -160,13 +161,12 @@ static struct region *region_new_mmap(size_t need)
     }
     if (!mem) return NULL;
     struct region *r = mem;
-    r->start = r->mapbase = (uintptr_t)mem;
+    r->start = (uintptr_t)mem;
     r->limit = (uintptr_t)mem + len;
-    r->is_brk = 0;
     struct pmap *m = (struct pmap *)(r->start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
     m->cap = pages;
     atomic_store_explicit(&r->map, m, memory_order_relaxed);
-    r->kindx = (uintptr_t)m->kind - (r->mapbase >> SNUG_OSPAGE_SHIFT);
+    r->kindx = (uintptr_t)m->kind - (r->start >> SNUG_OSPAGE_SHIFT);
     r->first = snug_align_up(r->start + hdr + WORD, SNUG_ALIGN) - WORD;
     size_t used = snug_align_up(r->first + need + MIN_BLOCK + WORD - r->start, SNUG_OSPAGE);
     if (used > len) used = len;
@@ -184,7 +184,7 @@ int region_grow(size_t need)
     struct region *r = fit->last;         /* (none yet in a new arena) */
     /* Mappings kept for reuse would only add to what the heap holds. */
     large_cache_drop();
-    retain_regrow(&fit->top_retain, snug_os_now_ms());
+    retain_regrow(&fit->ext->top_retain, snug_os_now_ms());
     if (r) {
         uintptr_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
         size_t have = 0;
@@ -234,18 +234,17 @@ int snug_fit_init(void)
     }
     struct region *r = (struct region *)start;
     memset(r, 0, snug_align_up(sizeof(struct region), SNUG_ALIGN) + sizeof(struct fit_state));
-    r->is_brk = limit == 0;
     r->limit = limit;
     r->start = start;
-    r->mapbase = start & ~(uintptr_t)(SNUG_OSPAGE - 1);
     fit = fit_arena0 = fit_mine = (struct fit_state *)(start + snug_align_up(sizeof(struct region), SNUG_ALIGN));
-    fit->lock = &fit_lock;
+    fit->ext = &arena0_ext;
+    fit->ext->lock = &fit_lock;
 #ifdef SNUG_COUNTS
     snug_count_lock_seen(&fit_lock, "fit_lock");  /* (arena 0's: the one every thread may take) */
 #endif
-    fit->users = 1;                               /* (the thread that made it) */
+    fit->ext->users = 1;                               /* (the thread that made it) */
     atomic_store_explicit(&r->map, m, memory_order_relaxed);
-    r->kindx = (uintptr_t)m->kind - (r->mapbase >> SNUG_OSPAGE_SHIFT);
+    r->kindx = (uintptr_t)m->kind - (r->start >> SNUG_OSPAGE_SHIFT);
     r->first = first;
     atomic_store_explicit(&r->end, end, memory_order_relaxed);
     account_map(r, end);
@@ -256,7 +255,7 @@ int snug_fit_init(void)
     snug_r0.first = first;
     region_set_end(r, end);
     region_link(r);
-    fit->nregions = 1;                            /* (region_link made r the last) */
+    fit->ext->nregions = 1;                            /* (region_link made r the last) */
     return 0;
 }
 
@@ -296,14 +295,14 @@ static int decay_due(void)
 
 void region_top_waits(struct region *r, size_t sz)
 {
-    size_t keep = retain_keep(&fit->top_retain);
+    size_t keep = retain_keep(&fit->ext->top_retain);
     if (!snug_opt.decay_ms || decay_due()) {
         region_trim_top(r, snug_opt.top_pad);
         fit->wait.since.top = 0;
-        retain_idle(&fit->top_retain);
+        retain_idle(&fit->ext->top_retain);
     } else if (sz > snug_opt.trim_threshold + keep) {
         region_trim_top(r, keep);
-        retain_cut(&fit->top_retain, sz - keep, snug_os_now_ms());
+        retain_cut(&fit->ext->top_retain, sz - keep, snug_os_now_ms());
     }
 }
 
@@ -371,7 +370,7 @@ void region_decay_check(void)
     uint32_t now = now_ms32();
     if (waited(fit->wait.since.top, now)) {
         decay_now();
-        retain_idle(&fit->top_retain);
+        retain_idle(&fit->ext->top_retain);
     }
     if (waited(fit->wait.since.inside, now)) purge_now();
 }
@@ -395,12 +394,12 @@ static void decay_now(void)
 static int fragments_round(void)
 {
     size_t inside = fit->free_bytes - (fit->top ? blk_size(fit->top) : 0);
-    if (inside < fit->frag_mark) fit->frag_mark = inside;
-    int many = inside > fit->user_bytes + snug_opt.trim_threshold && inside > fit->frag_mark + snug_opt.trim_threshold;
-    if (!many) return fit->frag_seen = 0;
-    if (!fit->frag_seen) return fit->frag_seen = 1;
-    fit->frag_seen = 0;
-    fit->frag_mark = inside;
+    if (inside < fit->ext->frag_mark) fit->ext->frag_mark = inside;
+    int many = inside > fit->user_bytes + snug_opt.trim_threshold && inside > fit->ext->frag_mark + snug_opt.trim_threshold;
+    if (!many) return fit->ext->frag_seen = 0;
+    if (!fit->ext->frag_seen) return fit->ext->frag_seen = 1;
+    fit->ext->frag_seen = 0;
+    fit->ext->frag_mark = inside;
     (void)discard_free(4 * SNUG_OSPAGE);
     return 0;
 }
@@ -435,7 +434,7 @@ void region_trim_top(struct region *r, size_t keep)
     if (sz < keep + MIN_BLOCK + SNUG_OSPAGE) return;
     size_t dec = (sz - keep - MIN_BLOCK) & ~(size_t)(SNUG_OSPAGE - 1);
     if (!dec) return;
-    if (r->is_brk) {
+    if (region_is_brk(r)) {
         if (snug_os_brk_now() != end) return;               /* someone else moved brk */
         free_remove(b, sz);
         if (snug_os_brk_shrink(dec) != 0) { free_insert(b, sz); return; }
