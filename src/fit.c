@@ -200,8 +200,7 @@ static inline __attribute__((always_inline)) void *fit_malloc_flags(size_t n, si
 {
     struct fit_state *a = arena_mine();
     void *p = fit_malloc_in(a, n, align, flags);
-    if (SNUG_UNLIKELY(!p) && a != fit_arena0 && n <= (size_t)PTRDIFF_MAX - 2 * SNUG_OSPAGE)
-        p = fit_malloc_retry(n, align, flags);
+    if (SNUG_UNLIKELY(!p) && a != fit_arena0) p = fit_malloc_retry(n, align, flags);
     return p;
 }
 
@@ -584,7 +583,6 @@ static struct fit_state *arena_new(unsigned id)
     struct fit_state *a = (struct fit_state *)(m + lk + ex);
     a->ext = e;
     e->lock = (snug_lock_t *)m;
-    e->id = id;
     atomic_store_explicit(&e->users, 1, memory_order_relaxed);
 #ifdef SNUG_COUNTS
     snug_count_lock_seen(a->ext->lock, "arena lock");
@@ -607,10 +605,9 @@ struct fit_state *arena_attach(void)
     for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire)) {
         unsigned u = atomic_load_explicit(&a->ext->users, memory_order_relaxed);
         if (u == 0) { pick = a; break; }
-        /* (arena 0, which also serves snug's own records, is shared only when unused) */
-        if (!pick || (a != fit_arena0 && (pick == fit_arena0 || u < atomic_load_explicit(&pick->ext->users, memory_order_relaxed))))
-            pick = a;
+        if (a != fit_arena0 && (!pick || u < atomic_load_explicit(&pick->ext->users, memory_order_relaxed))) pick = a;
     }
+    if (!pick) pick = fit_arena0;           /* (the only arena so far) */
     unsigned n = atomic_load_explicit(&narenas, memory_order_relaxed);
     struct fit_state *made = NULL;
     if (atomic_load_explicit(&pick->ext->users, memory_order_relaxed) != 0 && n < arena_bound()) made = arena_new(n);
@@ -630,4 +627,3 @@ void snug_fit_thread_exit(void)
     atomic_fetch_sub_explicit(&a->ext->users, 1, memory_order_relaxed);
 }
 
-unsigned snug_fit_arenas(void) { return atomic_load_explicit(&narenas, memory_order_acquire); }

@@ -61,10 +61,8 @@ void   snug_fit_end_wait(void);
 /* Would freeing this small page leave more than the trim threshold free at
  * its region's top (so that keeping it cached would pin that memory)? */
 int    snug_fit_page_pins_top(void *page);
-/* Arenas (arena.c): the calling thread exits (its arena goes to the next
- * thread that asks), and how many have been made. */
+/* The calling thread exits: its arena goes to the next thread that asks (fit.c). */
 void   snug_fit_thread_exit(void);
-unsigned snug_fit_arenas(void);
 int    snug_fit_reclaim(void);              /* the reclaimer's round: whether anything still waits */
 void   snug_fit_lock_all(void);             /* fork: take / release / reset */
 void   snug_fit_unlock_all(void);

@@ -61,10 +61,12 @@ struct arena_ext {
     snug_lock_t *lock;                      /* arena 0's is fit_lock; others' is on the line before */
     struct fit_state *_Atomic next_arena;   /* every arena, arena 0 first */
     _Atomic unsigned users;                 /* threads attached (fit.c) */
-    unsigned id;                            /* 0 for arena 0, then in order of making */
     size_t nregions;
     size_t map_held;                        /* bytes of region 0's map counted as held (arena 0) */
-    /* How much free top the growing region keeps waiting (retain.h; region.c's decay). */
+    /* How much free top the growing region keeps waiting (retain.h; region.c's
+     * decay): a top beyond it is cut to it at once; a program that grows again
+     * soon after such a cut makes it larger (the sqlite shape: tens of MiB
+     * freed and built again, phase after phase). */
     struct retain top_retain;
     /* Free space off the top at the reclaimer's last purge of fragments (region.c). */
     size_t frag_mark;
@@ -85,7 +87,6 @@ extern SNUG_INTERNAL snug_lock_t arenas_lock;
  * (arena 0 for an address in no region: the caller's checks then report it). */
 static inline struct fit_state *arena_of(uintptr_t a)
 {
-    if (SNUG_LIKELY(a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))) return fit_arena0;
     struct region *r = region_of(a);
     return r ? r->arena : fit_arena0;
 }

@@ -18,11 +18,6 @@ struct fit_state *fit_arena0;
 snug_lock_t fit_lock = SNUG_LOCK_INIT;
 struct snug_waits snug_fit_waits;
 
-/* An arena's top_retain (fit_private.h) bounds how much free top its growing
- * region keeps waiting (decay, below): a top beyond it is cut to it at once; a
- * program that grows again soon after such a cut makes it larger (the sqlite
- * shape: tens of MiB freed and built again, phase after phase, each cut
- * faulted in anew a moment later). */
 /* Every change of a region's end goes through here (region 0's view and the
  * last region's sentinel follow). */
 static void region_set_end(struct region *r, uintptr_t end)
