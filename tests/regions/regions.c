@@ -778,6 +778,9 @@ static void check_fork_child_no_eager_reclaimer(void)
     CHECK(pthread_create(&t, NULL, malloc_once, NULL) == 0, "pthread_create");
     pthread_join(t, NULL);
     for (int i = 0; i < 200; i++) free(malloc(5000));      /* (medium mallocs: the reclaimer starts) */
+    /* A joined thread can stay listed in /proc for a moment: the kernel clears its tid (which
+     * ends the join) before it reaps the task.  Wait up to 2 s for it to go. */
+    for (int i = 0; i < 2000 && tasks_now() > base + 1; i++) usleep(1000);
     CHECK(tasks_now() == base + 1, "the threaded parent runs snug's reclaimer (%d tasks, %d before)", tasks_now(), base);
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
