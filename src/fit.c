@@ -541,9 +541,8 @@ void snug_fit_page_orphan(void *page)
 
 
 /* ---- arenas: which one a thread allocates from ----------------------
- * Made as threads ask for them, up to the `arenas` option; never freed: an
- * exiting thread's arena goes to the next thread that asks.  What runs over
- * every arena is arena.c's. */
+ * Made as threads ask for them, up to the `arenas` option (one per CPU);
+ * never freed: an exiting thread's arena goes to the next thread that asks.  What runs over every arena is arena.c's. */
 
 
 /* Makes arenas one at a time (so there are never more than the bound);
@@ -551,8 +550,8 @@ void snug_fit_page_orphan(void *page)
 snug_lock_t arenas_lock = SNUG_LOCK_INIT;
 static _Atomic unsigned narenas = 1;
 
-/* The most arenas: the option, else four per CPU the process may run on
- * (two on 32-bit, where each takes 64 MiB of address space), at least 2. */
+/* The most arenas: the option, else arena 0 and one per CPU the process may
+ * run on (at most 16 on 32-bit, where each takes 64 MiB of address space). */
 static unsigned arena_bound(void)
 {
     if (snug_opt.arenas) return snug_opt.arenas > 1024 ? 1024 : (unsigned)snug_opt.arenas;
@@ -564,8 +563,9 @@ static unsigned arena_bound(void)
         if (!n) n = 1;
         __atomic_store_n(&cpus, n, __ATOMIC_RELAXED);
     }
-    n *= sizeof(void *) == 8 ? 4 : 2;
-    return n < 2 ? 2 : n > 256 ? 256 : n;
+    n += 1;
+    unsigned most = sizeof(void *) == 8 ? 257 : 16;
+    return n < 2 ? 2 : n > most ? most : n;
 }
 
 /* A new arena: its lock on its own line, then its other records, then its
@@ -583,7 +583,6 @@ static struct fit_state *arena_new(unsigned id)
     struct fit_state *a = (struct fit_state *)(m + lk + ex);
     a->ext = e;
     e->lock = (snug_lock_t *)m;
-    atomic_store_explicit(&e->users, 1, memory_order_relaxed);
 #ifdef SNUG_COUNTS
     snug_count_lock_seen(a->ext->lock, "arena lock");
 #endif
@@ -594,28 +593,70 @@ static struct fit_state *arena_new(unsigned id)
     return a;
 }
 
-/* An arena for the calling thread (a process with threads): one no thread
- * uses, else a new one while there are fewer than the bound, else the one
- * with the fewest threads.  Arena 0, which also serves snug's own records,
- * is left to the thread that made it while others exist. */
-struct fit_state *arena_attach(void)
+/* The arena with the fewest threads; arena 0, which also serves snug's own
+ * records and every small page, only while it is the only arena or no
+ * thread uses it (arenas_lock held). */
+static struct fit_state *arena_least_used(void)
 {
     struct fit_state *pick = NULL;
-    snug_lock(&arenas_lock);
     for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire)) {
         unsigned u = atomic_load_explicit(&a->ext->users, memory_order_relaxed);
-        if (u == 0) { pick = a; break; }
+        if (u == 0) return a;
         if (a != fit_arena0 && (!pick || u < atomic_load_explicit(&pick->ext->users, memory_order_relaxed))) pick = a;
     }
-    if (!pick) pick = fit_arena0;           /* (the only arena so far) */
+    return pick ? pick : fit_arena0;
+}
+
+/* Once the bound is reached, the arena of the CPU numbered cpu: arenas 1 and
+ * on in turn, so threads running on different CPUs at once are in different
+ * arenas (there is one per CPU; arena 0 only when it is the only one).  The
+ * list only grows, and is read without arenas_lock. */
+static struct fit_state *arena_of_cpu(unsigned cpu)
+{
+    unsigned n = atomic_load_explicit(&narenas, memory_order_acquire);
+    struct fit_state *a = fit_arena0;
+    if (n < 2) return a;
+    for (unsigned k = cpu % (n - 1) + 1; k && a; k--) a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire);
+    return a ? a : fit_arena0;
+}
+
+/* The calling thread's first medium request in a process with threads, or
+ * its first since it left its arena: an arena no thread uses (an exited
+ * thread's: its free space is reused), else a new one while there are fewer
+ * than the bound, else the arena of the CPU it runs on (where the kernel
+ * tells, os.h), else the one with the fewest threads.  The thread keeps it
+ * (its next requests reuse its blocks' free space) until it meets another
+ * thread there (arena_contended). */
+struct fit_state *arena_attach(void)
+{
+    snug_lock(&arenas_lock);
+    struct fit_state *a = arena_least_used();
     unsigned n = atomic_load_explicit(&narenas, memory_order_relaxed);
-    struct fit_state *made = NULL;
-    if (atomic_load_explicit(&pick->ext->users, memory_order_relaxed) != 0 && n < arena_bound()) made = arena_new(n);
-    if (made) pick = made;
-    else atomic_fetch_add_explicit(&pick->ext->users, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&a->ext->users, memory_order_relaxed) != 0) {
+        struct fit_state *made = n < arena_bound() ? arena_new(n) : NULL;
+        int cpu = snug_os_cpu();
+        if (made) a = made;
+        else if (cpu >= 0) a = arena_of_cpu((unsigned)cpu);
+    }
+    atomic_fetch_add_explicit(&a->ext->users, 1, memory_order_relaxed);
     snug_unlock(&arenas_lock);
-    fit_mine = pick;
-    return pick;
+    fit_mine = a;
+    return a;
+}
+
+/* The calling thread waited for its own arena's lock (a held, the wait
+ * counted).  When other threads use that arena too and the kernel tells
+ * CPUs, it leaves for the arena of the CPU it runs on at its next request,
+ * so threads running at once end up in different arenas, however they
+ * started.  Alone in it, it met other threads' frees of its blocks, which
+ * would follow the blocks anywhere: it stays. */
+void arena_contended(struct fit_state *a)
+{
+    if (a != fit_mine || atomic_load_explicit(&a->ext->users, memory_order_relaxed) < 2) return;
+    int cpu = snug_os_cpu();
+    if (cpu < 0 || arena_of_cpu((unsigned)cpu) == a) return;
+    fit_mine = NULL;
+    atomic_fetch_sub_explicit(&a->ext->users, 1, memory_order_relaxed);
 }
 
 /* The calling thread exits: its arena is free for the next thread. */

@@ -6,6 +6,7 @@
 #include "fit.h"
 #include "lock.h"
 #include "options.h"
+#include "os.h"
 #include "retain.h"
 #include "tuning.h"
 #include <sys/single_threaded.h>
@@ -98,6 +99,9 @@ static inline void arena_lock(struct fit_state *a)
 }
 static inline void arena_unlock(struct fit_state *a) { snug_unlock(a->ext->lock); }
 
+/* A thread that waited for its own arena's lock may leave it (fit.c). */
+void arena_contended(struct fit_state *a);
+
 /* The lock on the paths user requests take (malloc, free, realloc), counting
  * the waits (mcache.h).  While the process has one thread (glibc's
  * __libc_single_threaded, which only that thread's pthread_create clears) no
@@ -109,13 +113,17 @@ static inline int fit_lock_user(struct fit_state *a)
 {
     fit = a;
     if (__libc_single_threaded) return 0;
-    if (SNUG_UNLIKELY(snug_lock(a->ext->lock))) atomic_fetch_add_explicit(&snug_fit_waits.n, 1, memory_order_relaxed);
+    if (SNUG_UNLIKELY(snug_lock(a->ext->lock))) {
+        atomic_fetch_add_explicit(&snug_fit_waits.n, 1, memory_order_relaxed);
+        arena_contended(a);
+    }
     return 1;
 }
 static inline void fit_unlock_user(int locked) { if (locked) snug_unlock(fit->ext->lock); }
 
 /* The calling thread's arena for a new block: arena 0 while the process has
- * one thread, else the thread's own (attached at its first medium request). */
+ * one thread, else the thread's own (attached at its first medium request,
+ * left when it meets another thread there; fit.c). */
 extern SNUG_INTERNAL __thread struct fit_state *fit_mine __attribute__((tls_model("initial-exec")));
 struct fit_state *arena_attach(void);
 static inline struct fit_state *arena_mine(void)

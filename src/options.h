@@ -40,7 +40,7 @@ enum snug_opt_type { SNUG_OPT_FLAG, SNUG_OPT_BYTES, SNUG_OPT_MS, SNUG_OPT_COUNT 
     X(decay_max, SNUG_OPT_BYTES, 16u * 1024u * 1024u, 0, \
       "free top kept waiting, and freed large mappings kept, before the bound adapts") \
     X(arenas, SNUG_OPT_COUNT, 0, SNUG_M_ARENA_MAX, \
-      "most arenas threads take medium blocks from (0: four per CPU, two on 32-bit; 1: one for all)") \
+      "most arenas threads take medium blocks from (0: one per CPU and arena 0, at most 16 on 32-bit; 1: one for all)") \
     X(thread_cache_after, SNUG_OPT_COUNT, 64, 0, \
       "threads cache freed medium blocks after this many waits for the lock") \
     X(background, SNUG_OPT_COUNT, 1, 0, \

@@ -45,6 +45,23 @@ void  snug_os_wait_begun(void);
 #define SNUG_RECLAIMER_RUNS    1
 #define SNUG_RECLAIMER_ON_WAIT 2
 
+/* The CPU the calling thread runs on, as the kernel last wrote it into the
+ * thread's rseq area (glibc 2.35+ registers one per thread: a load, no system
+ * call); negative where there is none (an older kernel or glibc, valgrind,
+ * qemu-user, glibc.pthread.rseq=0).  It may be stale by the time it is used:
+ * a hint for spreading work, never for correctness. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)) && \
+    (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+#include <sys/rseq.h>
+static inline int snug_os_cpu(void)
+{
+    const struct rseq *rs = (const struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+    return (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+}
+#else
+static inline int snug_os_cpu(void) { return -1; }
+#endif
+
 /* A coarse monotonic clock in milliseconds (vDSO; no system call, no allocation). */
 uint64_t snug_os_now_ms(void);
 

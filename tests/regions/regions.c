@@ -12,6 +12,7 @@
 #include "harness.h"
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -803,11 +804,14 @@ static void check_fork_child_no_eager_reclaimer(void)
  * back.  With mallopt(M_ARENA_MAX, 1) every thread shares arena 0 and no region is added. */
 #define AR_N 2000
 static void *ar_blk[2][AR_N];
+static pthread_barrier_t ar_both;
 static void *ar_alloc(void *arg)
 {
     void **v = arg;
-    for (int i = 0; i < AR_N; i++)
+    for (int i = 0; i < AR_N; i++) {
         if ((v[i] = malloc(5000)) != NULL) memset(v[i], 0x5a, 5000);
+        if (i == 0) pthread_barrier_wait(&ar_both);     /* (both attached before either exits) */
+    }
     return NULL;
 }
 static void arena_round(int one_arena)
@@ -816,6 +820,7 @@ static void arena_round(int one_arena)
     CHECK(mine != NULL, "malloc");
     struct snug_stats s0 = get_stats();
     pthread_t t[2];
+    CHECK(pthread_barrier_init(&ar_both, NULL, 2) == 0, "barrier");
     for (int k = 0; k < 2; k++) CHECK(pthread_create(&t[k], NULL, ar_alloc, ar_blk[k]) == 0, "pthread_create");
     for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
     struct snug_stats s1 = get_stats();
@@ -843,7 +848,44 @@ static void arena_round(int one_arena)
     CHECK(s2.heap_bytes < s0.heap_bytes + (1u << 20), "malloc_trim gave the arenas' memory back (%zu KiB held, %zu before the threads)",
           s2.heap_bytes >> 10, s0.heap_bytes >> 10);
 }
-static void check_threads_own_arenas(void) { arena_round(0); }
+static void check_threads_own_arenas(void)
+{
+    CHECK(mallopt(M_ARENA_MAX, 3) == 1, "mallopt(M_ARENA_MAX, 3)");     /* (two besides arena 0, whatever the CPUs) */
+    arena_round(0);
+}
+
+/* By default there are no more arenas than CPUs the process may run on (and
+ * arena 0): threads beyond that share them, so their free space is shared too.
+ * 24 threads, all attached at once, add at most one region per CPU. */
+#define AB_T 24
+static pthread_barrier_t ab_all;
+static void *ab_alloc(void *arg)
+{
+    void *v[64];
+    for (int i = 0; i < 64; i++) CHECK((v[i] = malloc(5000)) != NULL, "malloc");
+    pthread_barrier_wait(&ab_all);
+    for (int i = 0; i < 64; i++) free(v[i]);
+    return arg;
+}
+static void check_arenas_bounded_by_cpus(void)
+{
+    cpu_set_t set;
+    CHECK(sched_getaffinity(0, sizeof set, &set) == 0, "sched_getaffinity");
+    size_t cpus = (size_t)CPU_COUNT(&set);
+    free(malloc(5000));
+    struct snug_stats s0 = get_stats();
+    CHECK(pthread_barrier_init(&ab_all, NULL, AB_T) == 0, "barrier");
+    pthread_t t[AB_T];
+    for (int k = 0; k < AB_T; k++) CHECK(pthread_create(&t[k], NULL, ab_alloc, NULL) == 0, "pthread_create");
+    for (int k = 0; k < AB_T; k++) pthread_join(t[k], NULL);
+    struct snug_stats s1 = get_stats();
+    note("%zu CPUs: regions %zu -> %zu", cpus, s0.regions, s1.regions);
+    CHECK(s1.regions > s0.regions, "threads took medium blocks from arenas of their own (%zu regions, %zu before)", s1.regions, s0.regions);
+    if (cpus < AB_T)
+        CHECK(s1.regions <= s0.regions + cpus, "%d threads on %zu CPUs made no more arenas than CPUs (%zu regions, %zu before)",
+              AB_T, cpus, s1.regions, s0.regions);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
 static void check_one_arena(void)
 {
     CHECK(mallopt(M_ARENA_MAX, 1) == 1, "mallopt(M_ARENA_MAX, 1)");
@@ -907,6 +949,7 @@ int main(void)
     run_check("fork-child-no-eager-reclaimer", check_fork_child_no_eager_reclaimer, 30);
     run_check("threads-take-medium-blocks-from-own-arenas", check_threads_own_arenas, 60);
     run_check("one-arena-when-asked", check_one_arena, 60);
+    run_check("arenas-bounded-by-cpus", check_arenas_bounded_by_cpus, 60);
     run_check("arena-without-room-uses-arena-0", check_arena_without_room_uses_arena0, 60);
     return harness_done();
 }
