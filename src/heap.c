@@ -431,15 +431,15 @@ void *heap_alloc_sampled(size_t n, struct heap *h, unsigned c)
     return p ? p : heap_alloc_slow(n, h, c);        /* (a sampled block is counted by the pool, not the heap) */
 }
 
-/* Frees queued on a parked heap (its thread exited) wait for the next thread
- * to adopt the heap, which a program whose threads are gone never starts:
- * they are a wait like the others (os.h), and the reclaimer's round applies
- * them, and gives back the pages they empty, once a round has passed since
- * they began (heap_reclaim_parked).  0: none; 1: queued since the last round;
- * 2: seen by a round. */
+/* What a parked heap (its thread exited) holds for the next thread to adopt
+ * it, which a program whose threads are gone never starts: frees queued on
+ * it, and the empty pages its thread kept.  They are a wait like the others
+ * (os.h): the reclaimer's round applies the frees and gives back the empty
+ * pages once a round has passed since they began (heap_reclaim_parked).
+ * 0: none; 1: begun since the last round; 2: seen by a round. */
 _Atomic int heap_parked_frees;
 
-static __attribute__((noinline, cold)) void parked_free_queued(void)
+__attribute__((noinline, cold)) void heap_parked_wait(void)
 {
     int none = 0;
     SNUG_COUNT(SNUG_C_RMW_OTHER);
@@ -488,7 +488,7 @@ static void remote_push(struct heap *o, uintptr_t head, uintptr_t tail)
         *(uintptr_t *)tail = old ^ (uintptr_t)snug_secret;
         SNUG_COUNT(SNUG_C_RMW_REMOTE);
     } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, head, memory_order_release, memory_order_relaxed));
-    if (SNUG_UNLIKELY(snug_rload(&o->parked))) parked_free_queued();
+    if (SNUG_UNLIKELY(snug_rload(&o->parked))) heap_parked_wait();
 }
 
 static void rb_flush(struct rbatch *b)

@@ -113,6 +113,7 @@ void  cls_count_up(struct heap *h, unsigned c);
 void  avail_push(struct heap *h, struct spage *pg);
 extern struct heap heap_none;
 extern _Atomic int heap_parked_frees;
+void  heap_parked_wait(void);         /* a parked heap holds what waits (heap.c) */
 /* The calling thread's heap, creating or adopting one; NULL when the thread has
  * exited (then callers use heap_fallback_* under its lock). */
 struct heap *heap_get(void);

@@ -63,7 +63,15 @@ static void thread_exit(void *arg)
     struct heap *h = arg;
     heap_remote_flush();
     drain_remote(h);
-    heap_release_empty(h);
+    /* Its empty pages (each class's last, the spares) stay with the heap while
+     * the reclaimer runs: a program that starts a thread for each piece of work
+     * gives them to the next thread, which adopts the heap, instead of giving
+     * them to the fit allocator and taking them back (arena 0's lock, a merge
+     * and a split each).  The reclaimer's next rounds give back what no
+     * thread adopted (heap_parked_wait). */
+    int keep = atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS;
+    if (!keep) heap_release_empty(h);
+    else if (h->mc) mcache_flush(h->mc);
     live_publish(h);                    /* (a parked heap holds nothing unpublished) */
     snug_fit_thread_exit();             /* (its arena, for the next thread) */
     tl_set(NULL);
@@ -73,6 +81,7 @@ static void thread_exit(void *arg)
     h->next_parked = parked;
     parked = h;
     snug_unlock(&heaps_lock);
+    if (keep) heap_parked_wait();
 }
 
 /* The first thread's heap record is made at start-up, beside the fallback

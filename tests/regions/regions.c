@@ -554,6 +554,44 @@ static void check_idle_threaded_returns(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* A thread that exits leaves its empty small pages with its heap, for the next thread
+ * to adopt (a program that starts a thread per piece of work does not give them to the
+ * fit allocator and take them back each time); the reclaimer gives them back once no
+ * thread has adopted them for a round or two. */
+#define XP_N 3000
+static void *xp_work(void *arg)
+{
+    static void *v[XP_N];
+    for (int i = 0; i < XP_N; i++) CHECK((v[i] = malloc(16 + (size_t)(i % 24) * 16)) != NULL, "malloc");
+    for (int i = 0; i < XP_N; i++) free(v[i]);
+    return arg;
+}
+static void check_exited_thread_pages_wait(void)
+{
+    pthread_t t;
+    free(malloc(5000));                 /* (a medium malloc with threads starts the reclaimer) */
+    CHECK(pthread_create(&t, NULL, thread_noop, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    for (int i = 0; i < 20; i++) free(malloc(5000));
+    size_t p0 = get_stats().small_pages;
+    CHECK(pthread_create(&t, NULL, xp_work, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    size_t p1 = get_stats().small_pages;
+    CHECK(pthread_create(&t, NULL, xp_work, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    size_t p2 = get_stats().small_pages;
+    size_t p3 = p2;
+    for (int i = 0; i < 40 && p3 > p0; i++) {
+        usleep(100 * 1000);
+        p3 = get_stats().small_pages;
+    }
+    note("small pages %zu before, %zu after a thread, %zu after the next, %zu later", p0, p1, p2, p3);
+    CHECK(p1 > p0, "the exited thread's heap kept its empty pages (%zu, %zu before)", p1, p0);
+    CHECK(p2 <= p1, "the next thread used them and took no more (%zu after it, %zu before it)", p2, p1);
+    CHECK(p3 <= p0, "the reclaimer gave them back with no thread to adopt them (%zu pages 4 s later, %zu at first)", p3, p0);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* A class that filled many pages takes its densest page size (4 OS pages for 800-byte
  * blocks); once the program has freed all of its blocks, no such page is kept for it (a
  * class's last empty page is kept only when it is of the usual size). */
@@ -944,6 +982,7 @@ int main(void)
     run_check("heap-cycling-keeps-its-top", check_heap_cycling_kept, 60);
     run_check("large-buffer-cycling-reuses-mappings", check_large_cycling_kept, 60);
     run_check("idle-threaded-process-gives-memory-back", check_idle_threaded_returns, 60);
+    run_check("exited-thread-pages-wait-for-next-thread", check_exited_thread_pages_wait, 60);
     run_check("cross-thread-frees-come-back", check_cross_thread_frees_return, 60);
     run_check("join-after-queued-frees-no-hang", check_join_after_queued_frees, 30);
     run_check("fork-child-no-eager-reclaimer", check_fork_child_no_eager_reclaimer, 30);
