@@ -55,7 +55,15 @@ void  snug_os_wait_begun(void);
 #include <sys/rseq.h>
 static inline int snug_os_cpu(void)
 {
-    const struct rseq *rs = (const struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+    char *tp;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+#elif defined(__i386__)
+    __asm__("mov %%gs:0, %0" : "=r"(tp));      /* (gcc 12's builtin here broke the -m32 TLS of fit.c) */
+#else
+    tp = __builtin_thread_pointer();
+#endif
+    const struct rseq *rs = (const struct rseq *)(tp + __rseq_offset);
     return (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
 }
 #else
