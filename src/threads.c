@@ -58,6 +58,17 @@ void heap_release_empty(struct heap *h)
         }
 }
 
+/* A heap parked with its pages: its thread cache flushed, and the headers of
+ * the pages on its lists checked as a release would have (an overflow into
+ * one is named at the thread's exit, not when another thread adopts it). */
+static void heap_verify_kept(struct heap *h)
+{
+    if (h->mc) mcache_flush(h->mc);
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
+        for (struct spage *pg = h->avail[c]; pg; pg = pg->next) page_verify(pg);
+    for (struct spage *pg = h->spare; pg; pg = pg->next) page_verify(pg);
+}
+
 static void thread_exit(void *arg)
 {
     struct heap *h = arg;
@@ -71,7 +82,7 @@ static void thread_exit(void *arg)
      * thread adopted (heap_parked_wait). */
     int keep = atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS;
     if (!keep) heap_release_empty(h);
-    else if (h->mc) mcache_flush(h->mc);
+    else heap_verify_kept(h);
     live_publish(h);                    /* (a parked heap holds nothing unpublished) */
     snug_fit_thread_exit();             /* (its arena, for the next thread) */
     tl_set(NULL);
