@@ -57,6 +57,7 @@ void snug_fit_each_page(void (*fn)(uintptr_t page, void *arg), void *arg)
 int snug_fit_trim(size_t pad)
 {
     int released = 0;
+    FOR_ARENAS(a) (void)stash_flush(a, 1);
     FOR_ARENAS(a) {
         arena_lock(a);
         if (fit->park_n) park_flush();
@@ -73,6 +74,7 @@ int snug_fit_reclaim(void)
         arena_lock(a);
         any |= region_reclaim();
         arena_unlock(a);
+        any |= stash_flush(a, 0);
     }
     return any;
 }

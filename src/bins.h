@@ -15,6 +15,7 @@
 #define LINK_NEXT 0x6e657874u
 #define LINK_PREV 0x70726576u
 #define LINK_PARK 0x7175696bu
+#define LINK_STASH 0x73746173u
 static inline uint64_t link_tag(const fblock *f, uint64_t to, uint64_t dir)
 {
     uint64_t a = (uint64_t)(uintptr_t)f;

@@ -44,6 +44,12 @@ size_t snug_fit_validate(const void *p, const char *op);
  * growing the heap. */
 void  *snug_fit_page_alloc(size_t *bytes, size_t least);
 void   snug_fit_page_free(void *page, size_t bytes);
+/* A process with threads: an emptied page (its header left as the heap layer
+ * makes it: its second word is the stash's while there) kept in the calling
+ * thread's arena for the next page one of its threads asks for
+ * (snug_fit_page_take, before snug_fit_page_alloc); 0 when it keeps no more. */
+int    snug_fit_page_stash(void *page, size_t bytes);
+void  *snug_fit_page_take(size_t *bytes, size_t least);
 /* Fork child: free a page whose header was never completed (its size from its block). */
 void   snug_fit_page_orphan(void *page);
 /* Internal metadata blocks (heaps, tables): plain blocks, not counted as user data. */

@@ -103,6 +103,20 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
             rc = snug_check_fail("parked counts disagree (K1)", nparked);
     }
     if (!rc && nregions != fit->ext->nregions) rc = snug_check_fail("arena's region count disagrees", nregions);
+    /* The page stash (fit.c): pages of arena 0's regions, each an in-use page
+     * block of its list's size, with intact links, as many bytes as counted. */
+    size_t stashed = 0;
+    for (int s = 0; s < 3 && !rc; s++)
+        for (fblock *f = fit->ext->stash[s]; f && !rc; f = fb_link(f, f->next_enc, LINK_STASH)) {
+            uintptr_t b = (uintptr_t)f - WORD;
+            uint64_t h = blk_head(b);
+            if ((h & (BLK_PAGE | BLK_INUSE)) != (BLK_PAGE | BLK_INUSE) || blk_size(b) < ((size_t)SNUG_OSPAGE << s) ||
+                ((uintptr_t)f & (SNUG_OSPAGE - 1)) || region_of(b) == NULL || region_of(b)->arena != fit_arena0)
+                rc = snug_check_fail("stashed page is not a page block of its size", (uintptr_t)f);
+            else if ((stashed += (size_t)SNUG_OSPAGE << s) > fit->ext->stash_bytes)
+                rc = snug_check_fail("page stash holds more than it counts", (uintptr_t)f);
+        }
+    if (!rc && stashed != fit->ext->stash_bytes) rc = snug_check_fail("page stash counts disagree", stashed);
     return rc;
 }
 

@@ -72,6 +72,12 @@ struct arena_ext {
     /* Free space off the top at the reclaimer's last purge of fragments (region.c). */
     size_t frag_mark;
     int frag_seen;
+    /* The page stash (fit.c): small pages the arena's threads' heaps emptied,
+     * by size (1, 2, 4 OS pages), linked through each page's second word;
+     * their bytes; when it was last used (ms, never 0; 0: empty). */
+    fblock *stash[3];
+    size_t stash_bytes;
+    uint32_t stash_used;
 };
 /* The arena the calling thread works in: set by every entry of the fit
  * allocator (lock held, or the process has one thread) before it touches
@@ -156,6 +162,9 @@ void region_decay_check(void);
 /* An arena's part of the reclaimer's round (whether anything still waits), and
  * a waiting top trimmed now. */
 int  region_reclaim(void);
+/* Arena a's page stash back to arena 0 (fit.c; no lock held): all of it, or
+ * when unused for decay_ms; whether pages still wait in it. */
+int  stash_flush(struct fit_state *a, int all);
 void region_end_wait(void);
 /* Trim every region of the arena's free top to pad and discard the free pages
  * inside large free blocks; whether any memory went back. */

@@ -72,19 +72,30 @@ static void page_leave_class(struct heap *h, struct spage *pg)
     if (h->cls_pages[pg->cls]) h->cls_pages[pg->cls]--;
 }
 
-/* pg, on no list and in no class, back to the fit allocator. */
-static void page_to_fit(struct heap *h, struct spage *pg)
+/* pg, on no list and in no class, back to the fit allocator: first to the
+ * page stash of the calling thread's arena when `stash` (fit.c; a process
+ * with threads), owned there by heap_none, whose key no thread holds, so a
+ * stray free into it is a double free (its bitmap is clear) and a fork child
+ * leaves it alone. */
+static void page_to_fit(struct heap *h, struct spage *pg, int stash)
 {
+    size_t bytes = (size_t)pg->npages * SNUG_OSPAGE;
     snug_own_sub(&h->pages, 1);
-    snug_fit_page_free(pg, (size_t)pg->npages * SNUG_OSPAGE);
+    if (stash) {
+        pg->owner = &heap_none;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        pg->key = pg->front_key = page_key(pg, heap_key_of(&heap_none));
+    }
+    if (!stash || !snug_fit_page_stash(pg, bytes)) snug_fit_page_free(pg, bytes);
     live_publish_over(h, METER_SLACK);
 }
 
-void page_release(struct heap *h, struct spage *pg)
+static void page_release_to(struct heap *h, struct spage *pg, int stash)
 {
     page_leave_class(h, pg);
-    page_to_fit(h, pg);
+    page_to_fit(h, pg, stash);
 }
+void page_release(struct heap *h, struct spage *pg) { page_release_to(h, pg, 0); }
 
 /* A clear bit is a double free only in an intact header: an overflow from
  * the block before the page that reached the bitmap (and not the key, which
@@ -129,7 +140,7 @@ static struct spage *spare_take(struct heap *h, unsigned npages)
 
 void spares_release(struct heap *h)
 {
-    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) page_to_fit(h, pg);
+    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) page_to_fit(h, pg, h == snug_tl_heap);
 }
 
 /* The end of a burst.  Kept pages (a class's last, against thrashing; the
@@ -178,7 +189,7 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
         h->nspare++;
         return;
     }
-    page_release(h, pg);
+    page_release_to(h, pg, h == snug_tl_heap);      /* (its own heap's: to its arena's stash) */
     if (heap_shrank(h)) heap_shrinking(h, 0);
 }
 
@@ -322,7 +333,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
         if (least > k) least = k;
         size_t bytes = (size_t)k * SNUG_OSPAGE;
-        if (!(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
+        if (!(h == snug_tl_heap && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE))) &&
+            !(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
             h->page_setup = 0;
             return 0;
         }

@@ -1,7 +1,7 @@
 /* counts.c - a workload for the statistics build's test group (tests/run.sh counts): run under
  * LD_PRELOAD of build/libsnug-counts.so with SNUG_COUNTS_OUT set, it does a known number of
  * calls of one kind, so run.sh can check the counts written at exit against it.
- *   counts small|medium|remote|consumer|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
+ *   counts small|medium|remote|consumer|pages|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +18,11 @@ static void **made[256];
 static pthread_barrier_t all_made;
 /* consumer (2 threads): thread 0 allocates ROUNDS small blocks, thread 1, which never
  * allocates, frees them all while thread 0 waits */
+
+/* pages: each thread fills PAGES_BATCH 64-byte blocks (about 34 pages) and frees them
+ * all, again and again: the pages its heap does not keep go to its arena's page stash
+ * and come back from it, not from arena 0 (ROUNDS: a multiple of PAGES_BATCH) */
+#define PAGES_BATCH 2048
 
 static size_t size_of(long i)
 {
@@ -38,6 +43,15 @@ static void *worker(void *arg)
         if (me == 1)
             for (long i = 0; i < rounds; i++) free(made[0][i]);
         pthread_barrier_wait(&all_made);            /* (the producer lives on meanwhile) */
+        return NULL;
+    }
+    if (!strcmp(mode, "pages")) {
+        static __thread void *v[PAGES_BATCH];
+        for (long i = 0; i < rounds; i += PAGES_BATCH) {
+            for (int k = 0; k < PAGES_BATCH; k++)
+                if (!(v[k] = malloc(64))) abort();
+            for (int k = 0; k < PAGES_BATCH; k++) free(v[k]);
+        }
         return NULL;
     }
     if (!strcmp(mode, "remote")) {
@@ -61,11 +75,12 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|large THREADS ROUNDS\n"); return 2; }
+    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|pages|large THREADS ROUNDS\n"); return 2; }
     mode = argv[1];
     threads = atoi(argv[2]);
     rounds = atol(argv[3]);
     if (threads < 1 || threads > 256 || rounds < 1) return 2;
+    if (!strcmp(mode, "pages")) rounds -= rounds % PAGES_BATCH;
     pthread_t th[256];
     int consumer = !strcmp(mode, "consumer");
     if (consumer) threads = 2;
@@ -82,7 +97,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < threads; i++) free(made[i]);
     /* each round: one malloc and one free; then the KEEP frees of each worker, or when
      * remote the arrays' calloc and free (free(NULL) included: snug counts it) */
-    long calls = consumer ? rounds * 2 + 4 : (long)threads * (rounds * 2 + (remote ? 2 : KEEP));
+    long calls = consumer ? rounds * 2 + 4 : (long)threads * (rounds * 2 + (remote ? 2 : strcmp(mode, "pages") ? KEEP : 0));
     printf("calls %ld\n", calls);
     return 0;
 }
