@@ -544,7 +544,7 @@ void snug_fit_page_free(void *page, size_t bytes)
  * (background=0, decay_ms=0) pages are not stashed.  A stashed page keeps
  * its block (in use, a page in the map) and the header the heap left,
  * ownerless (a stray free into it is a double free); its second word links
- * it, encoded.  A stash is read and written under its arena's lock. */
+ * it, encoded.  A stash is read and written under its arena's lock (K2). */
 static int stash_index(size_t bytes)
 {
     return bytes == SNUG_OSPAGE ? 0 : bytes == 2 * SNUG_OSPAGE ? 1 : bytes == 4 * SNUG_OSPAGE ? 2 : -1;

@@ -1,6 +1,6 @@
 /* fit_check.c - the heap checker's walk of the fit allocator: for every arena,
  * every block of each of its regions (I1-I5) and the region table (I6), every bin (I4) and every park
- * list (K1), and the counts they keep, under the arena's lock.  It only
+ * list (K1), its page stash (K2), and the counts they keep, under the arena's lock.  It only
  * reads; check.c calls it. */
 #include "park.h"
 
@@ -112,11 +112,11 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
             uint64_t h = blk_head(b);
             if ((h & (BLK_PAGE | BLK_INUSE)) != (BLK_PAGE | BLK_INUSE) || blk_size(b) < ((size_t)SNUG_OSPAGE << s) ||
                 ((uintptr_t)f & (SNUG_OSPAGE - 1)) || region_of(b) == NULL || region_of(b)->arena != fit_arena0)
-                rc = snug_check_fail("stashed page is not a page block of its size", (uintptr_t)f);
+                rc = snug_check_fail("stashed page is not a page block of its size (K2)", (uintptr_t)f);
             else if ((stashed += (size_t)SNUG_OSPAGE << s) > fit->ext->stash_bytes)
-                rc = snug_check_fail("page stash holds more than it counts", (uintptr_t)f);
+                rc = snug_check_fail("page stash holds more than it counts (K2)", (uintptr_t)f);
         }
-    if (!rc && stashed != fit->ext->stash_bytes) rc = snug_check_fail("page stash counts disagree", stashed);
+    if (!rc && stashed != fit->ext->stash_bytes) rc = snug_check_fail("page stash counts disagree (K2)", stashed);
     return rc;
 }
 
