@@ -81,6 +81,7 @@ static void page_to_fit(struct heap *h, struct spage *pg, int stash)
 {
     size_t bytes = (size_t)pg->npages * SNUG_OSPAGE;
     snug_own_sub(&h->pages, 1);
+    stash = stash && !__libc_single_threaded;
     if (stash) {
         pg->owner = &heap_none;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -333,7 +334,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
         if (least > k) least = k;
         size_t bytes = (size_t)k * SNUG_OSPAGE;
-        if (!(h == snug_tl_heap && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE))) &&
+        if (!(h == snug_tl_heap && !__libc_single_threaded && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE))) &&
             !(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
             h->page_setup = 0;
             return 0;
