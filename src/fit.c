@@ -671,7 +671,8 @@ void snug_fit_page_orphan(void *page)
 
 /* ---- arenas: which one a thread allocates from ----------------------
  * Made as threads ask for them, up to the `arenas` option (one per CPU);
- * never freed: an exiting thread's arena goes to the next thread that asks.  What runs over every arena is arena.c's. */
+ * never freed: an exiting thread's arena goes to the next thread that asks.
+ * What runs over every arena is arena.c's. */
 
 
 /* Makes arenas one at a time (so there are never more than the bound);
