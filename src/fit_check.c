@@ -103,7 +103,7 @@ static int arena_check(int (*page_check)(uintptr_t page, size_t bytes))
             rc = snug_check_fail("parked counts disagree (K1)", nparked);
     }
     if (!rc && nregions != fit->ext->nregions) rc = snug_check_fail("arena's region count disagrees", nregions);
-    /* The page stash (fit.c): pages of arena 0's regions, each an in-use page
+    /* The page stash (pages.c): pages of arena 0's regions, each an in-use page
      * block of its list's size, with intact links, as many bytes as counted. */
     size_t stashed = 0;
     for (int s = 0; s < 3 && !rc; s++)

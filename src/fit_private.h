@@ -1,6 +1,7 @@
 /* fit_private.h - what the fit allocator's files share (bins.h, region.c, park.c,
- * fit.c, fit_check.c; no other file includes it): its state, its lock, and the
- * calls between its files, which go one way: region.c, then park.c, then fit.c. */
+ * fit.c, pages.c, arena.c, fit_check.c; no other file includes it): its state, its
+ * lock, and the calls between its files, which go one way: region.c, then
+ * park.c, then fit.c, then pages.c, then arena.c. */
 #ifndef SNUG_FIT_PRIVATE_H
 #define SNUG_FIT_PRIVATE_H
 #include "fit.h"
@@ -72,7 +73,7 @@ struct arena_ext {
     /* Free space off the top at the reclaimer's last purge of fragments (region.c). */
     size_t frag_mark;
     int frag_seen;
-    /* The page stash (fit.c): small pages the arena's threads' heaps emptied,
+    /* The page stash (pages.c): small pages the arena's threads' heaps emptied,
      * by size (1, 2, 4 OS pages), linked through each page's second word;
      * their bytes; when it was last used (ms, never 0; 0: empty). */
     fblock *stash[3];
@@ -162,7 +163,7 @@ void region_decay_check(void);
 /* An arena's part of the reclaimer's round (whether anything still waits), and
  * a waiting top trimmed now. */
 int  region_reclaim(void);
-/* Arena a's page stash back to arena 0 (fit.c; no lock held): all of it, or
+/* Arena a's page stash back to arena 0 (pages.c; no lock held): all of it, or
  * when unused for decay_ms; whether pages still wait in it. */
 int  stash_flush(struct fit_state *a, int all);
 void region_end_wait(void);
@@ -183,6 +184,9 @@ static inline __attribute__((always_inline)) void decay_poll(void)
 void park_flush(void);              /* every parked block rejoins the heap (park.c) */
 /* fit.c, for arena.c: a record of snug's own from arena 0 (its lock taken here), aligned. */
 void *fit_meta_alloc_aligned(size_t n, size_t align);
+/* A block of `need` bytes (the head included) at a multiple of align, carved
+ * from arena fit, its lock held: 0 when the heap cannot grow (fit.c). */
+uintptr_t alloc_aligned_locked(size_t need, size_t align);
 static inline __attribute__((always_inline)) void trim_after(uintptr_t b)
 {
     size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);

@@ -73,7 +73,7 @@ static void page_leave_class(struct heap *h, struct spage *pg)
 }
 
 /* pg, on no list and in no class, back to the fit allocator: first to the
- * page stash of the calling thread's arena when `stash` (fit.c; a process
+ * page stash of the calling thread's arena when `stash` (pages.c; a process
  * with threads), owned there by heap_none, whose key no thread holds, so a
  * stray free into it is a double free (its bitmap is clear) and a fork child
  * leaves it alone. */
