@@ -5,8 +5,6 @@
 #include "park.h"
 #include <string.h>
 
-#define FOR_ARENAS(a) for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire))
-
 /* ---- over every arena ----------------------------------------------- */
 
 /* In a fixed order (arenas_lock, then arena 0 first), for fork and the walks. */

@@ -128,15 +128,21 @@ _Static_assert(SNUG_MMAP_REGION == (1u << RTAB_SHIFT), "a granule is a region's 
 extern SNUG_INTERNAL struct region *_Atomic *snug_rtab;    /* NULL: none could be reserved */
 extern SNUG_INTERNAL int snug_regions_unlisted;             /* some region is not in the table */
 
+/* The region table's entry for address a's granule (NULL: none, or no table). */
+static inline struct region *rtab_entry(uintptr_t a)
+{
+    struct region *_Atomic *t = snug_rtab;
+    size_t i = a >> RTAB_SHIFT;
+    return SNUG_LIKELY(t != NULL && i < RTAB_N) ? atomic_load_explicit(&t[i], memory_order_acquire) : NULL;
+}
+
 /* The region holding address a, or NULL.  Lock-free; a region's record and
  * map are never unmapped (a trim gives back only the free tail of an mmap one). */
 static inline struct region *region_of(uintptr_t a)
 {
     if (a - snug_r0.start < atomic_load_explicit(&snug_r0.len, memory_order_relaxed))
         return atomic_load_explicit(&snug_regions, memory_order_acquire);
-    struct region *_Atomic *t = snug_rtab;
-    size_t i = a >> RTAB_SHIFT;
-    struct region *r = t && i < RTAB_N ? atomic_load_explicit(&t[i], memory_order_acquire) : NULL;
+    struct region *r = rtab_entry(a);
     if (r && a - r->start < atomic_load_explicit(&r->end, memory_order_relaxed) - r->start) return r;
     if (!__atomic_load_n(&snug_regions_unlisted, __ATOMIC_ACQUIRE)) return NULL;
     for (r = atomic_load_explicit(&snug_regions, memory_order_acquire); r;
@@ -161,20 +167,16 @@ uintptr_t addr_page_slow(uintptr_t a);
  * (no table entry, a region left out of the table) out of line. */
 static inline uintptr_t addr_page_other(uintptr_t a)
 {
-    struct region *_Atomic *t = snug_rtab;
-    size_t i = a >> RTAB_SHIFT;
-    if (SNUG_LIKELY(t != NULL && i < RTAB_N)) {
-        struct region *r = atomic_load_explicit(&t[i], memory_order_acquire);
-        if (SNUG_LIKELY(r != NULL)) {
-            /* A page is marked only inside the region's blocks; an unmarked
-             * address is medium only below the region's end (beyond it, a
-             * trimmed tail, it may be anyone's mapping). */
-            unsigned k = *(const uint8_t *)(r->kindx + (a >> SNUG_OSPAGE_SHIFT));
-            if (SNUG_LIKELY(k)) return page_of_kind(a, k);
-            if (a - r->start < atomic_load_explicit(&r->end, memory_order_relaxed) - r->start) return ADDR_MEDIUM;
-        } else if (!__atomic_load_n(&snug_regions_unlisted, __ATOMIC_RELAXED)) {
-            return ADDR_NONE;           /* (a large block, the guard pool, or no block of snug's) */
-        }
+    struct region *r = rtab_entry(a);
+    if (SNUG_LIKELY(r != NULL)) {
+        /* A page is marked only inside the region's blocks; an unmarked
+         * address is medium only below the region's end (beyond it, a
+         * trimmed tail, it may be anyone's mapping). */
+        unsigned k = *(const uint8_t *)(r->kindx + (a >> SNUG_OSPAGE_SHIFT));
+        if (SNUG_LIKELY(k)) return page_of_kind(a, k);
+        if (a - r->start < atomic_load_explicit(&r->end, memory_order_relaxed) - r->start) return ADDR_MEDIUM;
+    } else if (snug_rtab && !__atomic_load_n(&snug_regions_unlisted, __ATOMIC_RELAXED)) {
+        return ADDR_NONE;               /* (a large block, the guard pool, or no block of snug's) */
     }
     return addr_page_slow(a);
 }

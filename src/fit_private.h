@@ -91,6 +91,17 @@ extern SNUG_INTERNAL struct fit_state *fit_arena0;
 extern SNUG_INTERNAL snug_lock_t fit_lock;
 extern SNUG_INTERNAL snug_lock_t arenas_lock;
 
+/* The clock of the waits (decay, purge, the page stash): ms, low 32 bits
+ * (differences are taken modulo 2^32), never 0 (0: no wait). */
+static inline uint32_t now_ms32(void)
+{
+    uint32_t t = (uint32_t)snug_os_now_ms();
+    return t ? t : 1;
+}
+
+/* Every arena (the list only grows: read without arenas_lock). */
+#define FOR_ARENAS(a) for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire))
+
 /* The arena holding block or page address a: region 0's, or its region's
  * (arena 0 for an address in no region: the caller's checks then report it). */
 static inline struct fit_state *arena_of(uintptr_t a)

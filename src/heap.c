@@ -73,15 +73,16 @@ static void page_leave_class(struct heap *h, struct spage *pg)
 }
 
 /* pg, on no list and in no class, back to the fit allocator: first to the
- * page stash of the calling thread's arena when `stash` (pages.c; a process
- * with threads), owned there by heap_none, whose key no thread holds, so a
+ * page stash of the calling thread's arena when `stash` and it is the
+ * thread's own heap in a process with threads (pages.c), owned there by heap_none, whose key no thread holds, so a
  * stray free into it is a double free (its bitmap is clear) and a fork child
  * leaves it alone. */
+static inline int stash_ok(const struct heap *h) { return h == snug_tl_heap && !__libc_single_threaded; }
 static void page_to_fit(struct heap *h, struct spage *pg, int stash)
 {
     size_t bytes = (size_t)pg->npages * SNUG_OSPAGE;
     snug_own_sub(&h->pages, 1);
-    stash = stash && !__libc_single_threaded;
+    stash = stash && stash_ok(h);
     if (stash) {
         pg->owner = &heap_none;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -141,7 +142,7 @@ static struct spage *spare_take(struct heap *h, unsigned npages)
 
 void spares_release(struct heap *h)
 {
-    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) page_to_fit(h, pg, h == snug_tl_heap);
+    for (struct spage *pg; (pg = spare_take(h, 0)) != NULL;) page_to_fit(h, pg, 1);
 }
 
 /* The end of a burst.  Kept pages (a class's last, against thrashing; the
@@ -190,7 +191,7 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
         h->nspare++;
         return;
     }
-    page_release_to(h, pg, h == snug_tl_heap);      /* (its own heap's: to its arena's stash) */
+    page_release_to(h, pg, 1);
     if (heap_shrank(h)) heap_shrinking(h, 0);
 }
 
@@ -334,7 +335,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
         if (least > k) least = k;
         size_t bytes = (size_t)k * SNUG_OSPAGE;
-        if (!(h == snug_tl_heap && !__libc_single_threaded && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE))) &&
+        if (!(stash_ok(h) && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE))) &&
             !(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
             h->page_setup = 0;
             return 0;

@@ -4,6 +4,7 @@
  * empties one and a heap that needs one.  Below the heaps; the carving is
  * fit.c's. */
 #include "park.h"
+#include <string.h>
 
 static void mark_pages(uintptr_t page, size_t bytes, int on)
 {
@@ -69,11 +70,6 @@ static int stash_index(size_t bytes)
 {
     return bytes == SNUG_OSPAGE ? 0 : bytes == 2 * SNUG_OSPAGE ? 1 : bytes == 4 * SNUG_OSPAGE ? 2 : -1;
 }
-static uint32_t stash_now(void)
-{
-    uint32_t t = (uint32_t)snug_os_now_ms();
-    return t ? t : 1;
-}
 #define STASH_BYTES (2 * snug_opt.trim_threshold)       /* an arena's stash at most */
 /* The first page of list s, off it (lock held). */
 static void *stash_pop(struct arena_ext *e, int s)
@@ -97,7 +93,7 @@ static int stash_put(struct fit_state *a, void *page, size_t bytes, int s)
         f->next_enc = link_enc(f, e->stash[s], LINK_STASH);
         e->stash[s] = f;
         __atomic_store_n(&e->stash_bytes, e->stash_bytes + bytes, __ATOMIC_RELAXED);
-        e->stash_used = stash_now();
+        e->stash_used = now_ms32();
         if (was_empty) snug_os_wait_begun();
     }
     arena_unlock(a);
@@ -118,14 +114,10 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
         p = stash_pop(e, t);
         *bytes = least;
     }
-    if (p) e->stash_used = stash_now();
+    if (p) e->stash_used = now_ms32();
     arena_unlock(a);
     return p;
 }
-
-#define FOR_OTHER_ARENAS(b, a) \
-    for (struct fit_state *b = atomic_load_explicit(&fit_arena0->ext->next_arena, memory_order_acquire); b; \
-         b = atomic_load_explicit(&b->ext->next_arena, memory_order_acquire)) if (b != a)
 
 /* The calling thread's arena's stash, else another arena's with room (pages
  * flow between CPUs: a thread may empty more pages than it fills). */
@@ -138,7 +130,7 @@ int snug_fit_page_stash(void *page, size_t bytes)
     struct fit_state *a = arena_mine();
     if (a == fit_arena0) return 0;
     if (stash_put(a, page, bytes, s)) return 1;
-    FOR_OTHER_ARENAS(b, a) if (stash_put(b, page, bytes, s)) return 1;
+    FOR_ARENAS(b) if (b != a && b != fit_arena0 && stash_put(b, page, bytes, s)) return 1;
     return 0;
 }
 
@@ -149,7 +141,7 @@ void *snug_fit_page_take(size_t *bytes, size_t least)
     if (a == fit_arena0) return NULL;
     void *p = stash_take(a, bytes, least);
     if (p) return p;
-    FOR_OTHER_ARENAS(b, a) if ((p = stash_take(b, bytes, least)) != NULL) return p;
+    FOR_ARENAS(b) if (b != a && b != fit_arena0 && (p = stash_take(b, bytes, least)) != NULL) return p;
     return NULL;
 }
 
@@ -159,23 +151,22 @@ int stash_flush(struct fit_state *a, int all)
 {
     struct arena_ext *e = a->ext;
     if (a == fit_arena0 || !__atomic_load_n(&e->stash_bytes, __ATOMIC_RELAXED)) return 0;
+    fblock *lists[3];
     arena_lock(a);
-    int go = all || (uint32_t)(stash_now() - e->stash_used) >= snug_opt.decay_ms;
+    int go = all || (uint32_t)(now_ms32() - e->stash_used) >= snug_opt.decay_ms;
+    if (go) {                           /* (the lists are this call's from here) */
+        memcpy(lists, e->stash, sizeof lists);
+        memset(e->stash, 0, sizeof e->stash);
+        __atomic_store_n(&e->stash_bytes, 0, __ATOMIC_RELAXED);
+    }
     arena_unlock(a);
     if (!go) return 1;
-    for (;;) {
-        void *p = NULL;
-        size_t bytes = 0;
-        arena_lock(a);
-        for (int s = 0; s < 3 && !p; s++)
-            if (e->stash[s]) {
-                p = stash_pop(e, s);
-                bytes = SNUG_OSPAGE << s;
-            }
-        arena_unlock(a);
-        if (!p) return 0;
-        snug_fit_page_free(p, bytes);
-    }
+    for (int s = 0; s < 3; s++)
+        for (fblock *f = lists[s], *next; f; f = next) {
+            next = fb_link(f, f->next_enc, LINK_STASH);
+            snug_fit_page_free(f, (size_t)SNUG_OSPAGE << s);
+        }
+    return 0;
 }
 
 void snug_fit_page_orphan(void *page)

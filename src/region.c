@@ -263,13 +263,6 @@ int snug_fit_init(void)
  * seen to grow back into what was cut) is cut to that at once.  Region growth ends the wait
  * (the whole top was wanted again); a program that cycles without growing
  * pays one trim per decay_ms.  Lock held. */
-/* The clock of the waits: ms, low 32 bits (differences are taken modulo 2^32), never 0. */
-static uint32_t now_ms32(void)
-{
-    uint32_t t = (uint32_t)snug_os_now_ms();
-    return t ? t : 1;
-}
-
 /* Has a wait that began at `since` (0: none) lasted decay_ms at `now`? */
 static int waited(uint32_t since, uint32_t now) { return since && (uint32_t)(now - since) >= snug_opt.decay_ms; }
 

@@ -46,28 +46,23 @@ int heap_reclaim_parked(void)
     return atomic_load_explicit(&heap_parked_frees, memory_order_relaxed) != 0;
 }
 
-void heap_release_empty(struct heap *h)
+/* h's thread cache flushed and the header of every page on its lists
+ * checked; its empty pages (the spares, each class's last) given back unless
+ * `keep` (a heap parked with them: an overflow into one is still named at its
+ * thread's exit, not when another thread adopts it). */
+static void heap_settle(struct heap *h, int keep)
 {
     if (h->mc) mcache_flush(h->mc);
-    spares_release(h);
+    if (!keep) spares_release(h);
+    for (struct spage *pg = h->spare; pg; pg = pg->next) page_verify(pg);
     for (unsigned c = 0; c < SNUG_NCLASSES; c++)
         for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
             page_verify(pg);
             nx = pg->next;
-            if (pg->used == 0) page_release(h, pg);
+            if (!keep && pg->used == 0) page_release(h, pg);
         }
 }
-
-/* A heap parked with its pages: its thread cache flushed, and the headers of
- * the pages on its lists checked as a release would have (an overflow into
- * one is named at the thread's exit, not when another thread adopts it). */
-static void heap_verify_kept(struct heap *h)
-{
-    if (h->mc) mcache_flush(h->mc);
-    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
-        for (struct spage *pg = h->avail[c]; pg; pg = pg->next) page_verify(pg);
-    for (struct spage *pg = h->spare; pg; pg = pg->next) page_verify(pg);
-}
+void heap_release_empty(struct heap *h) { heap_settle(h, 0); }
 
 static void thread_exit(void *arg)
 {
@@ -81,8 +76,7 @@ static void thread_exit(void *arg)
      * and a split each).  The reclaimer's next rounds give back what no
      * thread adopted (heap_parked_wait). */
     int keep = atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS;
-    if (!keep) heap_release_empty(h);
-    else heap_verify_kept(h);
+    heap_settle(h, keep);
     live_publish(h);                    /* (a parked heap holds nothing unpublished) */
     snug_fit_thread_exit();             /* (its arena, for the next thread) */
     tl_set(NULL);
