@@ -56,7 +56,8 @@ void snug_fit_page_free(void *page, size_t bytes)
  * needs, instead of going back to arena 0, whose lock every thread takes:
  * page events then take arenas' locks (mt-local at 8 threads: 1.0 -> 0.03
  * acquisitions of arena 0's per 1000 calls, larson 4.3 -> 1.2).  An arena
- * keeps up to twice the trim threshold of pages.  Pages flow between CPUs
+ * keeps up to twice the trim threshold of pages, more when the program
+ * cycles through more (below).  Pages flow between CPUs
  * (a thread that frees what others allocated empties more pages than it
  * fills), so a page finds room in another arena's stash when its own is
  * full, and a thread whose arena has none takes one from another's.  The
@@ -70,7 +71,42 @@ static int stash_index(size_t bytes)
 {
     return bytes == SNUG_OSPAGE ? 0 : bytes == 2 * SNUG_OSPAGE ? 1 : bytes == 4 * SNUG_OSPAGE ? 2 : -1;
 }
-#define STASH_BYTES (2 * snug_opt.trim_threshold)       /* an arena's stash at most */
+
+/* An arena's stash holds up to stash_bound() bytes: twice the trim threshold
+ * at first.  A program that cycles through more pages than the stashes hold
+ * (a page found every stash full, and within decay_ms a heap found every
+ * stash empty and took one from arena 0: larson's bursts at 8-32 threads)
+ * doubles it, up to decay_max; a stash the reclaimer gives back unused halves
+ * it, at most once per decay_ms.  The heap top's bound works so too
+ * (retain.h).  Racy updates lose a doubling or a halving, nothing else. */
+static _Atomic size_t stash_grown;          /* the bound, once grown past the base */
+static _Atomic uint32_t stash_full_at;      /* when a page last found every stash full (ms; 0: not lately) */
+static _Atomic uint32_t stash_halved_at;
+static size_t stash_bound(void)
+{
+    size_t base = 2 * snug_opt.trim_threshold, g = atomic_load_explicit(&stash_grown, memory_order_relaxed);
+    return g > base ? g : base;
+}
+/* A heap found every stash empty: grow the bound when a page found them full lately. */
+static void stash_missed(void)
+{
+    uint32_t full = atomic_load_explicit(&stash_full_at, memory_order_relaxed);
+    if (!full) return;
+    atomic_store_explicit(&stash_full_at, 0, memory_order_relaxed);
+    if (now_ms32() - full >= snug_opt.decay_ms) return;
+    size_t b = stash_bound(), max = snug_opt.decay_max;
+    if (b < max) atomic_store_explicit(&stash_grown, b <= max / 2 ? 2 * b : max, memory_order_relaxed);
+}
+static void stash_idle(void)
+{
+    uint32_t now = now_ms32();
+    if (!atomic_load_explicit(&stash_grown, memory_order_relaxed) ||
+        now - atomic_load_explicit(&stash_halved_at, memory_order_relaxed) < snug_opt.decay_ms)
+        return;
+    atomic_store_explicit(&stash_halved_at, now, memory_order_relaxed);
+    size_t half = stash_bound() / 2;
+    atomic_store_explicit(&stash_grown, half > 2 * snug_opt.trim_threshold ? half : 0, memory_order_relaxed);
+}
 /* The first page of list s, off it (lock held). */
 static void *stash_pop(struct arena_ext *e, int s)
 {
@@ -84,9 +120,10 @@ static void *stash_pop(struct arena_ext *e, int s)
 static int stash_put(struct fit_state *a, void *page, size_t bytes, int s)
 {
     struct arena_ext *e = a->ext;
-    if (__atomic_load_n(&e->stash_bytes, __ATOMIC_RELAXED) + bytes > STASH_BYTES) return 0;
+    size_t bound = stash_bound();
+    if (__atomic_load_n(&e->stash_bytes, __ATOMIC_RELAXED) + bytes > bound) return 0;
     arena_lock(a);
-    int kept = e->stash_bytes + bytes <= STASH_BYTES;
+    int kept = e->stash_bytes + bytes <= bound;
     if (kept) {
         fblock *f = page;
         int was_empty = e->stash_bytes == 0;
@@ -131,6 +168,7 @@ int snug_fit_page_stash(void *page, size_t bytes)
     if (a == fit_arena0) return 0;
     if (stash_put(a, page, bytes, s)) return 1;
     FOR_ARENAS(b) if (b != a && b != fit_arena0 && stash_put(b, page, bytes, s)) return 1;
+    atomic_store_explicit(&stash_full_at, now_ms32(), memory_order_relaxed);
     return 0;
 }
 
@@ -142,6 +180,7 @@ void *snug_fit_page_take(size_t *bytes, size_t least)
     void *p = stash_take(a, bytes, least);
     if (p) return p;
     FOR_ARENAS(b) if (b != a && b != fit_arena0 && (p = stash_take(b, bytes, least)) != NULL) return p;
+    stash_missed();
     return NULL;
 }
 
@@ -161,6 +200,7 @@ int stash_flush(struct fit_state *a, int all)
     }
     arena_unlock(a);
     if (!go) return 1;
+    if (!all) stash_idle();
     for (int s = 0; s < 3; s++)
         for (fblock *f = lists[s], *next; f; f = next) {
             next = fb_link(f, f->next_enc, LINK_STASH);

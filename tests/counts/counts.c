@@ -1,7 +1,7 @@
 /* counts.c - a workload for the statistics build's test group (tests/run.sh counts): run under
  * LD_PRELOAD of build/libsnug-counts.so with SNUG_COUNTS_OUT set, it does a known number of
  * calls of one kind, so run.sh can check the counts written at exit against it.
- *   counts small|medium|remote|consumer|pages|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
+ *   counts small|medium|remote|consumer|pages|bigpages|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,8 +21,12 @@ static pthread_barrier_t all_made;
 
 /* pages: each thread fills PAGES_BATCH 64-byte blocks (about 34 pages) and frees them
  * all, again and again: the pages its heap does not keep go to its arena's page stash
- * and come back from it, not from arena 0 (ROUNDS: a multiple of PAGES_BATCH) */
+ * and come back from it, not from arena 0 (ROUNDS: a multiple of PAGES_BATCH).
+ * bigpages: the same with BIGPAGES_BATCH blocks (1.5 MiB, about 400 pages, per thread):
+ * more than the stashes hold at first, so their bound must grow */
 #define PAGES_BATCH 2048
+#define BIGPAGES_BATCH 24576
+static long batch = PAGES_BATCH;
 
 static size_t size_of(long i)
 {
@@ -45,13 +49,15 @@ static void *worker(void *arg)
         pthread_barrier_wait(&all_made);            /* (the producer lives on meanwhile) */
         return NULL;
     }
-    if (!strcmp(mode, "pages")) {
-        static __thread void *v[PAGES_BATCH];
-        for (long i = 0; i < rounds; i += PAGES_BATCH) {
-            for (int k = 0; k < PAGES_BATCH; k++)
+    if (!strcmp(mode, "pages") || !strcmp(mode, "bigpages")) {
+        void **v = calloc((size_t)batch, sizeof *v);
+        if (!v) abort();
+        for (long i = 0; i < rounds; i += batch) {
+            for (long k = 0; k < batch; k++)
                 if (!(v[k] = malloc(64))) abort();
-            for (int k = 0; k < PAGES_BATCH; k++) free(v[k]);
+            for (long k = 0; k < batch; k++) free(v[k]);
         }
+        free(v);
         return NULL;
     }
     if (!strcmp(mode, "remote")) {
@@ -75,12 +81,14 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|pages|large THREADS ROUNDS\n"); return 2; }
+    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|pages|bigpages|large THREADS ROUNDS\n"); return 2; }
     mode = argv[1];
     threads = atoi(argv[2]);
     rounds = atol(argv[3]);
     if (threads < 1 || threads > 256 || rounds < 1) return 2;
-    if (!strcmp(mode, "pages")) rounds -= rounds % PAGES_BATCH;
+    int pages = !strcmp(mode, "pages") || !strcmp(mode, "bigpages");
+    if (!strcmp(mode, "bigpages")) batch = BIGPAGES_BATCH;
+    if (pages) rounds -= rounds % batch;
     pthread_t th[256];
     int consumer = !strcmp(mode, "consumer");
     if (consumer) threads = 2;
@@ -96,8 +104,8 @@ int main(int argc, char **argv)
     if (remote)
         for (int i = 0; i < threads; i++) free(made[i]);
     /* each round: one malloc and one free; then the KEEP frees of each worker, or when
-     * remote the arrays' calloc and free (free(NULL) included: snug counts it) */
-    long calls = consumer ? rounds * 2 + 4 : (long)threads * (rounds * 2 + (remote ? 2 : strcmp(mode, "pages") ? KEEP : 0));
+     * remote or pages the arrays' calloc and free (free(NULL) included: snug counts it) */
+    long calls = consumer ? rounds * 2 + 4 : (long)threads * (rounds * 2 + (remote ? 2 : pages ? 2 : KEEP));
     printf("calls %ld\n", calls);
     return 0;
 }
