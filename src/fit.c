@@ -490,7 +490,8 @@ size_t snug_fit_usable(const void *p) { return (size_t)(blk_word_relaxed(blk_of_
 
 
 /* Makes arenas one at a time (so there are never more than the bound);
- * taken before any arena's lock (fork: snug_fit_lock_all). */
+ * taken before any arena's lock (fork: snug_fit_lock_all).  A thread that
+ * attaches takes it only while there are fewer arenas than the bound. */
 snug_lock_t arenas_lock = SNUG_LOCK_INIT;
 static _Atomic unsigned narenas = 1;
 
@@ -512,8 +513,9 @@ static unsigned arena_bound(void)
     return n < 2 ? 2 : n > most ? most : n;
 }
 
-/* A new arena: its lock on its own line, then its other records, then its
- * state (arenas_lock held); NULL when arena 0 has no room for them. */
+/* A new arena, used by the calling thread: its lock on its own line, then
+ * its other records, then its state (arenas_lock held); NULL when arena 0
+ * has no room for them. */
 static struct fit_state *arena_new(unsigned id)
 {
     size_t lk = snug_align_up(sizeof(snug_lock_t), 64), ex = snug_align_up(sizeof(struct arena_ext), 64);
@@ -527,6 +529,7 @@ static struct fit_state *arena_new(unsigned id)
     struct fit_state *a = (struct fit_state *)(m + lk + ex);
     a->ext = e;
     e->lock = (snug_lock_t *)m;
+    atomic_store_explicit(&e->users, 1, memory_order_relaxed);
 #ifdef SNUG_COUNTS
     snug_count_lock_seen(a->ext->lock, "arena lock");
 #endif
@@ -537,16 +540,29 @@ static struct fit_state *arena_new(unsigned id)
     return a;
 }
 
-/* The arena with the fewest threads; arena 0, which also serves snug's own
- * records and every small page, only while it is the only arena or no
- * thread uses it (arenas_lock held). */
+/* An arena no thread uses, claimed for the calling thread (its users 0 -> 1,
+ * so two threads never claim one), arena 0 first; NULL when every arena has
+ * users.  Lock-free: the list only grows. */
+static struct fit_state *arena_claim_unused(void)
+{
+    FOR_ARENAS(a) {
+        unsigned u = 0;
+        if (atomic_load_explicit(&a->ext->users, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&a->ext->users, &u, 1, memory_order_relaxed, memory_order_relaxed))
+            return a;
+    }
+    return NULL;
+}
+
+/* The arena with the fewest threads, not arena 0 (which also serves snug's
+ * own records and every small page) unless it is the only one. */
 static struct fit_state *arena_least_used(void)
 {
     struct fit_state *pick = NULL;
-    for (struct fit_state *a = fit_arena0; a; a = atomic_load_explicit(&a->ext->next_arena, memory_order_acquire)) {
-        unsigned u = atomic_load_explicit(&a->ext->users, memory_order_relaxed);
-        if (u == 0) return a;
-        if (a != fit_arena0 && (!pick || u < atomic_load_explicit(&pick->ext->users, memory_order_relaxed))) pick = a;
+    FOR_ARENAS(a) {
+        if (a != fit_arena0 && (!pick || atomic_load_explicit(&a->ext->users, memory_order_relaxed) <
+                                             atomic_load_explicit(&pick->ext->users, memory_order_relaxed)))
+            pick = a;
     }
     return pick ? pick : fit_arena0;
 }
@@ -570,20 +586,23 @@ static struct fit_state *arena_of_cpu(unsigned cpu)
  * than the bound, else the arena of the CPU it runs on (where the kernel
  * tells, os.h), else the one with the fewest threads.  The thread keeps it
  * (its next requests reuse its blocks' free space) until it meets another
- * thread there (arena_contended). */
+ * thread there (arena_contended).  Once the arenas reach their bound no lock
+ * is taken: a program that starts a thread for each piece of work took
+ * arenas_lock at every start (churn: 0.5 acquisitions per 1000 calls). */
 struct fit_state *arena_attach(void)
 {
-    snug_lock(&arenas_lock);
-    struct fit_state *a = arena_least_used();
-    unsigned n = atomic_load_explicit(&narenas, memory_order_relaxed);
-    if (atomic_load_explicit(&a->ext->users, memory_order_relaxed) != 0) {
-        struct fit_state *made = n < arena_bound() ? arena_new(n) : NULL;
-        int cpu = snug_os_cpu();
-        if (made) a = made;
-        else if (cpu >= 0) a = arena_of_cpu((unsigned)cpu);
+    struct fit_state *a = arena_claim_unused();
+    if (!a && atomic_load_explicit(&narenas, memory_order_acquire) < arena_bound()) {
+        snug_lock(&arenas_lock);
+        unsigned n = atomic_load_explicit(&narenas, memory_order_relaxed);
+        if (!(a = arena_claim_unused()) && n < arena_bound()) a = arena_new(n);
+        snug_unlock(&arenas_lock);
     }
-    atomic_fetch_add_explicit(&a->ext->users, 1, memory_order_relaxed);
-    snug_unlock(&arenas_lock);
+    if (!a) {
+        int cpu = snug_os_cpu();
+        a = cpu >= 0 ? arena_of_cpu((unsigned)cpu) : arena_least_used();
+        atomic_fetch_add_explicit(&a->ext->users, 1, memory_order_relaxed);
+    }
     fit_mine = a;
     return a;
 }

@@ -1,7 +1,7 @@
 /* counts.c - a workload for the statistics build's test group (tests/run.sh counts): run under
  * LD_PRELOAD of build/libsnug-counts.so with SNUG_COUNTS_OUT set, it does a known number of
  * calls of one kind, so run.sh can check the counts written at exit against it.
- *   counts small|medium|remote|consumer|pages|bigpages|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
+ *   counts small|medium|remote|consumer|pages|bigpages|starts|large THREADS ROUNDS   prints "calls N" (malloc and free calls) */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +27,20 @@ static pthread_barrier_t all_made;
 #define PAGES_BATCH 2048
 #define BIGPAGES_BATCH 24576
 static long batch = PAGES_BATCH;
+
+/* starts: ROUNDS threads in waves of THREADS, each making and freeing STARTS_EACH small
+ * and as many medium blocks: thread start and exit take no global lock once the
+ * arenas are made and a parked heap waits for each new thread */
+#define STARTS_EACH 16
+static void *starter(void *arg)
+{
+    (void)arg;
+    void *v[2 * STARTS_EACH];
+    for (int k = 0; k < 2 * STARTS_EACH; k++)
+        if (!(v[k] = malloc(k & 1 ? 2000 + (size_t)k * 16 : 48))) abort();
+    for (int k = 0; k < 2 * STARTS_EACH; k++) free(v[k]);
+    return NULL;
+}
 
 static size_t size_of(long i)
 {
@@ -81,7 +95,7 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|pages|bigpages|large THREADS ROUNDS\n"); return 2; }
+    if (argc != 4) { fprintf(stderr, "usage: counts small|medium|remote|consumer|pages|bigpages|starts|large THREADS ROUNDS\n"); return 2; }
     mode = argv[1];
     threads = atoi(argv[2]);
     rounds = atol(argv[3]);
@@ -90,6 +104,16 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "bigpages")) batch = BIGPAGES_BATCH;
     if (pages) rounds -= rounds % batch;
     pthread_t th[256];
+    if (!strcmp(mode, "starts")) {
+        for (long done = 0; done < rounds; done += threads) {
+            int n = rounds - done < threads ? (int)(rounds - done) : threads;
+            for (int i = 0; i < n; i++)
+                if (pthread_create(&th[i], NULL, starter, NULL)) return 3;
+            for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+        }
+        printf("calls %ld\n", rounds * 4 * STARTS_EACH);
+        return 0;
+    }
     int consumer = !strcmp(mode, "consumer");
     if (consumer) threads = 2;
     int remote = !strcmp(mode, "remote") || consumer;
