@@ -15,7 +15,7 @@ static int check_page(uintptr_t payload, size_t bytes)
     const struct spage *pg = (const struct spage *)payload;
     if ((size_t)pg->npages * SNUG_OSPAGE > bytes) return snug_check_fail("page larger than its block", payload);
     struct heap *o = pg->owner;
-    int mine = o == snug_tl_heap || (o && __atomic_load_n(&o->parked, __ATOMIC_RELAXED));
+    int mine = o == snug_tl_heap || (o && __atomic_load_n(&o->parked, __ATOMIC_RELAXED) == HEAP_HELD);
     if (o && o == snug_tl_heap && pg->in_full) {
         if (pg->relist == RELIST_EMPTY || pg->used <= pg->relist)
             return snug_check_fail("full page's relist threshold wrong (P5)", payload);

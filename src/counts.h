@@ -11,7 +11,8 @@ enum snug_count_event {
     /* atomic RMWs on words more than one thread writes: */
     SNUG_C_RMW_REMOTE,  /* a remote free's CAS, the owner's exchange that drains them */
     SNUG_C_RMW_METER,   /* the live-bytes meter's publishes and peak (meter.h, live.c) */
-    SNUG_C_RMW_OTHER,   /* the OS byte count, parked frees, the reclaimer's wake */
+    SNUG_C_RMW_OTHER,   /* the OS byte count, parked frees, the reclaimer's wake, a thread's
+                         * claims of a parked heap and of an arena */
     SNUG_C_MMAP,
     SNUG_C_MUNMAP,
     SNUG_C_MREMAP,

@@ -547,8 +547,9 @@ static struct fit_state *arena_claim_unused(void)
 {
     FOR_ARENAS(a) {
         unsigned u = 0;
-        if (atomic_load_explicit(&a->ext->users, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong_explicit(&a->ext->users, &u, 1, memory_order_relaxed, memory_order_relaxed))
+        if (atomic_load_explicit(&a->ext->users, memory_order_relaxed) != 0) continue;
+        SNUG_COUNT(SNUG_C_RMW_OTHER);
+        if (atomic_compare_exchange_strong_explicit(&a->ext->users, &u, 1, memory_order_relaxed, memory_order_relaxed))
             return a;
     }
     return NULL;
@@ -601,6 +602,7 @@ struct fit_state *arena_attach(void)
     if (!a) {
         int cpu = snug_os_cpu();
         a = cpu >= 0 ? arena_of_cpu((unsigned)cpu) : arena_least_used();
+        SNUG_COUNT(SNUG_C_RMW_OTHER);
         atomic_fetch_add_explicit(&a->ext->users, 1, memory_order_relaxed);
     }
     fit_mine = a;
@@ -628,6 +630,7 @@ void snug_fit_thread_exit(void)
     struct fit_state *a = fit_mine;
     if (!a) return;
     fit_mine = NULL;
+    SNUG_COUNT(SNUG_C_RMW_OTHER);
     atomic_fetch_sub_explicit(&a->ext->users, 1, memory_order_relaxed);
 }
 

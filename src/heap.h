@@ -33,7 +33,7 @@ struct heap {
     uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX) */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
-    uint8_t parked;
+    uint8_t parked;                         /* HEAP_LIVE, HEAP_PARKED or HEAP_HELD (threads.c) */
     uint8_t forked;                         /* fork child: another thread's heap, being rebuilt */
     uint8_t page_setup;                     /* between taking a page and its header being valid
                                              * (a fork child then expects one invalid header) */
@@ -41,8 +41,12 @@ struct heap {
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended
                                              * (stored with release: statistics read it) */
     struct heap *next_all;                  /* every heap ever made */
-    struct heap *next_parked;               /* parked (its thread exited) */
+    void *room2_;                           /* (unused: keeps the record's size, below) */
 };
+/* A heap's parked flag: its thread's (live); parked (its thread exited: the
+ * next new thread claims it with a CAS to live); held by the holder of
+ * heaps_lock (collecting or checking it: no thread adopts it meanwhile). */
+enum { HEAP_LIVE = 0, HEAP_PARKED = 1, HEAP_HELD = 2 };
 /* (Its size moves every block carved after it, the trace suite's utilization with them:
  * sample fitted in without growing it.) */
 _Static_assert(sizeof(struct heap) == (UINTPTR_MAX == UINT64_MAX ? 488 : 316), "heap record size");
