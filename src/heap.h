@@ -41,7 +41,8 @@ struct heap {
     struct mcache *mc;                      /* medium-block cache, once the fit lock is contended
                                              * (stored with release: statistics read it) */
     struct heap *next_all;                  /* every heap ever made */
-    void *room2_;                           /* (unused: keeps the record's size, below) */
+    union { uint32_t parked_at; void *room2_; };  /* when it was parked (ms, low 32 bits); the
+                                             * union keeps the record's size (below) */
 };
 /* A heap's parked flag: its thread's (live); parked (its thread exited: the
  * next new thread claims it with a CAS to live); held by the holder of
