@@ -44,6 +44,11 @@ size_t snug_fit_validate(const void *p, const char *op);
  * growing the heap. */
 void  *snug_fit_page_alloc(size_t *bytes, size_t least);
 void   snug_fit_page_free(void *page, size_t bytes);
+/* Up to n more pages of `bytes` bytes (a multiple of the OS page) in out, carved
+ * in one hold of arena 0's lock; their headers are the caller's to write.  How many. */
+size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n);
+/* Whether heaps have waited for arena 0's lock to carve pages PAGE_BATCH_AFTER times. */
+int    snug_fit_pages_contended(void);
 /* A process with threads: an emptied page (its header left as the heap layer
  * makes it: its second word is the stash's while there) kept in the calling
  * thread's arena for the next page one of its threads asks for

@@ -305,6 +305,31 @@ void drain_remote(struct heap *h)
 
 /* No page of class c has a free slot: a fresh one on its list, 0 when there
  * is no memory (out of line: it calls into the fit allocator). */
+/* A threaded heap took a page from arena 0 because no stash held one: PAGE_BATCH
+ * - 1 more of its size for the stashes, carved in the same kind of lock hold,
+ * so a heap that grows takes arena 0's lock once per PAGE_BATCH pages (larson
+ * and churn at 128 threads: 1.2 and 3.3 acquisitions per 1000 calls, their
+ * heaps still growing), once heaps have waited for that lock (tuning.h).
+ * Each gets an ownerless header (heap_none's, as a
+ * stashed page has: page_to_fit); until then the heap's page_setup tells a
+ * fork child how many headers may not be valid yet. */
+static __attribute__((noinline)) void stash_more(struct heap *h, unsigned c, unsigned k)
+{
+    if (atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) != SNUG_RECLAIMER_RUNS ||
+        !snug_fit_pages_contended())
+        return;
+    void *more[PAGE_BATCH - 1];
+    size_t bytes = (size_t)k * SNUG_OSPAGE;
+    h->page_setup = PAGE_BATCH - 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    size_t n = snug_fit_page_alloc_more(more, bytes, PAGE_BATCH - 1);
+    for (size_t i = 0; i < n; i++) page_init(more[i], &heap_none, c, k);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    h->page_setup = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!snug_fit_page_stash(more[i], bytes)) snug_fit_page_free(more[i], bytes);
+}
+
 /* The smallest page (in OS pages, at most `usual`) that still holds
  * SMALL_HEAP_SLOTS slots of bsize bytes. */
 static unsigned pages_least(size_t bsize, unsigned usual)
@@ -335,8 +360,9 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
         if (least > k) least = k;
         size_t bytes = (size_t)k * SNUG_OSPAGE;
-        if (!(stash_ok(h) && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE))) &&
-            !(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
+        if (stash_ok(h) && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE)) != NULL) {
+            fresh = 2;                  /* (from a stash) */
+        } else if (!(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
             h->page_setup = 0;
             return 0;
         }
@@ -356,6 +382,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         h->spare_off = 0;
         live_sample(h);
     }
+    if (fresh == 1 && stash_ok(h)) stash_more(h, c, k);
     return 1;
 }
 

@@ -4,6 +4,7 @@
  * empties one and a heap that needs one.  Below the heaps; the carving is
  * fit.c's. */
 #include "park.h"
+#include <errno.h>
 #include <string.h>
 
 static void mark_pages(uintptr_t page, size_t bytes, int on)
@@ -22,10 +23,16 @@ static void mark_pages(uintptr_t page, size_t bytes, int on)
  * about eight instructions more through the region table (mt-local +7%), and
  * pages kept by live threads pinned their arenas' reserved regions (2-thread
  * exhaust/recover under RLIMIT_AS failed). */
+/* Times a heap waited for arena 0's lock to carve a page (pages_contended). */
+static _Atomic unsigned page_waits;
+int snug_fit_pages_contended(void) { return atomic_load_explicit(&page_waits, memory_order_relaxed) >= PAGE_BATCH_AFTER; }
+
 void *snug_fit_page_alloc(size_t *bytes, size_t least)
 {
     struct fit_state *a = fit_arena0;
-    arena_lock(a);
+    if (snug_lock(a->ext->lock) && atomic_load_explicit(&page_waits, memory_order_relaxed) < PAGE_BATCH_AFTER)
+        atomic_fetch_add_explicit(&page_waits, 1, memory_order_relaxed);
+    fit = a;
     if (least < *bytes) {
         if (fit->park_n) park_flush();
         if (!find_aligned(*bytes, SNUG_OSPAGE) && find_aligned(least, SNUG_OSPAGE)) *bytes = least;
@@ -37,6 +44,21 @@ void *snug_fit_page_alloc(size_t *bytes, size_t least)
     }
     arena_unlock(a);
     return b ? (void *)(b + WORD) : NULL;
+}
+
+size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n)
+{
+    int saved = errno;
+    size_t k = 0;
+    arena_lock(fit_arena0);
+    for (uintptr_t b; k < n && (b = alloc_aligned_locked(bytes, SNUG_OSPAGE)) != 0; k++) {
+        blk_set_head(b, blk_head_known(b) | BLK_PAGE);
+        mark_pages(b + WORD, bytes, 1);
+        out[k] = (void *)(b + WORD);
+    }
+    arena_unlock(fit_arena0);
+    errno = saved;                      /* (fewer pages is no failure) */
+    return k;
 }
 
 void snug_fit_page_free(void *page, size_t bytes)

@@ -61,6 +61,13 @@
  * mallocs); half the recent peak rather than half the pages now: prodcons x8
  * page events on the global lock 3 -> 0.6 per 1000 calls. */
 #define SPARE_MAX 64
+/* Once heaps have waited PAGE_BATCH_AFTER times for arena 0's lock to carve a
+ * page, a threaded heap that needs a page no stash holds takes PAGE_BATCH from
+ * arena 0 in one hold of its lock and stashes the rest for the pages to come:
+ * a heap that grows takes the global lock a quarter as often.  (Before the
+ * waits, batches only held pages longer: peak RSS +1-2% at 2 threads.) */
+#define PAGE_BATCH       4
+#define PAGE_BATCH_AFTER 16
 /* Sparse classes, single-threaded small heaps: a class of SPARSE_MIN bytes or
  * more serves its first SPARSE_MAX page misses from the fit allocator instead of
  * opening a page: mean utilization 82.5 -> 86.8% for 1% more instructions. */
