@@ -1,10 +1,12 @@
 /* fit.c - the fit allocator proper: medium blocks (malloc, free, realloc,
  * aligned), the blocks small pages (pages.c) and snug's own records are
- * carved from, and the checks on every pointer a program hands back.  The design is in
+ * carved from; the checks on every pointer a program hands back are
+ * fit_checked.h's and fit_query.c's.  The design is in
  * DESIGN.md; the free blocks are bins.h's, parked ones park.h's, the regions
  * region.c's.  Frees coalesce at once, except that a single-threaded process
  * parks a freed block for a malloc of its exact size (park.h). */
 #include "park.h"
+#include "fit_checked.h"
 #include "large.h"
 #include "options.h"
 #include "os.h"
@@ -12,11 +14,6 @@
 #include <sched.h>
 #include <string.h>
 
-/* Set when the first thread cache is made: only then can a block carry a
- * cache mark (mcache.h), so only then is the mark looked for.  Read without
- * arena 0's lock (relaxed: a thread sees its own cache's store, and another
- * thread's only matters for a double free). */
-static int caches_made;
 
 /* b is free and off the bins, its head h already checked: make it allocated
  * with size need, freeing the rest. */
@@ -261,12 +258,6 @@ out:
 }
 void *snug_fit_malloc_roomy(size_t n) { return fit_malloc_flags(n, SNUG_ALIGN, BLK_ROOMY); }
 
-void snug_fit_caches_on(void)
-{
-    arena_lock(fit_arena0);
-    snug_rstore(&caches_made, 1);
-    arena_unlock(fit_arena0);
-}
 
 /* snug's own records come from arena 0. */
 void *fit_meta_alloc_aligned(size_t n, size_t align)
@@ -279,127 +270,7 @@ void *fit_meta_alloc_aligned(size_t n, size_t align)
 }
 void *snug_fit_meta_alloc(size_t n) { return fit_meta_alloc_aligned(n, SNUG_ALIGN); }
 
-static __attribute__((noinline, noreturn, cold)) void not_a_block(const void *p, const char *op)
-{
-    char msg[96];
-    size_t n = 0;
-    for (const char *s = op; *s && n < 60; s++) msg[n++] = *s;
-    for (const char *s = " (not a block, or its head was overwritten)"; *s && n + 1 < sizeof msg; s++) msg[n++] = *s;
-    msg[n] = 0;
-    snug_fatal(msg, p, 0);
-}
 
-/* Fatal unless p is the payload of an allocated medium block.  Lock held,
- * unless `unlocked` (then the head is read as others may be rewriting it). */
-static inline __attribute__((always_inline)) uintptr_t checked_block_at(const void *p, const char *op, int unlocked,
-                                                                       uintptr_t first, uintptr_t end)
-{
-    uintptr_t b = blk_of_payload(p);
-    if (((uintptr_t)p & (SNUG_ALIGN - 1)) || !first || b < first)
-        snug_fatal(op, p, 0);
-    uint64_t raw = unlocked ? blk_word_relaxed(b) : blk_word(b);
-    if (!blk_tag_ok(b, raw)) not_a_block(p, op);
-    uint64_t h = raw & BLK_VALUE;
-    size_t sz = (size_t)(h & ~BLK_FLAGS);
-    if (!(h & BLK_INUSE)) {          /* a free head (maybe merged away): freed before */
-        size_t orig = 0;
-        uint64_t e = sz >= ORIG_AT + 3 * WORD ? *(uint64_t *)(b + ORIG_AT) ^ orig_key(b) : 0;
-        if ((h & BLK_FREED) && e >= MIN_BLOCK && e <= sz && !(e & BLK_FLAGS)) orig = (size_t)e - WORD;
-        else if ((h & BLK_FREED) && sz < ORIG_AT + 3 * WORD) orig = sz - WORD;
-        snug_fatal_freed(op, p, orig);
-    }
-    if (h & (BLK_META | BLK_FREED)) {
-        if (h & BLK_FREED) snug_fatal_freed(op, p, sz - WORD);     /* parked (below) */
-        snug_fatal("free(): pointer to a block snug uses for itself (freed before: a double free?)", p, 0);
-    }
-    if (snug_rload(&caches_made) && sz >= 3 * WORD && blk_cached((uintptr_t)p))      /* freed into a thread cache */
-        snug_fatal_freed(op, p, sz - WORD);
-    if ((h & BLK_PAGE) || sz < MIN_BLOCK || sz > end - WORD - b)
-        snug_fatal(op, p, 0);
-    return b;           /* free and realloc go on to read (and check) the next head */
-}
-static inline __attribute__((always_inline)) uintptr_t checked_block_in(const void *p, const char *op, int unlocked)
-{
-    uintptr_t end, first = region_bounds((uintptr_t)p, &end);
-    return checked_block_at(p, op, unlocked, first, end);
-}
-static inline __attribute__((always_inline)) uintptr_t checked_block(const void *p, const char *op)
-{
-    return checked_block_in(p, op, 0);
-}
-
-/* The block head of a live medium block is changed by others only in its
- * PREV_INUSE bit (a neighbour's free, under the lock), so on 64-bit, where a
- * head is one store and one load (relaxed: relaxed.h), it reads consistently
- * without the lock.
- * On 32-bit a head is two words, and a read racing a neighbour's rewrite
- * would see half of each: there these reads take the lock. */
-#define HEADS_LOCK_FREE (sizeof(void *) == 8)
-size_t snug_fit_checked_size(const void *p, const char *op)
-{
-    struct fit_state *a = HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
-    if (!HEADS_LOCK_FREE) arena_lock(a);
-    uintptr_t b = checked_block_in(p, op, HEADS_LOCK_FREE);
-    uint64_t raw = blk_word_relaxed(b);     /* (its size is the block's own; PREV_INUSE may change) */
-    size_t sz = (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
-    raw = blk_word_relaxed(b + sz);     /* an overflow into the next head is caught here, as at free */
-    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
-    if (!HEADS_LOCK_FREE) arena_unlock(a);
-    return sz;
-}
-
-/* A malloc of n gets a block of need = blk_need(n) bytes, or up to 16 more
- * (a split leaves no block under MIN_BLOCK).  Others are bigger than asked:
- * a roomy block by up to a quarter (realloc keeps it while the request stays
- * within its last quarter), and once thread caches exist, a cached block by up
- * to a quarter or 496 bytes, plus its cache class's 256.  A request below what
- * the largest of these slacks allows cannot have been given this block. */
-size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
-{
-    struct fit_state *a = HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
-    if (!HEADS_LOCK_FREE) arena_lock(a);
-    uint64_t h = blk_word_relaxed(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
-    if (!HEADS_LOCK_FREE) arena_unlock(a);
-    size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
-    if (h & BLK_ROOMY) slack += sz / ROOMY_SHARE;
-    if (snug_rload(&caches_made)) {
-        size_t mc = sz / MC_OVER_SHARE > MC_OVER_MIN ? sz / MC_OVER_SHARE + 256 : MC_OVER_MIN + 256;
-        if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
-    }
-    /* need >= sz - slack, and need = align_up(n + WORD, 16), or MIN_BLOCK for
-     * the smallest requests (a block realloc shrank in place: the smallest
-     * aligned block holds MIN_BLOCK + 16) */
-    *lo = sz > slack + MIN_BLOCK ? sz - slack - WORD - (SNUG_ALIGN - 1) : 0;
-    return sz - WORD;
-}
-
-size_t snug_fit_cached_size(const void *p)
-{
-    if (HEADS_LOCK_FREE) {
-        uintptr_t b = blk_of_payload(p);
-        uint64_t raw = blk_word_relaxed(b);
-        if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
-        return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
-    }
-    struct fit_state *a = arena_of((uintptr_t)p);
-    arena_lock(a);
-    size_t sz = blk_size(blk_of_payload(p));
-    arena_unlock(a);
-    return sz;
-}
-
-/* (It touches no arena's state: only its lock, when the process has threads.) */
-size_t snug_fit_validate(const void *p, const char *op)
-{
-    struct fit_state *a = __libc_single_threaded ? NULL : arena_of((uintptr_t)p);
-    if (a) arena_lock(a);
-    uintptr_t b = checked_block(p, op);
-    /* An overflow into the next block is seen here too, as at free. */
-    size_t sz = (size_t)(blk_head_known(b) & ~BLK_FLAGS);
-    if (!(blk_head(b + sz) & BLK_PREV_INUSE)) blk_corrupt(b + sz);
-    if (a) arena_unlock(a);
-    return sz - WORD;
-}
 
 
 void *snug_fit_from_top(size_t n)
@@ -530,8 +401,6 @@ void *snug_fit_realloc(void *p, size_t n)
     return result ? (void *)(result + WORD) : NULL;
 }
 
-/* p was validated by snug_fit_validate. */
-size_t snug_fit_usable(const void *p) { return (size_t)(blk_word_relaxed(blk_of_payload(p)) & BLK_VALUE & ~BLK_FLAGS) - WORD; }
 
 /* ---- arenas: which one a thread allocates from ----------------------
  * Made as threads ask for them, up to the `arenas` option (one per CPU);

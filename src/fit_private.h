@@ -1,7 +1,7 @@
 /* fit_private.h - what the fit allocator's files share (bins.h, region.c, park.c,
- * fit.c, pages.c, arena.c, fit_check.c; no other file includes it): its state, its
+ * fit_query.c, fit.c, pages.c, arena.c, fit_check.c, fit_checked.h; no other file includes it): its state, its
  * lock, and the calls between its files, which go one way: region.c, then
- * park.c, then fit.c, then pages.c, then arena.c. */
+ * park.c, then fit_query.c, then fit.c, then pages.c, then arena.c. */
 #ifndef SNUG_FIT_PRIVATE_H
 #define SNUG_FIT_PRIVATE_H
 #include "fit.h"
