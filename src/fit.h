@@ -52,8 +52,9 @@ int    snug_fit_pages_contended(void);
 /* A process with threads: an emptied page (its header left as the heap layer
  * makes it: its second word is the stash's while there) kept in the calling
  * thread's arena for the next page one of its threads asks for
- * (snug_fit_page_take, before snug_fit_page_alloc); 0 when it keeps no more. */
-int    snug_fit_page_stash(void *page, size_t bytes);
+ * (snug_fit_page_take, before snug_fit_page_alloc), else given back to arena
+ * 0 as snug_fit_page_free does. */
+void   snug_fit_page_stash(void *page, size_t bytes);
 void  *snug_fit_page_take(size_t *bytes, size_t least);
 /* Fork child: free a page whose header was never completed (its size from its block). */
 void   snug_fit_page_orphan(void *page);

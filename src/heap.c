@@ -88,7 +88,8 @@ static void page_to_fit(struct heap *h, struct spage *pg, int stash)
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         pg->key = pg->front_key = page_key(pg, heap_key_of(&heap_none));
     }
-    if (!stash || !snug_fit_page_stash(pg, bytes)) snug_fit_page_free(pg, bytes);
+    if (stash) snug_fit_page_stash(pg, bytes);
+    else snug_fit_page_free(pg, bytes);
     live_publish_over(h, METER_SLACK);
 }
 
@@ -303,8 +304,6 @@ void drain_remote(struct heap *h)
  * then paid once per 2 or 4 OS pages, and the larger last page is small beside
  * what the class holds. */
 
-/* No page of class c has a free slot: a fresh one on its list, 0 when there
- * is no memory (out of line: it calls into the fit allocator). */
 /* A threaded heap took a page from arena 0 because no stash held one: PAGE_BATCH
  * - 1 more of its size for the stashes, carved in the same kind of lock hold,
  * so a heap that grows takes arena 0's lock once per PAGE_BATCH pages (larson
@@ -326,8 +325,7 @@ static __attribute__((noinline)) void stash_more(struct heap *h, unsigned c, uns
     for (size_t i = 0; i < n; i++) page_init(more[i], &heap_none, c, k);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     h->page_setup = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!snug_fit_page_stash(more[i], bytes)) snug_fit_page_free(more[i], bytes);
+    for (size_t i = 0; i < n; i++) snug_fit_page_stash(more[i], bytes);
 }
 
 /* The smallest page (in OS pages, at most `usual`) that still holds
@@ -339,6 +337,8 @@ static unsigned pages_least(size_t bsize, unsigned usual)
     return k;
 }
 
+/* No page of class c has a free slot: a fresh one on its list, 0 when there
+ * is no memory (out of line: it calls into the fit allocator). */
 static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
 {
     /* A small heap takes the smallest pages that still hold SMALL_HEAP_SLOTS

@@ -16,6 +16,21 @@ static void mark_pages(uintptr_t page, size_t bytes, int on)
     for (size_t j = 0; j < k; j++) m->kind[i + j] = on ? (uint8_t)(j + 1) : 0;
 }
 
+/* A page block of `bytes` carved from arena 0 (lock held) and marked in the map; 0: no memory. */
+static uintptr_t page_carve(size_t bytes)
+{
+    uintptr_t b = alloc_aligned_locked(bytes, SNUG_OSPAGE);
+    if (b) {
+        blk_set_head(b, blk_head_known(b) | BLK_PAGE);
+        mark_pages(b + WORD, bytes, 1);
+    }
+    return b;
+}
+
+/* Times a heap waited for arena 0's lock to carve a page (pages_contended). */
+static _Atomic unsigned page_waits;
+int snug_fit_pages_contended(void) { return atomic_load_explicit(&page_waits, memory_order_relaxed) >= PAGE_BATCH_AFTER; }
+
 /* Small pages come from arena 0, on brk where it can: a free finds a slot's
  * page there from region 0's view in a few instructions.  With each thread's
  * pages in its own arena, page events took no global lock (larson at 8-32
@@ -23,10 +38,6 @@ static void mark_pages(uintptr_t page, size_t bytes, int on)
  * about eight instructions more through the region table (mt-local +7%), and
  * pages kept by live threads pinned their arenas' reserved regions (2-thread
  * exhaust/recover under RLIMIT_AS failed). */
-/* Times a heap waited for arena 0's lock to carve a page (pages_contended). */
-static _Atomic unsigned page_waits;
-int snug_fit_pages_contended(void) { return atomic_load_explicit(&page_waits, memory_order_relaxed) >= PAGE_BATCH_AFTER; }
-
 void *snug_fit_page_alloc(size_t *bytes, size_t least)
 {
     struct fit_state *a = fit_arena0;
@@ -37,11 +48,7 @@ void *snug_fit_page_alloc(size_t *bytes, size_t least)
         if (fit->park_n) park_flush();
         if (!find_aligned(*bytes, SNUG_OSPAGE) && find_aligned(least, SNUG_OSPAGE)) *bytes = least;
     }
-    uintptr_t b = alloc_aligned_locked(*bytes, SNUG_OSPAGE);
-    if (b) {
-        blk_set_head(b, blk_head_known(b) | BLK_PAGE);
-        mark_pages(b + WORD, *bytes, 1);
-    }
+    uintptr_t b = page_carve(*bytes);
     arena_unlock(a);
     return b ? (void *)(b + WORD) : NULL;
 }
@@ -51,11 +58,7 @@ size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n)
     int saved = errno;
     size_t k = 0;
     arena_lock(fit_arena0);
-    for (uintptr_t b; k < n && (b = alloc_aligned_locked(bytes, SNUG_OSPAGE)) != 0; k++) {
-        blk_set_head(b, blk_head_known(b) | BLK_PAGE);
-        mark_pages(b + WORD, bytes, 1);
-        out[k] = (void *)(b + WORD);
-    }
+    for (uintptr_t b; k < n && (b = page_carve(bytes)) != 0; k++) out[k] = (void *)(b + WORD);
     arena_unlock(fit_arena0);
     errno = saved;                      /* (fewer pages is no failure) */
     return k;
@@ -104,10 +107,11 @@ static int stash_index(size_t bytes)
 static _Atomic size_t stash_grown;          /* the bound, once grown past the base */
 static _Atomic uint32_t stash_full_at;      /* when a page last found every stash full (ms; 0: not lately) */
 static _Atomic uint32_t stash_halved_at;
+static size_t stash_base(void) { return 2 * snug_opt.trim_threshold; }
 static size_t stash_bound(void)
 {
-    size_t base = 2 * snug_opt.trim_threshold, g = atomic_load_explicit(&stash_grown, memory_order_relaxed);
-    return g > base ? g : base;
+    size_t g = atomic_load_explicit(&stash_grown, memory_order_relaxed);
+    return g > stash_base() ? g : stash_base();
 }
 /* A heap found every stash empty: grow the bound when a page found them full lately. */
 static void stash_missed(void)
@@ -127,7 +131,7 @@ static void stash_idle(void)
         return;
     atomic_store_explicit(&stash_halved_at, now, memory_order_relaxed);
     size_t half = stash_bound() / 2;
-    atomic_store_explicit(&stash_grown, half > 2 * snug_opt.trim_threshold ? half : 0, memory_order_relaxed);
+    atomic_store_explicit(&stash_grown, half > stash_base() ? half : 0, memory_order_relaxed);
 }
 /* The first page of list s, off it (lock held). */
 static void *stash_pop(struct arena_ext *e, int s)
@@ -180,7 +184,7 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
 
 /* The calling thread's arena's stash, else another arena's with room (pages
  * flow between CPUs: a thread may empty more pages than it fills). */
-int snug_fit_page_stash(void *page, size_t bytes)
+static int page_stashed(void *page, size_t bytes)
 {
     int s = stash_index(bytes);
     if (s < 0 || __libc_single_threaded ||
@@ -192,6 +196,10 @@ int snug_fit_page_stash(void *page, size_t bytes)
     FOR_ARENAS(b) if (b != a && b != fit_arena0 && stash_put(b, page, bytes, s)) return 1;
     atomic_store_explicit(&stash_full_at, now_ms32(), memory_order_relaxed);
     return 0;
+}
+void snug_fit_page_stash(void *page, size_t bytes)
+{
+    if (!page_stashed(page, bytes)) snug_fit_page_free(page, bytes);
 }
 
 void *snug_fit_page_take(size_t *bytes, size_t least)

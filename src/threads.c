@@ -220,12 +220,16 @@ void heap_collect_parked(void) { (void)collect_parked(0); }
  * (heaps_lock, before the fit lock); a heap parked later is not read. */
 void heap_hold_parked(int hold)
 {
-    if (hold) snug_lock(&heaps_lock);
+    if (hold) {
+        snug_lock(&heaps_lock);
+        for (struct heap *h = atomic_load_explicit(&all_heaps, memory_order_acquire); h; h = h->next_all)
+            (void)heap_claim(h, HEAP_PARKED, HEAP_HELD);
+        return;
+    }
     for (struct heap *h = atomic_load_explicit(&all_heaps, memory_order_acquire); h; h = h->next_all)
-        if (hold) (void)heap_claim(h, HEAP_PARKED, HEAP_HELD);
-        else if (__atomic_load_n(&h->parked, __ATOMIC_RELAXED) == HEAP_HELD)
+        if (__atomic_load_n(&h->parked, __ATOMIC_RELAXED) == HEAP_HELD)
             __atomic_store_n(&h->parked, HEAP_PARKED, __ATOMIC_RELEASE);
-    if (!hold) snug_unlock(&heaps_lock);
+    snug_unlock(&heaps_lock);
 }
 
 /* (The forking thread's batches of remote frees go first: the child keeps its
