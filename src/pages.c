@@ -53,12 +53,19 @@ void *snug_fit_page_alloc(size_t *bytes, size_t least)
     return b ? (void *)(b + WORD) : NULL;
 }
 
+/* Pages for the stashes, beyond the one a heap asked for: carved from what
+ * arena 0 holds or by growing its last region in place, never by mapping a
+ * region or giving back what is kept (grow_after_give_back walks the whole
+ * heap; near exhaustion every page a heap took then paid that walk again for
+ * pages nobody asked for: 2-thread exhaust/recover hung). */
 size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n)
 {
     int saved = errno;
     size_t k = 0;
     arena_lock(fit_arena0);
+    fit_grow_in_place = 1;
     for (uintptr_t b; k < n && (b = page_carve(bytes)) != 0; k++) out[k] = (void *)(b + WORD);
+    fit_grow_in_place = 0;
     arena_unlock(fit_arena0);
     errno = saved;                      /* (fewer pages is no failure) */
     return k;
