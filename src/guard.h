@@ -44,7 +44,6 @@ void   guard_totals(size_t *blocks, size_t *bytes);
 extern _Atomic size_t guard_live_bytes;
 static inline size_t guard_bytes_now(void) { return atomic_load_explicit(&guard_live_bytes, memory_order_relaxed); }
 
-void guard_fork_prepare(void);
-void guard_fork_parent(void);
+/* The fork child puts right what other threads left halfway (no lock to take). */
 void guard_fork_child(void);
 #endif

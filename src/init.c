@@ -25,11 +25,9 @@ static void fork_prepare(void)
     heap_fork_prepare();          /* heaps_lock, fallback_lock */
     snug_fit_lock_all();          /* fit lock */
     large_fork_prepare();         /* large lock */
-    guard_fork_prepare();         /* guard pool lock (a leaf) */
 }
 static void fork_parent(void)
 {
-    guard_fork_parent();
     large_fork_parent();
     snug_fit_unlock_all();
     heap_fork_parent();
