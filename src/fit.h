@@ -70,9 +70,10 @@ int    snug_fit_trim(size_t pad);           /* 1 if memory went back to the kern
 void  *snug_fit_from_top(size_t n);
 /* Trim a waiting top now (before a large block grows). */
 void   snug_fit_end_wait(void);
-/* Would freeing this small page leave more than the trim threshold free at
- * its region's top (so that keeping it cached would pin that memory)? */
-int    snug_fit_page_pins_top(void *page);
+/* Which of these n (at most 64) small pages would, freed, leave more than the
+ * trim threshold free at their region's top (so that keeping them cached would
+ * pin that memory): bit i for pages[i].  One lock hold per arena met. */
+uint64_t snug_fit_pages_pin_top(void *const *pages, unsigned n);
 /* The calling thread exits: its arena goes to the next thread that asks (fit.c). */
 void   snug_fit_thread_exit(void);
 int    snug_fit_reclaim(void);              /* the reclaimer's round: whether anything still waits */

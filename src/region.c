@@ -443,10 +443,9 @@ void region_trim_top(struct region *r, size_t keep)
     free_insert(b, sz);
 }
 
-int snug_fit_page_pins_top(void *page)
+/* (its arena's lock held) */
+static int page_pins_top(void *page)
 {
-    struct fit_state *a = arena_of((uintptr_t)page);
-    arena_lock(a);
     uintptr_t b = blk_of_payload(page);
     uint64_t h = blk_head(b);
     size_t bytes = (size_t)(h & ~BLK_FLAGS);        /* the page's block (may be a little larger) */
@@ -461,8 +460,24 @@ int snug_fit_page_pins_top(void *page)
     struct region *r = region_of(b);
     int top = (nh & ~BLK_FLAGS) == 0 && n == atomic_load_explicit(&r->end, memory_order_relaxed) - WORD;
     size_t free_before = top && !(h & BLK_PREV_INUSE) ? b - prev_free_block(b) : 0;
-    arena_unlock(a);
     return top && free_before + bytes + free_after > snug_opt.trim_threshold;
+}
+
+uint64_t snug_fit_pages_pin_top(void *const *pages, unsigned n)
+{
+    uint64_t pins = 0;
+    struct fit_state *held = NULL;
+    for (unsigned i = 0; i < n && i < 64; i++) {
+        struct fit_state *a = arena_of((uintptr_t)pages[i]);
+        if (a != held) {
+            if (held) arena_unlock(held);
+            arena_lock(a);
+            held = a;
+        }
+        if (page_pins_top(pages[i])) pins |= (uint64_t)1 << i;
+    }
+    if (held) arena_unlock(held);
+    return pins;
 }
 
 int region_trim_all(size_t pad)
