@@ -190,7 +190,11 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
 }
 
 /* The calling thread's arena's stash, else another arena's with room (pages
- * flow between CPUs: a thread may empty more pages than it fills). */
+ * flow between CPUs: a thread may empty more pages than it fills).  Arena 0
+ * has no stash, but a thread that uses it stashes in the others: a worker
+ * that claimed arena 0 (the first unused one) gave every page it emptied
+ * back under the global lock, and the three extra pages carved for it
+ * under contention (heap.c: stash_more) straight after them. */
 static int page_stashed(void *page, size_t bytes)
 {
     int s = stash_index(bytes);
@@ -198,8 +202,7 @@ static int page_stashed(void *page, size_t bytes)
         atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) != SNUG_RECLAIMER_RUNS)
         return 0;
     struct fit_state *a = arena_mine();
-    if (a == fit_arena0) return 0;
-    if (stash_put(a, page, bytes, s)) return 1;
+    if (a != fit_arena0 && stash_put(a, page, bytes, s)) return 1;
     FOR_ARENAS(b) if (b != a && b != fit_arena0 && stash_put(b, page, bytes, s)) return 1;
     atomic_store_explicit(&stash_full_at, now_ms32(), memory_order_relaxed);
     return 0;
@@ -213,8 +216,7 @@ void *snug_fit_page_take(size_t *bytes, size_t least)
 {
     if (__libc_single_threaded) return NULL;
     struct fit_state *a = arena_mine();
-    if (a == fit_arena0) return NULL;
-    void *p = stash_take(a, bytes, least);
+    void *p = a != fit_arena0 ? stash_take(a, bytes, least) : NULL;
     if (p) return p;
     FOR_ARENAS(b) if (b != a && b != fit_arena0 && (p = stash_take(b, bytes, least)) != NULL) return p;
     stash_missed();
