@@ -37,7 +37,8 @@ struct fit_state {
     fblock *bins[NBINS];
     size_t free_bytes, free_blocks, user_blocks, user_bytes;   /* user_bytes: read without the lock too */
     struct arena_ext *ext;      /* the arena's other records (below) */
-    uint32_t room_[2];          /* (unused: keeps region 0's header at its size, below) */
+    uint32_t wait_free[2];      /* while a wait runs: free KiB at their high point, and when (ms)
+                                 * they last dropped from it by the trim threshold (region.c) */
     struct region *last;        /* region that grows */
     uintptr_t top;              /* free block before last's sentinel (off the bins), or 0 */
     uintptr_t last_sent;        /* last's sentinel head (last->end - WORD) */

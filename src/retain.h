@@ -14,18 +14,22 @@
 
 struct retain {
     size_t keep;            /* the bound, once it has grown past decay_max */
-    size_t cut;             /* bytes the last cut gave back (or refused to keep) */
-    uint64_t cut_at;        /* when, in ms (0: no cut lately) */
+    size_t cut;             /* bytes the last cuts gave back (or refused to keep) */
+    uint64_t cut_at;        /* when the last one was, in ms (0: no cut lately) */
 };
 
 static inline size_t retain_keep(const struct retain *r)
 {
     return r->keep > snug_opt.decay_max ? r->keep : snug_opt.decay_max;
 }
-/* bytes went back to the kernel at `now` because of the bound. */
+/* bytes went back to the kernel at `now` because of the bound.  Cuts less
+ * than decay_ms apart add up: a heap freed in a shuffled order reaches its
+ * top a piece at a time, and each piece beyond the bound was a cut of its
+ * own (regrow's 48 MiB phases: 13 cuts of 1-16 MiB), so the bound grew by
+ * the last piece only and the next phase was cut again, and faulted in. */
 static inline void retain_cut(struct retain *r, size_t bytes, uint64_t now)
 {
-    r->cut = bytes;
+    r->cut = r->cut_at && now - r->cut_at < snug_opt.decay_ms ? r->cut + bytes : bytes;
     r->cut_at = now ? now : 1;
 }
 /* The layer needs new memory from the kernel at `now`. */

@@ -455,6 +455,111 @@ static void check_heap_cycling_kept(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* The same heap freed in a shuffled order, as programs free: its free top grows a piece
+ * at a time, and each piece beyond the bound was cut on its own; the bound then grew by the
+ * last piece only, so the next phase was cut (and faulted in) again.  The cuts of one phase
+ * now add up: from the second phase on, the top is kept. */
+static void *shuffled_phase_fenced(unsigned char **q, int n, size_t bsz, int ph, uint64_t *s, size_t fence)
+{
+    static int order[2 * CYCLE_BLK];
+    for (int i = 0; i < n; i++) {
+        q[i] = malloc(bsz);
+        CHECK(q[i] != NULL, "malloc(%zu)", bsz);
+        memset(q[i], ph, bsz);
+        order[i] = i;
+    }
+    void *f = fence ? malloc(fence) : NULL;     /* (above the phase's blocks) */
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(xrnd(s) % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        CHECK(q[order[i]][bsz - 1] == (unsigned char)ph, "block %d kept its bytes", order[i]);
+        free(q[order[i]]);
+    }
+    return f;
+}
+static void shuffled_phase(unsigned char **q, int n, size_t bsz, int ph, uint64_t *s)
+{
+    shuffled_phase_fenced(q, n, bsz, ph, s, 0);
+}
+
+#define SHUF_BSZ 12000         /* 96 MiB a phase: six times decay_max */
+static void check_heap_cycling_shuffled_kept(void)
+{
+    static unsigned char *q[CYCLE_BLK];
+    uint64_t s = 99;
+    long pages_per_phase = (long)CYCLE_BLK * SHUF_BSZ / 4096, late = 0;
+    for (int ph = 0; ph < 8; ph++) {
+        long f0 = minor_faults();
+        shuffled_phase(q, CYCLE_BLK, SHUF_BSZ, ph, &s);
+        if (ph >= 2) late += minor_faults() - f0;
+    }
+    /* (the second phase faults in what the first cut: the bound adapts at that regrowth) */
+    note("%ld page faults in the last 6 phases of 8 (a phase touches %ld pages)", late, pages_per_phase);
+    CHECK(late < pages_per_phase / 8, "a heap cycled through in a shuffled order keeps its pages from the third "
+          "phase on: %ld faults in 6 phases of %ld pages", late, pages_per_phase);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
+/* Free space inside the heap (below a live block) waits decay_ms (500 ms) before its pages
+ * are discarded; a program that builds into it and frees it again, phase after phase, is
+ * cycling through it, and it stays (before: every 500 ms the space between phases was
+ * discarded and the next phase faulted all of it in again).  Once the program stops, the
+ * purge comes (check_burst_under_live_block_purged). */
+static void check_inside_cycling_not_purged(void)
+{
+    static unsigned char *q[CYCLE_BLK];
+    uint64_t s = 7;
+    long pages_per_phase = (long)CYCLE_BLK * BSZ / 4096, late = 0;
+    shuffled_phase(q, CYCLE_BLK, BSZ, 0, &s);
+    unsigned char *fence = shuffled_phase_fenced(q, CYCLE_BLK, BSZ, 1, &s, 64 * 1024);
+    CHECK(fence != NULL, "malloc");                 /* above the cycled space: it is inside the heap now */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int phases = 0;
+    long f0 = minor_faults();
+    do {                                        /* three waits of decay_ms */
+        shuffled_phase(q, CYCLE_BLK, BSZ, 2 + phases % 200, &s);
+        phases++;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1600 || phases < 4);
+    late = minor_faults() - f0;
+    note("%ld page faults in %d phases after the fence (a phase touches %ld pages)", late, phases, pages_per_phase);
+    CHECK(late < pages_per_phase / 4, "free space cycled through inside the heap keeps its pages: %ld faults in %d "
+          "phases of %ld pages", late, phases, pages_per_phase);
+    free(fence);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
+/* A free top larger than what each phase takes again: the phases never carve it below the
+ * trim threshold, so its wait ran out while the program was using it, and every decay_ms
+ * the whole top went back and the next phase faulted it in again.  The wait now starts
+ * over when the program took that much of its free space during it. */
+static void check_top_partly_cycled_kept(void)
+{
+    static unsigned char *q[2 * CYCLE_BLK];
+    uint64_t s = 5;
+    long pages_per_phase = (long)CYCLE_BLK * BSZ / 4096;
+    shuffled_phase(q, 2 * CYCLE_BLK, BSZ, 0, &s);          /* an 80 MiB top */
+    shuffled_phase(q, 2 * CYCLE_BLK, BSZ, 1, &s);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int phases = 0;
+    long f0 = minor_faults();
+    do {                                                    /* 40 MiB phases, for three waits */
+        shuffled_phase(q, CYCLE_BLK, BSZ, 2 + phases % 200, &s);
+        phases++;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1600 || phases < 4);
+    long late = minor_faults() - f0;
+    note("%ld page faults in %d phases of %ld pages under an 80 MiB top", late, phases, pages_per_phase);
+    CHECK(late < pages_per_phase / 8, "a top the program keeps taking half of stays: %ld faults in %d phases of %ld "
+          "pages", late, phases, pages_per_phase);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* Large buffers (5-25 MiB) replaced one at a time, each zero-filled by the program: once
  * warm, a new buffer gets the pages of freed ones (before: every buffer beyond 16 MiB of
  * kept mappings was mapped and faulted in anew); once the program stops, they go back. */
@@ -980,6 +1085,9 @@ int main(void)
     run_check("small-burst-threaded-spares-no-pin", check_small_burst_threaded, 60);
     run_check("burst-under-live-block-purged", check_burst_under_live_block_purged, 60);
     run_check("heap-cycling-keeps-its-top", check_heap_cycling_kept, 60);
+    run_check("heap-cycling-shuffled-keeps-its-top", check_heap_cycling_shuffled_kept, 60);
+    run_check("inside-cycling-not-purged", check_inside_cycling_not_purged, 60);
+    run_check("top-partly-cycled-kept", check_top_partly_cycled_kept, 60);
     run_check("large-buffer-cycling-reuses-mappings", check_large_cycling_kept, 60);
     run_check("idle-threaded-process-gives-memory-back", check_idle_threaded_returns, 60);
     run_check("exited-thread-pages-wait-for-next-thread", check_exited_thread_pages_wait, 60);
