@@ -56,6 +56,11 @@ int    snug_fit_pages_contended(void);
  * 0 as snug_fit_page_free does. */
 void   snug_fit_page_stash(void *page, size_t bytes);
 void  *snug_fit_page_take(size_t *bytes, size_t least);
+/* The same without the fallback: whether a stash kept the page. */
+int    snug_fit_page_stash_try(void *page, size_t bytes);
+/* n pages (pages[i] of bytes[i] bytes) back as snug_fit_page_free does, in
+ * one lock hold per arena met. */
+void   snug_fit_pages_free(void *const *pages, const size_t *bytes, unsigned n);
 /* Fork child: free a page whose header was never completed (its size from its block). */
 void   snug_fit_page_orphan(void *page);
 /* Internal metadata blocks (heaps, tables): plain blocks, not counted as user data. */

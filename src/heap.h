@@ -112,7 +112,9 @@ void  heap_remote_flush(void);
  * (0 none, 1 since the reclaimer's last round, 2 seen by a round). */
 void  drain_remote(struct heap *h);
 void  spares_release(struct heap *h);
-void  page_release(struct heap *h, struct spage *pg);
+/* h's spares (to the stashes or arena 0) and every class's empty page (to
+ * arena 0) given back, those for arena 0 in one lock hold. */
+void  heap_give_empty(struct heap *h);
 void  page_to_full(struct heap *h, struct spage *pg, unsigned c);
 void  cls_count_up(struct heap *h, unsigned c);
 void  avail_push(struct heap *h, struct spage *pg);

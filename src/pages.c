@@ -71,15 +71,36 @@ size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n)
     return k;
 }
 
-void snug_fit_page_free(void *page, size_t bytes)
+/* A page's block free again (its arena's lock held). */
+static void page_give(void *page, size_t bytes)
 {
-    struct fit_state *a = arena_of((uintptr_t)page);
-    arena_lock(a);
     uintptr_t b = blk_of_payload(page);
     mark_pages((uintptr_t)page, bytes, 0);
     blk_set_head(b, blk_head(b) & ~BLK_PAGE);
     trim_after(release_cold(b));
+}
+
+void snug_fit_page_free(void *page, size_t bytes)
+{
+    struct fit_state *a = arena_of((uintptr_t)page);
+    arena_lock(a);
+    page_give(page, bytes);
     arena_unlock(a);
+}
+
+void snug_fit_pages_free(void *const *pages, const size_t *bytes, unsigned n)
+{
+    struct fit_state *held = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        struct fit_state *a = arena_of((uintptr_t)pages[i]);
+        if (a != held) {
+            if (held) arena_unlock(held);
+            arena_lock(a);
+            held = a;
+        }
+        page_give(pages[i], bytes[i]);
+    }
+    if (held) arena_unlock(held);
 }
 
 /* The page stash.  In a process with threads, a page a thread's heap empties
@@ -211,6 +232,7 @@ void snug_fit_page_stash(void *page, size_t bytes)
 {
     if (!page_stashed(page, bytes)) snug_fit_page_free(page, bytes);
 }
+int snug_fit_page_stash_try(void *page, size_t bytes) { return page_stashed(page, bytes); }
 
 void *snug_fit_page_take(size_t *bytes, size_t least)
 {
@@ -240,11 +262,20 @@ int stash_flush(struct fit_state *a, int all)
     arena_unlock(a);
     if (!go) return 1;
     if (!all) stash_idle();
+    /* (the pages are arena 0's: one hold of its lock for them all) */
+    int held = 0;
     for (int s = 0; s < 3; s++)
         for (fblock *f = lists[s], *next; f; f = next) {
             next = fb_link(f, f->next_enc, LINK_STASH);
-            snug_fit_page_free(f, (size_t)SNUG_OSPAGE << s);
+            if (arena_of((uintptr_t)f) != fit_arena0) {
+                snug_fit_page_free(f, (size_t)SNUG_OSPAGE << s);
+                continue;
+            }
+            if (!held) arena_lock(fit_arena0);
+            held = 1;
+            page_give(f, (size_t)SNUG_OSPAGE << s);
         }
+    if (held) arena_unlock(fit_arena0);
     return 0;
 }
 

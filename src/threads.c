@@ -58,14 +58,10 @@ int heap_reclaim_parked(void)
 static void heap_settle(struct heap *h, int keep)
 {
     if (h->mc) mcache_flush(h->mc);
-    if (!keep) spares_release(h);
+    if (!keep) heap_give_empty(h);
     for (struct spage *pg = h->spare; pg; pg = pg->next) page_verify(pg);
     for (unsigned c = 0; c < SNUG_NCLASSES; c++)
-        for (struct spage *pg = h->avail[c], *nx; pg; pg = nx) {
-            page_verify(pg);
-            nx = pg->next;
-            if (!keep && pg->used == 0) page_release(h, pg);
-        }
+        for (struct spage *pg = h->avail[c]; pg; pg = pg->next) page_verify(pg);
 }
 void heap_release_empty(struct heap *h) { heap_settle(h, 0); }
 
