@@ -18,7 +18,7 @@ BDWGC_H      := $(wildcard /usr/include/gc.h)
 BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
                 $(if $(BDWGC_H),$(patsubst %,$(BENCH_B)/gc-%-bdwgc,$(BENCH_GC)),)
 # Allocation-shape programs of the programs suite (bench/programs/*.c), run under each allocator.
-BENCH_PROGS  := largechurn regrow
+BENCH_PROGS  := largechurn regrow mixed
 BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS) \
                 $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS)) $(B)/libsnug-counts.so \
                 $(BENCH_B)/events
@@ -44,7 +44,7 @@ $(BENCH_B)/mt-%: bench/mt/%.c bench/mt/mt.h
 
 $(BENCH_B)/prog-%: bench/programs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) $< -o $@
+	$(CC) $(BENCH_CFLAGS) $< -o $@ -lm
 
 # what each counted event costs here (bench/README.md's model): not run by bench.py
 $(BENCH_B)/events: bench/micro/events.c src/lock.h src/counts.h src/config.h
