@@ -274,7 +274,7 @@ static int waited(uint32_t since, uint32_t now) { return since && (uint32_t)(now
  * starts over, half a wait long, instead of giving memory back (regrow's
  * 48 MiB phases: a top that outlived one phase was trimmed whole every
  * decay_ms, and free space inside the heap discarded, each faulted in again
- * by the next phase: 53,800 faults in 200 phases, now 41,600).  Memory goes
+ * by the next phase: 54,200 faults in 200 phases, now 38,300).  Memory goes
  * back at most 1.5 decay_ms after the program stops taking it. */
 static uint32_t free_kib(void) { return (uint32_t)(fit->free_bytes >> 10); }
 static void waits_begin(void)
