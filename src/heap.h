@@ -30,7 +30,8 @@ struct heap {
     uint8_t room_[8];                       /* (unused: keeps the record's size, below) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
-    uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX) */
+    uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX,
+                                             * UINT8_MAX in a parked heap: heap.c, spare_room) */
     uint8_t spare_off;                      /* none kept until the heap next grows */
     uint8_t cls_lossy;                      /* a cls_pages count passed UINT16_MAX */
     uint8_t parked;                         /* HEAP_LIVE, HEAP_PARKED or HEAP_HELD (threads.c) */
