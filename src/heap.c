@@ -1,5 +1,6 @@
 /* heap.c - per-thread heaps: page lists per size class, the slow paths of small
- * allocation and free, and remote frees.  A heap's life cycle (made, adopted,
+ * allocation and free, spare pages, and the frees other threads queued
+ * (applied here; queued by remote.c).  A heap's life cycle (made, adopted,
  * parked, re-homed after fork) is threads.c's, which calls down into this file. */
 #include "heap.h"
 #include "tuning.h"
@@ -44,12 +45,6 @@ void page_to_full(struct heap *h, struct spage *pg, unsigned c)
     unsigned n = pg->nslots;
     pg->relist = (uint16_t)(n - (n / RELIST_SHARE ? n / RELIST_SHARE : 1));
     SNUG_ASSERT(pg->relist < pg->used, "P5 (a full page's relist below its used count)", pg);
-}
-
-static struct spage *page_of(uintptr_t p)
-{
-    uintptr_t pg = addr_page(p);
-    return pg > ADDR_MEDIUM ? (struct spage *)pg : NULL;
 }
 
 /* Pages per class, counted in 16 bits (the heap record stays small: its size
@@ -313,6 +308,12 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     else page_spare_or_release(h, pg);
 }
 
+static struct spage *page_of(uintptr_t p)
+{
+    uintptr_t pg = addr_page(p);
+    return pg > ADDR_MEDIUM ? (struct spage *)pg : NULL;
+}
+
 /* Apply the frees other threads queued on h. */
 /* A queued slot is one of h's, allocated, and carries the remote mark (a write
  * after free into its link breaks the mark or the link). */
@@ -381,11 +382,6 @@ void drain_remote(struct heap *h)
     }
 }
 
-/* A class that already fills BUSY_CLASS_PAGES pages (256 KiB or more) takes
- * the page size that wastes least (page_pages_dense): its header and tail are
- * then paid once per 2 or 4 OS pages, and the larger last page is small beside
- * what the class holds. */
-
 /* A threaded heap took a page from arena 0 because no stash held one: PAGE_BATCH
  * - 1 more of its size for the stashes, carved in the same kind of lock hold,
  * so a heap that grows takes arena 0's lock once per PAGE_BATCH pages (larson
@@ -430,7 +426,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     unsigned usual = page_pages_for(bsize), k = usual, least = pages_least(bsize, usual);
     if (h->pages < SMALL_HEAP_PAGES)
         k = least;
-    else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)
+    else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)      /* (its header and tail paid once per 2-4 OS pages) */
         k = page_pages_dense(bsize);
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
     int fresh = !np;
@@ -568,123 +564,4 @@ __attribute__((noinline, cold)) void heap_parked_wait(void)
     SNUG_COUNT(SNUG_C_RMW_OTHER);
     if (atomic_compare_exchange_strong_explicit(&heap_parked_frees, &none, 1, memory_order_relaxed, memory_order_relaxed))
         snug_os_wait_begun();
-}
-
-/* ---- Batched remote frees ----
- * A free of another heap's slot is one atomic operation on the owner's list,
- * on a line every thread freeing to that owner writes.  A thread that frees
- * to the same owner again opens a batch instead: the slots chain through
- * their first words in the thread's own record (tl_rb, one entry per owner,
- * RB_OWNERS of them) and go onto the owner's list in one operation when
- * RB_MAX have gathered, when the entry is wanted for another owner, and when
- * the thread exits, forks, trims or runs out of memory.  A slot in a batch
- * carries the remote mark like a queued one (a second free of it is named at
- * once) and still counts as allocated in its page, which therefore stays.
- *
- * R1: while a batch for heap h is open, h's list does not read empty
- * (remote_empty): h's own free fast path looks at a slot's mark only when the
- * list is not empty, and would otherwise take a slot held in a batch as free.
- * The opener counts itself in h->batches and then, finding the list empty,
- * sets it to remote_held; a drain that empties the list then reads the count
- * and sets it back.  Both sides' count and list operations are sequentially
- * consistent, so at least one of them sees the other's.
- *
- * The cost: an opened batch costs the count up and down and its one push
- * (at RB_MAX slots, 3-4 operations for 32 frees).  A first free to an owner
- * is pushed alone, so frees scattered over many owners cost what they did.
- * What a batch holds is bounded (RB_OWNERS * RB_MAX slots per thread) and
- * waits at most until the thread's next exit, trim or RB_MAX-th free to that
- * owner; a fork child loses other threads' batches (their slots stay
- * allocated there, as glibc's child loses other threads' caches). */
-struct rbatch {
-    struct heap *owner;         /* last owner freed to from this entry (the batch's, when open) */
-    uintptr_t head, tail;       /* the chain: newest first, linked like the owner's list */
-    uint32_t n;                 /* slots chained; 0: not open */
-};
-static __thread struct rbatch tl_rb[RB_OWNERS] __attribute__((tls_model("initial-exec")));
-static __thread unsigned tl_rb_next __attribute__((tls_model("initial-exec")));
-
-static void remote_push(struct heap *o, uintptr_t head, uintptr_t tail)
-{
-    uintptr_t old = atomic_load_explicit(&o->remote, memory_order_relaxed);
-    do {
-        *(uintptr_t *)tail = old ^ (uintptr_t)snug_secret;
-        SNUG_COUNT(SNUG_C_RMW_REMOTE);
-    } while (!atomic_compare_exchange_weak_explicit(&o->remote, &old, head, memory_order_release, memory_order_relaxed));
-    if (SNUG_UNLIKELY(snug_rload(&o->parked))) heap_parked_wait();
-}
-
-static void rb_flush(struct rbatch *b)
-{
-    struct heap *o = b->owner;
-    remote_push(o, b->head, b->tail);
-    b->n = 0;
-    SNUG_COUNT(SNUG_C_RMW_REMOTE);
-    atomic_fetch_sub_explicit(&o->batches, 1, memory_order_release);
-}
-
-void heap_remote_flush(void)
-{
-    for (unsigned k = 0; k < RB_OWNERS; k++)
-        if (tl_rb[k].n) rb_flush(&tl_rb[k]);
-}
-
-/* Open a batch for o (R1); 0 when o already has as many as its count holds. */
-static int rb_open(struct heap *o)
-{
-    uint16_t c = atomic_load_explicit(&o->batches, memory_order_relaxed);
-    do {
-        if (c == UINT16_MAX) return 0;
-        SNUG_COUNT(SNUG_C_RMW_REMOTE);
-    } while (!atomic_compare_exchange_weak_explicit(&o->batches, &c, (uint16_t)(c + 1), memory_order_seq_cst,
-                                                    memory_order_relaxed));
-    uintptr_t e = remote_empty(o);
-    if (atomic_load_explicit(&o->remote, memory_order_seq_cst) == e) {
-        SNUG_COUNT(SNUG_C_RMW_REMOTE);
-        /* (failing, it found a slot queued, or the drain's held value) */
-        atomic_compare_exchange_strong_explicit(&o->remote, &e, remote_held(o), memory_order_relaxed,
-                                                memory_order_relaxed);
-    }
-    return 1;
-}
-
-/* Slot p (marked) of o's, into a batch: 1, or 0 when it is to be pushed alone. */
-static int rb_add(struct heap *o, uintptr_t p)
-{
-    struct rbatch *b = NULL;
-    for (unsigned k = 0; k < RB_OWNERS; k++)
-        if (tl_rb[k].owner == o) { b = &tl_rb[k]; break; }
-    if (!b) {                   /* a first free to o: alone, and o remembered */
-        b = &tl_rb[tl_rb_next++ % RB_OWNERS];
-        if (b->n) rb_flush(b);
-        b->owner = o;
-        return 0;
-    }
-    if (!b->n) {
-        if (snug_rload(&o->parked) || !rb_open(o)) return 0;
-        b->tail = p;
-    }
-    *(uintptr_t *)p = b->head ^ (uintptr_t)snug_secret;     /* (the tail's link is set at the push) */
-    b->head = p;
-    if (++b->n == RB_MAX) rb_flush(b);
-    return 1;
-}
-
-/* (pg: its guards checked by the caller, plain.c's small_free_checked) */
-void heap_free_remote(struct spage *pg, void *p)
-{
-    long i = page_slot(pg, (uintptr_t)p);
-    if (i < 0) snug_fatal("free(): invalid pointer", p, 0);
-    uint64_t word = snug_load64(&pg->bits[i >> 6]);
-    if (!((word >> (i & 63)) & 1) || remote_pending((uintptr_t)p)) snug_fatal("double free of", p, pg->bsize);
-    ((uintptr_t *)p)[1] = remote_mark((uintptr_t)p);
-    /* Read the page before publishing: once pushed, the owner may drain the
-     * block, empty the page and hand its memory to someone else. */
-    struct heap *o = pg->owner;
-    size_t bsize = pg->bsize;
-    /* Batches only for a thread with a heap: its exit empties them. */
-    struct heap *me = snug_tl_heap;
-    if (!me || !rb_add(o, (uintptr_t)p)) remote_push(o, (uintptr_t)p, (uintptr_t)p);
-    if (me) { snug_own_add(&me->freed_bytes, bsize); snug_own_add(&me->freed_count, 1); }
-    else meter_heapless_free(bsize);
 }

@@ -69,7 +69,7 @@ _Static_assert(sizeof(struct heap) == (UINTPTR_MAX == UINT64_MAX ? 488 : 316), "
 #define SNUG_REMOTE_KEYED (UINTPTR_MAX == UINT64_MAX)
 static inline uintptr_t remote_empty(const struct heap *h) { return SNUG_REMOTE_KEYED ? (uintptr_t)heap_key_of(h) : 0; }
 /* The remote list's other empty value: nothing queued, but another thread
- * holds a batch of frees for the heap (heap.c, "Batched remote frees"), so
+ * holds a batch of frees for the heap (remote.c, "Batched remote frees"), so
  * the free fast path must not take the list for empty.  Odd, and not the key. */
 #define REMOTE_HELD ((uintptr_t)2 | !SNUG_REMOTE_KEYED)
 static inline uintptr_t remote_held(const struct heap *h) { return remote_empty(h) ^ REMOTE_HELD; }

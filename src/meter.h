@@ -30,7 +30,7 @@ static inline void meter_fold(size_t now)
                                                                  memory_order_relaxed, memory_order_relaxed))) {}
 }
 
-/* Small frees by a thread without a heap (heap.c's remote free). */
+/* Small frees by a thread without a heap (remote.c's remote free). */
 static inline void meter_heapless_free(size_t bytes)
 {
     SNUG_COUNT_N(SNUG_C_RMW_METER, 2);

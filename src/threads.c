@@ -37,7 +37,7 @@ static snug_lock_t fallback_lock = SNUG_LOCK_INIT;
 static struct heap *fallback;          /* serves threads whose heap is gone (exited) */
 static pthread_key_t heap_key;
 
-/* Frees queued on parked heaps (heap.c's heap_free_remote sets heap_parked_frees). */
+/* Frees queued on parked heaps (remote.c's heap_free_remote sets heap_parked_frees). */
 static int collect_parked(int idle_only);
 int heap_reclaim_parked(void)
 {

@@ -85,7 +85,7 @@
  * rest of the suite under 1%. */
 #define HOLE_MAX 4096
 
-/* Batched remote frees (heap.c): a thread gathers up to RB_MAX frees to one
+/* Batched remote frees (remote.c): a thread gathers up to RB_MAX frees to one
  * other thread's heap before it queues them with one atomic operation, for up
  * to RB_OWNERS heaps at a time.  Bounds what a thread holds back: RB_OWNERS *
  * RB_MAX slots. */
