@@ -117,6 +117,15 @@ static inline void arena_lock(struct fit_state *a)
     fit = a;
 }
 static inline void arena_unlock(struct fit_state *a) { snug_unlock(a->ext->lock); }
+/* For walks over blocks of several arenas: a's lock held, *held's let go first
+ * when they differ (*held: the one held, NULL at first; the walk unlocks it). */
+static inline void arena_switch(struct fit_state **held, struct fit_state *a)
+{
+    if (*held == a) return;
+    if (*held) arena_unlock(*held);
+    arena_lock(a);
+    *held = a;
+}
 
 /* A thread that waited for its own arena's lock may leave it (fit.c). */
 void arena_contended(struct fit_state *a);

@@ -92,12 +92,7 @@ void snug_fit_pages_free(void *const *pages, const size_t *bytes, unsigned n)
 {
     struct fit_state *held = NULL;
     for (unsigned i = 0; i < n; i++) {
-        struct fit_state *a = arena_of((uintptr_t)pages[i]);
-        if (a != held) {
-            if (held) arena_unlock(held);
-            arena_lock(a);
-            held = a;
-        }
+        arena_switch(&held, arena_of((uintptr_t)pages[i]));
         page_give(pages[i], bytes[i]);
     }
     if (held) arena_unlock(held);
@@ -216,7 +211,7 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
  * that claimed arena 0 (the first unused one) gave every page it emptied
  * back under the global lock, and the three extra pages carved for it
  * under contention (heap.c: stash_more) straight after them. */
-static int page_stashed(void *page, size_t bytes)
+int snug_fit_page_stash_try(void *page, size_t bytes)
 {
     int s = stash_index(bytes);
     if (s < 0 || __libc_single_threaded ||
@@ -230,9 +225,8 @@ static int page_stashed(void *page, size_t bytes)
 }
 void snug_fit_page_stash(void *page, size_t bytes)
 {
-    if (!page_stashed(page, bytes)) snug_fit_page_free(page, bytes);
+    if (!snug_fit_page_stash_try(page, bytes)) snug_fit_page_free(page, bytes);
 }
-int snug_fit_page_stash_try(void *page, size_t bytes) { return page_stashed(page, bytes); }
 
 void *snug_fit_page_take(size_t *bytes, size_t least)
 {
@@ -262,20 +256,14 @@ int stash_flush(struct fit_state *a, int all)
     arena_unlock(a);
     if (!go) return 1;
     if (!all) stash_idle();
-    /* (the pages are arena 0's: one hold of its lock for them all) */
-    int held = 0;
+    struct fit_state *held = NULL;      /* (the pages are arena 0's: one hold for them all) */
     for (int s = 0; s < 3; s++)
         for (fblock *f = lists[s], *next; f; f = next) {
             next = fb_link(f, f->next_enc, LINK_STASH);
-            if (arena_of((uintptr_t)f) != fit_arena0) {
-                snug_fit_page_free(f, (size_t)SNUG_OSPAGE << s);
-                continue;
-            }
-            if (!held) arena_lock(fit_arena0);
-            held = 1;
+            arena_switch(&held, arena_of((uintptr_t)f));
             page_give(f, (size_t)SNUG_OSPAGE << s);
         }
-    if (held) arena_unlock(fit_arena0);
+    if (held) arena_unlock(held);
     return 0;
 }
 

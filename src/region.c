@@ -313,15 +313,21 @@ static uint32_t wait_again(uint32_t now)
     return t ? t : 1;
 }
 
-/* A top waits: on every 16th call, has it waited decay_ms (and not been cycled through)? */
+/* Has the wait that began at *since run out at `now`?  One the program
+ * cycled through starts again instead. */
+static int wait_over(uint32_t *since, uint32_t now)
+{
+    if (!waited(*since, now)) return 0;
+    if (!waits_cycled(now)) return 1;
+    *since = wait_again(now);
+    return 0;
+}
+
+/* A top waits: on every 16th call, is its wait over? */
 static int decay_over(void)
 {
     if (++fit->decay_tick & (DECAY_POLL_EVERY - 1)) return 0;
-    uint32_t now = now_ms32();
-    if (!waited(fit->wait.since.top, now)) return 0;
-    if (!waits_cycled(now)) return 1;
-    fit->wait.since.top = wait_again(now);
-    return 0;
+    return wait_over(&fit->wait.since.top, now_ms32());
 }
 
 static int decay_due(void)
@@ -411,17 +417,11 @@ void region_decay_check(void)
 {
     uint32_t now = now_ms32();
     waits_follow(now);
-    int over_top = waited(fit->wait.since.top, now), over_inside = waited(fit->wait.since.inside, now);
-    if ((over_top || over_inside) && waits_cycled(now)) {
-        if (over_top) fit->wait.since.top = wait_again(now);
-        if (over_inside) fit->wait.since.inside = wait_again(now);
-        return;
-    }
-    if (over_top) {
+    if (wait_over(&fit->wait.since.top, now)) {
         decay_now();
         retain_idle(&fit->ext->top_retain);
     }
-    if (over_inside) purge_now();
+    if (wait_over(&fit->wait.since.inside, now)) purge_now();
 }
 
 static void decay_now(void)
@@ -530,12 +530,7 @@ uint64_t snug_fit_pages_pin_top(void *const *pages, unsigned n)
     uint64_t pins = 0;
     struct fit_state *held = NULL;
     for (unsigned i = 0; i < n && i < 64; i++) {
-        struct fit_state *a = arena_of((uintptr_t)pages[i]);
-        if (a != held) {
-            if (held) arena_unlock(held);
-            arena_lock(a);
-            held = a;
-        }
+        arena_switch(&held, arena_of((uintptr_t)pages[i]));
         if (page_pins_top(pages[i])) pins |= (uint64_t)1 << i;
     }
     if (held) arena_unlock(held);
