@@ -60,7 +60,7 @@ size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
     size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
     if (h & BLK_ROOMY) slack += sz / ROOMY_SHARE;
     if (snug_rload(&caches_made)) {
-        size_t mc = sz / MC_OVER_SHARE > MC_OVER_MIN ? sz / MC_OVER_SHARE + 256 : MC_OVER_MIN + 256;
+        size_t mc = sz / 3;
         if (slack < mc + SNUG_ALIGN) slack = mc + SNUG_ALIGN;
     }
     /* need >= sz - slack, and need = align_up(n + WORD, 16), or MIN_BLOCK for

@@ -1,52 +1,108 @@
 /* mcache.c - the per-thread medium-block cache (see mcache.h): LIFO stacks by
- * 256-byte size class, bounded in depth and in bytes; blocks go in and out
- * without the fit lock, their heads checked each way. */
+ * size class, bounded per class and in bytes; blocks go in and out without the
+ * fit lock, their heads checked each way. */
 #include "mcache.h"
 #include "error.h"
 #include "fit.h"
-#include <string.h>
+#include "os.h"
+#include <errno.h>
 
-static unsigned mc_class(size_t block) { return (unsigned)((block - MC_MIN) / 256); }
+/* The most blocks class c holds: MC_CLASS_BYTES worth, 2 to MC_DEPTH. */
+static unsigned mc_limit(unsigned c)
+{
+    unsigned k = (MC_CLASS_BYTES >> 10) >> (c / 8);      /* (the octave's base is 1 KiB << c / 8) */
+    return k < 2 ? 2 : k > MC_DEPTH ? MC_DEPTH : k;
+}
+
+/* On 64-bit a head is one word, read whole without the lock (fit_query.c): a
+ * cached block's checks are made here inline.  On 32-bit the fit allocator's
+ * queries take the lock. */
+#define HEADS_LOCK_FREE (sizeof(void *) == 8)
+
+/* The most bytes the cache holds: a share of what the thread has taken and
+ * not given back (its own medium footprint), between MC_FLOOR and MC_BUDGET. */
+static inline size_t mc_budget(const struct mcache *mc)
+{
+    size_t share = mc->flow > 0 ? (size_t)mc->flow / MC_SHARE : 0;
+    return share < MC_FLOOR ? MC_FLOOR : share > MC_BUDGET ? MC_BUDGET : share;
+}
+
+/* The size in cached block p's head, checked: an overflow into it while cached. */
+static inline size_t cached_size(void *p)
+{
+    if (!HEADS_LOCK_FREE) return snug_fit_cached_size(p);
+    uintptr_t b = blk_of_payload(p);
+    uint64_t raw = blk_word_relaxed(b);
+    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
+    return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
+}
 
 void *mcache_pop(struct mcache *mc, size_t n)
 {
-    size_t need = blk_need(n);
-    if (need > MC_MAX) return NULL;
-    /* The request's own class may hold a block a little too small; the
-     * classes above hold blocks that fit.  A block up to a quarter (at least
-     * 496 bytes) larger than asked is taken: in a thread's mix of sizes the
-     * exact class is often empty, and every miss takes the fit lock. */
-    unsigned c = mc_class(need);
-    size_t over = need / MC_OVER_SHARE > MC_OVER_MIN ? need / MC_OVER_SHARE : MC_OVER_MIN;
-    unsigned last = need + over > MC_MAX ? MC_CLASSES - 1 : mc_class(need + over);
-    void *p = NULL;
-    size_t sz = 0;
-    for (unsigned k = c; k <= last && !p; k++) {
-        if (!mc->n[k]) continue;
-        p = mc->slot[k][mc->n[k] - 1];
-        sz = snug_fit_cached_size(p);           /* checks the head: an overflow while cached */
-        if (sz < need) p = NULL;
-        else c = k;
+    size_t need = blk_need(n), sz;
+    if (need - 16 >= MC_MAX) return NULL;
+    unsigned f = mc_floor(need - 16);           /* the class a block of need bytes goes to */
+    void *p;
+    /* That class's last block when it holds need (a block of the size just
+     * freed), else the last of the next two classes, whose blocks all do (up
+     * to a third larger than asked). */
+    if (mc->n[f] && (sz = cached_size(p = mc->slot[f][mc->n[f] - 1])) >= need) {
+        mc->n[f]--;
+        goto take;
     }
-    if (!p) return NULL;
-    if (!blk_cached((uintptr_t)p))              /* its mark is gone: written after free */
+    for (unsigned c = f + 1; c <= f + 2 && c < MC_CLASSES; c++)
+        if (mc->n[c]) {
+            p = mc->slot[c][--mc->n[c]];
+            sz = cached_size(p);
+            goto take;
+        }
+    /* A class the thread asks for and finds empty may hold one block more
+     * (tcmalloc's slow start): a thread that only frees (a consumer) keeps
+     * one block per class, one that cycles through a size keeps more. */
+    if (mc->more[f] + 1u < mc_limit(f)) mc->more[f]++;
+    mc->flow += (long)need;                     /* (the fit allocator's block: about need) */
+    return NULL;
+take:
+    if (SNUG_UNLIKELY(!blk_cached((uintptr_t)p)))   /* its mark is gone: written after free */
         snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
-    mc->n[c]--;
     ((uint64_t *)p)[1] = 0;
     snug_own_sub(&mc->bytes, sz);
     snug_own_sub(&mc->blocks, 1);
+    mc->flow += (long)sz;
     return p;
+}
+
+/* The size of medium block p handed back by the program, checked as the fit
+ * allocator's free would check it (the full check, which names any fault,
+ * where the quick one finds anything but an intact block in use). */
+static inline size_t push_size(void *p)
+{
+    if (HEADS_LOCK_FREE && !((uintptr_t)p & (SNUG_ALIGN - 1))) {
+        uintptr_t b = blk_of_payload(p);
+        uint64_t raw = blk_word_relaxed(b), h = raw & BLK_VALUE;
+        size_t sz = (size_t)(h & ~BLK_FLAGS);
+        /* An intact head (its keyed tag vouches for its size), in use, not
+         * cached already; then the next head, where an overflow shows. */
+        if (SNUG_LIKELY(blk_tag_ok(b, raw) && (h & (BLK_INUSE | BLK_FREED | BLK_META | BLK_PAGE)) == BLK_INUSE &&
+                        sz >= MIN_BLOCK && !blk_cached((uintptr_t)p))) {
+            raw = blk_word_relaxed(b + sz);
+            if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
+            return sz;
+        }
+    }
+    return snug_fit_checked_size(p, "free(): invalid pointer");   /* fatal on a marked block */
 }
 
 int mcache_push(struct mcache *mc, void *p)
 {
-    size_t sz = snug_fit_checked_size(p, "free(): invalid pointer");   /* fatal on a marked block */
-    if (sz > MC_MAX || sz < MC_MIN) return 0;
-    unsigned c = mc_class(sz);
+    size_t sz = push_size(p);
+    if (sz - MC_MIN >= MC_MAX + 16 - MC_MIN) return 0;
+    mc->flow -= (long)sz;
+    unsigned c = mc_floor(sz - 16);
     /* A second free after a write wiped its mark: the block is still here. */
     for (unsigned k = 0; k < mc->n[c]; k++)
-        if (mc->slot[c][k] == p) snug_fatal("double free of", p, sz - SNUG_WORD);
-    if (mc->n[c] == MC_DEPTH || mc->bytes + sz > MC_BUDGET) return 0;
+        if (SNUG_UNLIKELY(mc->slot[c][k] == p)) snug_fatal("double free of", p, sz - SNUG_WORD);
+    if (mc->n[c] > mc->more[c] || mc->bytes + sz > mc_budget(mc)) return 0;
     ((uint64_t *)p)[1] = blk_cache_mark((uintptr_t)p);
     mc->slot[c][mc->n[c]++] = p;
     snug_own_add(&mc->bytes, sz);
@@ -68,10 +124,15 @@ void mcache_flush(struct mcache *mc)
         }
 }
 
+/* A cache's record is a mapping of its own, not a block of arena 0: made at
+ * a thread's first medium free, such a block lands wherever the heap's top is
+ * then, and a program that frees everything below it could not give its heap
+ * back.  (Kept with its heap when the thread exits, as the heap's record is.) */
 struct mcache *mcache_new(void)
 {
+    int saved = errno;
     snug_fit_caches_on();
-    struct mcache *mc = snug_fit_meta_alloc(sizeof *mc);
-    if (mc) memset(mc, 0, sizeof *mc);
+    struct mcache *mc = snug_os_map(sizeof *mc);    /* (zero-filled) */
+    errno = saved;
     return mc;
 }

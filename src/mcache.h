@@ -1,9 +1,10 @@
-/* mcache.h - a per-thread cache of freed medium blocks (up to 8 KiB), switched
- * on only once threads have been seen waiting for the fit allocator's lock: a
- * single-threaded program never has one, so its blocks always coalesce at once
- * (SNUG_OPTIONS thread_cache_after=N: after N waits; 0: from the start).
- * A cached block stays allocated in the fit allocator's eyes and carries a
- * keyed mark, so a second free of it is caught (M1: DESIGN.md, "Invariants"). */
+/* mcache.h - a per-thread cache of freed medium blocks (up to MC_MAX bytes), by
+ * size class, eight per power of two: a request takes a block of its class or
+ * the next, so at most a third larger than asked.  On in a process with threads
+ * (options thread_cache, thread_cache_after); bounded per class and by a share
+ * of the thread's own medium footprint (tuning.h).  A cached block stays
+ * allocated in the fit allocator's eyes and carries a keyed mark, so a second
+ * free of it is caught (M1: DESIGN.md, "Invariants"). */
 #ifndef SNUG_MCACHE_H
 #define SNUG_MCACHE_H
 #include "config.h"
@@ -11,15 +12,27 @@
 #include "tuning.h"
 
 #define MC_MIN      (SNUG_SMALL_MAX + 1)    /* smallest request served */
-#define MC_CLASSES  ((MC_MAX - SNUG_SMALL_MAX) / 256)
+/* Classes by x = block size - 16 (so the smallest block, 1040, starts class 0):
+ * eight per power of two from 1 KiB to MC_MAX. */
+#define MC_CLASSES  (8u * (unsigned)(__builtin_ctz(MC_MAX) - 10))
 
 struct mcache {
     void *slot[MC_CLASSES][MC_DEPTH];
     uint8_t n[MC_CLASSES];
+    uint8_t more[MC_CLASSES];
+    long flow;                              /* medium bytes the thread took less those it freed (about) */               /* a class holds up to 1 + more[c] blocks (mcache_pop) */
     size_t bytes, blocks;                   /* owner writes (snug_own_add); statistics read relaxed */
     size_t metered;                         /* of bytes (less a head each), what the heap published (heap.c) */
 };
 
+/* Class of x >= 1024 (rounded down): blocks of class c have x >= its base. */
+static inline unsigned mc_floor(size_t x)
+{
+    unsigned e = (unsigned)(8 * sizeof(size_t) - 1) - (unsigned)__builtin_clzl((unsigned long)x);
+    return (e - 10) * 8 + (unsigned)((x >> (e - 3)) & 7);
+}
+/* Lowest block size of class c. */
+static inline size_t mc_base(unsigned c) { return ((size_t)(8 + (c & 7)) << (c / 8 + 7)) + 16; }
 
 /* A cached block for a request of n bytes (a medium size), or NULL. */
 void *mcache_pop(struct mcache *mc, size_t n);
@@ -27,6 +40,6 @@ void *mcache_pop(struct mcache *mc, size_t n);
 int   mcache_push(struct mcache *mc, void *p);
 /* Give every cached block back to the fit allocator. */
 void  mcache_flush(struct mcache *mc);
-/* A cache for a thread, when the fit lock has been contended; NULL otherwise. */
+/* A cache for the calling thread (plain.h's plain_cache_wanted decides); NULL when out of memory. */
 struct mcache *mcache_new(void);
 #endif

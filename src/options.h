@@ -41,8 +41,10 @@ enum snug_opt_type { SNUG_OPT_FLAG, SNUG_OPT_BYTES, SNUG_OPT_MS, SNUG_OPT_COUNT 
       "free top kept waiting, and freed large mappings kept, before the bound adapts") \
     X(arenas, SNUG_OPT_COUNT, 0, SNUG_M_ARENA_MAX, \
       "most arenas threads take medium blocks from (0: one per CPU and arena 0, at most 16 on 32-bit; 1: one for all)") \
-    X(thread_cache_after, SNUG_OPT_COUNT, 64, 0, \
-      "threads cache freed medium blocks after this many waits for the lock") \
+    X(thread_cache, SNUG_OPT_COUNT, 1, 0, \
+      "1: threads of a process with threads cache freed medium blocks; 2: a single-threaded process too; 0: never") \
+    X(thread_cache_after, SNUG_OPT_COUNT, 0, 0, \
+      "threads cache freed medium blocks only after this many waits for the lock") \
     X(background, SNUG_OPT_COUNT, 1, 0, \
       "0: no reclaimer thread (waits end only on the allocator's calls)") \
     X(sample_rate, SNUG_OPT_COUNT, 50000, 0, \

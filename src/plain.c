@@ -107,15 +107,15 @@ static struct mcache *cache_make(struct heap *h)
     return mc;
 }
 
-/* A medium block goes to the thread's cache when it has one (threads have
- * been waiting for the fit lock), else straight back to the fit allocator. */
+/* A medium block goes to the thread's cache when it has or should have one,
+ * else straight back to the fit allocator. */
 static void medium_free(void *p)
 {
     struct heap *h = snug_tl_heap;
-    if (SNUG_UNLIKELY(h && h->mc)) {
+    if (h && h->mc) {
         if (mcache_push(h->mc, p)) return;
-    } else if (SNUG_UNLIKELY(atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) >= snug_opt.thread_cache_after) &&
-               (h = heap_get()) != NULL && !h->mc && cache_make(h) != NULL && mcache_push(h->mc, p)) {
+    } else if (plain_cache_wanted() && (h = heap_get()) != NULL && !h->mc && cache_make(h) != NULL &&
+               mcache_push(h->mc, p)) {
         return;
     }
     snug_fit_free(p);

@@ -46,6 +46,14 @@ static inline void plain_reclaim_poll(void)
         snug_reclaim_start();
 }
 
+/* Whether the calling thread, which has no medium-block cache, should make one
+ * (mcache.h): options thread_cache and thread_cache_after. */
+static inline int plain_cache_wanted(void)
+{
+    return snug_opt.thread_cache && (snug_opt.thread_cache > 1 || !__libc_single_threaded) &&
+           atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) >= snug_opt.thread_cache_after;
+}
+
 /* A medium block from the fit allocator.  The live-bytes peak is sampled on
  * every 64th medium malloc of a thread (and on every small page and large
  * block): exact enough, and off the medium path, which is then a tail call. */

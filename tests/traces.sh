@@ -59,7 +59,7 @@ for f in "${traces[@]}"; do
     # the same with medium frees through a thread cache (on by default only once threads contend)
     if [ -n "${RUN32:-}" ] && [[ $name != traces/gen/* ]]; then
         :
-    elif SNUG_OPTIONS=thread_cache_after=0 timeout -k 10 300 ${RUN32:+"$RUN32"} "$B/snug-replay-debug" --check -n 0 "$f" >"$log.cache.log" 2>&1; then
+    elif SNUG_OPTIONS=thread_cache=2 timeout -k 10 300 ${RUN32:+"$RUN32"} "$B/snug-replay-debug" --check -n 0 "$f" >"$log.cache.log" 2>&1; then
         echo "PASS traces/check-thread-cache/$name"
     else
         echo "FAIL traces/check-thread-cache/$name: snug-replay-debug --check exit status $?, see $log.cache.log"

@@ -740,7 +740,7 @@ static void uaf_parked(void)
     sink = malloc(the_trig == TR_MALLOC ? 3000 : 5000);
 }
 
-/* ---- medium blocks in a thread cache (run again with SNUG_OPTIONS=thread_cache_after=0) ----- */
+/* ---- medium blocks in a thread cache (run again with SNUG_OPTIONS=thread_cache=2) ----- */
 
 /* A write after free wipes the block's cache mark; the second free is still seen. */
 static void cache_df_after_wipe(void)
