@@ -9,7 +9,6 @@
 #include "guard.h"
 #include "init.h"
 #include "large.h"
-#include "mcache.h"
 #include "options.h"
 #include "plain.h"
 #include "secure.h"
@@ -46,13 +45,7 @@ void *sn_malloc(size_t n)
         /* A medium request straight to the fit allocator (a thread with a
          * heap is past start-up and not in secure mode): snug_plain_alloc's way,
          * without its other cases. */
-        if (n < snug_opt.mmap_threshold) {
-            if (h->mc) {
-                void *c = mcache_pop(h->mc, n);
-                if (c) return c;
-            }
-            return plain_medium(n, SNUG_ALIGN);
-        }
+        if (n < snug_opt.mmap_threshold && !h->mc) return plain_medium(n, SNUG_ALIGN);
     } else if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) {
         return sampled(n, SNUG_ALIGN, 0);
     }
@@ -148,23 +141,16 @@ static __attribute__((noinline)) void sized_slow(void *p, size_t n, size_t align
     else free_other(p, a);
 }
 
-/* A medium block into the thread's cache, else straight to the fit allocator
- * when no cache should be made (plain.c's medium_free has the rest); a thread
- * with a heap is not in secure mode. */
+/* A medium block straight to the fit allocator when no thread cache is or
+ * should be made (plain.c's medium_free has the rest, out of line: the small
+ * paths keep their registers); a thread with a heap is not in secure mode. */
 static inline __attribute__((always_inline)) void medium_free_fast(void *p)
 {
     struct heap *h = snug_tl_heap;
-    if (SNUG_LIKELY(h != NULL)) {
-        if (h->mc) {
-            if (!mcache_push(h->mc, p)) snug_fit_free(p);
-            return;
-        }
-        if (!plain_cache_wanted()) {
-            snug_fit_free(p);
-            return;
-        }
-    }
-    free_other(p, ADDR_MEDIUM);
+    if (h && !h->mc && !plain_cache_wanted())
+        snug_fit_free(p);
+    else
+        free_other(p, ADDR_MEDIUM);
 }
 
 /* free, and the sized frees: op (a constant) names the sized call, NULL for

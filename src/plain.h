@@ -50,7 +50,8 @@ static inline void plain_reclaim_poll(void)
  * (mcache.h): options thread_cache and thread_cache_after. */
 static inline int plain_cache_wanted(void)
 {
-    return snug_opt.thread_cache && (snug_opt.thread_cache > 1 || !__libc_single_threaded) &&
+    size_t mode = snug_opt.thread_cache;       /* (0, 1, 2: options.h) */
+    return mode > (size_t)__libc_single_threaded &&
            atomic_load_explicit(&snug_fit_waits.n, memory_order_relaxed) >= snug_opt.thread_cache_after;
 }
 
