@@ -1,6 +1,6 @@
 /* mcache.h - a per-thread cache of freed medium blocks (up to MC_MAX bytes), by
  * size class, eight per power of two: a request takes a block of its class or
- * the next, so at most a third larger than asked.  On in a process with threads
+ * the next two, so at most a third larger than asked.  On in a process with threads
  * (options thread_cache, thread_cache_after); bounded per class and by a share
  * of the thread's own medium footprint (tuning.h).  A cached block stays
  * allocated in the fit allocator's eyes and carries a keyed mark, so a second
@@ -19,8 +19,8 @@
 struct mcache {
     void *slot[MC_CLASSES][MC_DEPTH];
     uint8_t n[MC_CLASSES];
-    uint8_t more[MC_CLASSES];
-    long flow;                              /* medium bytes the thread took less those it freed (about) */               /* a class holds up to 1 + more[c] blocks (mcache_pop) */
+    uint8_t more[MC_CLASSES];               /* a class holds up to 1 + more[c] blocks (mcache_pop) */
+    long flow;                              /* medium bytes the thread took less those it freed (about; saturating) */
     size_t bytes, blocks;                   /* owner writes (snug_own_add); statistics read relaxed */
     size_t metered;                         /* of bytes (less a head each), what the heap published (heap.c) */
 };
@@ -31,8 +31,6 @@ static inline unsigned mc_floor(size_t x)
     unsigned e = (unsigned)(8 * sizeof(size_t) - 1) - (unsigned)__builtin_clzl((unsigned long)x);
     return (e - 10) * 8 + (unsigned)((x >> (e - 3)) & 7);
 }
-/* Lowest block size of class c. */
-static inline size_t mc_base(unsigned c) { return ((size_t)(8 + (c & 7)) << (c / 8 + 7)) + 16; }
 
 /* A cached block for a request of n bytes (a medium size), or NULL. */
 void *mcache_pop(struct mcache *mc, size_t n);
