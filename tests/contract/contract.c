@@ -743,37 +743,6 @@ CONTRACT(heap_check_after_random_ops)
     cr_assert_eq(s1.live_bytes, s0.live_bytes);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CONTRACT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CONTRACT_ASAN 1
-#endif
-#endif
-#if defined(CONTRACT_ASAN) && defined(__x86_64__)
-/* Under AddressSanitizer the shadow of the heap (a byte per 8) becomes resident
- * as the heap is written, and stays after the heap goes back (the burst tests
- * saw 16-20 MiB more after freeing 128 MiB): the heap's RSS is what lies
- * outside ASan's shadow ranges on x86-64 (0x7fff8000 up to 0x10007fff8000). */
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    char line[512];
-    unsigned long start = 0, end = 0, kb;
-    size_t total = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned long a, b;
-        if (sscanf(line, "%lx-%lx ", &a, &b) == 2) {
-            start = a;
-            end = b;
-        } else if (sscanf(line, "Rss: %lu kB", &kb) == 1 && !(start >= 0x7fff8000ul && end <= 0x10007fff8000ul)) {
-            total += (size_t)kb * 1024;
-        }
-    }
-    if (f) fclose(f);
-    return total;
-}
-#else
 static size_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -784,7 +753,6 @@ static size_t rss_bytes(void)
     }
     return res * page_size();
 }
-#endif
 
 CONTRACT(trim_returns_memory)
 {
