@@ -114,9 +114,8 @@ static void medium_free(void *p)
     struct heap *h = snug_tl_heap;
     if (h && h->mc) {
         if (mcache_push(h->mc, p)) return;
-    } else if (plain_cache_wanted() && (h = heap_get()) != NULL && !h->mc && cache_make(h) != NULL &&
-               mcache_push(h->mc, p)) {
-        return;
+    } else if (h && plain_cache_wanted() && cache_make(h) != NULL && mcache_push(h->mc, p)) {
+        return;                         /* (a thread with no heap gets none for this: an exiting thread's frees) */
     }
     snug_fit_free(p);
 }

@@ -360,7 +360,12 @@ group_counts() {
     counts_check small-lone small 1 200000 'per1000(s["lock_acquired"]) < 1 and per1000(s["shared_rmw"]) < 1'
     # (a thread's medium blocks come from its cache, mostly; the rest take its own arena's
     # lock, counted apart from the global ones; without the cache, every one does)
-    counts_check medium-lone medium 1 50000 's["arena_acquired"] < 0.25 * s["ops"] and per1000(s["lock_acquired"]) < 1'
+    # (on 32-bit a head is two words, read under its arena's lock: the cache saves no lock there)
+    if [ -n "$M32" ]; then
+        counts_check medium-lone medium 1 50000 'per1000(s["lock_acquired"]) < 1'
+    else
+        counts_check medium-lone medium 1 50000 's["arena_acquired"] < 0.25 * s["ops"] and per1000(s["lock_acquired"]) < 1'
+    fi
     SNUG_OPTIONS=thread_cache=0 counts_check medium-lone-no-cache medium 1 50000 \
         's["arena_acquired"] >= 0.5 * s["ops"] and per1000(s["lock_acquired"]) < 1'
     # (200000 remote frees: batched, well under one atomic each; about 19000 on an idle
@@ -380,8 +385,13 @@ group_counts() {
     # (4000 threads started and joined two at a time, each with a few small and medium
     # blocks: arenas_lock only while arenas are made and heaps_lock only while heaps are,
     # 4000 and 8010 times on d909e31; pthread_create's own allocations, about 18 calls a
-    # thread, are not the workload's)
-    counts_check starts starts 2 4000 'lock("arenas_lock") <= 8 and lock("heaps_lock") <= 16' 200000
+    # thread, are not the workload's; under qemu-user a thread's exit lags behind the next
+    # start, which then makes a heap more often: 18-32 times here, at 82958c4 too)
+    if [ -n "$RUN32" ]; then
+        counts_check starts starts 2 4000 'lock("arenas_lock") <= 8 and lock("heaps_lock") <= 64' 200000
+    else
+        counts_check starts starts 2 4000 'lock("arenas_lock") <= 8 and lock("heaps_lock") <= 16' 200000
+    fi
     counts_check large large 1 2000 't["mmap"] + t["munmap"] + t["mremap"] + t["madvise"] >= 1'
     local out=$WORK/counts-plain-lib.json
     rm -f "$out"

@@ -72,7 +72,7 @@ for f in "${traces[@]}"; do
         tail -n 8 "$log.replay.log" | sed 's/^/    | /'
     fi
     # every allocation sampled into the guard pool while it has a free slot (issue 17)
-    if SNUG_OPTIONS=sample_rate=1 timeout -k 10 300 "$B/snug-replay" -n 0 "$f" >"$log.sampled.log" 2>&1; then
+    if SNUG_OPTIONS=sample_rate=1 timeout -k 10 300 ${RUN32:+"$RUN32"} "$B/snug-replay" -n 0 "$f" >"$log.sampled.log" 2>&1; then
         echo "PASS traces/replay-sampled/$name"
     else
         echo "FAIL traces/replay-sampled/$name: snug-replay exit status $?, see $log.sampled.log"
