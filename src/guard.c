@@ -282,7 +282,7 @@ static int pool_ready(void)
     }
     q_reset();
     for (unsigned i = 0; i < GUARD_SLOTS; i++) q_put(i);
-    guard_range.base = (uintptr_t)m;
+    snug_rstore(&guard_range.base, (uintptr_t)m);       /* (guard_has reads it racing, while len is 0) */
     atomic_store_explicit(&guard_range.len, GUARD_LEN, memory_order_release);
     atomic_store_explicit(&pool_state, POOL_MADE, memory_order_release);
     return 1;

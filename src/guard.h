@@ -5,6 +5,7 @@
 #ifndef SNUG_GUARD_H
 #define SNUG_GUARD_H
 #include "config.h"
+#include "relaxed.h"
 #include <stdatomic.h>
 
 /* The pool's address range; both 0 until the pool is made.  (len is written
@@ -31,7 +32,7 @@ void *guard_alloc(size_t n, size_t align, const void *pc, struct guard_countdown
 static inline int guard_has(const void *p)
 {
     uintptr_t len = atomic_load_explicit(&guard_range.len, memory_order_acquire);   /* then base */
-    return (uintptr_t)p - guard_range.base < len;
+    return (uintptr_t)p - snug_rload(&guard_range.base) < len;
 }
 /* Free p, a pointer guard_has accepts (fatal unless it is a live sampled block). */
 void   guard_free(void *p, const void *pc);
