@@ -552,6 +552,9 @@ group_soak() {
 
 group_fuzz() {
     echo "== fuzz (libFuzzer: operation sequences on the snug_* API against a model, heap check after every step)"
+    # (32-bit ASan under qemu-user reports crashes of its own: "unknown-crash" near 0xfffe0000,
+    # at 82958c4 as now, within 8000-11000 runs of the same seed)
+    if [ -n "$RUN32" ]; then skip fuzz "ASan under qemu-i386 is not reliable here; run natively"; return; fi
     step build/fuzz "$LOGS/build-fuzz.log" $MAKE $PAR "$T/fuzz-snug" || return
     local log=$LOGS/fuzz.log secs=${FUZZ_SECONDS:-25} rc=0
     timeout -k 10 $((secs + 120)) $MAKE --no-print-directory fuzz FUZZ_SECONDS="$secs" >"$log" 2>&1 || rc=$?

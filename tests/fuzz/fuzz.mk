@@ -28,5 +28,5 @@ $(T)/fuzz-snug: tests/fuzz/fuzz.c include/snug.h include/snug_debug.h $(B)/libsn
 fuzz: $(T)/fuzz-snug
 	@mkdir -p $(FUZZ_DIR)/corpus
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(RUN32) $(T)/fuzz-snug -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=30 -rss_limit_mb=3072 \
+	  $(T)/fuzz-snug -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=30 -rss_limit_mb=3072 \
 	  -artifact_prefix=$(FUZZ_DIR)/ -print_final_stats=1 $(FUZZ_DIR)/corpus tests/fuzz/seeds
