@@ -65,6 +65,20 @@ static inline void   blk_set_head(uintptr_t b, uint64_t v) { snug_store64_hot((u
 /* A parked block's head (park.h): allocated in the layout, and freed. */
 static inline int blk_parked(uint64_t h) { return (h & (BLK_INUSE | BLK_FREED)) == (BLK_INUSE | BLK_FREED); }
 static inline size_t blk_size(uintptr_t b) { return (size_t)(blk_head(b) & ~BLK_FLAGS); }
+/* The head of a live block is changed by others only in its PREV_INUSE bit (a
+ * neighbour's free, under the fit lock), so on 64-bit, where a head is one
+ * store and one load (relaxed: relaxed.h), it reads consistently without the
+ * lock.  On 32-bit a head is two words, and a read racing a neighbour's
+ * rewrite would see half of each: there such reads take the lock. */
+#define BLK_HEADS_LOCK_FREE (sizeof(void *) == 8)
+/* b's size, its tag checked, in one relaxed load: without the lock where
+ * BLK_HEADS_LOCK_FREE, under it elsewhere. */
+static inline size_t blk_size_unlocked(uintptr_t b)
+{
+    uint64_t raw = blk_word_relaxed(b);
+    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
+    return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
+}
 static inline void   blk_set_foot(uintptr_t b, size_t sz) { *(uint64_t *)(b + sz - WORD) = sz; }
 static inline size_t blk_prev_foot(uintptr_t b) { return (size_t)*(uint64_t *)(b - WORD); }
 static inline uintptr_t blk_of_payload(const void *p) { return (uintptr_t)p - WORD; }

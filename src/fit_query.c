@@ -25,38 +25,31 @@ void snug_fit_caches_on(void)
     arena_unlock(fit_arena0);
 }
 
-/* The block head of a live medium block is changed by others only in its
- * PREV_INUSE bit (a neighbour's free, under the lock), so on 64-bit, where a
- * head is one store and one load (relaxed: relaxed.h), it reads consistently
- * without the lock.
- * On 32-bit a head is two words, and a read racing a neighbour's rewrite
- * would see half of each: there these reads take the lock. */
-#define HEADS_LOCK_FREE (sizeof(void *) == 8)
+/* (Heads are read without the lock where BLK_HEADS_LOCK_FREE: block.h.) */
 size_t snug_fit_checked_size(const void *p, const char *op)
 {
-    struct fit_state *a = HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
-    if (!HEADS_LOCK_FREE) arena_lock(a);
-    uintptr_t b = checked_block_in(p, op, HEADS_LOCK_FREE);
+    struct fit_state *a = BLK_HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
+    if (!BLK_HEADS_LOCK_FREE) arena_lock(a);
+    uintptr_t b = checked_block_in(p, op, BLK_HEADS_LOCK_FREE);
     uint64_t raw = blk_word_relaxed(b);     /* (its size is the block's own; PREV_INUSE may change) */
     size_t sz = (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
-    raw = blk_word_relaxed(b + sz);     /* an overflow into the next head is caught here, as at free */
-    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
-    if (!HEADS_LOCK_FREE) arena_unlock(a);
+    (void)blk_size_unlocked(b + sz);    /* an overflow into the next head is caught here, as at free */
+    if (!BLK_HEADS_LOCK_FREE) arena_unlock(a);
     return sz;
 }
 
 /* A malloc of n gets a block of need = blk_need(n) bytes, or up to 16 more
  * (a split leaves no block under MIN_BLOCK).  Others are bigger than asked:
  * a roomy block by up to a quarter (realloc keeps it while the request stays
- * within its last quarter), and once thread caches exist, a cached block by up
- * to a quarter or 496 bytes, plus its cache class's 256.  A request below what
+ * within its last quarter), and once thread caches exist, a cached block by
+ * less than a third of its size (mcache_pop takes one of the next two classes).  A request below what
  * the largest of these slacks allows cannot have been given this block. */
 size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
 {
-    struct fit_state *a = HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
-    if (!HEADS_LOCK_FREE) arena_lock(a);
-    uint64_t h = blk_word_relaxed(checked_block_in(p, op, HEADS_LOCK_FREE)) & BLK_VALUE;
-    if (!HEADS_LOCK_FREE) arena_unlock(a);
+    struct fit_state *a = BLK_HEADS_LOCK_FREE ? NULL : arena_of((uintptr_t)p);
+    if (!BLK_HEADS_LOCK_FREE) arena_lock(a);
+    uint64_t h = blk_word_relaxed(checked_block_in(p, op, BLK_HEADS_LOCK_FREE)) & BLK_VALUE;
+    if (!BLK_HEADS_LOCK_FREE) arena_unlock(a);
     size_t sz = (size_t)(h & ~BLK_FLAGS), slack = SNUG_ALIGN;
     if (h & BLK_ROOMY) slack += sz / ROOMY_SHARE;
     if (snug_rload(&caches_made)) {
@@ -72,12 +65,7 @@ size_t snug_fit_request_range(const void *p, const char *op, size_t *lo)
 
 size_t snug_fit_cached_size(const void *p)
 {
-    if (HEADS_LOCK_FREE) {
-        uintptr_t b = blk_of_payload(p);
-        uint64_t raw = blk_word_relaxed(b);
-        if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
-        return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
-    }
+    if (BLK_HEADS_LOCK_FREE) return blk_size_unlocked(blk_of_payload(p));
     struct fit_state *a = arena_of((uintptr_t)p);
     arena_lock(a);
     size_t sz = blk_size(blk_of_payload(p));

@@ -248,7 +248,6 @@ static __attribute__((noinline)) void heap_shrinking(struct heap *h, uintptr_t a
     h->pages_peak = h->pages;
 }
 
-/* pg emptied and the heap does not keep it as its class's last page. */
 /* A parked heap drained by another thread (the reclaimer's collection) keeps
  * what the drain empties as spares, up to what their count holds: given back
  * one at a time they took arena 0's lock each (churn x32: up to 990 holds in
@@ -260,6 +259,7 @@ static int spare_room(const struct heap *h)
     return !h->spare_off && h->nspare < SPARE_MAX && h->nspare < h->pages_peak / 2;
 }
 
+/* pg emptied and the heap does not keep it as its class's last page. */
 static void page_spare_or_release(struct heap *h, struct spage *pg)
 {
     if (!__libc_single_threaded && spare_room(h)) {

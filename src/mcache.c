@@ -15,11 +15,6 @@ static unsigned mc_limit(unsigned c)
     return k < 2 ? 2 : k > MC_DEPTH ? MC_DEPTH : k;
 }
 
-/* On 64-bit a head is one word, read whole without the lock (fit_query.c): a
- * cached block's checks are made here inline.  On 32-bit the fit allocator's
- * queries take the lock. */
-#define HEADS_LOCK_FREE (sizeof(void *) == 8)
-
 /* The most bytes the cache holds: a share of what the thread has taken and
  * not given back (its own medium footprint), between MC_FLOOR and MC_BUDGET. */
 static inline size_t mc_budget(const struct mcache *mc)
@@ -36,14 +31,11 @@ static inline void mc_flow(struct mcache *mc, long d)
     mc->flow = d > 0 ? (mc->flow > lim - d ? lim : mc->flow + d) : (mc->flow < -lim - d ? -lim : mc->flow + d);
 }
 
-/* The size in cached block p's head, checked: an overflow into it while cached. */
+/* The size in cached block p's head, checked: an overflow into it while
+ * cached.  Inline where heads are read without the lock (block.h). */
 static inline size_t cached_size(void *p)
 {
-    if (!HEADS_LOCK_FREE) return snug_fit_cached_size(p);
-    uintptr_t b = blk_of_payload(p);
-    uint64_t raw = blk_word_relaxed(b);
-    if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b, raw)))) blk_corrupt(b);
-    return (size_t)(raw & BLK_VALUE & ~BLK_FLAGS);
+    return BLK_HEADS_LOCK_FREE ? blk_size_unlocked(blk_of_payload(p)) : snug_fit_cached_size(p);
 }
 
 void *mcache_pop(struct mcache *mc, size_t n)
@@ -82,11 +74,11 @@ take:
 }
 
 /* The size of medium block p handed back by the program, checked as the fit
- * allocator's free would check it (the full check, which names any fault,
- * where the quick one finds anything but an intact block in use). */
+ * allocator's free would check it: inline for an intact block in use, else
+ * snug_fit_checked_size, which names the fault. */
 static inline size_t push_size(void *p)
 {
-    if (HEADS_LOCK_FREE && !((uintptr_t)p & (SNUG_ALIGN - 1))) {
+    if (BLK_HEADS_LOCK_FREE && !((uintptr_t)p & (SNUG_ALIGN - 1))) {
         uintptr_t b = blk_of_payload(p);
         uint64_t raw = blk_word_relaxed(b), h = raw & BLK_VALUE;
         size_t sz = (size_t)(h & ~BLK_FLAGS);
@@ -94,8 +86,7 @@ static inline size_t push_size(void *p)
          * cached already; then the next head, where an overflow shows. */
         if (SNUG_LIKELY(blk_tag_ok(b, raw) && (h & (BLK_INUSE | BLK_FREED | BLK_META | BLK_PAGE)) == BLK_INUSE &&
                         sz >= MIN_BLOCK && !blk_cached((uintptr_t)p))) {
-            raw = blk_word_relaxed(b + sz);
-            if (SNUG_UNLIKELY(SNUG_CHECK(!blk_tag_ok(b + sz, raw)))) blk_corrupt(b + sz);
+            (void)blk_size_unlocked(b + sz);
             return sz;
         }
     }
@@ -124,7 +115,7 @@ void mcache_flush(struct mcache *mc)
     for (unsigned c = 0; c < MC_CLASSES; c++)
         while (mc->n[c]) {
             void *p = mc->slot[c][--mc->n[c]];
-            size_t sz = snug_fit_cached_size(p);
+            size_t sz = cached_size(p);
             if (!blk_cached((uintptr_t)p)) snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
             ((uint64_t *)p)[1] = 0;
             snug_own_sub(&mc->bytes, sz);
