@@ -359,8 +359,8 @@ group_counts() {
         "$T/counts-plain" || return
     counts_check small-lone small 1 200000 'per1000(s["lock_acquired"]) < 1 and per1000(s["shared_rmw"]) < 1'
     # (a thread's medium blocks come from its cache, mostly; the rest take its own arena's
-    # lock, counted apart from the global ones; without the cache, every one does)
-    # (on 32-bit a head is two words, read under its arena's lock: the cache saves no lock there)
+    # lock, counted apart from the global ones; without the cache, every one does.  On 32-bit
+    # a head is two words, read under its arena's lock: the cache saves no lock there)
     if [ -n "$M32" ]; then
         counts_check medium-lone medium 1 50000 'per1000(s["lock_acquired"]) < 1'
     else
@@ -490,7 +490,7 @@ group_faults() {
     step build/faults "$LOGS/build-faults.log" $MAKE $PAR "$T/faults" "$T/faults-plain" || return
     run_harness faults-linked 300 "$T/faults"
     run_harness faults-preload 300 env LD_PRELOAD="$SNUG_SO" "$T/faults-plain"
-    # medium frees through a thread cache (normally on only once threads contend)
+    # medium frees through a thread cache in a single-threaded program too (by default only with threads)
     run_harness faults-thread-cache 300 env LD_PRELOAD="$SNUG_SO" SNUG_OPTIONS=thread_cache=2 \
         "$T/faults-plain" df- inv- ovf-medium udf-medium cache-
     # the page-header attacks again in secure mode (one shared heap, quarantined frees)

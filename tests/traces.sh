@@ -56,7 +56,7 @@ for f in "${traces[@]}"; do
         echo "FAIL traces/check/$name: snug-replay-debug --check exit status $?, see $log.check.log"
         tail -n 8 "$log.check.log" | sed 's/^/    | /'
     fi
-    # the same with medium frees through a thread cache (on by default only once threads contend)
+    # the same with medium frees through a thread cache (on by default only in a process with threads)
     if [ -n "${RUN32:-}" ] && [[ $name != traces/gen/* ]]; then
         :
     elif SNUG_OPTIONS=thread_cache=2 timeout -k 10 300 ${RUN32:+"$RUN32"} "$B/snug-replay-debug" --check -n 0 "$f" >"$log.cache.log" 2>&1; then
