@@ -138,12 +138,12 @@ void *snug_os_reserve_aligned(size_t len, size_t align)
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
-void *snug_os_reserve_at(void *at, size_t len)
+static void *map_at(void *at, size_t len, int flags)
 {
     if (injected_failure()) return NULL;
     int saved = errno;
     SNUG_COUNT(SNUG_C_MMAP);
-    void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | flags, -1, 0);
     if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
     if (p != at) {                      /* (kernels before 4.17 take the address as a hint) */
         SNUG_COUNT(SNUG_C_MUNMAP);
@@ -152,6 +152,17 @@ void *snug_os_reserve_at(void *at, size_t len)
         return NULL;
     }
     errno = saved;
+    return p;
+}
+
+void *snug_os_reserve_at(void *at, size_t len) { return map_at(at, len, MAP_NORESERVE); }
+
+void *snug_os_map_at(void *at, size_t len)
+{
+    int saved = errno;
+    void *p = map_at(at, len, 0);
+    if (p) snug_os_account((intptr_t)len);
+    else errno = saved;
     return p;
 }
 
@@ -175,6 +186,18 @@ void *snug_os_remap(void *p, size_t old_len, size_t new_len)
     errno = saved;
     snug_os_account((intptr_t)new_len - (intptr_t)old_len);
     return q;
+}
+
+int snug_os_extend(void *p, size_t old_len, size_t new_len)
+{
+    if (injected_failure()) return -1;
+    int saved = errno;
+    SNUG_COUNT(SNUG_C_MREMAP);
+    void *q = mremap(p, old_len, new_len, 0);
+    errno = saved;
+    if (q == MAP_FAILED) return -1;
+    snug_os_account((intptr_t)new_len - (intptr_t)old_len);
+    return 0;
 }
 
 void snug_os_discard(void *p, size_t len)

@@ -13,9 +13,15 @@ void *snug_os_reserve(size_t len);
 void *snug_os_reserve_aligned(size_t len, size_t align);
 /* The same at exactly `at`, never over an existing mapping; NULL when that place is taken. */
 void *snug_os_reserve_at(void *at, size_t len);
+/* An anonymous read-write mapping at exactly `at`, counted as held; NULL
+ * when that place is taken (nothing is ever mapped over; errno kept). */
+void *snug_os_map_at(void *at, size_t len);
 void  snug_os_unmap(void *p, size_t len, size_t held);
 /* mremap with MAYMOVE; NULL on failure.  Accounting follows the length. */
 void *snug_os_remap(void *p, size_t old_len, size_t new_len);
+/* mremap in place (grow into the free address space after p's one mapping):
+ * 0, or -1 with nothing changed (errno kept). */
+int   snug_os_extend(void *p, size_t old_len, size_t new_len);
 /* Return pages to the kernel but keep the range mapped (MADV_DONTNEED). */
 void  snug_os_discard(void *p, size_t len);
 /* The program break: current value, and moving it.  snug_os_brk_grow returns

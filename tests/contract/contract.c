@@ -890,6 +890,42 @@ CONTRACT(large_mappings_reused_then_returned)
     cr_assert_lt(decayed, base + MiB, "heap_bytes %zu 0.7 s after the frees (base %zu)", decayed, base);
 }
 
+/* A request larger than every kept mapping grows the largest one (into the
+ * address space below or above it, else moved): only the difference is new
+ * memory.  The grown block may span two kernel mappings; it works as one
+ * (written, grown and shrunk by realloc with its contents kept, freed and
+ * reused, given back at malloc_trim). */
+CONTRACT(kept_mapping_grows_to_a_larger_request)
+{
+    const size_t small = 6 * MiB, big = 9 * MiB;
+    size_t base = stats().heap_bytes;
+    void *a = snug_malloc(small);
+    cr_assert_not_null(a);
+    memset(a, 0x5a, small);
+    snug_free(a);
+    size_t kept = stats().heap_bytes;
+    void *b = snug_malloc(big);
+    cr_assert_not_null(b);
+    cr_assert_leq(stats().heap_bytes, kept + (big - small) + MiB,
+                  "heap_bytes %zu: the %zu-byte block did not grow the kept %zu bytes (%zu held before)",
+                  stats().heap_bytes, big, small, kept);
+    fill(b, big, 21);
+    void *c = snug_realloc(b, big + 3 * MiB);
+    cr_assert_not_null(c);
+    assert_pattern(c, big, 21, "a grown kept mapping after realloc up");
+    void *d = snug_realloc(c, 2 * MiB);
+    cr_assert_not_null(d);
+    assert_pattern(d, 2 * MiB, 21, "a grown kept mapping after realloc down");
+    snug_free(d);
+    void *e = snug_malloc(big);
+    cr_assert_not_null(e);
+    fill(e, big, 22);
+    assert_pattern(e, big, 22, "a block from the kept grown mapping");
+    snug_free(e);
+    snug_trim(0);
+    cr_assert_lt(stats().heap_bytes, base + MiB, "heap_bytes %zu after malloc_trim (base %zu)", stats().heap_bytes, base);
+}
+
 /* A small block freed by another thread waits on the owner's remote list until
  * the owner next needs a page.  Meanwhile the owner's own frees of its other
  * blocks (same page, same class, other classes) are ordinary frees: they
