@@ -42,7 +42,7 @@ static inline void retain_cut(struct retain *r, size_t bytes, uint64_t now)
 static inline void retain_regrow(struct retain *r, uint64_t now)
 {
     if (!r->cut_at || now - r->cut_at >= snug_opt.decay_ms) return;
-    size_t k = retain_keep(r), more = k + 2 * r->cut;
+    size_t k = retain_keep(r), more = k + (r->cut < RETAIN_MAX ? 2 * r->cut : RETAIN_MAX);   /* (no wrap on 32-bit) */
     if (more < 2 * k) more = 2 * k;
     r->keep = more < RETAIN_MAX ? more : RETAIN_MAX;
     r->cut_at = 0;
