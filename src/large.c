@@ -23,12 +23,13 @@ struct lhead {
     size_t maplen;          /* its length */
     size_t usable;          /* payload bytes */
     size_t asked;           /* bytes last asked for (a reused mapping may hold more) */
-    unsigned flags;         /* LH_GUARDED, LH_REUSED */
+    unsigned flags;         /* LH_GUARDED, LH_REUSED, LH_JOINED */
     uintptr_t check2;       /* ~check; last, so an underflow out of the payload hits it */
 };
 #define LARGE_OFF 64
 #define LH_GUARDED 1u       /* secure mode's guard pages: never cached */
 #define LH_REUSED  2u       /* the mapping came from the cache: not zero */
+#define LH_JOINED  4u       /* the block's range may span two kernel mappings: never mremap'd (lcache_take) */
 
 static snug_lock_t large_lock = SNUG_LOCK_INIT;
 static uintptr_t *table;            /* open addressing: 0 empty, p live, p|1 freed (a tombstone) */
@@ -99,7 +100,7 @@ static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->
  * grows to the request with mremap, its pages kept.  Checked on every large
  * call and every 64th medium malloc (large_cache_poll); malloc_trim drops
  * them all.  Lock held for all of these. */
-static struct lcached { uintptr_t map; size_t len; uint64_t since; } lcache[LCACHE_N];
+static struct lcached { uintptr_t map; size_t len; uint64_t since; unsigned joined; } lcache[LCACHE_N];
 static _Atomic unsigned lcache_n;      /* (read without the lock as a hint) */
 static size_t lcache_bytes;
 static struct retain large_retain;
@@ -130,8 +131,8 @@ static void lcache_expire(uint64_t now)
     if (idle) retain_idle(&large_retain);
 }
 
-/* Keep a freed mapping; 0 when it must be unmapped instead. */
-static int lcache_put(uintptr_t map, size_t len)
+/* Keep a freed mapping (joined: LH_JOINED's); 0 when it must be unmapped instead. */
+static int lcache_put(uintptr_t map, size_t len, unsigned joined)
 {
     if (!snug_opt.decay_ms) return 0;
     uint64_t now = snug_os_now_ms();
@@ -147,16 +148,16 @@ static int lcache_put(uintptr_t map, size_t len)
         if (lcache_n < LCACHE_N) retain_cut(&large_retain, lcache[old].len, now);
         lcache_unmap(old);
     }
-    lcache[lcache_n++] = (struct lcached){ map, len, now };
+    lcache[lcache_n++] = (struct lcached){ map, len, now, joined };
     lcache_bytes += len;
     snug_os_wait_begun();
     return 1;
 }
 
 /* A kept mapping for a block of len bytes, taken out: the smallest that holds
- * it (whole); else the largest, grown to len (mremap keeps its pages); 0 when
- * none is kept. */
-static uintptr_t lcache_take(size_t len, size_t *got)
+ * it (whole); else the largest, grown to len (its pages kept); 0 when none is
+ * kept or can grow.  *joined: whether the range may span two kernel mappings. */
+static uintptr_t lcache_take(size_t len, size_t *got, unsigned *joined)
 {
     lcache_expire(snug_os_now_ms());
     unsigned best = LCACHE_N, big = LCACHE_N;
@@ -167,6 +168,7 @@ static uintptr_t lcache_take(size_t len, size_t *got)
     if (best != LCACHE_N) {
         struct lcached c = lcache_remove(best);
         *got = c.len;
+        *joined = c.joined;
         return c.map;
     }
     if (big == LCACHE_N) return 0;
@@ -176,19 +178,30 @@ static uintptr_t lcache_take(size_t len, size_t *got)
      * neither is: that keeps the pages but not the cost of reaching them
      * under a hypervisor that shadows page tables (each moved page faults
      * again there: about half a fresh page's cost, measured on the bench
-     * machine). */
+     * machine).  A range grown below is two kernel mappings unless the
+     * kernel merged them (it does when the upper one never moved): an mremap
+     * of it fails, and qemu-user unmaps the range when an mremap that may
+     * move fails, so such a range (LH_JOINED) is never mremap'd again; it
+     * grows below or is copied. */
     size_t more = len - c.len;
+    *joined = 1;
     if (c.map > more && snug_os_map_at((void *)(c.map - more), more)) {
         *got = len;
         return c.map - more;
     }
-    if (snug_os_extend((void *)c.map, c.len, len) == 0) {
+    *joined = c.joined;
+    if (!c.joined && snug_os_extend((void *)c.map, c.len, len) == 0) {
         *got = len;
         return c.map;
     }
-    void *m = snug_os_remap((void *)c.map, c.len, len);
+    void *m = c.joined ? NULL : snug_os_remap((void *)c.map, c.len, len);
     if (!m) {
-        snug_os_unmap((void *)c.map, c.len, c.len);
+        if (c.joined) {                 /* (kept as it was) */
+            lcache[lcache_n++] = c;
+            lcache_bytes += c.len;
+        } else {
+            snug_os_unmap((void *)c.map, c.len, c.len);
+        }
         return 0;
     }
     *got = len;
@@ -240,13 +253,14 @@ static void *large_place(size_t n, size_t align, int guarded, int reuse)
     unsigned flags = guarded ? LH_GUARDED : 0;
     if (reuse) {
         size_t got = 0;
+        unsigned joined = 0;
         if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return NULL;
         snug_lock(&large_lock);
-        m = (char *)lcache_take(len, &got);
+        m = (char *)lcache_take(len, &got, &joined);
         snug_unlock(&large_lock);
         if (!m) return NULL;
         len = got;
-        flags |= LH_REUSED;
+        flags |= LH_REUSED | (joined ? LH_JOINED : 0);
     } else {
         if (!guarded) {
             snug_lock(&large_lock);
@@ -326,7 +340,7 @@ int large_free(void *p)
     snug_own_sub(&nbytes, h->usable);
     uintptr_t m = h->map;
     size_t len = h->maplen;
-    int kept = !(h->flags & LH_GUARDED) && lcache_put(m, len);
+    int kept = !(h->flags & LH_GUARDED) && lcache_put(m, len, h->flags & LH_JOINED);
     snug_unlock(&large_lock);
     if (!kept) snug_os_unmap((void *)m, len, len);
     return 1;
@@ -375,8 +389,13 @@ void *large_realloc(void *p, size_t n)
         snug_unlock(&large_lock);
         return p;
     }
-    /* Only blocks whose payload offset keeps its alignment under any address move. */
-    if (off > SNUG_OSPAGE && ((uintptr_t)p & (SNUG_OSPAGE - 1)) != 0) { snug_unlock(&large_lock); return NULL; }
+    /* Only blocks whose payload offset keeps its alignment under any address
+     * move, and never a range that may span two mappings (lcache_take): the
+     * caller copies these (NULL, errno untouched). */
+    if ((off > SNUG_OSPAGE && ((uintptr_t)p & (SNUG_OSPAGE - 1)) != 0) || (h->flags & LH_JOINED)) {
+        snug_unlock(&large_lock);
+        return NULL;
+    }
     if (table_reserve() != 0) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
     table_find((uintptr_t)p, &at);                      /* the table may have been rebuilt */
     char *m = snug_os_remap((void *)h->map, h->maplen, len);
