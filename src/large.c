@@ -172,7 +172,6 @@ static uintptr_t lcache_take(size_t len, size_t *got, unsigned *joined)
         return c.map;
     }
     if (big == LCACHE_N) return 0;
-    struct lcached c = lcache_remove(big);
     /* Grown where the address space is free: below it (where the kernel puts
      * new mappings), else above it in place.  Moved by mremap only when
      * neither is: that keeps the pages but not the cost of reaching them
@@ -181,30 +180,29 @@ static uintptr_t lcache_take(size_t len, size_t *got, unsigned *joined)
      * machine).  A range grown below is two kernel mappings unless the
      * kernel merged them (it does when the upper one never moved): an mremap
      * of it fails, and qemu-user unmaps the range when an mremap that may
-     * move fails, so such a range (LH_JOINED) is never mremap'd again; it
-     * grows below or is copied. */
-    size_t more = len - c.len;
-    *joined = 1;
-    if (c.map > more && snug_os_map_at((void *)(c.map - more), more)) {
+     * move fails, so such a range (LH_JOINED) is never mremap'd again: it
+     * grows below, or the largest other range grows above or moves. */
+    size_t more = len - lcache[big].len;
+    uintptr_t at = lcache[big].map;
+    if (at > more && snug_os_map_at((void *)(at - more), more)) {
+        lcache_remove(big);
         *got = len;
-        return c.map - more;
+        *joined = 1;
+        return at - more;
     }
-    *joined = c.joined;
-    if (!c.joined && snug_os_extend((void *)c.map, c.len, len) == 0) {
-        *got = len;
-        return c.map;
-    }
-    void *m = c.joined ? NULL : snug_os_remap((void *)c.map, c.len, len);
+    unsigned one = LCACHE_N;
+    for (unsigned i = 0; i < lcache_n; i++)
+        if (!lcache[i].joined && (one == LCACHE_N || lcache[i].len > lcache[one].len)) one = i;
+    if (one == LCACHE_N) return 0;
+    struct lcached c = lcache_remove(one);
+    *got = len;
+    *joined = 0;
+    if (snug_os_extend((void *)c.map, c.len, len) == 0) return c.map;
+    void *m = snug_os_remap((void *)c.map, c.len, len);
     if (!m) {
-        if (c.joined) {                 /* (kept as it was) */
-            lcache[lcache_n++] = c;
-            lcache_bytes += c.len;
-        } else {
-            snug_os_unmap((void *)c.map, c.len, c.len);
-        }
+        snug_os_unmap((void *)c.map, c.len, c.len);
         return 0;
     }
-    *got = len;
     return (uintptr_t)m;
 }
 
