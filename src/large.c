@@ -96,8 +96,8 @@ static int head_ok(uintptr_t p) { const struct lhead *h = head_of(p); return h->
  * case a block of about that size is asked for again: a buffer grown and
  * dropped in a loop, or buffers of 5-25 MiB replaced one by one, get their
  * pages back without faulting them in anew.  The smallest that fits is
- * reused, cut to what is asked when much larger; when none fits, the largest
- * grows to the request with mremap, its pages kept.  Checked on every large
+ * reused whole; when none fits, the largest grows to the request, its pages
+ * kept (below, above or moved: lcache_take).  Checked on every large
  * call and every 64th medium malloc (large_cache_poll); malloc_trim drops
  * them all.  Lock held for all of these. */
 static struct lcached { uintptr_t map; size_t len; uint64_t since; unsigned joined; } lcache[LCACHE_N];
