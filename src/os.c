@@ -176,29 +176,28 @@ void snug_os_unmap(void *p, size_t len, size_t held)
     errno = saved;
 }
 
-void *snug_os_remap(void *p, size_t old_len, size_t new_len)
+/* mremap with `flags`, counted as held by the change in length; NULL with
+ * errno as it was when the kernel (or, for a growth, the fault injection) refuses. */
+static void *remap_raw(void *p, size_t old_len, size_t new_len, int flags)
 {
-    if (new_len > old_len && injected_failure()) return NULL;
     int saved = errno;
+    if (new_len > old_len && injected_failure()) { errno = saved; return NULL; }
     SNUG_COUNT(SNUG_C_MREMAP);
-    void *q = mremap(p, old_len, new_len, MREMAP_MAYMOVE);
-    if (q == MAP_FAILED) { errno = ENOMEM; return NULL; }
+    void *q = mremap(p, old_len, new_len, flags);
     errno = saved;
+    if (q == MAP_FAILED) return NULL;
     snug_os_account((intptr_t)new_len - (intptr_t)old_len);
     return q;
 }
 
-int snug_os_extend(void *p, size_t old_len, size_t new_len)
+void *snug_os_remap(void *p, size_t old_len, size_t new_len)
 {
-    if (injected_failure()) return -1;
-    int saved = errno;
-    SNUG_COUNT(SNUG_C_MREMAP);
-    void *q = mremap(p, old_len, new_len, 0);
-    errno = saved;
-    if (q == MAP_FAILED) return -1;
-    snug_os_account((intptr_t)new_len - (intptr_t)old_len);
-    return 0;
+    void *q = remap_raw(p, old_len, new_len, MREMAP_MAYMOVE);
+    if (!q) errno = ENOMEM;
+    return q;
 }
+
+int snug_os_extend(void *p, size_t old_len, size_t new_len) { return remap_raw(p, old_len, new_len, 0) ? 0 : -1; }
 
 void snug_os_discard(void *p, size_t len)
 {
