@@ -361,11 +361,9 @@ group_counts() {
     # (a thread's medium blocks come from its cache, mostly; the rest take its own arena's
     # lock, counted apart from the global ones; without the cache, every one does.  On 32-bit
     # a head is two words, read under its arena's lock: the cache saves no lock there)
-    if [ -n "$M32" ]; then
-        counts_check medium-lone medium 1 50000 'per1000(s["lock_acquired"]) < 1'
-    else
-        counts_check medium-lone medium 1 50000 's["arena_acquired"] < 0.25 * s["ops"] and per1000(s["lock_acquired"]) < 1'
-    fi
+    local cached='s["arena_acquired"] < 0.25 * s["ops"] and '
+    [ -n "$M32" ] && cached=
+    counts_check medium-lone medium 1 50000 "${cached}per1000(s[\"lock_acquired\"]) < 1"
     SNUG_OPTIONS=thread_cache=0 counts_check medium-lone-no-cache medium 1 50000 \
         's["arena_acquired"] >= 0.5 * s["ops"] and per1000(s["lock_acquired"]) < 1'
     # (200000 remote frees: batched, well under one atomic each; about 19000 on an idle
@@ -387,11 +385,9 @@ group_counts() {
     # 4000 and 8010 times on d909e31; pthread_create's own allocations, about 18 calls a
     # thread, are not the workload's; under qemu-user a thread's exit lags behind the next
     # start, which then makes a heap more often: 18-32 times here, at 82958c4 too)
-    if [ -n "$RUN32" ]; then
-        counts_check starts starts 2 4000 'lock("arenas_lock") <= 8 and lock("heaps_lock") <= 64' 200000
-    else
-        counts_check starts starts 2 4000 'lock("arenas_lock") <= 8 and lock("heaps_lock") <= 16' 200000
-    fi
+    local heaps_max=16
+    [ -n "$RUN32" ] && heaps_max=64
+    counts_check starts starts 2 4000 "lock(\"arenas_lock\") <= 8 and lock(\"heaps_lock\") <= $heaps_max" 200000
     counts_check large large 1 2000 't["mmap"] + t["munmap"] + t["mremap"] + t["madvise"] >= 1'
     local out=$WORK/counts-plain-lib.json
     rm -f "$out"
