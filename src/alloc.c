@@ -9,6 +9,7 @@
 #include "guard.h"
 #include "init.h"
 #include "large.h"
+#include "mcache.h"
 #include "options.h"
 #include "plain.h"
 #include "secure.h"
@@ -42,10 +43,16 @@ void *sn_malloc(size_t n)
     if (SNUG_LIKELY(h != NULL)) {
         if (SNUG_LIKELY(n <= SNUG_SMALL_MAX)) return heap_alloc_small(h, n);
         if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) return sampled(n, SNUG_ALIGN, 0);
-        /* A medium request straight to the fit allocator (a thread with a
-         * heap is past start-up and not in secure mode): snug_plain_alloc's way,
-         * without its other cases. */
-        if (n < snug_opt.mmap_threshold && !h->mc) return plain_medium(n, SNUG_ALIGN);
+        /* A medium request straight to the thread's cache or the fit
+         * allocator (a thread with a heap is past start-up and not in secure
+         * mode): snug_plain_alloc's way, without its other cases. */
+        if (n < snug_opt.mmap_threshold) {
+            if (h->mc) {
+                void *c = mcache_pop(h->mc, n);
+                if (c) return c;
+            }
+            return plain_medium(n, SNUG_ALIGN);
+        }
     } else if (SNUG_UNLIKELY(--snug_tl.sample.left == 0)) {
         return sampled(n, SNUG_ALIGN, 0);
     }

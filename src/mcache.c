@@ -6,7 +6,6 @@
 #include "fit.h"
 #include "os.h"
 #include <errno.h>
-#include <limits.h>
 
 /* The most blocks class c holds: MC_CLASS_BYTES worth, 2 to MC_DEPTH. */
 static unsigned mc_limit(unsigned c)
@@ -19,16 +18,8 @@ static unsigned mc_limit(unsigned c)
  * not given back (its own medium footprint), between MC_FLOOR and MC_BUDGET. */
 static inline size_t mc_budget(const struct mcache *mc)
 {
-    size_t share = mc->flow > 0 ? (size_t)mc->flow / MC_SHARE : 0;
-    return share < MC_FLOOR ? MC_FLOOR : share > MC_BUDGET ? MC_BUDGET : share;
-}
-
-/* flow += d, saturating short of the long's range (a consumer's frees of
- * other threads' blocks add up without end; on 32-bit, past 2 GiB). */
-static inline void mc_flow(struct mcache *mc, long d)
-{
-    long lim = LONG_MAX / 2;
-    mc->flow = d > 0 ? (mc->flow > lim - d ? lim : mc->flow + d) : (mc->flow < -lim - d ? -lim : mc->flow + d);
+    int64_t share = mc->flow / MC_SHARE;
+    return share < (int64_t)MC_FLOOR ? MC_FLOOR : share > (int64_t)MC_BUDGET ? MC_BUDGET : (size_t)share;
 }
 
 /* The size in cached block p's head, checked: an overflow into it while
@@ -61,7 +52,7 @@ void *mcache_pop(struct mcache *mc, size_t n)
      * (tcmalloc's slow start): a thread that only frees (a consumer) keeps
      * one block per class, one that cycles through a size keeps more. */
     if (mc->more[f] + 1u < mc_limit(f)) mc->more[f]++;
-    mc_flow(mc, (long)need);                    /* (the fit allocator's block: about need) */
+    mc->flow += (int64_t)need;                    /* (the fit allocator's block: about need) */
     return NULL;
 take:
     if (SNUG_UNLIKELY(!blk_cached((uintptr_t)p)))   /* its mark is gone: written after free */
@@ -69,7 +60,7 @@ take:
     ((uint64_t *)p)[1] = 0;
     snug_own_sub(&mc->bytes, sz);
     snug_own_sub(&mc->blocks, 1);
-    mc_flow(mc, (long)sz);
+    mc->flow += (int64_t)sz;
     return p;
 }
 
@@ -97,7 +88,7 @@ int mcache_push(struct mcache *mc, void *p)
 {
     size_t sz = push_size(p);
     if (sz - MC_MIN >= MC_MAX + 16 - MC_MIN) return 0;
-    mc_flow(mc, -(long)sz);
+    mc->flow -= (int64_t)sz;
     unsigned c = mc_floor(sz - 16);
     /* A second free after a write wiped its mark: the block is still here. */
     for (unsigned k = 0; k < mc->n[c]; k++)

@@ -20,7 +20,9 @@ struct mcache {
     void *slot[MC_CLASSES][MC_DEPTH];
     uint8_t n[MC_CLASSES];
     uint8_t more[MC_CLASSES];               /* a class holds up to 1 + more[c] blocks (mcache_pop) */
-    long flow;                              /* medium bytes the thread took less those it freed (about; saturating) */
+    int64_t flow;                           /* medium bytes the thread took less those it freed (about; 64 bits
+                                             * on every target: a consumer's frees of other threads' blocks add
+                                             * up without end, and 2^63 bytes are decades of frees) */
     size_t bytes, blocks;                   /* owner writes (snug_own_add); statistics read relaxed */
     size_t metered;                         /* of bytes (less a head each), what the heap published (heap.c) */
 };
