@@ -39,12 +39,13 @@ void *mcache_pop(struct mcache *mc, size_t n)
      * freed), else the last of the next two classes, whose blocks all do (up
      * to a third larger than asked). */
     if (mc->n[f] && (sz = cached_size(p = mc->slot[f][mc->n[f] - 1])) >= need) {
-        mc->n[f]--;
+        mc->slot[f][--mc->n[f]] = NULL;
         goto take;
     }
     for (unsigned c = f + 1; c <= f + 2 && c < MC_CLASSES; c++)
         if (mc->n[c]) {
             p = mc->slot[c][--mc->n[c]];
+            mc->slot[c][mc->n[c]] = NULL;
             sz = cached_size(p);
             goto take;
         }
@@ -90,9 +91,14 @@ int mcache_push(struct mcache *mc, void *p)
     if (sz - MC_MIN >= MC_MAX + 16 - MC_MIN) return 0;
     mc->flow -= (int64_t)sz;
     unsigned c = mc_floor(sz - 16);
-    /* A second free after a write wiped its mark: the block is still here. */
-    for (unsigned k = 0; k < mc->n[c]; k++)
-        if (SNUG_UNLIKELY(mc->slot[c][k] == p)) snug_fatal("double free of", p, sz - SNUG_WORD);
+    /* A second free after a write wiped its mark: the block is still here.
+     * All MC_DEPTH slots are compared, without a branch (slots past n[c] are
+     * NULL): a loop to n[c] mispredicted its exit on about every push
+     * (mixed: 0.45 million of its 2.25 million mispredictions a million steps). */
+    int dup = 0;
+#pragma GCC unroll 8
+    for (unsigned k = 0; k < MC_DEPTH; k++) dup |= mc->slot[c][k] == p;
+    if (SNUG_UNLIKELY(dup)) snug_fatal("double free of", p, sz - SNUG_WORD);
     if (mc->n[c] > mc->more[c] || mc->bytes + sz > mc_budget(mc)) return 0;
     ((uint64_t *)p)[1] = blk_cache_mark((uintptr_t)p);
     mc->slot[c][mc->n[c]++] = p;
@@ -106,6 +112,7 @@ void mcache_flush(struct mcache *mc)
     for (unsigned c = 0; c < MC_CLASSES; c++)
         while (mc->n[c]) {
             void *p = mc->slot[c][--mc->n[c]];
+            mc->slot[c][mc->n[c]] = NULL;
             size_t sz = cached_size(p);
             if (!blk_cached((uintptr_t)p)) snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
             ((uint64_t *)p)[1] = 0;

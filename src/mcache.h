@@ -17,7 +17,7 @@
 #define MC_CLASSES  (8u * (unsigned)(__builtin_ctz(MC_MAX) - 10))
 
 struct mcache {
-    void *slot[MC_CLASSES][MC_DEPTH];
+    void *slot[MC_CLASSES][MC_DEPTH];       /* class c's blocks in slot[c][0 .. n[c]-1]; NULL past them */
     uint8_t n[MC_CLASSES];
     uint8_t more[MC_CLASSES];               /* a class holds up to 1 + more[c] blocks (mcache_pop) */
     int64_t flow;                           /* medium bytes the thread took less those it freed (about; 64 bits
