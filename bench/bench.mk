@@ -18,7 +18,7 @@ BDWGC_H      := $(wildcard /usr/include/gc.h)
 BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
                 $(if $(BDWGC_H),$(patsubst %,$(BENCH_B)/gc-%-bdwgc,$(BENCH_GC)),)
 # Allocation-shape programs of the programs suite (bench/programs/*.c), run under each allocator.
-BENCH_PROGS  := largechurn regrow mixed
+BENCH_PROGS  := largechurn regrow mixed smallchurn
 BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS) \
                 $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS)) $(B)/libsnug-counts.so \
                 $(BENCH_B)/events

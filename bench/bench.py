@@ -73,11 +73,11 @@ COUNTS_EVENTS = ["lock_acquired", "lock_waited", "shared_rmw", "mmap", "munmap",
                  "madvise", "brk"]
 FULL = dict(trace_reps=7, replay_n=10, mt_reps=5, mt_threads=[1, 2, 8, 16], mt_scale=1.0,
             counts_scale=1.0,
-            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000, churn_rounds=200, regrow_phases=40, mixed_msteps=5,
+            prog_reps=5, py_scale=2.5, sql_rows=200000, micro_n=200000, churn_rounds=200, regrow_phases=40, mixed_msteps=5, small_msteps=10,
             gc_reps=7, gc_params=dict(binarytrees=18, listchurn=2500, mixed=1000000))
 QUICK = dict(trace_reps=2, replay_n=3, mt_reps=1, mt_threads=[1, 2, 8], mt_scale=0.5,
              counts_scale=0.5,
-             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000, churn_rounds=40, regrow_phases=8, mixed_msteps=1,
+             prog_reps=1, py_scale=0.5, sql_rows=40000, micro_n=20000, churn_rounds=40, regrow_phases=8, mixed_msteps=1, small_msteps=2,
              gc_reps=2, gc_params=dict(binarytrees=16, listchurn=500, mixed=200000))
 
 
@@ -295,7 +295,7 @@ class Bench:
                 [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
                  for i in GC_IMPLS] + \
                 [os.path.join("bench", "pairs")] + \
-                [os.path.join("bench", "prog-" + b) for b in ("largechurn", "regrow", "mixed")]:
+                [os.path.join("bench", "prog-" + b) for b in ("largechurn", "regrow", "mixed", "smallchurn")]:
             if os.path.exists(os.path.join(build, f)):
                 shutil.copy2(os.path.join(build, f), os.path.join(snap, f))
         if os.path.isdir(os.path.join(build, "traces")):
@@ -542,7 +542,9 @@ class Bench:
                 ("regrow", self.p["regrow_phases"],
                  "%d phases: 48 MiB of 32 B - 64 KiB blocks built, freed, built again"),
                 ("mixed", self.p["mixed_msteps"],
-                 "2 threads x %g million steps: 1000 live blocks of 4 B - 32 KiB each, one replaced a step")):
+                 "2 threads x %g million steps: 1000 live blocks of 4 B - 32 KiB each, one replaced a step"),
+                ("smallchurn", self.p["small_msteps"],
+                 "%g million steps: 10,000 live blocks of 8-512 B, one replaced and a temporary made a step")):
             exe = os.path.join(self.B, "bench", "prog-" + name)
             if os.path.exists(exe):
                 progs.append(dict(name=name, cmd=[exe, str(arg)], env={}, what=what % arg))
