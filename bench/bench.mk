@@ -21,7 +21,7 @@ BENCH_GCBINS := $(patsubst %,$(BENCH_B)/gc-%-snug,$(BENCH_GC)) \
 BENCH_PROGS  := largechurn regrow mixed smallchurn
 BENCH_BINS   := $(patsubst %,$(BENCH_B)/mt-%,$(BENCH_MT)) $(BENCH_B)/pairs $(BENCH_GCBINS) \
                 $(patsubst %,$(BENCH_B)/prog-%,$(BENCH_PROGS)) $(B)/libsnug-counts.so \
-                $(BENCH_B)/events
+                $(BENCH_B)/events $(BENCH_B)/rss
 QUICK        ?=
 
 .PHONY: bench bench-bins bench-deps
@@ -50,6 +50,11 @@ $(BENCH_B)/prog-%: bench/programs/%.c
 $(BENCH_B)/events: bench/micro/events.c src/lock.h src/counts.h src/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -Isrc -Iinclude $< -o $@
+
+# runs a program and reports its peak RSS, from a process small enough not to inflate it
+$(BENCH_B)/rss: bench/rss.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< -o $@
 
 $(BENCH_B)/pairs: bench/micro/pairs.c
 	@mkdir -p $(dir $@)

@@ -123,9 +123,19 @@ def last_json(out):
                 pass
     return doc
 
+# bench/rss of the snapshot (Bench sets it): cmd runs under it, so that its peak RSS
+# starts from that small process's rather than this harness's (rss.c says why).
+RSS_HELPER = None
+
+
 def run(cmd, env, timeout, stdin_path=None, cwd=None):
     """Runs cmd; returns rc, wall seconds, peak RSS (KiB, the child and its waited-for
-    descendants: wait4), stdout, stderr, timed_out."""
+    descendants: wait4, through bench/rss when built), stdout, stderr, timed_out."""
+    rss_file = None
+    if RSS_HELPER:
+        fd, rss_file = tempfile.mkstemp(prefix="snug-rss-")
+        os.close(fd)
+        cmd = [RSS_HELPER, rss_file] + list(cmd)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         fin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
         try:
@@ -149,9 +159,17 @@ def run(cmd, env, timeout, stdin_path=None, cwd=None):
         finally:
             if stdin_path:
                 fin.close()
+        maxrss = ru.ru_maxrss
+        if rss_file:
+            try:
+                with open(rss_file) as f:
+                    maxrss = int(f.read().strip() or maxrss)
+            except (OSError, ValueError):
+                pass
+            os.unlink(rss_file)
         out.seek(0)
         err.seek(0)
-        return dict(rc=p.returncode, wall=wall, maxrss_kib=ru.ru_maxrss,
+        return dict(rc=p.returncode, wall=wall, maxrss_kib=maxrss,
                     cpu=ru.ru_utime + ru.ru_stime,
                     out=out.read().decode(errors="replace"),
                     err=err.read().decode(errors="replace"), timed_out=bool(fired))
@@ -268,6 +286,9 @@ class Bench:
         # this runs.  Reproducer lines show build/ again.
         self.B = self.snapshot(os.path.abspath(args.build))
         self.snug_so = os.path.join(self.B, "libsnug.so")
+        global RSS_HELPER
+        helper = os.path.join(self.B, "bench", "rss")
+        RSS_HELPER = helper if os.path.exists(helper) else None
         self.preload = {"snug": self.snug_so, "glibc": None}
         self.allocs = ["snug", "glibc"]
         self.missing = []
@@ -294,7 +315,7 @@ class Bench:
                 [os.path.join("bench", "mt-" + b) for b in MT_BENCHES] + \
                 [os.path.join("bench", "gc-%s-%s" % (b, i)) for b in GC_BENCHES
                  for i in GC_IMPLS] + \
-                [os.path.join("bench", "pairs")] + \
+                [os.path.join("bench", "pairs"), os.path.join("bench", "rss")] + \
                 [os.path.join("bench", "prog-" + b) for b in ("largechurn", "regrow", "mixed", "smallchurn")]:
             if os.path.exists(os.path.join(build, f)):
                 shutil.copy2(os.path.join(build, f), os.path.join(snap, f))
