@@ -5,6 +5,7 @@
  * smallchurn).  Forked from this process instead, a command starts from about 1 MiB.
  * The command keeps stdin, stdout and stderr; this process ends as it did (its exit
  * status, or the same signal). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,10 @@ int main(int argc, char **argv)
     int status;
     struct rusage ru;
     while (wait4(pid, &status, 0, &ru) < 0)
-        ;
+        if (errno != EINTR) {
+            perror("rss: wait4");
+            return 2;
+        }
     FILE *f = fopen(argv[1], "w");
     if (f) {
         fprintf(f, "%ld\n", ru.ru_maxrss);
