@@ -274,11 +274,9 @@ void *sn_realloc(void *p, size_t n)
             if (n <= old && n * 2 >= old) return p;      /* small block still fits well */
         } else if (a != ADDR_MEDIUM && n >= snug_opt.mmap_threshold / 2 && !guard_has(p)) {
             if (n > old) snug_fit_end_wait();            /* growth is not added to a waiting top */
-            int saved = errno;
-            errno = 0;
-            void *q = large_realloc(p, n);
-            if (!q && errno == ENOMEM && n > old && snug_os_give_back()) q = large_realloc(p, n);
-            errno = saved;
+            int refused;
+            void *q = large_realloc(p, n, &refused);
+            if (!q && refused && n > old && snug_os_give_back()) q = large_realloc(p, n, &refused);
             if (q) return q;                             /* NULL: old block intact; */
             /* copied below, growing into the heap's free memory, or shrinking */
         }

@@ -160,10 +160,11 @@ static int lcache_put(uintptr_t map, size_t len, unsigned joined)
 static uintptr_t lcache_take(size_t len, size_t *got, unsigned *joined)
 {
     lcache_expire(snug_os_now_ms());
-    unsigned best = LCACHE_N, big = LCACHE_N;
+    unsigned best = LCACHE_N, big = LCACHE_N, one = LCACHE_N;     /* (one: the largest that is one mapping) */
     for (unsigned i = 0; i < lcache_n; i++) {
         if (lcache[i].len >= len && (best == LCACHE_N || lcache[i].len < lcache[best].len)) best = i;
         if (big == LCACHE_N || lcache[i].len > lcache[big].len) big = i;
+        if (!lcache[i].joined && (one == LCACHE_N || lcache[i].len > lcache[one].len)) one = i;
     }
     if (best != LCACHE_N) {
         struct lcached c = lcache_remove(best);
@@ -190,9 +191,6 @@ static uintptr_t lcache_take(size_t len, size_t *got, unsigned *joined)
         *joined = 1;
         return at - more;
     }
-    unsigned one = LCACHE_N;
-    for (unsigned i = 0; i < lcache_n; i++)
-        if (!lcache[i].joined && (one == LCACHE_N || lcache[i].len > lcache[one].len)) one = i;
     if (one == LCACHE_N) return 0;
     struct lcached c = lcache_remove(one);
     *got = len;
@@ -369,15 +367,16 @@ size_t large_request(const void *p, const char *op, size_t *asked)
     return u;
 }
 
-void *large_realloc(void *p, size_t n)
+void *large_realloc(void *p, size_t n, int *refused)
 {
     size_t at;
+    *refused = 0;
     snug_lock(&large_lock);
     if (table_find((uintptr_t)p, &at) != 1) snug_fatal("realloc(): invalid pointer", p, 0);
     check_heads((uintptr_t)p, "realloc(): large block header overwritten at");
     struct lhead *h = head_of((uintptr_t)p);
     size_t off = (uintptr_t)p - h->map;
-    if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
+    if (n > (size_t)PTRDIFF_MAX - off - SNUG_OSPAGE) { snug_unlock(&large_lock); *refused = 1; return NULL; }
     size_t len = snug_align_up(n + off, SNUG_OSPAGE);
     /* The mapping holds n already (it may be a bigger one reused): a block
      * that grows keeps it; one that shrinks keeps it unless more than half of
@@ -389,15 +388,23 @@ void *large_realloc(void *p, size_t n)
     }
     /* Only blocks whose payload offset keeps its alignment under any address
      * move, and never a range that may span two mappings (lcache_take): the
-     * caller copies these (NULL, errno untouched). */
+     * caller copies these. */
     if ((off > SNUG_OSPAGE && ((uintptr_t)p & (SNUG_OSPAGE - 1)) != 0) || (h->flags & LH_JOINED)) {
         snug_unlock(&large_lock);
         return NULL;
     }
-    if (table_reserve() != 0) { snug_unlock(&large_lock); errno = ENOMEM; return NULL; }
-    table_find((uintptr_t)p, &at);                      /* the table may have been rebuilt */
-    char *m = snug_os_remap((void *)h->map, h->maplen, len);
-    if (!m) { snug_unlock(&large_lock); return NULL; }
+    int saved = errno;
+    char *m = NULL;
+    if (table_reserve() == 0) {
+        table_find((uintptr_t)p, &at);                  /* the table may have been rebuilt */
+        m = snug_os_remap((void *)h->map, h->maplen, len);
+    }
+    if (!m) {
+        snug_unlock(&large_lock);
+        errno = saved;
+        *refused = 1;
+        return NULL;
+    }
     uintptr_t q = (uintptr_t)m + off;
     if (q != (uintptr_t)p) table_delete(at);
     struct lhead *nh = head_of(q);

@@ -28,10 +28,11 @@ size_t large_usable(const void *p, const char *op);
 /* The bytes large block p was last asked for, in *asked, and its usable
  * size; 0 when p is not one; fatal when p was freed (op as for large_usable). */
 size_t large_request(const void *p, const char *op, size_t *asked);
-/* Resize large block p to n bytes, moving it if needed (mremap); NULL + ENOMEM
- * when the kernel refused, NULL with errno untouched when p must be copied
- * instead (its alignment, or a range of two mappings); p is intact then. */
-void  *large_realloc(void *p, size_t n);
+/* Resize large block p to n bytes, moving it if needed (mremap).  NULL with
+ * *refused set when the memory was refused, NULL with it clear when p must be
+ * copied instead (its alignment, or a range of two mappings); p is intact
+ * then, and errno untouched. */
+void  *large_realloc(void *p, size_t n, int *refused);
 void   large_totals(size_t *blocks, size_t *bytes);
 size_t large_bytes_now(void);           /* without the lock (see snug_fit_user_bytes_now) */
 void   large_fork_prepare(void);
