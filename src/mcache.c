@@ -22,6 +22,14 @@ static inline size_t mc_budget(const struct mcache *mc)
     return share < (int64_t)MC_FLOOR ? MC_FLOOR : share > (int64_t)MC_BUDGET ? MC_BUDGET : (size_t)share;
 }
 
+/* Class c's last block, taken off its slots (which stay NULL past n[c]: M1). */
+static inline void *mc_take(struct mcache *mc, unsigned c)
+{
+    void *p = mc->slot[c][--mc->n[c]];
+    mc->slot[c][mc->n[c]] = NULL;
+    return p;
+}
+
 /* The size in cached block p's head, checked: an overflow into it while
  * cached.  Inline where heads are read without the lock (block.h). */
 static inline size_t cached_size(void *p)
@@ -39,14 +47,12 @@ void *mcache_pop(struct mcache *mc, size_t n)
      * freed), else the last of the next two classes, whose blocks all do (up
      * to a third larger than asked). */
     if (mc->n[f] && (sz = cached_size(p = mc->slot[f][mc->n[f] - 1])) >= need) {
-        mc->slot[f][--mc->n[f]] = NULL;
+        (void)mc_take(mc, f);
         goto take;
     }
     for (unsigned c = f + 1; c <= f + 2 && c < MC_CLASSES; c++)
         if (mc->n[c]) {
-            p = mc->slot[c][--mc->n[c]];
-            mc->slot[c][mc->n[c]] = NULL;
-            sz = cached_size(p);
+            sz = cached_size(p = mc_take(mc, c));
             goto take;
         }
     /* A class the thread asks for and finds empty may hold one block more
@@ -111,8 +117,7 @@ void mcache_flush(struct mcache *mc)
 {
     for (unsigned c = 0; c < MC_CLASSES; c++)
         while (mc->n[c]) {
-            void *p = mc->slot[c][--mc->n[c]];
-            mc->slot[c][mc->n[c]] = NULL;
+            void *p = mc_take(mc, c);
             size_t sz = cached_size(p);
             if (!blk_cached((uintptr_t)p)) snug_fatal("freed block overwritten (write after free):", p, sz - SNUG_WORD);
             ((uint64_t *)p)[1] = 0;
