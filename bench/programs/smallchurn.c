@@ -21,10 +21,11 @@ static uint64_t rnd(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+static double lo, span;     /* log 8, log 512 - log 8 (main) */
+
 /* 8-512 bytes, log-uniform, from 24 random bits */
 static size_t size_of(uint64_t r)
 {
-    static const double lo = 2.0794415416798357, span = 4.1588830833596715;     /* log 8, log 512 - log 8 */
     return (size_t)exp(lo + span * (double)(r & 0xffffff) / (double)(1u << 24));
 }
 
@@ -43,6 +44,8 @@ static unsigned char *make(size_t n, long i)
 int main(int argc, char **argv)
 {
     long steps = (long)((argc > 1 ? atof(argv[1]) : 10.0) * 1e6);
+    lo = log(8.0);
+    span = log(512.0) - lo;
     static unsigned char *p[LIVE];
     static size_t n[LIVE];
     uint64_t s = 0x736d616c6cull, sum = 0;
