@@ -26,8 +26,32 @@ __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .
 __thread struct snug_tl snug_tl __attribute__((tls_model("initial-exec"))) = { .key = 0, .sample = GUARD_COUNTDOWN_INIT };
 #endif
 
-void avail_push(struct heap *h, struct spage *pg) { list_push(&h->avail[pg->cls], pg); }
-static void avail_push_tail(struct heap *h, struct spage *pg) { list_push_tail(&h->avail[pg->cls], pg); }
+/* Kept pages.  A class's only page that empties stays where it is
+ * (heap_free_slow, below); its next emptying would ask the same questions
+ * and get the same answers until a second page joins its list or the heap
+ * shrinks.  So it is kept (relist RELIST_KEEP), and its frees stay on the
+ * fast path even when it empties: a malloc/free pair of a class, the
+ * commonest temporary, then costs no slow call (20 instructions of 127).
+ * A page pushed on a list puts the page there before it back to
+ * RELIST_EMPTY (both are verified by the push), and a heap that lost pages
+ * enough to shrink (heap_shrank) puts every kept page back, so the next
+ * emptying asks whether it holds up a free heap top. */
+void avail_push(struct heap *h, struct spage *pg)
+{
+    list_push(&h->avail[pg->cls], pg);
+    if (pg->next) pg->next->relist = RELIST_EMPTY;
+}
+static void avail_push_tail(struct heap *h, struct spage *pg)
+{
+    list_push_tail(&h->avail[pg->cls], pg);
+    h->avail[pg->cls]->relist = RELIST_EMPTY;   /* (the head: pg itself when it is alone) */
+}
+static __attribute__((noinline, cold)) void keep_none(struct heap *h)
+{
+    for (unsigned c = 0; c < SNUG_NCLASSES; c++)
+        if (h->avail[c]) h->avail[c]->relist = RELIST_EMPTY;
+    h->kept = 0;
+}
 static void avail_remove(struct heap *h, struct spage *pg) { list_remove(&h->avail[pg->cls], pg); }
 
 /* A full page leaves its avail list and is on no list (only its in_full flag
@@ -43,7 +67,7 @@ void page_to_full(struct heap *h, struct spage *pg, unsigned c)
     list_remove(&h->avail[c], pg);
     pg->in_full = 1;
     unsigned n = pg->nslots;
-    pg->relist = (uint16_t)(n - (n / RELIST_SHARE ? n / RELIST_SHARE : 1));
+    pg->relist = (int16_t)(n - (n / RELIST_SHARE ? n / RELIST_SHARE : 1));
     SNUG_ASSERT(pg->relist < pg->used, "P5 (a full page's relist below its used count)", pg);
 }
 
@@ -74,9 +98,11 @@ static void page_leave_class(struct heap *h, struct spage *pg)
  * leaves it alone. */
 static inline int stash_ok(const struct heap *h) { return h == snug_tl_heap && !__libc_single_threaded; }
 /* pg leaves h's count; when it may be stashed (the return), ownerless. */
-static int page_leave_heap(struct heap *h, struct spage *pg, int stash)
+static int heap_shrank(const struct heap *h);
+static inline int page_leave_heap(struct heap *h, struct spage *pg, int stash)
 {
     snug_own_sub(&h->pages, 1);
+    if (h->kept && heap_shrank(h)) keep_none(h);
     stash = stash && stash_ok(h);
     if (stash) {
         pg->owner = &heap_none;
@@ -300,7 +326,12 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     unsigned c = pg->cls;
     int only = h->avail[c] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
     if (only && !(pg->dense && h->cls_pages[c] <= 1)) {
-        if (heap_shrank(h)) heap_shrinking(h, 0);   /* (which may let pg go) */
+        if (heap_shrank(h)) {
+            heap_shrinking(h, 0);       /* (which may let pg go) */
+        } else {
+            pg->relist = RELIST_KEEP;   /* (kept: the next emptying stays on the fast path) */
+            h->kept = 1;
+        }
         return;
     }
     page_verify(pg);

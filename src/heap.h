@@ -27,7 +27,8 @@ struct heap {
     uint16_t sparse_served[SNUG_NCLASSES - SPARSE_CLASS0];  /* requests of class c (from c = SPARSE_CLASS0,
                                              * the first of SPARSE_MIN bytes) the fit allocator took (heap.c) */
     uint32_t pub_seq;                       /* odd while the heap publishes to the meter (live.c) */
-    uint8_t room_[8];                       /* (unused: keeps the record's size, below) */
+    uint8_t kept;                           /* some class's only page may be kept (RELIST_KEEP: heap.c) */
+    uint8_t room_[7];                       /* (unused: keeps the record's size, below) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
     uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX,
@@ -195,7 +196,7 @@ static inline __attribute__((always_inline)) void heap_slot_freed_in(struct heap
     snug_store64(wp, nw);
     if ((i >> 6) < pg->hint) pg->hint = (uint8_t)(i >> 6);
     /* Slow path when the page empties or may come back from being full. */
-    if (SNUG_UNLIKELY(--pg->used <= pg->relist)) heap_free_slow(h, pg);
+    if (SNUG_UNLIKELY((int16_t)--pg->used <= pg->relist)) heap_free_slow(h, pg);
 }
 /* (local free, or a remote free applied) */
 static inline __attribute__((always_inline)) void heap_slot_freed(struct heap *h, struct spage *pg, uint32_t i)

@@ -44,8 +44,9 @@ struct spage {
     uint64_t bits[4] __attribute__((aligned(8)));  /* allocation bitmap, up to 256 slots */
     uint16_t bsize;                 /* slot size */
     uint16_t used;                  /* slots allocated or queued for a remote free */
-    uint16_t relist;                /* a free leaves the fast path when used drops to this: when full,
-                                     * the count that puts it back on its list; else 0 (emptied) */
+    int16_t relist;                 /* a free leaves the fast path when used drops to this: when full,
+                                     * the count that puts it back on its list; else 0 (emptied), or
+                                     * RELIST_KEEP (-1: never) for a class's only page the heap keeps */
     uint8_t hint;                   /* first bitmap word that may have a clear bit */
     uint8_t shift;                  /* bsize = odd part << shift */
     uint32_t nslots;                /* (32 bits: free compares a slot index with it in one instruction) */
@@ -55,7 +56,8 @@ struct spage {
 _Static_assert(sizeof(struct spage) == 128 && offsetof(struct spage, front_key) == 64, "page header: two lines");
 #define SPAGE_HDR   snug_align_up(sizeof(struct spage), SNUG_ALIGN)
 #define SPAGE_MAXSLOTS 256
-#define RELIST_EMPTY   0u               /* relist of a page on its avail list: slow path when it empties */
+#define RELIST_EMPTY   0                /* relist of a page on its avail list: slow path when it empties */
+#define RELIST_KEEP    (-1)             /* ... or not even then: the class's only page, kept (heap.c) */
 
 static inline uintptr_t page_start(const struct spage *pg) { return (uintptr_t)pg + SPAGE_HDR; }
 static inline uintptr_t page_end(const struct spage *pg) { return page_start(pg) + pg->area; }
