@@ -150,10 +150,12 @@ void heap_free_fault(struct spage *pg, void *p)
  * has owned since it last shrank: a producer whose consumer's batch empties
  * most of its pages at once keeps them for its next round), and a class that
  * needs a new page of its size takes it, its header set up again.
- * A single-threaded process keeps up to SPARE_ST (tuning.h): a program that
- * makes and frees a batch of blocks over and over (a request's records, a
- * parse tree) gave back and took again every page of the batch but one (64
- * blocks of 512 bytes: 9 pages a round).  Its fit allocator is the only
+ * A single-threaded process keeps up to SPARE_ST (tuning.h), whatever its
+ * peak: a program that makes and frees a batch of blocks over and over (a
+ * request's records, a parse tree) gave back and took again every page of
+ * the batch but one (64 blocks of 512 bytes: 9 pages a round), and the fit
+ * blocks around pages given back became holes (heap_alloc_refill) the next
+ * round took, a fit malloc and free each.  Its fit allocator is the only
  * other user of those pages, so when a class needs a page no spare is the
  * size of, the spares go back first, to be carved from (heap_page_new): a
  * tree of one pair of sizes cut down, then one of another pair, lost 0.9-2.6
@@ -296,7 +298,9 @@ static int spare_room(const struct heap *h)
 /* pg emptied and the heap does not keep it as its class's last page. */
 static void page_spare_or_release(struct heap *h, struct spage *pg)
 {
-    if (spare_room(h) && (!__libc_single_threaded || h->nspare < SPARE_ST)) {
+    if (__libc_single_threaded ? h == snug_tl_heap && !h->spare_off && h->nspare < SPARE_ST : spare_room(h)) {
+        /* (single-threaded: whatever the heap's peak, a batch's pages are
+         * all empty at once at its end) */
         page_leave_class(h, pg);
         pg->next = h->spare;
         h->spare = pg;

@@ -61,11 +61,15 @@
  * mallocs); half the recent peak rather than half the pages now: prodcons x8
  * page events on the global lock 3 -> 0.6 per 1000 calls. */
 #define SPARE_MAX 64
-/* In a single-threaded process, at most SPARE_ST spares (heap.c, "Spare
- * pages"): batches of 64 blocks of 512 bytes made and freed took 23% fewer
- * instructions, trace utilization 85.41 -> 85.67% (realloc +4.1 points, gxx
- * +2.3, none lower by more than 0.4); 4 cost binary-alt 0.9 points. */
-#define SPARE_ST 8
+/* In a single-threaded process, at most SPARE_ST spares, whatever the heap's
+ * peak (heap.c, "Spare pages"): batches of 100 blocks of 256 bytes made and
+ * freed over and over took 205 instructions a malloc/free pair with none, 151
+ * with 8, 155 -> 202 for batches of 400 with 32 -> 8; trace utilization
+ * 85.41 -> 85.67% (realloc +4.1 points, gxx +2.1; none lower by more than
+ * 0.41); 64 cost binary 0.9 points; 4 (with no give-back at a page size
+ * none fits) cost binary-alt 0.9.  smallchurn's peak RSS: the same within
+ * its run-to-run spread (3.95-3.97 MiB, medians of 7). */
+#define SPARE_ST 32
 /* Once heaps have waited PAGE_BATCH_AFTER times for arena 0's lock to carve a
  * page, a threaded heap that needs a page no stash holds takes PAGE_BATCH from
  * arena 0 in one hold of its lock and stashes the rest for the pages to come:
