@@ -157,12 +157,21 @@ static double now(void)
 static int progress_tty = -1;           /* stderr is a terminal (asked once) */
 static int progress_shown;
 static double progress_t0, progress_last;
+static double progress_after = 1;       /* seconds before the first line (SNUG_REPLAY_PROGRESS_AFTER) */
 
 void progress_start(void)
 {
-    if (progress_tty < 0)
+    if (progress_tty < 0) {
         progress_tty = isatty(2);
-    progress_t0 = progress_last = now();
+        const char *e = getenv("SNUG_REPLAY_PROGRESS_AFTER");     /* (getenv allocates nothing) */
+        if (e && *e) {
+            char *end;
+            double v = strtod(e, &end);
+            if (!*end && v >= 0) progress_after = v;
+        }
+    }
+    progress_t0 = now();
+    progress_last = progress_t0 - 1;
     progress_shown = 0;
 }
 
@@ -173,7 +182,7 @@ void progress(const struct state *s, const char *what, size_t done, size_t total
     if (progress_tty != 1)
         return;
     double t = now();
-    if (t - progress_t0 < 1 || t - progress_last < 0.25)
+    if (t - progress_t0 < progress_after || t - progress_last < 0.25)
         return;
     progress_last = t;
     char line[256];
