@@ -65,8 +65,8 @@
  * peak (heap.c, "Spare pages"): batches of 100 blocks of 256 bytes made and
  * freed over and over took 205 instructions a malloc/free pair with none, 151
  * with 8, 155 -> 202 for batches of 400 with 32 -> 8; trace utilization
- * 85.41 -> 85.67% (realloc +4.1 points, gxx +2.1; none lower by more than
- * 0.41); 64 cost binary 0.9 points; 4 (with no give-back at a page size
+ * 85.41 -> 85.66% (realloc +4.1 points, gxx +2.1; none lower by more than
+ * 0.41; 8 spares: 85.67%); 64 cost binary 0.9 points; 4 (with no give-back at a page size
  * none fits) cost binary-alt 0.9.  smallchurn's peak RSS: the same within
  * its run-to-run spread (3.95-3.97 MiB, medians of 7). */
 #define SPARE_ST 32
