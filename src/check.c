@@ -40,8 +40,7 @@ static int check_own_lists(size_t full_pages)
                 return snug_check_fail("page list broken (P5)", (uintptr_t)pg);
             }
             if (pg->relist != RELIST_EMPTY &&
-                !(pg->relist == RELIST_KEEP && pg == head && !pg->next && h->kept &&
-                  !(pg->dense && h->cls_pages[c] <= 1)))
+                !(pg->relist == RELIST_KEEP && pg == head && !pg->next && h->kept && !heap_idle_dense(h, pg)))
                 return snug_check_fail("page relist threshold set on an avail page (P5)", (uintptr_t)pg);
             if (++n > h->pages) return snug_check_fail("page lists longer than page count (H1)", (uintptr_t)h);
         }

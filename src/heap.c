@@ -284,13 +284,17 @@ static __attribute__((noinline)) void heap_shrinking(struct heap *h, uintptr_t a
     h->pages_peak = h->pages;
 }
 
-/* A parked heap drained by another thread (the reclaimer's collection) keeps
- * what the drain empties as spares, up to what their count holds: given back
- * one at a time they took arena 0's lock each (churn x32: up to 990 holds in
- * 3 M calls), and held here they go back together when the heap is given
- * back idle (heap_give_empty), or serve the thread that adopts it. */
+/* Room for one more spare ("Spare pages", above).  A single-threaded heap:
+ * up to SPARE_ST whatever its peak (a batch's pages all empty at once at its
+ * end).  A parked heap drained by another thread (the reclaimer's
+ * collection) keeps what the drain empties, up to what their count holds:
+ * given back one at a time they took arena 0's lock each (churn x32: up to
+ * 990 holds in 3 M calls), and held here they go back together when the
+ * heap is given back idle (heap_give_empty), or serve the thread that adopts
+ * it. */
 static int spare_room(const struct heap *h)
 {
+    if (__libc_single_threaded) return h == snug_tl_heap && !h->spare_off && h->nspare < SPARE_ST;
     if (h != snug_tl_heap) return h->nspare < UINT8_MAX;
     return !h->spare_off && h->nspare < SPARE_MAX && h->nspare < h->pages_peak / 2;
 }
@@ -298,9 +302,7 @@ static int spare_room(const struct heap *h)
 /* pg emptied and the heap does not keep it as its class's last page. */
 static void page_spare_or_release(struct heap *h, struct spage *pg)
 {
-    if (__libc_single_threaded ? h == snug_tl_heap && !h->spare_off && h->nspare < SPARE_ST : spare_room(h)) {
-        /* (single-threaded: whatever the heap's peak, a batch's pages are
-         * all empty at once at its end) */
+    if (spare_room(h)) {
         page_leave_class(h, pg);
         pg->next = h->spare;
         h->spare = pg;
@@ -335,9 +337,8 @@ void heap_free_slow(struct heap *h, struct spage *pg)
      * it is a dense page (BUSY_CLASS_PAGES, below) and the class's last: the
      * class was busy and is now idle, its next page will be of the usual size
      * (binary's trace: 1.2 points). */
-    unsigned c = pg->cls;
-    int only = h->avail[c] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
-    if (only && !(pg->dense && h->cls_pages[c] <= 1)) {
+    int only = h->avail[pg->cls] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
+    if (only && !heap_idle_dense(h, pg)) {
         if (heap_shrank(h)) {
             heap_shrinking(h, 0);       /* (which may let pg go) */
         } else {
