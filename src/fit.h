@@ -11,6 +11,7 @@
 int    snug_fit_init(void);                 /* 0 on success; creates region 0 */
 void  *snug_fit_malloc(size_t n, size_t align);   /* user block; NULL + ENOMEM */
 void   snug_fit_free(void *p);              /* validates; fatal on misuse */
+void   snug_fit_free_discard(void *p);      /* the same, and the free block's pages go back at once */
 /* A block realloc moves a growing block to, with room to grow: later reallocs
  * that stay within its last quarter keep it whole. */
 void  *snug_fit_malloc_roomy(size_t n);

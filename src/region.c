@@ -394,6 +394,8 @@ static int discard_free(size_t min)
     return any;
 }
 
+void region_discard_block(uintptr_t b) { (void)discard_inside(b, blk_size(b)); }
+
 static void purge_now(void)
 {
     fit->wait.since.inside = 0;

@@ -319,6 +319,50 @@ static void check_realloc_into_kept_mapping(void)
     CHECK(sd_heap_check() == 0, "heap check");
 }
 
+/* A buffer grown by realloc past the mmap threshold moves from the heap into a
+ * mapping of its own; its old pages, free inside the heap below a live block,
+ * go back at once (not after the purge's wait: the program will not cycle
+ * through them again), and the heap's free memory serves later requests. */
+static void check_realloc_out_of_heap_returns_old_pages(void)
+{
+    const size_t old = 200u << 10;                      /* medium: under the 256 KiB threshold */
+    unsigned char *p = malloc(old);
+    CHECK(p != NULL, "malloc(200 KiB)");
+    for (size_t k = 0; k < old; k++) p[k] = (unsigned char)(k * 29 + 3);
+    unsigned char *fence = malloc(BSZ);                 /* keeps the old block off the heap's top */
+    CHECK(fence != NULL, "malloc(%d)", BSZ);
+    if ((uintptr_t)fence < (uintptr_t)p + old) {
+        note("the fence landed below the block (%p, %p): nothing to check", (void *)fence, (void *)p);
+        return;
+    }
+    memset(fence, 0x5a, BSZ);
+    uintptr_t lo = page_up((uintptr_t)p + 64), hi = ((uintptr_t)p + old - 64) & ~(uintptr_t)4095;
+    static unsigned char vec[(200u << 10) / 4096];
+    size_t npages = (hi - lo) / 4096, resident = 0;
+    CHECK(mincore((void *)lo, hi - lo, vec) == 0, "mincore before");
+    for (size_t i = 0; i < npages; i++) resident += vec[i] & 1;
+    CHECK(resident == npages, "the block's pages are resident before the move (%zu of %zu)", resident, npages);
+    uintptr_t brk0 = (uintptr_t)sbrk(0);
+    unsigned char *q = realloc(p, 2 * old);
+    CHECK(q != NULL, "realloc to 400 KiB");
+    CHECK((uintptr_t)q >= brk0 || (uintptr_t)q + 2 * old <= (uintptr_t)fence - old, "moved out of the heap (%p)", (void *)q);
+    for (size_t k = 0; k < old; k += 7) CHECK(q[k] == (unsigned char)(k * 29 + 3), "byte %zu after the move", k);
+    CHECK(mincore((void *)lo, hi - lo, vec) == 0, "mincore after");
+    resident = 0;
+    for (size_t i = 0; i < npages; i++) resident += vec[i] & 1;
+    note("%zu of the old block's %zu pages resident after the move", resident, npages);
+    CHECK(resident == 0, "the old block's pages went back at the move (%zu of %zu still resident)", resident, npages);
+    for (int k = 0; k < BSZ; k += 97) CHECK(fence[k] == 0x5a, "the live block above kept its bytes");
+    unsigned char *r = malloc(old / 2);                 /* the freed space serves again */
+    CHECK(r != NULL, "malloc(100 KiB)");
+    memset(r, 0x3c, old / 2);
+    CHECK(sd_heap_check() == 0, "heap check");
+    free(r);
+    free(q);
+    free(fence);
+    CHECK(sd_heap_check() == 0, "heap check");
+}
+
 /* A small block freed while a burst of small blocks is live leaves its class's
  * page kept at the heap's top (the FILE of an fopen and fclose, say).  Once the
  * burst is freed, that page goes too: the heap still returns to the kernel.
@@ -1099,6 +1143,7 @@ int main(void)
     run_check("sparse-classes-no-page-each", check_sparse_classes, 60);
     run_check("holes-before-pages", check_holes, 60);
     run_check("realloc-into-kept-mapping", check_realloc_into_kept_mapping, 60);
+    run_check("realloc-out-of-heap-returns-old-pages", check_realloc_out_of_heap_returns_old_pages, 60);
     run_check("parked-medium-blocks", check_parked, 60);
     run_check("busy-class-idle-no-dense-page", check_busy_class_idle, 60);
     run_check("small-burst-kept-page-no-pin", check_small_burst_kept_page, 60);
