@@ -42,12 +42,11 @@ size_t snug_fit_validate(const void *p, const char *op);
 
 /* Small pages: a 4 KiB-aligned run of *bytes (a multiple of 4 KiB) marked in the
  * map; or of `least` bytes (*bytes set to it) when only that fits without
- * growing the heap. */
-void  *snug_fit_page_alloc(size_t *bytes, size_t least);
+ * growing the heap.  In the same hold of arena 0's lock, up to nmore more of
+ * the same size for the page stashes, in more[0 .. *got - 1] (fewer when they
+ * do not fit without a new mapping); their headers are the caller's to write. */
+void  *snug_fit_page_alloc(size_t *bytes, size_t least, void **more, size_t nmore, size_t *got);
 void   snug_fit_page_free(void *page, size_t bytes);
-/* Up to n more pages of `bytes` bytes (a multiple of the OS page) in out, carved
- * in one hold of arena 0's lock; their headers are the caller's to write.  How many. */
-size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n);
 /* Whether heaps have waited for arena 0's lock to carve pages PAGE_BATCH_AFTER times. */
 int    snug_fit_pages_contended(void);
 /* A process with threads: an emptied page (its header left as the heap layer

@@ -426,28 +426,20 @@ void drain_remote(struct heap *h)
     }
 }
 
-/* A threaded heap took a page from arena 0 because no stash held one: PAGE_BATCH
- * - 1 more of its size for the stashes, carved in the same kind of lock hold,
- * so a heap that grows takes arena 0's lock once per PAGE_BATCH pages (larson
- * and churn at 128 threads: 1.2 and 3.3 acquisitions per 1000 calls, their
- * heaps still growing), once heaps have waited for that lock (tuning.h).
- * Each gets an ownerless header (heap_none's, as a
- * stashed page has: page_to_fit); until then the heap's page_setup tells a
- * fork child how many headers may not be valid yet. */
-static __attribute__((noinline)) void stash_more(struct heap *h, unsigned c, unsigned k)
+/* A threaded heap that takes a page from arena 0 because no stash held one
+ * takes PAGE_BATCH - 1 more of its size for the stashes in the same hold of
+ * arena 0's lock, so a heap that grows takes that lock once per PAGE_BATCH
+ * pages (larson and churn at 128 threads: 1.2 and 3.3 acquisitions per 1000
+ * calls, their heaps still growing), once heaps have waited for that lock
+ * (tuning.h).  Each gets an ownerless header (heap_none's, as a stashed page
+ * has: page_to_fit); until then the heap's page_setup tells a fork child how
+ * many headers may not be valid yet. */
+static size_t stash_batch(const struct heap *h)
 {
-    if (atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) != SNUG_RECLAIMER_RUNS ||
-        !snug_fit_pages_contended())
-        return;
-    void *more[PAGE_BATCH - 1];
-    size_t bytes = (size_t)k * SNUG_OSPAGE;
-    h->page_setup = PAGE_BATCH - 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    size_t n = snug_fit_page_alloc_more(more, bytes, PAGE_BATCH - 1);
-    for (size_t i = 0; i < n; i++) page_init(more[i], &heap_none, c, k);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    h->page_setup = 0;
-    for (size_t i = 0; i < n; i++) snug_fit_page_stash(more[i], bytes);
+    return stash_ok(h) && atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS &&
+                   snug_fit_pages_contended()
+               ? PAGE_BATCH - 1
+               : 0;
 }
 
 /* The smallest page (in OS pages, at most `usual`) that still holds
@@ -475,6 +467,8 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
     if (!np && h->spare && __libc_single_threaded) spares_release(h);     /* (none of size k: see "Spare pages") */
     int fresh = !np;
+    void *more[PAGE_BATCH - 1];
+    size_t nmore = 0, bytes = (size_t)k * SNUG_OSPAGE;
     h->page_setup = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (fresh) {
@@ -482,16 +476,21 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
          * (the smallest holding SMALL_HEAP_SLOTS slots) fits below the break:
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
         if (least > k) least = k;
-        size_t bytes = (size_t)k * SNUG_OSPAGE;
         if (stash_ok(h) && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE)) != NULL) {
             fresh = 2;                  /* (from a stash) */
-        } else if (!(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
-            h->page_setup = 0;
-            return 0;
+        } else {
+            size_t batch = stash_batch(h);
+            h->page_setup = (uint8_t)(1 + batch);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            if (!(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE, more, batch, &nmore))) {
+                h->page_setup = 0;
+                return 0;
+            }
         }
         k = (unsigned)(bytes >> SNUG_OSPAGE_SHIFT);
     }
     page_init(np, h, c, k);
+    for (size_t i = 0; i < nmore; i++) page_init(more[i], &heap_none, c, k);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     h->page_setup = 0;
     np->dense = k > usual;
@@ -505,7 +504,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         h->spare_off = 0;
         live_sample(h);
     }
-    if (fresh == 1 && stash_ok(h)) stash_more(h, c, k);
+    for (size_t i = 0; i < nmore; i++) snug_fit_page_stash(more[i], bytes);
     return 1;
 }
 

@@ -38,7 +38,7 @@ int snug_fit_pages_contended(void) { return atomic_load_explicit(&page_waits, me
  * about eight instructions more through the region table (mt-local +7%), and
  * pages kept by live threads pinned their arenas' reserved regions (2-thread
  * exhaust/recover under RLIMIT_AS failed). */
-void *snug_fit_page_alloc(size_t *bytes, size_t least)
+void *snug_fit_page_alloc(size_t *bytes, size_t least, void **more, size_t nmore, size_t *got)
 {
     struct fit_state *a = fit_arena0;
     if (snug_lock(a->ext->lock) && atomic_load_explicit(&page_waits, memory_order_relaxed) < PAGE_BATCH_AFTER)
@@ -49,26 +49,22 @@ void *snug_fit_page_alloc(size_t *bytes, size_t least)
         if (!find_aligned(*bytes, SNUG_OSPAGE) && find_aligned(least, SNUG_OSPAGE)) *bytes = least;
     }
     uintptr_t b = page_carve(*bytes);
+    *got = 0;
+    if (b && nmore) {
+        /* The pages for the stashes, beyond the one asked for: carved from
+         * what arena 0 holds or by growing its last region in place, never by
+         * mapping a region or giving back what is kept (grow_after_give_back
+         * walks the whole heap; near exhaustion every page a heap took then
+         * paid that walk again for pages nobody asked for: 2-thread
+         * exhaust/recover hung).  Fewer is no failure. */
+        int saved = errno;
+        fit_grow_in_place = 1;
+        for (uintptr_t m; *got < nmore && (m = page_carve(*bytes)) != 0; (*got)++) more[*got] = (void *)(m + WORD);
+        fit_grow_in_place = 0;
+        errno = saved;
+    }
     arena_unlock(a);
     return b ? (void *)(b + WORD) : NULL;
-}
-
-/* Pages for the stashes, beyond the one a heap asked for: carved from what
- * arena 0 holds or by growing its last region in place, never by mapping a
- * region or giving back what is kept (grow_after_give_back walks the whole
- * heap; near exhaustion every page a heap took then paid that walk again for
- * pages nobody asked for: 2-thread exhaust/recover hung). */
-size_t snug_fit_page_alloc_more(void **out, size_t bytes, size_t n)
-{
-    int saved = errno;
-    size_t k = 0;
-    arena_lock(fit_arena0);
-    fit_grow_in_place = 1;
-    for (uintptr_t b; k < n && (b = page_carve(bytes)) != 0; k++) out[k] = (void *)(b + WORD);
-    fit_grow_in_place = 0;
-    arena_unlock(fit_arena0);
-    errno = saved;                      /* (fewer pages is no failure) */
-    return k;
 }
 
 /* A page's block free again (its arena's lock held). */
