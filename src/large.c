@@ -204,6 +204,8 @@ static uintptr_t lcache_take(size_t len, size_t *got, unsigned *joined)
     return (uintptr_t)m;
 }
 
+int large_kept_any(void) { return atomic_load_explicit(&lcache_n, memory_order_relaxed) != 0; }
+
 int large_kept_holds(size_t n)
 {
     if (!atomic_load_explicit(&lcache_n, memory_order_relaxed)) return 0;

@@ -17,6 +17,7 @@ void  *large_reuse(size_t n, size_t align);
 int    large_reused(const void *p);
 /* Whether a kept mapping holds a block of n bytes without growing (a hint: another thread may take it). */
 int    large_kept_holds(size_t n);
+int    large_kept_any(void);               /* whether any freed mapping is kept (a hint, no lock) */
 /* Unmap cached mappings older than decay_ms (whether any are still kept); all of them (1 if there were any). */
 int    large_cache_poll(void);
 int    large_cache_drop(void);
