@@ -42,10 +42,12 @@ size_t snug_fit_validate(const void *p, const char *op);
 
 /* Small pages: a 4 KiB-aligned run of *bytes (a multiple of 4 KiB) marked in the
  * map; or of `least` bytes (*bytes set to it) when only that fits without
- * growing the heap.  In the same hold of arena 0's lock, up to nmore more of
- * the same size for the page stashes, in more[0 .. *got - 1] (fewer when they
- * do not fit without a new mapping); their headers are the caller's to write. */
-void  *snug_fit_page_alloc(size_t *bytes, size_t least, void **more, size_t nmore, size_t *got);
+ * growing the heap. */
+void  *snug_fit_page_alloc(size_t *bytes, size_t least);
+/* The same, and in the same hold of arena 0's lock up to nmore more of the
+ * same size for the page stashes, in more[0 .. *got - 1] (fewer when they do
+ * not fit without a new mapping); their headers are the caller's to write. */
+void  *snug_fit_page_alloc_batch(size_t *bytes, size_t least, void **more, size_t nmore, size_t *got);
 void   snug_fit_page_free(void *page, size_t bytes);
 /* Whether heaps have waited for arena 0's lock to carve pages PAGE_BATCH_AFTER times. */
 int    snug_fit_pages_contended(void);

@@ -441,6 +441,23 @@ static size_t stash_batch(const struct heap *h)
                ? PAGE_BATCH - 1
                : 0;
 }
+/* The page for class c (k OS pages, or least bytes), and `batch` more of its
+ * size stashed; the heap's page_setup is 1 again when it returns. */
+static __attribute__((noinline)) struct spage *page_new_batch(struct heap *h, unsigned c, size_t *bytes, size_t least,
+                                                              size_t batch)
+{
+    void *more[PAGE_BATCH - 1];
+    size_t n = 0;
+    h->page_setup = (uint8_t)(1 + batch);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    struct spage *np = snug_fit_page_alloc_batch(bytes, least, more, batch, &n);
+    unsigned k = (unsigned)(*bytes >> SNUG_OSPAGE_SHIFT);
+    for (size_t i = 0; i < n; i++) page_init(more[i], &heap_none, c, k);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    h->page_setup = 1;
+    for (size_t i = 0; i < n; i++) snug_fit_page_stash(more[i], *bytes);
+    return np;
+}
 
 /* The smallest page (in OS pages, at most `usual`) that still holds
  * SMALL_HEAP_SLOTS slots of bsize bytes. */
@@ -467,8 +484,6 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
     if (!np && h->spare && __libc_single_threaded) spares_release(h);     /* (none of size k: see "Spare pages") */
     int fresh = !np;
-    void *more[PAGE_BATCH - 1];
-    size_t nmore = 0, bytes = (size_t)k * SNUG_OSPAGE;
     h->page_setup = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (fresh) {
@@ -476,21 +491,18 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
          * (the smallest holding SMALL_HEAP_SLOTS slots) fits below the break:
          * the smaller one (binary's trace: 1.2 points, binary-alt's 1.5). */
         if (least > k) least = k;
+        size_t bytes = (size_t)k * SNUG_OSPAGE, batch;
         if (stash_ok(h) && (np = snug_fit_page_take(&bytes, (size_t)least * SNUG_OSPAGE)) != NULL) {
             fresh = 2;                  /* (from a stash) */
-        } else {
-            size_t batch = stash_batch(h);
-            h->page_setup = (uint8_t)(1 + batch);
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
-            if (!(np = snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE, more, batch, &nmore))) {
-                h->page_setup = 0;
-                return 0;
-            }
+        } else if (!(np = (batch = stash_batch(h)) != 0
+                              ? page_new_batch(h, c, &bytes, (size_t)least * SNUG_OSPAGE, batch)
+                              : snug_fit_page_alloc(&bytes, (size_t)least * SNUG_OSPAGE))) {
+            h->page_setup = 0;
+            return 0;
         }
         k = (unsigned)(bytes >> SNUG_OSPAGE_SHIFT);
     }
     page_init(np, h, c, k);
-    for (size_t i = 0; i < nmore; i++) page_init(more[i], &heap_none, c, k);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     h->page_setup = 0;
     np->dense = k > usual;
@@ -504,7 +516,6 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         h->spare_off = 0;
         live_sample(h);
     }
-    for (size_t i = 0; i < nmore; i++) snug_fit_page_stash(more[i], bytes);
     return 1;
 }
 

@@ -38,7 +38,8 @@ int snug_fit_pages_contended(void) { return atomic_load_explicit(&page_waits, me
  * about eight instructions more through the region table (mt-local +7%), and
  * pages kept by live threads pinned their arenas' reserved regions (2-thread
  * exhaust/recover under RLIMIT_AS failed). */
-void *snug_fit_page_alloc(size_t *bytes, size_t least, void **more, size_t nmore, size_t *got)
+static inline __attribute__((always_inline)) void *page_alloc_in(size_t *bytes, size_t least, void **more, size_t nmore,
+                                                                 size_t *got)
 {
     struct fit_state *a = fit_arena0;
     if (snug_lock(a->ext->lock) && atomic_load_explicit(&page_waits, memory_order_relaxed) < PAGE_BATCH_AFTER)
@@ -65,6 +66,15 @@ void *snug_fit_page_alloc(size_t *bytes, size_t least, void **more, size_t nmore
     }
     arena_unlock(a);
     return b ? (void *)(b + WORD) : NULL;
+}
+void *snug_fit_page_alloc(size_t *bytes, size_t least)
+{
+    size_t got;
+    return page_alloc_in(bytes, least, NULL, 0, &got);
+}
+void *snug_fit_page_alloc_batch(size_t *bytes, size_t least, void **more, size_t nmore, size_t *got)
+{
+    return page_alloc_in(bytes, least, more, nmore, got);
 }
 
 /* A page's block free again (its arena's lock held). */
