@@ -517,9 +517,13 @@ class Bench:
                     if what == "tput":
                         row["tput"] = doc["ops_per_sec"]
                         continue
+                    # Every process under the preload appends a line at its exit: the
+                    # benchmark's, and bench/rss's around it (a few calls).  The
+                    # benchmark's is the one that counted the most operations.
                     try:
                         with open(out) as f:
-                            c = json.loads(f.read().splitlines()[-1])
+                            c = max((json.loads(l) for l in f.read().splitlines() if l.strip()),
+                                    key=lambda d: d.get("total", {}).get("ops", 0))
                     except (OSError, ValueError, IndexError):
                         self.anomaly("counts", "%s %d threads: no counts written" % (b, t), repro)
                         continue
