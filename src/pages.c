@@ -242,8 +242,9 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
  * flow between CPUs: a thread may empty more pages than it fills).  Arena 0
  * has no stash, but a thread that uses it stashes in the others: a worker
  * that claimed arena 0 (the first unused one) gave every page it emptied
- * back under the global lock, and the three extra pages carved for it
- * under contention (heap.c: stash_batch) with it. */
+ * back under the global lock, and the three extra pages carved with its own
+ * under contention (heap.c: page_new_batch) straight after them.  With every
+ * stash full, snug_fit_page_stash spills into one (stash_spill). */
 static int stashable(int s)
 {
     return s >= 0 && !__libc_single_threaded &&
