@@ -308,6 +308,18 @@ static __attribute__((noinline)) void fit_free_any(void *p)
 
 static __attribute__((noinline)) void fit_free_release(uintptr_t b) { trim_after(release(b)); }
 
+/* A free whose block's pages go back to the kernel at once (those inside the
+ * free block it becomes, as a purge takes them), for realloc (alloc.c). */
+void snug_fit_free_discard(void *p)
+{
+    int locked;
+    uint64_t h;
+    uintptr_t b = release_cold(free_taken(p, &locked, &h));
+    region_discard_block(b);
+    trim_after(b);
+    fit_unlock_user(locked);
+}
+
 /* (A block of region 0 while the process has one thread: the quick case above.) */
 void snug_fit_free(void *p)
 {

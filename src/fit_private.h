@@ -180,6 +180,8 @@ int  region_extend(struct region *r, size_t more);
 void region_top_waits(struct region *r, size_t sz);
 void region_trim_top(struct region *r, size_t keep);
 void region_purge_wait(uintptr_t b, size_t sz);
+/* The pages inside free block b back to the kernel now, as a purge gives them. */
+void region_discard_block(uintptr_t b);
 void region_decay_check(void);
 /* An arena's part of the reclaimer's round (whether anything still waits), and
  * a waiting top trimmed now. */

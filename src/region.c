@@ -2,7 +2,7 @@
  * mapping where brk cannot be used), mmap regions after it, their growth, and
  * giving their free memory back (trim at the top, decay, purge inside).  The
  * lowest of the fit allocator's files: it calls only bins.h's inline helpers. */
-#include "fit_checked.h"
+#include "bins.h"
 #include "large.h"
 #include "options.h"
 #include "os.h"
@@ -394,18 +394,7 @@ static int discard_free(size_t min)
     return any;
 }
 
-/* A free whose block's pages go back to the kernel at once (those inside the
- * free block it becomes, as a purge takes them), for realloc (alloc.c). */
-void snug_fit_free_discard(void *p)
-{
-    int locked;
-    uint64_t h;
-    uintptr_t b = release_cold(free_taken(p, &locked, &h));
-    (void)discard_inside(b, blk_size(b));
-    trim_after(b);
-    fit_unlock_user(locked);
-}
-
+void region_discard_block(uintptr_t b) { (void)discard_inside(b, blk_size(b)); }
 
 static void purge_now(void)
 {
