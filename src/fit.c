@@ -296,6 +296,23 @@ void *snug_fit_from_top(size_t n)
     return b ? (void *)(b + WORD) : NULL;
 }
 
+/* The block of p, which the program frees, checked and counted as freed, in
+ * its arena (locked: whether its lock was taken); its head in *h. */
+static inline __attribute__((always_inline)) uintptr_t free_taken(void *p, int *locked, uint64_t *h)
+{
+    /* Its region looked up once, for its arena and bounds; read again under
+     * the lock when others may move the region's end meanwhile. */
+    struct fit_state *a;
+    uintptr_t end, first = region_bounds_in((uintptr_t)p, &end, &a);
+    *locked = fit_lock_user(a);
+    if (*locked) first = region_bounds((uintptr_t)p, &end);
+    uintptr_t b = checked_block_at(p, "free(): invalid pointer", 0, first, end);
+    *h = blk_head_known(b);
+    fit->user_blocks--;
+    snug_rstore_hot(&fit->user_bytes, fit->user_bytes - ((size_t)(*h & ~BLK_FLAGS) - WORD));
+    return b;
+}
+
 static __attribute__((noinline)) void fit_free_any(void *p)
 {
     int locked;

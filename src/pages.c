@@ -238,6 +238,13 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
     return p;
 }
 
+/* Whether a page of list s may be stashed at all (a process with threads and a reclaimer). */
+static int stashable(int s)
+{
+    return s >= 0 && !__libc_single_threaded &&
+           atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS;
+}
+
 /* The calling thread's arena's stash, else another arena's with room (pages
  * flow between CPUs: a thread may empty more pages than it fills).  Arena 0
  * has no stash, but a thread that uses it stashes in the others: a worker
@@ -245,11 +252,6 @@ static void *stash_take(struct fit_state *a, size_t *bytes, size_t least)
  * back under the global lock, and the three extra pages carved with its own
  * under contention (heap.c: page_new_batch) straight after them.  With every
  * stash full, snug_fit_page_stash spills into one (stash_spill). */
-static int stashable(int s)
-{
-    return s >= 0 && !__libc_single_threaded &&
-           atomic_load_explicit(&snug_os_reclaimer, memory_order_relaxed) == SNUG_RECLAIMER_RUNS;
-}
 int snug_fit_page_stash_try(void *page, size_t bytes)
 {
     int s = stash_index(bytes);
