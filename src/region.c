@@ -33,9 +33,11 @@ static void region_link(struct region *r)
 {
     r->next = NULL;
     r->arena = fit;
+    /* Arenas link their regions under their own locks, so two may append at
+     * once: a compare-and-swap on the tail's link, or one of them is lost. */
     struct region *_Atomic *at = &snug_regions;
-    while (atomic_load(at)) at = &atomic_load(at)->next;
-    atomic_store_explicit(at, r, memory_order_release);
+    for (struct region *seen = NULL; !atomic_compare_exchange_strong(at, &seen, r); seen = NULL)
+        at = &seen->next;
     if (fit) {
         if (fit->top) {                           /* the old last region's top joins the bins */
             uintptr_t t = fit->top;
