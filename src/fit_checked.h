@@ -50,5 +50,4 @@ static inline __attribute__((always_inline)) uintptr_t checked_block(const void 
 {
     return checked_block_in(p, op, 0);
 }
-
 #endif

@@ -266,10 +266,10 @@ void snug_fit_page_stash(void *page, size_t bytes)
 {
     if (snug_fit_page_stash_try(page, bytes)) return;
     int s = stash_index(bytes);
-    struct fit_state *a = stashable(s) ? arena_mine() : fit_arena0;
-    if (a == fit_arena0 && stashable(s))                /* (a thread of arena 0: the first other one) */
-        FOR_ARENAS(b) if (b != fit_arena0) { a = b; break; }
-    if (a != fit_arena0) stash_spill(a, page, bytes, s);
+    struct fit_state *a = NULL;
+    if (stashable(s) && (a = arena_mine()) == fit_arena0)   /* (a thread of arena 0: the next one's) */
+        a = atomic_load_explicit(&fit_arena0->ext->next_arena, memory_order_acquire);
+    if (a) stash_spill(a, page, bytes, s);
     else snug_fit_page_free(page, bytes);
 }
 
