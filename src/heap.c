@@ -313,11 +313,13 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
     if (heap_shrank(h)) heap_shrinking(h, 0);
 }
 
-/* A busy class's last (dense) page emptied: it goes, and so do the kept pages above it. */
+/* A class's last dense page emptied: it goes, and when the class was busy
+ * (the page says: dense 2) so do the kept pages above it. */
 static __attribute__((noinline)) void class_idle(struct heap *h, struct spage *pg)
 {
+    int busy = pg->dense == 2;
     page_spare_or_release(h, pg);
-    heap_shrinking(h, (uintptr_t)pg);
+    if (busy) heap_shrinking(h, (uintptr_t)pg);
 }
 
 void heap_free_slow(struct heap *h, struct spage *pg)
@@ -334,7 +336,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     }
     /* The page emptied.  The class's only page stays, touching no list (the
      * common case of a malloc/free pair), unless it pins a free heap top, or
-     * it is a dense page (BUSY_CLASS_PAGES, below) and the class's last: the
+     * it is a dense page (DENSE_CLASS_PAGES, below) and the class's last: the
      * class was busy and is now idle, its next page will be of the usual size
      * (binary's trace: 1.2 points). */
     int only = h->avail[pg->cls] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
@@ -479,8 +481,9 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     unsigned usual = page_pages_for(bsize), k = usual, least = pages_least(bsize, usual);
     if (h->pages < SMALL_HEAP_PAGES)
         k = least;
-    else if (h->cls_pages[c] >= BUSY_CLASS_PAGES)      /* (its header and tail paid once per 2-4 OS pages) */
+    else if (h->cls_pages[c] >= DENSE_CLASS_PAGES)      /* (its header and tail paid once per 2-4 OS pages) */
         k = page_pages_dense(bsize);
+    int busy = h->cls_pages[c] >= BUSY_CLASS_PAGES;
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
     if (!np && h->spare && __libc_single_threaded) spares_release(h);     /* (none of size k: see "Spare pages") */
     int fresh = !np;
@@ -505,7 +508,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     page_init(np, h, c, k);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     h->page_setup = 0;
-    np->dense = k > usual;
+    np->dense = k > usual ? (uint8_t)(1 + busy) : 0;
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);
