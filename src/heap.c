@@ -89,6 +89,7 @@ static void page_leave_class(struct heap *h, struct spage *pg)
 {
     avail_remove(h, pg);
     if (h->cls_pages[pg->cls]) h->cls_pages[pg->cls]--;
+    if (!h->cls_pages[pg->cls]) h->busy &= ~((uint32_t)1 << pg->cls);
 }
 
 /* pg, on no list and in no class, back to the fit allocator: first to the
@@ -251,6 +252,7 @@ static int heap_shrank(const struct heap *h)
 }
 
 _Static_assert(SNUG_NCLASSES <= 64, "a class's last page is one bit of snug_fit_pages_pin_top's answer");
+_Static_assert(SNUG_NCLASSES <= 32, "a class is one bit of a heap's busy mask");
 
 static __attribute__((noinline)) void heap_shrinking(struct heap *h, uintptr_t above)
 {
@@ -314,11 +316,12 @@ static void page_spare_or_release(struct heap *h, struct spage *pg)
 }
 
 /* A class's last dense page emptied: it goes, and when the class was busy
- * (the page says: dense 2) so do the kept pages above it. */
+ * (it filled BUSY_CLASS_PAGES since it last had none) so do the kept pages
+ * above it. */
 static __attribute__((noinline)) void class_idle(struct heap *h, struct spage *pg)
 {
-    int busy = pg->dense == 2;
-    page_spare_or_release(h, pg);
+    int busy = (h->busy >> pg->cls) & 1;
+    page_spare_or_release(h, pg);       /* (which clears the class's busy bit) */
     if (busy) heap_shrinking(h, (uintptr_t)pg);
 }
 
@@ -483,7 +486,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
         k = least;
     else if (h->cls_pages[c] >= DENSE_CLASS_PAGES)      /* (its header and tail paid once per 2-4 OS pages) */
         k = page_pages_dense(bsize);
-    int busy = h->cls_pages[c] >= BUSY_CLASS_PAGES;
+    if (h->cls_pages[c] >= BUSY_CLASS_PAGES) h->busy |= (uint32_t)1 << c;
     struct spage *np = h->spare ? spare_take(h, k) : NULL;     /* (a spare is owned and counted) */
     if (!np && h->spare && __libc_single_threaded) spares_release(h);     /* (none of size k: see "Spare pages") */
     int fresh = !np;
@@ -508,7 +511,7 @@ static __attribute__((noinline)) int heap_page_new(struct heap *h, unsigned c)
     page_init(np, h, c, k);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     h->page_setup = 0;
-    np->dense = k > usual ? (uint8_t)(1 + busy) : 0;
+    np->dense = k > usual;
     if (SNUG_UNLIKELY(snug_opt.secure))     /* secure mode verifies the fill when a slot is handed out */
         memset((void *)page_start(np), SNUG_FREE_FILL, (size_t)np->nslots * np->bsize);
     avail_push(h, np);

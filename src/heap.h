@@ -28,7 +28,9 @@ struct heap {
                                              * the first of SPARSE_MIN bytes) the fit allocator took (heap.c) */
     uint32_t pub_seq;                       /* odd while the heap publishes to the meter (live.c) */
     uint8_t kept;                           /* some class's only page may be kept (RELIST_KEEP: heap.c) */
-    uint8_t room_[7];                       /* (unused: keeps the record's size, below) */
+    uint8_t room_[3];                       /* (unused: keeps the record's size, below) */
+    uint32_t busy;                          /* bit c: class c filled BUSY_CLASS_PAGES pages since it last
+                                             * had none (heap.c: class_idle) */
     size_t pages_peak;                      /* most pages owned since the heap last looked for a burst's end */
     struct spage *spare;                    /* emptied pages kept for any class (heap.c), */
     uint8_t nspare;                         /* linked by next; counted in pages, not cls_pages (at most SPARE_MAX,

@@ -38,8 +38,7 @@ struct spage {
     struct heap *owner;
     uint16_t area;                  /* nslots * bsize */
     uint8_t cls, npages, in_full;
-    uint8_t dense;                  /* larger than its class's usual page: 1, or 2 when taken while the
-                                     * class was busy (set by heap.c: BUSY_CLASS_PAGES) */
+    uint8_t dense;                  /* larger than its class's usual page (set by heap.c) */
     uint8_t pad_a_[64 - 8 - 3 * sizeof(void *) - 6];
     uint64_t front_key;             /* owner ^ page ^ secret, as key */
     uint64_t bits[4] __attribute__((aligned(8)));  /* allocation bitmap, up to 256 slots */

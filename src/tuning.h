@@ -51,8 +51,9 @@
 /* A class filling DENSE_CLASS_PAGES pages gets the densest page size (header
  * and tail paid once per 2-4 OS pages, and a fourth as many pages filling and
  * coming back); such a page goes when the class idles (binary: 1.2 points).
- * A class filling BUSY_CLASS_PAGES is busy: when it idles its burst is over
- * for certain, and the kept pages above its last go too (heap.c: class_idle).
+ * A class filling BUSY_CLASS_PAGES is busy (a bit in its heap's record): when
+ * it idles its burst is over for certain, and the kept pages above its last
+ * go too (heap.c: class_idle).
  * Dense from 16 pages rather than 64 (one threshold for both before): larson
  * with one thread +7% calls a second, regrow's time -15% and page faults
  * 32,200 -> 24,600, trace utilization 85.66 -> 85.78% (binary +0.9 points,
