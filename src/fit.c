@@ -296,6 +296,15 @@ void *snug_fit_from_top(size_t n)
     return b ? (void *)(b + WORD) : NULL;
 }
 
+/* Block b, checked, counted as freed by the program; its head. */
+static inline __attribute__((always_inline)) uint64_t free_counted(uintptr_t b)
+{
+    uint64_t h = blk_head_known(b);
+    fit->user_blocks--;
+    snug_rstore_hot(&fit->user_bytes, fit->user_bytes - ((size_t)(h & ~BLK_FLAGS) - WORD));
+    return h;
+}
+
 /* The block of p, which the program frees, checked and counted as freed, in
  * its arena (locked: whether its lock was taken); its head in *h. */
 static inline __attribute__((always_inline)) uintptr_t free_taken(void *p, int *locked, uint64_t *h)
@@ -307,9 +316,7 @@ static inline __attribute__((always_inline)) uintptr_t free_taken(void *p, int *
     *locked = fit_lock_user(a);
     if (*locked) first = region_bounds((uintptr_t)p, &end);
     uintptr_t b = checked_block_at(p, "free(): invalid pointer", 0, first, end);
-    *h = blk_head_known(b);
-    fit->user_blocks--;
-    snug_rstore_hot(&fit->user_bytes, fit->user_bytes - ((size_t)(*h & ~BLK_FLAGS) - WORD));
+    *h = free_counted(b);
     return b;
 }
 
@@ -347,9 +354,7 @@ void snug_fit_free(void *p)
     }
     fit = fit_arena0;
     uintptr_t b = checked_block_at(p, "free(): invalid pointer", 0, snug_r0.first, snug_r0.start + len0);
-    uint64_t h = blk_head_known(b);
-    fit->user_blocks--;
-    snug_rstore_hot(&fit->user_bytes, fit->user_bytes - ((size_t)(h & ~BLK_FLAGS) - WORD));
+    uint64_t h = free_counted(b);
     if (park_put(b, h)) return;
     fit_free_release(b);
 }

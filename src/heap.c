@@ -340,7 +340,7 @@ void heap_free_slow(struct heap *h, struct spage *pg)
     /* The page emptied.  The class's only page stays, touching no list (the
      * common case of a malloc/free pair), unless it pins a free heap top, or
      * it is a dense page (DENSE_CLASS_PAGES, below) and the class's last: the
-     * class was busy and is now idle, its next page will be of the usual size
+     * class filled dense pages and is now idle, its next page will be of the usual size
      * (binary's trace: 1.2 points). */
     int only = h->avail[pg->cls] == pg && pg->next == NULL;     /* (then pg->prev == pg) */
     if (only && !heap_idle_dense(h, pg)) {

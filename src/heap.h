@@ -120,7 +120,7 @@ void  spares_release(struct heap *h);
  * arena 0) given back, those for arena 0 in one lock hold. */
 void  heap_give_empty(struct heap *h);
 /* Is pg a dense page (DENSE_CLASS_PAGES) and its class's last?  Such a page
- * goes when it empties (the busy class is idle), where the class's only page
+ * goes when it empties (the class that filled it is idle), where the class's only page
  * is otherwise kept, and marked RELIST_KEEP (heap.c, check.c: P5). */
 static inline int heap_idle_dense(const struct heap *h, const struct spage *pg)
 {

@@ -292,6 +292,7 @@ void heap_fork_child(void)
             h->forked = 1;
             memset(h->avail, 0, sizeof h->avail);
             memset(h->cls_pages, 0, sizeof h->cls_pages);
+            h->busy = 0;                /* (as its counts: from none) */
             h->cls_lossy = 0;
             h->pages = 0;
             h->spare = NULL;            /* (the walk finds its pages, and lists them by their class) */
